@@ -1,0 +1,642 @@
+//! x86-64.
+//!
+//! Livepatch quirks of this architecture, in short:
+//!
+//! * Functions start with a 5-byte `call __fentry__` (gcc `-mfentry`), the
+//!   site ftrace turns into a NOP and the livepatch core redirects. With
+//!   `CONFIG_CALL_PADDING` a `__pfx_<fn>` symbol covers 16 bytes of NOPs
+//!   right before the function; with kCFI the prefix is `__cfi_<fn>`. A
+//!   prefix travels with its function.
+//! * Relocations are RELA. A PC-relative relocation inside an instruction
+//!   carries `target - (end of instruction - field)` as its addend, so the
+//!   real target offset of `lea .LC0(%rip)` is `addend + 4`, but that of
+//!   `cmpl $1, x(%rip)` is `addend + 5`. Finding the target of a
+//!   section-symbol reference therefore needs the instruction length; this
+//!   file decodes it with iced-x86 (objtool calls the same adjustment
+//!   `arch_insn_adjusted_addend`).
+//! * The kernel's module loader (`apply_relocate_add`) accepts only NONE, 64,
+//!   PC32, PLT32, 32, 32S and PC64, and requires zero bytes at each site.
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, OpKind};
+
+/// `R_X86_64_NONE`.
+pub const R_X86_64_NONE: u32 = 0;
+/// `R_X86_64_64`.
+pub const R_X86_64_64: u32 = 1;
+/// `R_X86_64_PC32`.
+pub const R_X86_64_PC32: u32 = 2;
+/// `R_X86_64_PLT32`.
+pub const R_X86_64_PLT32: u32 = 4;
+/// `R_X86_64_32`.
+pub const R_X86_64_32: u32 = 10;
+/// `R_X86_64_32S`.
+pub const R_X86_64_32S: u32 = 11;
+/// `R_X86_64_PC64`.
+pub const R_X86_64_PC64: u32 = 24;
+
+/// (type, name, field width in bytes, pc-relative)
+const RELOCS: &[(u32, &str, u8, bool)] = &[
+    (0, "R_X86_64_NONE", 0, false),
+    (1, "R_X86_64_64", 8, false),
+    (2, "R_X86_64_PC32", 4, true),
+    (3, "R_X86_64_GOT32", 4, false),
+    (4, "R_X86_64_PLT32", 4, true),
+    (5, "R_X86_64_COPY", 0, false),
+    (6, "R_X86_64_GLOB_DAT", 8, false),
+    (7, "R_X86_64_JUMP_SLOT", 8, false),
+    (8, "R_X86_64_RELATIVE", 8, false),
+    (9, "R_X86_64_GOTPCREL", 4, true),
+    (10, "R_X86_64_32", 4, false),
+    (11, "R_X86_64_32S", 4, false),
+    (12, "R_X86_64_16", 2, false),
+    (13, "R_X86_64_PC16", 2, true),
+    (14, "R_X86_64_8", 1, false),
+    (15, "R_X86_64_PC8", 1, true),
+    (16, "R_X86_64_DTPMOD64", 8, false),
+    (17, "R_X86_64_DTPOFF64", 8, false),
+    (18, "R_X86_64_TPOFF64", 8, false),
+    (19, "R_X86_64_TLSGD", 4, true),
+    (20, "R_X86_64_TLSLD", 4, true),
+    (21, "R_X86_64_DTPOFF32", 4, false),
+    (22, "R_X86_64_GOTTPOFF", 4, true),
+    (23, "R_X86_64_TPOFF32", 4, false),
+    (24, "R_X86_64_PC64", 8, true),
+    (25, "R_X86_64_GOTOFF64", 8, false),
+    (26, "R_X86_64_GOTPC32", 4, true),
+    (32, "R_X86_64_SIZE32", 4, false),
+    (33, "R_X86_64_SIZE64", 8, false),
+    (41, "R_X86_64_GOTPCRELX", 4, true),
+    (42, "R_X86_64_REX_GOTPCRELX", 4, true),
+];
+
+fn info(t: u32) -> Option<&'static (u32, &'static str, u8, bool)> {
+    RELOCS.iter().find(|r| r.0 == t)
+}
+
+/// Name of a relocation type (`R_X86_64_PC32`), or `R_X86_64_<n>`.
+pub fn reloc_name(t: u32) -> String {
+    info(t)
+        .map(|r| r.1.to_string())
+        .unwrap_or_else(|| format!("R_X86_64_<{t}>"))
+}
+
+/// Width in bytes of the field a relocation type writes.
+pub fn reloc_width(t: u32) -> Option<u8> {
+    info(t).map(|r| r.2)
+}
+
+/// Whether a relocation type is PC-relative.
+pub fn reloc_is_pcrel(t: u32) -> bool {
+    info(t).is_some_and(|r| r.3)
+}
+
+/// Relocation types the kernel's `apply_relocate_add` accepts in a module.
+pub fn reloc_allowed_in_module(t: u32) -> bool {
+    matches!(
+        t,
+        R_X86_64_NONE
+            | R_X86_64_64
+            | R_X86_64_PC32
+            | R_X86_64_PLT32
+            | R_X86_64_32
+            | R_X86_64_32S
+            | R_X86_64_PC64
+    )
+}
+
+/// The instruction that holds a relocated field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsnAt {
+    /// Offset of the instruction in its section.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u32,
+    /// The relocated field is the displacement of a direct call.
+    pub is_call: bool,
+    /// The relocated field is the displacement of a direct jump.
+    pub is_jump: bool,
+}
+
+/// Instruction boundaries of one code section, decoded once.
+#[derive(Debug, Default)]
+pub struct CodeMap {
+    /// (start, len, flow) sorted by start.
+    insns: Vec<(u64, u32, u8)>,
+}
+
+const FLOW_OTHER: u8 = 0;
+const FLOW_CALL: u8 = 1;
+const FLOW_JUMP: u8 = 2;
+
+impl CodeMap {
+    /// Decode `code` linearly from offset 0. Undecodable bytes become
+    /// 1-byte pseudo-instructions so decoding always makes progress.
+    pub fn decode(code: &[u8]) -> CodeMap {
+        let mut insns = Vec::with_capacity(code.len() / 4);
+        let mut d = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+        let mut insn = Instruction::default();
+        while d.can_decode() {
+            d.decode_out(&mut insn);
+            let flow = if insn.is_invalid() {
+                FLOW_OTHER
+            } else {
+                let branch = matches!(
+                    insn.op0_kind(),
+                    OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+                );
+                match insn.flow_control() {
+                    FlowControl::Call if branch => FLOW_CALL,
+                    FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch if branch => {
+                        FLOW_JUMP
+                    }
+                    _ => FLOW_OTHER,
+                }
+            };
+            insns.push((insn.ip(), insn.len() as u32, flow));
+        }
+        CodeMap { insns }
+    }
+
+    /// The instruction containing `off`, if decoding reached it.
+    pub fn insn_at(&self, off: u64) -> Option<InsnAt> {
+        let i = self.insns.partition_point(|&(s, _, _)| s <= off);
+        if i == 0 {
+            return None;
+        }
+        let (start, len, flow) = self.insns[i - 1];
+        if off >= start + len as u64 {
+            return None;
+        }
+        Some(InsnAt {
+            start,
+            len,
+            is_call: flow == FLOW_CALL,
+            is_jump: flow == FLOW_JUMP,
+        })
+    }
+
+    /// Iterate (start, len, is_call, is_jump) of every decoded instruction.
+    pub fn iter(&self) -> impl Iterator<Item = InsnAt> + '_ {
+        self.insns.iter().map(|&(start, len, flow)| InsnAt {
+            start,
+            len,
+            is_call: flow == FLOW_CALL,
+            is_jump: flow == FLOW_JUMP,
+        })
+    }
+}
+
+/// For a PC-relative relocation of type `r_type` at `r_offset` inside the
+/// instruction `insn`, the amount to add to the addend to get the offset
+/// the instruction really refers to: `end of instruction - field`. Zero for
+/// absolute relocations and for relocations outside code.
+pub fn addend_adjustment(r_type: u32, r_offset: u64, insn: Option<InsnAt>) -> i64 {
+    if !reloc_is_pcrel(r_type) {
+        return 0;
+    }
+    match insn {
+        Some(i) => (i.start + i.len as u64) as i64 - r_offset as i64,
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloc_table_is_consistent() {
+        for &(t, name, width, pcrel) in RELOCS {
+            assert!(name.starts_with("R_X86_64_"));
+            assert!(width <= 8);
+            assert_eq!(reloc_name(t), name);
+            assert_eq!(reloc_is_pcrel(t), pcrel);
+        }
+        assert_eq!(reloc_name(99), "R_X86_64_<99>");
+        for t in [0, 1, 2, 4, 10, 11, 24] {
+            assert!(reloc_allowed_in_module(t));
+        }
+        assert!(!reloc_allowed_in_module(9));
+    }
+
+    #[test]
+    fn adjustment_follows_instruction_length() {
+        // 48 8d 3d 00 00 00 00   lea 0x0(%rip),%rdi    (field at +3, len 7)
+        // 83 3d 00 00 00 00 01   cmpl $1,0x0(%rip)     (field at +2, len 7)
+        // e8 00 00 00 00         call                  (field at +1, len 5)
+        let code = [
+            0x48, 0x8d, 0x3d, 0, 0, 0, 0, 0x83, 0x3d, 0, 0, 0, 0, 0x01, 0xe8, 0, 0, 0, 0,
+        ];
+        let map = CodeMap::decode(&code);
+        assert_eq!(addend_adjustment(2, 3, map.insn_at(3)), 4);
+        assert_eq!(addend_adjustment(2, 9, map.insn_at(9)), 5);
+        let call = map.insn_at(15).unwrap();
+        assert!(call.is_call);
+        assert_eq!(addend_adjustment(4, 15, Some(call)), 4);
+        assert_eq!(addend_adjustment(11, 3, map.insn_at(3)), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Special sections
+// ---------------------------------------------------------------------------
+
+/// What a relocated field of a special-section entry means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Points at the instruction the entry is about; decides whether the
+    /// entry is kept (it is kept when this points into extracted code).
+    Code,
+    /// Like `Code`, but may point one past the end of a function (ORC
+    /// terminators).
+    CodeOrEnd,
+    /// A branch target inside code.
+    Target,
+    /// A static key or static-call key.
+    Key,
+    /// An alternative replacement in `.altinstr_replacement`.
+    Replacement,
+    /// Exception fixup code (a function, or `.fixup` on old kernels).
+    Fixup,
+    /// Any other pointer (file name string, handler).
+    Data,
+}
+
+/// One relocated field of an entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// Offset of the field in the entry.
+    pub offset: u64,
+    /// Relocation types the field may carry.
+    pub types: &'static [u32],
+    /// Meaning.
+    pub role: Role,
+    /// Whether every entry must have a relocation here.
+    pub required: bool,
+}
+
+/// One possible entry layout (layouts change between kernel versions).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Entry size in bytes.
+    pub size: u64,
+    /// Relocated fields.
+    pub fields: &'static [Field],
+    /// Offset of the `replacementlen` byte (alternatives only).
+    pub repl_len_at: Option<u64>,
+    /// Which kernels use it.
+    pub kernels: &'static str,
+}
+
+/// Kernel rules that restrict an entry beyond keep/drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restriction {
+    /// No rule.
+    None,
+    /// `__jump_table`: the key must not be owned by a module (late klp
+    /// relocations run after jump labels are initialised); tracepoint and
+    /// dynamic-debug keys are dropped instead, with a warning.
+    JumpLabel,
+    /// `.static_call_sites`: same for static-call keys; tracepoint static
+    /// calls are dropped.
+    StaticCall,
+}
+
+/// How a special section is treated.
+#[derive(Debug, Clone, Copy)]
+pub enum Treatment {
+    /// Split into entries; keep those that point into extracted code.
+    Entries(&'static [Layout]),
+    /// Parallel array to another special section (ORC data to ORC IPs):
+    /// entries of this size are kept with the companion's entries.
+    Companion(&'static str, u64),
+    /// Never copied, for the stated reason.
+    Drop(&'static str),
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Special {
+    /// Exact section name, or a prefix when it ends with `*`.
+    pub name: &'static str,
+    /// Entries or drop.
+    pub treatment: Treatment,
+    /// Extra rule.
+    pub restriction: Restriction,
+}
+
+const PC32: &[u32] = &[R_X86_64_PC32];
+const ABS64: &[u32] = &[R_X86_64_64];
+const PC64: &[u32] = &[R_X86_64_PC64];
+
+const fn field(offset: u64, types: &'static [u32], role: Role) -> Field {
+    Field {
+        offset,
+        types,
+        role,
+        required: true,
+    }
+}
+
+const fn optional(offset: u64, types: &'static [u32], role: Role) -> Field {
+    Field {
+        offset,
+        types,
+        role,
+        required: false,
+    }
+}
+
+const ONE_PC32: &[Layout] = &[Layout {
+    size: 4,
+    fields: &[field(0, PC32, Role::Code)],
+    repl_len_at: None,
+    kernels: "all",
+}];
+
+/// The x86-64 special sections. Entry layouts are from the kernel headers
+/// (`struct alt_instr`, `struct jump_entry`, `struct static_call_site`,
+/// `struct exception_table_entry`, `struct bug_entry`,
+/// `struct paravirt_patch_site`, ORC) across the versions klpwrite knows.
+/// The actual size of a given object is derived from the object itself
+/// (`sh_entsize`, or the spacing of its relocations) and must match one of
+/// these layouts.
+pub const SPECIAL_SECTIONS: &[Special] = &[
+    Special {
+        name: ".altinstructions",
+        treatment: Treatment::Entries(&[
+            Layout {
+                size: 12,
+                fields: &[
+                    field(0, PC32, Role::Code),
+                    optional(4, PC32, Role::Replacement),
+                ],
+                repl_len_at: Some(11),
+                kernels: "5.14-6.4 (u16 cpuid, instrlen, replacementlen)",
+            },
+            Layout {
+                size: 13,
+                fields: &[
+                    field(0, PC32, Role::Code),
+                    optional(4, PC32, Role::Replacement),
+                ],
+                repl_len_at: Some(11),
+                kernels: "4.x-5.13 (with padlen)",
+            },
+            Layout {
+                size: 14,
+                fields: &[
+                    field(0, PC32, Role::Code),
+                    optional(4, PC32, Role::Replacement),
+                ],
+                repl_len_at: Some(13),
+                kernels: "6.5+ (u32 ft_flags)",
+            },
+        ]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: "__jump_table",
+        treatment: Treatment::Entries(&[
+            Layout {
+                size: 16,
+                fields: &[
+                    field(0, PC32, Role::Code),
+                    field(4, PC32, Role::Target),
+                    field(8, PC64, Role::Key),
+                ],
+                repl_len_at: None,
+                kernels: "5.0+ (relative entries)",
+            },
+            Layout {
+                size: 24,
+                fields: &[
+                    field(0, ABS64, Role::Code),
+                    field(8, ABS64, Role::Target),
+                    field(16, ABS64, Role::Key),
+                ],
+                repl_len_at: None,
+                kernels: "before 5.0 (absolute entries)",
+            },
+        ]),
+        restriction: Restriction::JumpLabel,
+    },
+    Special {
+        name: ".static_call_sites",
+        treatment: Treatment::Entries(&[Layout {
+            size: 8,
+            fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Key)],
+            repl_len_at: None,
+            kernels: "5.10+",
+        }]),
+        restriction: Restriction::StaticCall,
+    },
+    Special {
+        name: "__ex_table",
+        treatment: Treatment::Entries(&[Layout {
+            size: 12,
+            fields: &[
+                field(0, PC32, Role::Code),
+                field(4, PC32, Role::Fixup),
+                optional(8, PC32, Role::Data),
+            ],
+            repl_len_at: None,
+            kernels: "4.6+ (insn, fixup, handler/data)",
+        }]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: "__bug_table",
+        treatment: Treatment::Entries(&[
+            Layout {
+                size: 12,
+                fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Data)],
+                repl_len_at: None,
+                kernels: "DEBUG_BUGVERBOSE (addr, file, line, flags)",
+            },
+            Layout {
+                size: 8,
+                fields: &[field(0, PC32, Role::Code)],
+                repl_len_at: None,
+                kernels: "without DEBUG_BUGVERBOSE",
+            },
+        ]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".smp_locks",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".parainstructions",
+        treatment: Treatment::Entries(&[Layout {
+            size: 16,
+            fields: &[field(0, ABS64, Role::Code)],
+            repl_len_at: None,
+            kernels: "up to 6.7 (instr pointer, type, len)",
+        }]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: "__mcount_loc",
+        treatment: Treatment::Entries(&[Layout {
+            size: 8,
+            fields: &[field(0, ABS64, Role::Code)],
+            repl_len_at: None,
+            kernels: "all",
+        }]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".orc_unwind_ip",
+        treatment: Treatment::Entries(&[Layout {
+            size: 4,
+            fields: &[field(0, PC32, Role::CodeOrEnd)],
+            repl_len_at: None,
+            kernels: "all (ORC unwinder)",
+        }]),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".orc_unwind",
+        treatment: Treatment::Companion(".orc_unwind_ip", 6),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".retpoline_sites",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".return_sites",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".call_sites",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".ibt_endbr_seal",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".kcfi_traps",
+        treatment: Treatment::Entries(ONE_PC32),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: "__patchable_function_entries",
+        treatment: Treatment::Drop(
+            "x86 ftrace uses __mcount_loc; the module loader does not read patchable-entry records",
+        ),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".printk_index",
+        treatment: Treatment::Drop(
+            "entries point at printk-index records, not at code; only debugfs's printk index loses the patched call sites",
+        ),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: "__tracepoints_ptrs",
+        treatment: Treatment::Drop("tracepoint definitions stay in the target kernel"),
+        restriction: Restriction::None,
+    },
+    Special {
+        name: ".discard.*",
+        treatment: Treatment::Drop(
+            "objtool annotations; klpwrite writes the final object and no objtool pass follows",
+        ),
+        restriction: Restriction::None,
+    },
+];
+
+/// Sections that only exist to serve a special section: copied piecewise,
+/// as the entries that keep them require.
+pub const AUX_SECTIONS: &[&str] = &[".altinstr_replacement", ".fixup", ".altinstr_aux"];
+
+/// The table row for a section name.
+pub fn special_for(name: &[u8]) -> Option<&'static Special> {
+    SPECIAL_SECTIONS
+        .iter()
+        .find(|s| match s.name.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix.as_bytes()),
+            None => name == s.name.as_bytes(),
+        })
+}
+
+/// Section-name prefixes of ordinary code and data, which may point at
+/// extracted code without being special (function pointers in ops tables).
+/// An allocated section outside this list and outside the special table
+/// that points into extracted code is refused: klpwrite would not know how
+/// to keep it consistent.
+pub const ORDINARY_PREFIXES: &[&str] = &[
+    ".text",
+    ".data",
+    ".rodata",
+    ".bss",
+    ".init.",
+    ".exit.",
+    ".ref.",
+    ".meminit",
+    ".noinstr.text",
+    ".entry.text",
+    ".irqentry.text",
+    ".softirqentry.text",
+    ".kprobes.text",
+    ".spinlock.text",
+    ".sched.text",
+    ".cpuidle.text",
+    ".head.text",
+    ".static_call.text",
+    ".modinfo",
+    ".gnu.linkonce",
+    "__ksymtab",
+    "__kcrctab",
+    "__param",
+    "__dyndbg",
+    "__verbose",
+    "__tracepoints",
+    ".export_symbol",
+    ".init_array",
+    ".fini_array",
+    ".ctors",
+    ".initcall",
+    ".con_initcall",
+    ".security_initcall",
+    "___ksymtab",
+    ".note",
+    ".comment",
+    ".eh_frame",
+    ".debug",
+    "__bpf_raw_tp_map",
+    "_ftrace_events",
+    "_ftrace_eval_map",
+    "__syscalls_metadata",
+    "__kprobe_blacklist",
+    "_error_injection_whitelist",
+    "__ex_table",
+    ".orc_header",
+    "__tracepoint_str",
+    ".klp",
+    "__klp",
+    ".kpatch",
+    "__initcall",
+    "__early_initcall",
+    "__setup",
+    ".x86_cpu_dev.init",
+    ".apicdrivers",
+    "__reservedmem_of_table",
+    "__param",
+    ".smp_locks",
+    ".llvm",
+    ".BTF",
+    ".sframe",
+    ".gnu",
+    ".altinstr_",
+];

@@ -1,0 +1,283 @@
+//! The loaded-object model: one ELF64 relocatable (or linked) object, owned
+//! and indexed.
+//!
+//! Section and symbol indices are the ELF indices of the input, so dumps,
+//! diagnostics and `readelf` agree. Relocations are kept per relocation
+//! section, in file order, and indexed by the section they apply to. The
+//! model never changes after [`load`](load::load) returns; passes keep their
+//! results in side tables.
+
+pub mod consts;
+pub mod load;
+pub mod names;
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::error::show;
+use consts::*;
+
+/// One section header plus what klpwrite derives from it.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// ELF section index.
+    pub index: usize,
+    /// Section name (bytes; kernel names are ASCII in practice).
+    pub name: Vec<u8>,
+    pub sh_type: u32,
+    pub sh_flags: u64,
+    pub sh_addr: u64,
+    pub sh_size: u64,
+    pub sh_link: u32,
+    pub sh_info: u32,
+    pub sh_addralign: u64,
+    pub sh_entsize: u64,
+    /// Byte range of the section data in the file (empty for NOBITS).
+    pub file_range: Range<usize>,
+    /// The section's STT_SECTION symbol, if the toolchain emitted one.
+    pub symbol: Option<usize>,
+    /// Relocation sections whose `sh_info` is this section.
+    pub rela_sections: Vec<usize>,
+    /// The SHT_GROUP section this section belongs to.
+    pub group: Option<usize>,
+}
+
+impl Section {
+    /// Name for messages.
+    pub fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("section#{}", self.index)
+        } else {
+            show(&self.name)
+        }
+    }
+    pub fn is_alloc(&self) -> bool {
+        self.sh_flags & SHF_ALLOC != 0
+    }
+    pub fn is_exec(&self) -> bool {
+        self.sh_flags & SHF_EXECINSTR != 0
+    }
+    pub fn is_nobits(&self) -> bool {
+        self.sh_type == SHT_NOBITS
+    }
+    pub fn is_strings(&self) -> bool {
+        self.sh_flags & SHF_STRINGS != 0
+    }
+    pub fn is_rela(&self) -> bool {
+        self.sh_type == SHT_RELA
+    }
+    pub fn is_klp_rela(&self) -> bool {
+        self.sh_type == SHT_RELA && self.sh_flags & SHF_RELA_LIVEPATCH != 0
+    }
+}
+
+/// One symbol table entry.
+#[derive(Debug, Clone)]
+pub struct Symbol {
+    /// Index in `.symtab`.
+    pub index: usize,
+    pub name: Vec<u8>,
+    pub st_info: u8,
+    pub st_other: u8,
+    /// Raw `st_shndx` (SHN_XINDEX already resolved into `section`).
+    pub st_shndx: u16,
+    /// The section the symbol is defined in, when it is a regular section.
+    pub section: Option<usize>,
+    pub value: u64,
+    pub size: u64,
+    /// The STT_FILE symbol whose block this local belongs to.
+    pub file: Option<usize>,
+}
+
+impl Symbol {
+    pub fn bind(&self) -> u8 {
+        self.st_info >> 4
+    }
+    pub fn kind(&self) -> u8 {
+        self.st_info & 0xf
+    }
+    pub fn is_local(&self) -> bool {
+        self.bind() == STB_LOCAL
+    }
+    pub fn is_undef(&self) -> bool {
+        self.st_shndx == SHN_UNDEF
+    }
+    pub fn is_func(&self) -> bool {
+        self.kind() == STT_FUNC
+    }
+    pub fn is_object(&self) -> bool {
+        self.kind() == STT_OBJECT
+    }
+    pub fn is_section(&self) -> bool {
+        self.kind() == STT_SECTION
+    }
+    pub fn is_file(&self) -> bool {
+        self.kind() == STT_FILE
+    }
+    pub fn is_livepatch(&self) -> bool {
+        self.st_shndx == SHN_LIVEPATCH
+    }
+    /// Name for messages.
+    pub fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("symbol#{}", self.index)
+        } else {
+            show(&self.name)
+        }
+    }
+}
+
+/// One relocation with its explicit addend.
+#[derive(Debug, Clone, Copy)]
+pub struct Reloc {
+    /// The relocation section this entry came from.
+    pub rsec: usize,
+    /// The section the relocation applies to (`sh_info` of `rsec`).
+    pub section: usize,
+    pub offset: u64,
+    pub symbol: usize,
+    pub r_type: u32,
+    pub addend: i64,
+}
+
+/// A section group (SHT_GROUP).
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub section: usize,
+    pub flags: u32,
+    pub signature: Option<usize>,
+    pub members: Vec<usize>,
+}
+
+/// A loaded ELF object.
+#[derive(Debug)]
+pub struct Elf {
+    /// Path used in diagnostics.
+    pub path: String,
+    bytes: Vec<u8>,
+    pub e_type: u16,
+    pub e_machine: u16,
+    pub e_flags: u32,
+    pub sections: Vec<Section>,
+    pub symbols: Vec<Symbol>,
+    /// All relocations of all REL/RELA sections, grouped by relocation
+    /// section in section order, in file order within each.
+    pub relocs: Vec<Reloc>,
+    /// For each relocation section index, its range in `relocs`.
+    pub rsec_relocs: HashMap<usize, Range<usize>>,
+    pub groups: Vec<Group>,
+    /// Index of `.symtab`, if any.
+    pub symtab: Option<usize>,
+    /// `sh_info` of `.symtab`: index of the first non-local symbol.
+    pub first_global: usize,
+    by_name: HashMap<Vec<u8>, Vec<usize>>,
+    /// Per section: defined symbols (not SECTION/FILE) sorted by value.
+    sec_symbols: Vec<Vec<usize>>,
+    /// Per section: running maximum of `value + size` over `sec_symbols`.
+    sec_maxend: Vec<Vec<u64>>,
+}
+
+impl Elf {
+    /// Bytes of a section (empty for NOBITS).
+    pub fn data(&self, sec: usize) -> &[u8] {
+        &self.bytes[self.sections[sec].file_range.clone()]
+    }
+
+    /// The raw file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Symbols with exactly this name, in symtab order.
+    pub fn symbols_named(&self, name: &[u8]) -> &[usize] {
+        self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// The defined FUNC (or, failing that, any defined non-local) symbol
+    /// with this name.
+    pub fn find_function(&self, name: &[u8]) -> Option<usize> {
+        self.symbols_named(name)
+            .iter()
+            .copied()
+            .find(|&i| self.symbols[i].is_func() && self.symbols[i].section.is_some())
+    }
+
+    /// Defined, named symbols of a section sorted by value (no SECTION/FILE).
+    pub fn section_symbols(&self, sec: usize) -> &[usize] {
+        self.sec_symbols
+            .get(sec)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Relocations applying to `sec`, all relocation sections, in order.
+    pub fn relocs_for(&self, sec: usize) -> impl Iterator<Item = &Reloc> + '_ {
+        self.sections[sec]
+            .rela_sections
+            .iter()
+            .flat_map(move |r| self.relocs_of_rsec(*r).iter())
+    }
+
+    /// The relocations of one relocation section.
+    pub fn relocs_of_rsec(&self, rsec: usize) -> &[Reloc] {
+        match self.rsec_relocs.get(&rsec) {
+            Some(r) => &self.relocs[r.clone()],
+            None => &[],
+        }
+    }
+
+    /// The FUNC/OBJECT symbol whose `[value, value+size)` contains `off`
+    /// in `sec`. With several candidates, the innermost (latest start) wins;
+    /// FUNC/OBJECT beat NOTYPE.
+    pub fn symbol_containing(&self, sec: usize, off: u64) -> Option<usize> {
+        let syms = self.section_symbols(sec);
+        let maxend = &self.sec_maxend[sec];
+        let mut j = syms.partition_point(|&i| self.symbols[i].value <= off);
+        let mut best: Option<usize> = None;
+        // Walk back while some earlier symbol could still reach past `off`.
+        while j > 0 && maxend[j - 1] > off {
+            j -= 1;
+            let s = &self.symbols[syms[j]];
+            if s.size == 0 || off >= s.value.saturating_add(s.size) {
+                continue;
+            }
+            let typed = s.is_func() || s.is_object();
+            match best {
+                None => best = Some(syms[j]),
+                Some(b) => {
+                    let bs = &self.symbols[b];
+                    if typed && !(bs.is_func() || bs.is_object()) {
+                        best = Some(syms[j]);
+                    }
+                }
+            }
+            if typed {
+                break;
+            }
+        }
+        best
+    }
+
+    /// A human location: `func+0x12` when inside a function or object,
+    /// otherwise `section+0x12`.
+    pub fn locate(&self, sec: usize, off: u64) -> String {
+        if let Some(s) = self.symbol_containing(sec, off) {
+            let sym = &self.symbols[s];
+            format!("{}+{:#x}", sym.display_name(), off - sym.value)
+        } else {
+            format!("{}+{:#x}", self.sections[sec].display_name(), off)
+        }
+    }
+
+    /// Name of the STT_FILE block a symbol belongs to.
+    pub fn file_name_of(&self, sym: usize) -> Option<&[u8]> {
+        self.symbols[sym]
+            .file
+            .map(|f| self.symbols[f].name.as_slice())
+    }
+
+    /// Find a section by exact name.
+    pub fn section_by_name(&self, name: &[u8]) -> Option<usize> {
+        self.sections.iter().position(|s| s.name == name)
+    }
+}

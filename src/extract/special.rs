@@ -1,0 +1,566 @@
+//! Special sections: keep exactly the entries that describe extracted code.
+//!
+//! Each special section is an array of fixed-size entries whose relocated
+//! fields point at code (the table is in `arch::x86_64`). The entry size of
+//! a given object is taken from the object: `--struct-size`, else
+//! `sh_entsize`, else the one known layout that fits the section size and
+//! the offsets and types of its relocations. A size that fits nothing, or
+//! an `sh_entsize` the relocations contradict, is an error; klpwrite never
+//! copies garbage entries.
+//!
+//! An entry is kept when its code field points into a range already
+//! extracted. Keeping it extracts what it needs: the alternative's
+//! replacement bytes, the old-style `.fixup` code, the ORC data entry of an
+//! ORC IP entry. Since kept entries can extract more code, the pass runs
+//! until nothing changes (`run` alternates it with the closure).
+
+use std::collections::BTreeSet;
+
+use super::{Dest, Ex};
+use crate::arch::x86_64::{self as x86, Layout, Restriction, Role, Treatment};
+use crate::elf::names;
+use crate::error::{Error, ErrorKind, Result, show};
+
+impl Ex<'_> {
+    /// Whether `sec` is a special section or an auxiliary one.
+    pub(super) fn is_special_or_aux(&self, sec: usize) -> bool {
+        let name = &self.p.sections[sec].name;
+        x86::special_for(name).is_some() || x86::AUX_SECTIONS.iter().any(|a| name == a.as_bytes())
+    }
+
+    /// The (section, offset) a relocation points at, for data fields.
+    pub(super) fn reloc_target(&self, id: usize) -> Option<(usize, u64)> {
+        let p = self.p;
+        let r = p.relocs[id];
+        let s = &p.symbols[r.symbol];
+        let sec = s.section?;
+        let off = s.value as i64 + r.addend;
+        (off >= 0).then_some((sec, off as u64))
+    }
+
+    /// Whether (sec, off) lies in extracted code.
+    fn in_extracted_code(&self, sec: usize, off: u64, end_ok: bool) -> bool {
+        if !self.p.sections[sec].is_exec() {
+            return false;
+        }
+        self.ranges.get(&sec).is_some_and(|v| {
+            v.iter()
+                .any(|&(s, e)| (off >= s && off < e) || (end_ok && off == e && e > s))
+        })
+    }
+
+    /// Entry layout of special section `sec`.
+    fn layout_of(&mut self, sec: usize, layouts: &'static [Layout]) -> Result<&'static Layout> {
+        if let Some(l) = self.entry_sizes.get(&sec) {
+            return Ok(l);
+        }
+        let p = self.p;
+        let s = &p.sections[sec];
+        let name = show(&s.name);
+        let relocs: Vec<usize> = self.relocs_sorted(sec).to_vec();
+        let fits = |l: &Layout| -> Option<String> {
+            let short_last = s.name == b".parainstructions" && s.sh_size % l.size == l.size - 4;
+            if s.sh_size % l.size != 0 && !short_last {
+                return Some(format!(
+                    "size {:#x} is not a multiple of {}",
+                    s.sh_size, l.size
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for &id in &relocs {
+                let r = p.relocs[id];
+                let k = r.offset / l.size;
+                let fo = r.offset % l.size;
+                let Some(f) = l.fields.iter().find(|f| f.offset == fo) else {
+                    return Some(format!(
+                        "a relocation at +{:#x} is at field offset {fo}, which has no relocated field",
+                        r.offset
+                    ));
+                };
+                if !f.types.contains(&r.r_type) {
+                    return Some(format!(
+                        "the relocation at +{:#x} is {}, field {fo} takes {}",
+                        r.offset,
+                        x86::reloc_name(r.r_type),
+                        f.types
+                            .iter()
+                            .map(|t| x86::reloc_name(*t))
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    ));
+                }
+                seen.insert((k, fo));
+            }
+            let n = s.sh_size.div_ceil(l.size);
+            for k in 0..n {
+                for f in l.fields.iter().filter(|f| f.required) {
+                    if !seen.contains(&(k, f.offset)) {
+                        return Some(format!(
+                            "entry {k} (+{:#x}) has no relocation at field offset {}",
+                            k * l.size,
+                            f.offset
+                        ));
+                    }
+                }
+            }
+            None
+        };
+        let chosen: &'static Layout = if let Some(&n) = self.opts.struct_sizes.get(&name) {
+            let l = layouts.iter().find(|l| l.size == n).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "--struct-size {name}={n}: known entry sizes are {}",
+                        layouts
+                            .iter()
+                            .map(|l| l.size.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            if let Some(why) = fits(l) {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!("{name}: --struct-size {n} does not fit: {why}"),
+                )
+                .in_file(&p.path));
+            }
+            l
+        } else if s.sh_entsize != 0 {
+            let l = layouts
+                .iter()
+                .find(|l| l.size == s.sh_entsize)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Malformed,
+                        format!(
+                            "{name}: sh_entsize {} is not a known entry size ({})",
+                            s.sh_entsize,
+                            layouts
+                                .iter()
+                                .map(|l| l.size.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .in_file(&p.path)
+                })?;
+            if let Some(why) = fits(l) {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        "{name}: sh_entsize {} contradicts the relocations: {why}",
+                        s.sh_entsize
+                    ),
+                )
+                .in_file(&p.path)
+                .hint(format!(
+                    "override with --struct-size {name}=N if the object is right"
+                )));
+            }
+            l
+        } else {
+            let ok: Vec<&'static Layout> = layouts.iter().filter(|l| fits(l).is_none()).collect();
+            match ok.len() {
+                1 => ok[0],
+                0 => {
+                    let reasons: Vec<String> = layouts
+                        .iter()
+                        .map(|l| format!("{} bytes: {}", l.size, fits(l).unwrap_or_default()))
+                        .collect();
+                    return Err(Error::new(
+                        ErrorKind::Malformed,
+                        format!(
+                            "{name}: no known entry layout fits ({})",
+                            reasons.join("; ")
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .hint(format!(
+                        "pass --struct-size {name}=N with the kernel's sizeof of the entry struct"
+                    )));
+                }
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::Malformed,
+                        format!(
+                            "{name}: several entry sizes fit ({})",
+                            ok.iter()
+                                .map(|l| l.size.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .hint(format!("pass --struct-size {name}=N")));
+                }
+            }
+        };
+        self.explain.push(format!(
+            "special {name}: {}-byte entries ({})",
+            chosen.size, chosen.kernels
+        ));
+        self.entry_sizes.insert(sec, chosen);
+        Ok(chosen)
+    }
+
+    /// One round over the special sections. Returns whether anything new
+    /// was kept.
+    pub(super) fn special_pass(&mut self) -> Result<bool> {
+        let p = self.p;
+        let mut added = false;
+        for sec in 0..p.sections.len() {
+            let s = &p.sections[sec];
+            if s.sh_size == 0 || s.is_rela() {
+                continue;
+            }
+            let Some(spec) = x86::special_for(&s.name) else {
+                continue;
+            };
+            let layouts = match spec.treatment {
+                Treatment::Entries(l) => l,
+                Treatment::Drop(why) => {
+                    if self.decided.insert((sec, u64::MAX)) {
+                        self.explain
+                            .push(format!("special {}: dropped ({why})", s.display_name()));
+                    }
+                    continue;
+                }
+                Treatment::Companion(..) => continue,
+            };
+            let layout = self.layout_of(sec, layouts)?;
+            let relocs: Vec<usize> = self.relocs_sorted(sec).to_vec();
+            let code_fields: Vec<_> = layout
+                .fields
+                .iter()
+                .filter(|f| matches!(f.role, Role::Code | Role::CodeOrEnd))
+                .copied()
+                .collect();
+            for &id in &relocs {
+                let r = p.relocs[id];
+                let k = r.offset / layout.size;
+                let fo = r.offset % layout.size;
+                let Some(cf) = code_fields.iter().find(|f| f.offset == fo) else {
+                    continue;
+                };
+                if self.decided.contains(&(sec, k)) {
+                    continue;
+                }
+                let Some((tsec, toff)) = self.reloc_target(id) else {
+                    continue;
+                };
+                if !self.in_extracted_code(tsec, toff, cf.role == Role::CodeOrEnd) {
+                    continue;
+                }
+                self.decided.insert((sec, k));
+                if self.keep_entry(sec, k, layout, &relocs, spec.restriction, tsec, toff)? {
+                    added = true;
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// Keep entry `k` of `sec` (unless a restriction drops it). Returns
+    /// whether it was kept.
+    #[allow(clippy::too_many_arguments)]
+    fn keep_entry(
+        &mut self,
+        sec: usize,
+        k: u64,
+        layout: &'static Layout,
+        relocs: &[usize],
+        restriction: Restriction,
+        code_sec: usize,
+        code_off: u64,
+    ) -> Result<bool> {
+        let p = self.p;
+        let s = &p.sections[sec];
+        let start = k * layout.size;
+        let end = (start + layout.size).min(s.sh_size);
+        let here = p.locate(code_sec, code_off);
+        let entry_relocs: Vec<usize> = relocs
+            .iter()
+            .copied()
+            .filter(|&i| p.relocs[i].offset >= start && p.relocs[i].offset < end)
+            .collect();
+        // Keys: module-owned keys cannot work (late relocations).
+        if restriction != Restriction::None
+            && let Some(f) = layout.fields.iter().find(|f| f.role == Role::Key)
+            && let Some(&kid) = entry_relocs
+                .iter()
+                .find(|&&i| p.relocs[i].offset == start + f.offset)
+        {
+            let dest = self.classify(kid)?;
+            if let Dest::Klp(owner, name, ..) = &dest
+                && owner != "vmlinux"
+            {
+                let (tp_prefix, what, advice) = match restriction {
+                    Restriction::StaticCall => (
+                        &b"__SCK__tp_func_"[..],
+                        "static call",
+                        "call the function directly, or use static_call_query()",
+                    ),
+                    _ => (
+                        &b"__tracepoint_"[..],
+                        "static branch",
+                        "use static_key_enabled() instead",
+                    ),
+                };
+                if name.starts_with(tp_prefix) || name.starts_with(b"__UNIQUE_ID_ddebug") {
+                    self.warnings.push(format!(
+                        "{here}: disabling {what} on {} (owned by module {owner}): its entry cannot be initialised by the patch module",
+                        show(name)
+                    ));
+                    self.explain.push(format!(
+                        "special {} entry {k}: dropped (module-owned key {})",
+                        s.display_name(),
+                        show(name)
+                    ));
+                    return Ok(false);
+                }
+                return Err(Error::new(
+                    ErrorKind::Klp,
+                    format!(
+                        "unsupported {what} key {} at {here}: it belongs to module {owner}, whose klp relocations are applied after the patch module's {} is initialised",
+                        show(name),
+                        s.display_name()
+                    ),
+                )
+                .in_file(&p.path)
+                .hint(advice));
+            }
+            self.processed_relocs.insert(kid);
+            self.check_special_klp(kid, &dest)?;
+            self.pending.push(super::Pending { reloc: kid, dest });
+        }
+        self.explain.push(format!(
+            "special {} entry {k} [for {here}]",
+            s.display_name()
+        ));
+        self.add_range(sec, start, end, format!("{} entry {k}", s.display_name()));
+        // What the entry needs besides its own bytes.
+        for f in layout.fields {
+            let Some(&fid) = entry_relocs
+                .iter()
+                .find(|&&i| p.relocs[i].offset == start + f.offset)
+            else {
+                continue;
+            };
+            let Some((tsec, toff)) = self.reloc_target(fid) else {
+                continue;
+            };
+            let tname = p.sections[tsec].name.clone();
+            match f.role {
+                Role::Replacement => {
+                    let data = p.data(sec);
+                    let len = layout
+                        .repl_len_at
+                        .and_then(|at| data.get((start + at) as usize))
+                        .copied()
+                        .unwrap_or(0) as u64;
+                    let instrlen = layout
+                        .repl_len_at
+                        .and_then(|at| data.get((start + at - 1) as usize))
+                        .copied()
+                        .unwrap_or(0) as u64;
+                    self.kept_alts.push((code_sec, code_off, instrlen));
+                    let tsize = p.sections[tsec].sh_size;
+                    if toff + len > tsize {
+                        return Err(Error::new(
+                            ErrorKind::Malformed,
+                            format!(
+                                "alternative for {here}: replacement {}+{toff:#x} length {len} runs past the section",
+                                p.sections[tsec].display_name()
+                            ),
+                        )
+                        .in_file(&p.path));
+                    }
+                    self.add_range(tsec, toff, toff + len, format!("replacement for {here}"));
+                }
+                Role::Fixup if tname == b".fixup" => {
+                    let end = self.fixup_end(tsec, toff);
+                    self.add_range(tsec, toff, end, format!("fixup for {here}"));
+                }
+                _ => {}
+            }
+        }
+        // ORC data travels with its IP entry.
+        if s.name == b".orc_unwind_ip" {
+            let Some(orc) = p.section_by_name(b".orc_unwind") else {
+                return Err(
+                    Error::new(ErrorKind::Malformed, ".orc_unwind_ip without .orc_unwind")
+                        .in_file(&p.path),
+                );
+            };
+            let n_ip = s.sh_size / 4;
+            let n = p.sections[orc].sh_size / 6;
+            if n != n_ip || p.sections[orc].sh_size % 6 != 0 {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        ".orc_unwind has {} bytes for {n_ip} IP entries (6 bytes each expected)",
+                        p.sections[orc].sh_size
+                    ),
+                )
+                .in_file(&p.path));
+            }
+            self.add_range(orc, k * 6, k * 6 + 6, format!("ORC entry {k}"));
+        }
+        Ok(true)
+    }
+
+    /// End of the `.fixup` block starting at `off`: the next block any
+    /// exception-table entry starts, or the section end.
+    fn fixup_end(&mut self, fixup: usize, off: u64) -> u64 {
+        let p = self.p;
+        let mut starts: Vec<u64> = Vec::new();
+        if let Some(ex) = p.section_by_name(b"__ex_table") {
+            for id in self.relocs_sorted(ex).to_vec() {
+                if let Some((ts, to)) = self.reloc_target(id)
+                    && ts == fixup
+                {
+                    starts.push(to);
+                }
+            }
+        }
+        starts
+            .into_iter()
+            .filter(|&s| s > off)
+            .min()
+            .unwrap_or(p.sections[fixup].sh_size)
+    }
+
+    /// A reference into an auxiliary section. `.altinstr_aux` holds the
+    /// slow path of `static_cpu_has()`, reached through a `jmp` that the
+    /// alternatives always rewrite: the reference is dropped (and checked
+    /// against the kept alternatives later). Replacement and fixup bytes
+    /// are extracted by the entries that need them.
+    pub(super) fn aux_target(
+        &mut self,
+        id: usize,
+        sec: usize,
+        off: u64,
+        adj: i64,
+        here: &str,
+    ) -> Result<Option<Dest>> {
+        let p = self.p;
+        let name = &p.sections[sec].name;
+        if name == b".altinstr_aux" {
+            let r = p.relocs[id];
+            self.aux_drops.push((r.section, r.offset));
+            self.explain.push(format!(
+                "reloc {here} → dropped [jump to .altinstr_aux, always rewritten by alternatives]"
+            ));
+            return Ok(Some(Dest::Drop));
+        }
+        if name == b".altinstr_replacement" || name == b".fixup" {
+            let covered = self.ranges.get(&sec).is_some_and(|v| {
+                v.iter().any(|&(s, e)| {
+                    (off >= s && off < e) || (off == s && s == e) || (off == e && e > s)
+                })
+            });
+            if !covered {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "reference to {}+{off:#x} that no kept special-section entry explains",
+                        show(name)
+                    ),
+                )
+                .in_file(&p.path)
+                .at(here.to_string()));
+            }
+            return Ok(Some(Dest::Anon(sec, off, adj)));
+        }
+        Ok(None)
+    }
+
+    /// Kernels 5.8+: module-specific klp relocations are applied after the
+    /// patch module's special sections were processed, so none may land in
+    /// them.
+    pub(super) fn check_special_klp(&self, id: usize, dest: &Dest) -> Result<()> {
+        let p = self.p;
+        let r = p.relocs[id];
+        if let Dest::Klp(owner, name, ..) = dest
+            && owner != "vmlinux"
+            && self.is_special_or_aux(r.section)
+        {
+            return Err(Error::new(
+                ErrorKind::Klp,
+                format!(
+                    "{} needs a klp relocation to {} (module {owner}) inside {}, but module klp relocations are applied after the patch module's special sections are processed",
+                    p.locate(r.section, r.offset),
+                    show(name),
+                    p.sections[r.section].display_name()
+                ),
+            )
+            .in_file(&p.path)
+            .hint("avoid module symbols in alternatives, exception fixups and static keys of patched code"));
+        }
+        Ok(())
+    }
+
+    /// Every dropped `.altinstr_aux` jump must be covered by a kept
+    /// alternative, which rewrites it at load.
+    pub(super) fn check_aux_drops(&self) -> Result<()> {
+        for &(sec, off) in &self.aux_drops {
+            let covered = self
+                .kept_alts
+                .iter()
+                .any(|&(s, o, len)| s == sec && off >= o && off < o + len.max(1));
+            if !covered {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "jump into .altinstr_aux that no kept alternative rewrites".to_string(),
+                )
+                .in_file(&self.p.path)
+                .at(self.p.locate(sec, off)));
+            }
+        }
+        Ok(())
+    }
+
+    /// An allocated section klpwrite does not know that points into
+    /// extracted code is refused: silently dropping it could lose a
+    /// mitigation or a fixup.
+    pub(super) fn check_unknown_sections(&mut self) -> Result<()> {
+        let p = self.p;
+        for sec in 0..p.sections.len() {
+            let s = &p.sections[sec];
+            if !s.is_alloc()
+                || s.is_rela()
+                || self.is_special_or_aux(sec)
+                || self.ranges.contains_key(&sec)
+            {
+                continue;
+            }
+            if x86::ORDINARY_PREFIXES
+                .iter()
+                .any(|pre| s.name.starts_with(pre.as_bytes()))
+            {
+                continue;
+            }
+            for id in self.relocs_sorted(sec).to_vec() {
+                if let Some((ts, to)) = self.reloc_target(id)
+                    && self.in_extracted_code(ts, to, false)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "unknown special section {} refers to extracted code at {}",
+                            s.display_name(),
+                            p.locate(ts, to)
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .at(format!("{}+{:#x}", s.display_name(), p.relocs[id].offset))
+                    .hint("klpwrite does not know this section's entry format; please report it"));
+                }
+            }
+        }
+        let _ = names::is_init_section;
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+//! klpwrite: write Linux kernel livepatch objects and modules.
+//!
+//! The pipeline, in order:
+//!
+//! 1. **load** ([`elf::load`]): read and check an ELF object into an owned,
+//!    indexed model.
+//! 2. **target** ([`target`]): the target kernel's symbols (vmlinux, a
+//!    module, or `/proc/kallsyms`) and exports (`Module.symvers`), used to
+//!    decide sympos and normal-versus-klp relocations.
+//! 3. **extract** ([`extract`]): pull the changed and new functions out of
+//!    the patched object with everything they need, classify every
+//!    relocation, and build the output object.
+//! 4. **write** ([`write`]): lay the output model out as ELF bytes.
+//! 5. **inspect** ([`dump`]): a stable text dump of any object.
+//!
+//! Vocabulary: *orig*, *patched*, *out* are the three objects; a *twin* is
+//! the correlated counterpart in the other input; a *clone* is the copy of a
+//! patched symbol in the output; *klp symbol*, *klp rela*, *sympos* and
+//! *objname* are the kernel's livepatch terms.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod arch;
+pub mod changes;
+pub mod dump;
+#[allow(missing_docs)]
+pub mod elf;
+pub mod error;
+pub mod extract;
+#[allow(missing_docs)]
+pub mod output;
+pub mod symvers;
+pub mod target;
+pub mod write;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,664 @@
+//! The target kernel's symbols, and sympos.
+//!
+//! The livepatch core resolves `.klp.sym.<obj>.<name>,<pos>` by walking the
+//! symbols of `<obj>` and taking the `<pos>`-th one named `<name>` (0 means
+//! "must be unique"). The walk order is the kernel's, not the file's:
+//!
+//! * vmlinux: kallsyms index order, which is ascending address order; every
+//!   symbol type counts, locals and globals alike;
+//! * a module: the module's ELF `.symtab` order, skipping undefined
+//!   symbols. Once the module is live only its *core* symbols remain (named,
+//!   defined, in an allocated non-init section); while it is loading, init
+//!   symbols count too.
+//!
+//! A [`TargetObject`] holds one object's symbols in exactly that order, from
+//! one of: a linked vmlinux (ELF with symbols), a module `.ko`, a plain `.o`
+//! standing in for the target (symtab order, as kpatch's unit tests do), or
+//! a `/proc/kallsyms` dump (which covers vmlinux and every loaded module).
+//!
+//! Finding *which* of several same-named symbols a reference means uses the
+//! translation unit it comes from: with STT_FILE symbols in the source, the
+//! file block of the same name whose locals best match the unit's locals;
+//! without them (kallsyms), the candidate whose address-order neighbours
+//! are the unit's other locals. A tie is a refusal, settled by `--sympos`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::elf::consts::*;
+use crate::elf::load::{Expect, load_file};
+use crate::elf::{Elf, names};
+use crate::error::{Error, ErrorKind, Result, show};
+use crate::symvers::normalize_module;
+
+/// The order symbols are counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Ascending address (vmlinux ELF).
+    Address,
+    /// ELF symtab order (modules, plain objects).
+    Symtab,
+    /// Line order of a kallsyms dump (the kernel's own order).
+    Kallsyms,
+}
+
+/// One symbol of a target object.
+#[derive(Debug, Clone)]
+pub struct TargetSym {
+    /// Name.
+    pub name: Vec<u8>,
+    /// Address (vmlinux, kallsyms) or value (objects).
+    pub addr: u64,
+    /// Local binding (kallsyms: lower-case type letter).
+    pub local: bool,
+    /// Type letter as kallsyms would print it.
+    pub letter: char,
+    /// File block index, when the source has STT_FILE symbols.
+    pub file: Option<usize>,
+    /// Defined in an init section (freed after boot / after module init).
+    pub init: bool,
+    /// Section name, when known.
+    pub section: Option<Vec<u8>>,
+}
+
+/// A block of locals that follow one STT_FILE symbol.
+#[derive(Debug, Clone)]
+pub struct FileBlock {
+    /// The STT_FILE name (`meminfo.c`).
+    pub name: Vec<u8>,
+    /// Names of the block's local symbols.
+    pub locals: HashSet<Vec<u8>>,
+}
+
+/// The symbols of one target object (vmlinux or one module).
+#[derive(Debug, Clone)]
+pub struct TargetObject {
+    /// `vmlinux` or the module name.
+    pub objname: String,
+    /// Where the symbols came from.
+    pub source: String,
+    /// How they are ordered.
+    pub order: Order,
+    /// Symbols in counting order.
+    pub syms: Vec<TargetSym>,
+    /// STT_FILE blocks (empty for kallsyms).
+    pub files: Vec<FileBlock>,
+    /// Symbols the source itself marks as exported (`__ksymtab_<name>`).
+    pub ksymtab: HashSet<Vec<u8>>,
+    /// Symbols of a module that only exist while it is loading (init
+    /// sections); they shift positions during late patching.
+    pub init_only: Vec<TargetSym>,
+    by_name: HashMap<Vec<u8>, Vec<usize>>,
+}
+
+/// What a translation unit looks like, for picking among duplicates.
+#[derive(Debug, Clone, Default)]
+pub struct TuInfo {
+    /// STT_FILE name of the unit.
+    pub file: Option<Vec<u8>>,
+    /// Names of the unit's local functions and objects.
+    pub locals: HashSet<Vec<u8>>,
+}
+
+impl TuInfo {
+    /// The unit a symbol of `elf` belongs to: its STT_FILE block's locals.
+    pub fn of(elf: &Elf, sym: usize) -> TuInfo {
+        let file = elf.symbols[sym].file;
+        let locals = elf
+            .symbols
+            .iter()
+            .filter(|s| {
+                s.is_local()
+                    && s.file == file
+                    && (s.is_func() || s.is_object())
+                    && s.section.is_some()
+                    && !s.name.is_empty()
+                    && !names::is_local_label(&s.name)
+                    && !names::is_uncorrelated_static_local(&s.name)
+                    && !s.name.starts_with(b"__UNIQUE_ID_")
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        TuInfo {
+            file: file.map(|f| elf.symbols[f].name.clone()),
+            locals,
+        }
+    }
+}
+
+/// The result of a sympos lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found: the position to write and how it was decided.
+    Found {
+        /// Value for `,<pos>` (0 = unique).
+        sympos: u64,
+        /// Index into `syms` of the chosen symbol.
+        index: usize,
+        /// Why this one.
+        how: String,
+    },
+    /// No symbol of this name in this object (for this unit).
+    NotFound(String),
+    /// Several candidates and nothing decides between them.
+    Ambiguous(Vec<String>),
+}
+
+fn base(name: &[u8]) -> &[u8] {
+    name.rsplit(|&b| b == b'/').next().unwrap_or(name)
+}
+
+impl TargetObject {
+    fn new(objname: String, source: String, order: Order) -> Self {
+        TargetObject {
+            objname,
+            source,
+            order,
+            syms: Vec::new(),
+            files: Vec::new(),
+            ksymtab: HashSet::new(),
+            init_only: Vec::new(),
+            by_name: HashMap::new(),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.by_name.clear();
+        for (i, s) in self.syms.iter().enumerate() {
+            self.by_name.entry(s.name.clone()).or_default().push(i);
+        }
+        for s in &self.syms {
+            if let Some(x) = s.name.strip_prefix(b"__ksymtab_") {
+                self.ksymtab.insert(x.to_vec());
+            }
+        }
+    }
+
+    /// Positions (indices into `syms`) of every symbol named `name`.
+    pub fn named(&self, name: &[u8]) -> &[usize] {
+        self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// Whether any symbol has this name.
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    fn describe(&self, i: usize) -> String {
+        let s = &self.syms[i];
+        let mut d = format!("{} {} at {:#x}", s.letter, show(&s.name), s.addr);
+        if let Some(f) = s.file {
+            d.push_str(&format!(" in {}", show(&self.files[f].name)));
+        }
+        d
+    }
+
+    fn pos_of(&self, cands: &[usize], chosen: usize) -> u64 {
+        if cands.len() == 1 {
+            0
+        } else {
+            cands
+                .iter()
+                .position(|&c| c == chosen)
+                .map_or(0, |p| p as u64 + 1)
+        }
+    }
+
+    /// Resolve a reference to `name` made from the unit `tu`. `local` says
+    /// whether the referencing object binds the name locally.
+    pub fn resolve(&self, name: &[u8], local: bool, tu: &TuInfo) -> Lookup {
+        let cands = self.named(name);
+        if cands.is_empty() {
+            return Lookup::NotFound(format!("no symbol {} in {}", show(name), self.objname));
+        }
+        let found = |chosen: usize, how: String| Lookup::Found {
+            sympos: self.pos_of(cands, chosen),
+            index: chosen,
+            how,
+        };
+        if !local {
+            let globals: Vec<usize> = cands
+                .iter()
+                .copied()
+                .filter(|&c| !self.syms[c].local)
+                .collect();
+            return match globals.len() {
+                1 => found(globals[0], "the only global of that name".into()),
+                0 => Lookup::NotFound(format!(
+                    "{} has {} local symbol(s) named {} but no global one",
+                    self.objname,
+                    cands.len(),
+                    show(name)
+                )),
+                _ => Lookup::Ambiguous(globals.iter().map(|&c| self.describe(c)).collect()),
+            };
+        }
+        // A local reference: find the unit's own copy.
+        if !self.files.is_empty()
+            && let Some(file) = &tu.file
+        {
+            let blocks: Vec<usize> = (0..self.files.len())
+                .filter(|&b| base(&self.files[b].name) == base(file))
+                .collect();
+            if !blocks.is_empty() {
+                let with: Vec<usize> = blocks
+                    .iter()
+                    .copied()
+                    .filter(|&b| self.files[b].locals.contains(name))
+                    .collect();
+                if with.is_empty() {
+                    return Lookup::NotFound(format!(
+                        "{} has no local {} in file {}",
+                        self.objname,
+                        show(name),
+                        show(file)
+                    ));
+                }
+                let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
+                let mut scored: Vec<(usize, usize)> = with.iter().map(|&b| (score(b), b)).collect();
+                scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                if scored.len() == 1 || scored[0].0 > scored[1].0 {
+                    let block = scored[0].1;
+                    let in_block: Vec<usize> = cands
+                        .iter()
+                        .copied()
+                        .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
+                        .collect();
+                    if in_block.len() == 1 {
+                        let n = self.files[block].locals.len();
+                        return found(
+                            in_block[0],
+                            format!(
+                                "file {} ({} of {} locals match)",
+                                show(&self.files[block].name),
+                                scored[0].0,
+                                n
+                            ),
+                        );
+                    }
+                    return Lookup::Ambiguous(in_block.iter().map(|&c| self.describe(c)).collect());
+                }
+                return Lookup::Ambiguous(
+                    scored
+                        .iter()
+                        .filter(|s| s.0 == scored[0].0)
+                        .flat_map(|&(_, b)| {
+                            cands
+                                .iter()
+                                .copied()
+                                .filter(move |&c| self.syms[c].file == Some(b))
+                        })
+                        .map(|c| self.describe(c))
+                        .collect(),
+                );
+            }
+        }
+        self.resolve_by_neighbours(name, cands, tu)
+    }
+
+    /// Without file blocks: the candidate whose neighbours in counting
+    /// order are the unit's other locals.
+    fn resolve_by_neighbours(&self, name: &[u8], cands: &[usize], tu: &TuInfo) -> Lookup {
+        let others: HashSet<&[u8]> = tu
+            .locals
+            .iter()
+            .map(|v| v.as_slice())
+            .filter(|n| *n != name)
+            .collect();
+        if cands.len() == 1 && (others.len() < 2 || self.order != Order::Kallsyms) {
+            return Lookup::Found {
+                sympos: 0,
+                index: cands[0],
+                how: "unique name".into(),
+            };
+        }
+        let window = (others.len() + 8).min(512);
+        let score = |c: usize| -> usize {
+            let lo = c.saturating_sub(window);
+            let hi = (c + window + 1).min(self.syms.len());
+            let mut seen: HashSet<&[u8]> = HashSet::new();
+            for s in &self.syms[lo..hi] {
+                if s.local && others.contains(s.name.as_slice()) {
+                    seen.insert(s.name.as_slice());
+                }
+            }
+            seen.len()
+        };
+        let mut scored: Vec<(usize, usize)> = cands.iter().map(|&c| (score(c), c)).collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let best = scored[0];
+        let clear = best.0 >= 1 && (scored.len() == 1 || best.0 > scored[1].0);
+        if clear {
+            return Lookup::Found {
+                sympos: self.pos_of(cands, best.1),
+                index: best.1,
+                how: format!(
+                    "neighbours: {} of the unit's {} other locals within {} symbols",
+                    best.0,
+                    others.len(),
+                    window
+                ),
+            };
+        }
+        Lookup::Ambiguous(
+            scored
+                .iter()
+                .map(|&(s, c)| format!("{} ({} neighbouring locals)", self.describe(c), s))
+                .collect(),
+        )
+    }
+}
+
+/// All target objects known from the `--symbols` sources.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// One entry per object name.
+    pub objects: Vec<TargetObject>,
+}
+
+impl Target {
+    /// The object named `objname`.
+    pub fn object(&self, objname: &str) -> Option<&TargetObject> {
+        self.objects.iter().find(|o| o.objname == objname)
+    }
+
+    /// Load a symbol source. `default_objname` names a plain `.o` source
+    /// (one without `.modinfo`).
+    pub fn add_source(&mut self, path: &str, default_objname: &str) -> Result<()> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("cannot read symbol source: {e}")).in_file(path)
+        })?;
+        let objs = if bytes.starts_with(b"\x7fELF") {
+            drop(bytes);
+            vec![from_elf(&load_file(path, Expect::Any)?, default_objname)?]
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::malformed("neither an ELF file nor a UTF-8 kallsyms dump").in_file(path)
+            })?;
+            parse_kallsyms(path, &text)?
+        };
+        for o in objs {
+            if let Some(prev) = self.object(&o.objname) {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "two symbol sources for {}: {} and {}",
+                        o.objname, prev.source, o.source
+                    ),
+                ));
+            }
+            self.objects.push(o);
+        }
+        Ok(())
+    }
+}
+
+/// Build a target object from an ELF symbol table.
+pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
+    if elf.symtab.is_none() {
+        return Err(Error::malformed("no symbol table (stripped?)")
+            .in_file(&elf.path)
+            .hint("use an unstripped vmlinux, the module .ko, or a /proc/kallsyms dump"));
+    }
+    let modname = modinfo_name(elf);
+    let (objname, order) = if elf.e_type == ET_REL {
+        let name = modname.unwrap_or_else(|| {
+            if elf.path.ends_with(".ko") {
+                normalize_module(&elf.path)
+            } else {
+                default_objname.to_string()
+            }
+        });
+        (name, Order::Symtab)
+    } else {
+        ("vmlinux".to_string(), Order::Address)
+    };
+    let mut obj = TargetObject::new(objname, elf.path.clone(), order);
+    let is_module = elf.e_type == ET_REL;
+    let mut current_file: Option<usize> = None;
+    let mut file_of_symfile: HashMap<usize, usize> = HashMap::new();
+    let mut rows: Vec<(u64, usize, TargetSym)> = Vec::new();
+    for s in elf.symbols.iter().skip(1) {
+        if s.is_file() {
+            obj.files.push(FileBlock {
+                name: s.name.clone(),
+                locals: HashSet::new(),
+            });
+            current_file = Some(obj.files.len() - 1);
+            file_of_symfile.insert(s.index, obj.files.len() - 1);
+            continue;
+        }
+        if s.is_section() || s.name.is_empty() || s.is_undef() || s.is_livepatch() {
+            continue;
+        }
+        if names::is_local_label(&s.name) {
+            continue;
+        }
+        let sec = s.section.map(|i| &elf.sections[i]);
+        if !is_module && s.st_shndx == SHN_ABS {
+            continue; // kallsyms leaves out absolute symbols
+        }
+        let file = if s.is_local() {
+            s.file
+                .and_then(|f| file_of_symfile.get(&f).copied())
+                .or(current_file)
+        } else {
+            None
+        };
+        if let Some(f) = file {
+            obj.files[f].locals.insert(s.name.clone());
+        }
+        let init = sec.is_some_and(|x| names::is_init_section(&x.name));
+        let letter = kallsyms_letter(s.kind(), s.bind(), sec.map(|x| x.sh_flags));
+        let row = TargetSym {
+            name: s.name.clone(),
+            addr: s.value,
+            local: s.is_local(),
+            letter,
+            file,
+            init,
+            section: sec.map(|x| x.name.clone()),
+        };
+        if is_module {
+            // A live module keeps only core symbols (kernel/module/kallsyms.c
+            // is_core_symbol): named, defined in an allocated non-init section.
+            let core = sec.is_some_and(|x| x.is_alloc()) && !init;
+            if !core {
+                if sec.is_some_and(|x| x.is_alloc()) {
+                    obj.init_only.push(row);
+                }
+                continue;
+            }
+        }
+        rows.push((s.value, s.index, row));
+    }
+    if order == Order::Address {
+        rows.sort_by_key(|r| (r.0, r.1));
+    }
+    obj.syms = rows.into_iter().map(|r| r.2).collect();
+    obj.finish();
+    Ok(obj)
+}
+
+fn kallsyms_letter(kind: u8, bind: u8, flags: Option<u64>) -> char {
+    let c = match flags {
+        Some(f) if f & SHF_EXECINSTR != 0 => 't',
+        Some(f) if f & SHF_WRITE != 0 => 'd',
+        Some(f) if f & SHF_ALLOC != 0 => 'r',
+        Some(_) => 'n',
+        None => 'a',
+    };
+    let c = if kind == STT_OBJECT && c == 'n' {
+        'd'
+    } else {
+        c
+    };
+    if bind == STB_WEAK {
+        if c == 't' { 'W' } else { 'V' }
+    } else if bind == STB_LOCAL {
+        c
+    } else {
+        c.to_ascii_uppercase()
+    }
+}
+
+fn modinfo_name(elf: &Elf) -> Option<String> {
+    let sec = elf.section_by_name(b".modinfo")?;
+    elf.data(sec)
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"name="))
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+}
+
+/// Parse a `/proc/kallsyms` dump: `ADDR TYPE NAME[\t[MODULE]]` per line.
+/// vmlinux lines keep their order (the kernel's); each module's lines
+/// become that module's object, in order.
+pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
+    let mut objs: Vec<TargetObject> = vec![TargetObject::new(
+        "vmlinux".into(),
+        path.to_string(),
+        Order::Kallsyms,
+    )];
+    let mut index: HashMap<String, usize> = HashMap::new();
+    index.insert("vmlinux".into(), 0);
+    for (i, line) in text.lines().enumerate() {
+        let no = i + 1;
+        let err = |msg: String| {
+            Error::malformed(msg)
+                .in_file(path)
+                .at(format!("line {no}"))
+                .hint("expected `<hex address> <type letter> <name>[\\t[<module>]]` as in /proc/kallsyms")
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut it = line.split_whitespace();
+        let (Some(addr), Some(ty), Some(name)) = (it.next(), it.next(), it.next()) else {
+            return Err(err(format!("too few fields in {line:?}")));
+        };
+        let module = match it.next() {
+            None => None,
+            Some(m) => {
+                let Some(m) = m.strip_prefix('[').and_then(|m| m.strip_suffix(']')) else {
+                    return Err(err(format!("bad module field {m:?}")));
+                };
+                if m.is_empty() {
+                    return Err(err("empty module name".into()));
+                }
+                Some(m)
+            }
+        };
+        if it.next().is_some() {
+            return Err(err(format!("too many fields in {line:?}")));
+        }
+        if addr.len() > 16 || addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err(format!("bad address {addr:?}")));
+        }
+        let addr =
+            u64::from_str_radix(addr, 16).map_err(|_| err(format!("bad address {addr:?}")))?;
+        let mut tc = ty.chars();
+        let (Some(letter), None) = (tc.next(), tc.next()) else {
+            return Err(err(format!("bad type {ty:?}")));
+        };
+        if !letter.is_ascii_alphabetic() && letter != '?' {
+            return Err(err(format!("bad type {ty:?}")));
+        }
+        if letter == 'U' || letter == 'u' || letter == 'N' || letter == 'n' {
+            continue;
+        }
+        let objname = module.unwrap_or("vmlinux");
+        let oi = match index.get(objname) {
+            Some(&oi) => oi,
+            None => {
+                objs.push(TargetObject::new(
+                    objname.to_string(),
+                    path.to_string(),
+                    Order::Kallsyms,
+                ));
+                index.insert(objname.to_string(), objs.len() - 1);
+                objs.len() - 1
+            }
+        };
+        objs[oi].syms.push(TargetSym {
+            name: name.as_bytes().to_vec(),
+            addr,
+            local: letter.is_ascii_lowercase(),
+            letter,
+            file: None,
+            init: false,
+            section: None,
+        });
+    }
+    if objs.iter().all(|o| o.syms.is_empty()) {
+        return Err(Error::malformed("no symbols in kallsyms dump").in_file(path));
+    }
+    objs.retain(|o| !o.syms.is_empty());
+    for o in &mut objs {
+        o.finish();
+    }
+    Ok(objs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tu(file: &str, locals: &[&str]) -> TuInfo {
+        TuInfo {
+            file: Some(file.as_bytes().to_vec()),
+            locals: locals.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    #[test]
+    fn kallsyms_neighbours_pick_the_right_duplicate() {
+        let dump = "\
+ffffffff81000000 T _stext
+ffffffff81000010 t a_helper
+ffffffff81000020 t dup_show
+ffffffff81000030 T a_entry
+ffffffff81000040 t b_helper
+ffffffff81000050 t dup_show
+ffffffff81000060 t b_other
+ffffffff81000070 T b_entry
+ffffffff81000080 t klpt_x\t[mod]
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        assert_eq!(objs.len(), 2);
+        let v = &objs[0];
+        match v.resolve(
+            b"dup_show",
+            true,
+            &tu("b.c", &["dup_show", "b_helper", "b_other"]),
+        ) {
+            Lookup::Found { sympos, .. } => assert_eq!(sympos, 2),
+            other => panic!("{other:?}"),
+        }
+        match v.resolve(b"dup_show", true, &tu("a.c", &["dup_show", "a_helper"])) {
+            Lookup::Found { sympos, .. } => assert_eq!(sympos, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            v.resolve(b"dup_show", true, &tu("c.c", &["dup_show", "zzz"])),
+            Lookup::Ambiguous(_)
+        ));
+        match v.resolve(b"a_entry", false, &TuInfo::default()) {
+            Lookup::Found { sympos, .. } => assert_eq!(sympos, 0),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(objs[1].objname, "mod");
+    }
+
+    #[test]
+    fn kallsyms_malformed_lines() {
+        for bad in [
+            "ffffffff81000000 T\n",
+            "zzzz T foo\n",
+            "ffffffff81000000 TT foo\n",
+            "ffffffff81000000 T foo [mod\n",
+            "ffffffff81000000 T foo [mod] extra\n",
+        ] {
+            let e = parse_kallsyms("k", &format!("ffffffff81000000 T ok\n{bad}")).unwrap_err();
+            assert!(e.to_string().contains("line 2"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Lowering an [`OutObject`] into ELF bytes with object's two-phase
+//! `write::elf::Writer`, and writing files atomically. The only file that
+//! touches the writer.
+//!
+//! Layout: ELF header, then section data in model order (relocation
+//! sections included), then `.symtab`, `.strtab`, `.shstrtab` and the
+//! section headers. Symbols are emitted locals first (stable), and
+//! `.symtab`'s `sh_info` is the number of locals. Same model, same bytes.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use object::Endianness;
+use object::elf as oelf;
+use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
+
+use crate::elf::consts::*;
+use crate::error::{Error, ErrorKind, Result};
+use crate::output::{OutData, OutObject, Place};
+
+/// Encode the object.
+pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut w = Writer::new(Endianness::Little, true, &mut buf);
+    let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));
+
+    // Symbol order: null, locals, globals; remember the mapping.
+    let mut order: Vec<usize> = (0..obj.symbols.len())
+        .filter(|&i| obj.symbols[i].is_local())
+        .collect();
+    let num_local = order.len() as u32 + 1;
+    order.extend((0..obj.symbols.len()).filter(|&i| !obj.symbols[i].is_local()));
+    let mut sym_index = vec![0u32; obj.symbols.len()];
+
+    // --- reserve ------------------------------------------------------------
+    let sec_names: Vec<_> = obj
+        .sections
+        .iter()
+        .map(|s| w.add_section_name(&s.name))
+        .collect();
+    let sym_names: Vec<_> = obj
+        .symbols
+        .iter()
+        .map(|s| (!s.name.is_empty()).then(|| w.add_string(&s.name)))
+        .collect();
+    w.reserve_file_header();
+    w.reserve_null_section_index();
+    let sec_index: Vec<SectionIndex> = obj
+        .sections
+        .iter()
+        .map(|_| w.reserve_section_index())
+        .collect();
+    let symtab_index = w.reserve_symtab_section_index();
+    w.reserve_strtab_section_index();
+    w.reserve_shstrtab_section_index();
+    w.reserve_null_symbol_index();
+    for &i in &order {
+        let section = match obj.symbols[i].place {
+            Place::Section(s) => Some(sec_index[s]),
+            _ => None,
+        };
+        sym_index[i] = w.reserve_symbol_index(section).0;
+    }
+    let mut offsets = Vec::with_capacity(obj.sections.len());
+    for s in &obj.sections {
+        let off = match &s.data {
+            OutData::Bytes(b) => w.reserve(b.len() as u64, s.sh_addralign.max(1)),
+            OutData::Nobits(_) => 0,
+            OutData::Relocs { relocs, .. } => w.reserve_relocations(relocs.len(), true),
+        };
+        offsets.push(off);
+    }
+    w.reserve_symtab();
+    if w.symtab_shndx_needed() {
+        w.reserve_symtab_shndx_section_index();
+        w.reserve_symtab_shndx();
+    }
+    w.reserve_strtab().map_err(werr)?;
+    w.reserve_shstrtab().map_err(werr)?;
+    w.reserve_section_headers();
+
+    // --- write --------------------------------------------------------------
+    w.write_file_header(&FileHeader {
+        os_abi: oelf::OsAbi(0),
+        abi_version: 0,
+        e_type: oelf::FileType(ET_REL),
+        e_machine: oelf::Machine(EM_X86_64),
+        e_entry: 0,
+        e_flags: oelf::FileFlags(obj.e_flags),
+    })
+    .map_err(werr)?;
+    for s in &obj.sections {
+        match &s.data {
+            OutData::Bytes(b) => {
+                w.write_align(s.sh_addralign.max(1));
+                w.write(b);
+            }
+            OutData::Nobits(_) => {}
+            OutData::Relocs { relocs, .. } => {
+                w.write_align_relocation();
+                for r in relocs {
+                    w.write_relocation(
+                        true,
+                        &Rel {
+                            r_offset: r.offset,
+                            r_sym: sym_index[r.symbol],
+                            r_type: oelf::RelocationType(r.r_type),
+                            r_addend: r.addend,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    w.write_null_symbol();
+    for &i in &order {
+        let s = &obj.symbols[i];
+        let (section, st_shndx) = match s.place {
+            Place::Section(sec) => (Some(sec_index[sec].0), 0),
+            Place::Undef => (None, SHN_UNDEF),
+            Place::Livepatch => (None, SHN_LIVEPATCH),
+            Place::Abs => (None, SHN_ABS),
+        };
+        w.write_symbol(&Sym {
+            section,
+            st_name: w.string_offset(sym_names[i]),
+            st_info: oelf::SymbolInfo(s.st_info),
+            st_other: oelf::SymbolOther(s.st_other),
+            st_shndx: oelf::SymbolSection(st_shndx),
+            st_value: s.value,
+            st_size: s.size,
+        });
+    }
+    if w.symtab_shndx_needed() {
+        w.write_symtab_shndx();
+    }
+    w.write_strtab();
+    w.write_shstrtab();
+    w.write_null_section_header();
+    for (k, s) in obj.sections.iter().enumerate() {
+        let (sh_size, sh_link, sh_info, sh_entsize, sh_align) = match &s.data {
+            OutData::Bytes(b) => (
+                b.len() as u64,
+                s.link.map_or(0, |l| sec_index[l].0),
+                0,
+                s.sh_entsize,
+                s.sh_addralign.max(1),
+            ),
+            OutData::Nobits(n) => (*n, 0, 0, s.sh_entsize, s.sh_addralign.max(1)),
+            OutData::Relocs { target, relocs } => (
+                relocs.len() as u64 * 24,
+                symtab_index.0,
+                sec_index[*target].0,
+                24,
+                8,
+            ),
+        };
+        w.write_section_header(&SectionHeader {
+            sh_name: w.section_name_offset(Some(sec_names[k])),
+            sh_type: oelf::SectionType(s.sh_type),
+            sh_flags: oelf::SectionFlags(s.sh_flags),
+            sh_addr: 0,
+            sh_offset: offsets[k],
+            sh_size,
+            sh_link,
+            sh_info,
+            sh_addralign: sh_align,
+            sh_entsize,
+        });
+    }
+    w.write_symtab_section_header(num_local);
+    if w.symtab_shndx_needed() {
+        w.write_symtab_shndx_section_header();
+    }
+    w.write_strtab_section_header();
+    w.write_shstrtab_section_header();
+    Ok(buf)
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same
+/// directory, flushed, then renamed over `path`. On any error the
+/// destination is untouched and the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let shown = path.display().to_string();
+    let io = |e: std::io::Error, what: &str| {
+        Error::new(ErrorKind::Io, format!("{what}: {e}")).in_file(shown.clone())
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::new(ErrorKind::Usage, "output path has no file name").in_file(shown.clone())
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".klpwrite-tmp.{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| io(e, "cannot create temporary output"))?;
+        f.write_all(bytes)
+            .map_err(|e| io(e, "cannot write output"))?;
+        f.sync_all().map_err(|e| io(e, "cannot flush output"))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| io(e, "cannot rename output into place"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
