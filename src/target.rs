@@ -97,6 +97,10 @@ pub struct TuInfo {
     pub file: Option<Vec<u8>>,
     /// Names of the unit's local functions and objects.
     pub locals: HashSet<Vec<u8>>,
+    /// Names of the unit's defined global functions and objects.
+    pub globals: HashSet<Vec<u8>>,
+    /// Which of those names are data objects (the rest are functions).
+    pub data: HashSet<Vec<u8>>,
 }
 
 impl TuInfo {
@@ -118,9 +122,23 @@ impl TuInfo {
             })
             .map(|s| s.name.clone())
             .collect();
+        let globals = elf
+            .symbols
+            .iter()
+            .filter(|s| !s.is_local() && (s.is_func() || s.is_object()) && s.section.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        let data = elf
+            .symbols
+            .iter()
+            .filter(|s| s.is_object() && s.section.is_some() && (s.file == file || !s.is_local()))
+            .map(|s| s.name.clone())
+            .collect();
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
             locals,
+            globals,
+            data,
         }
     }
 }
@@ -216,6 +234,9 @@ impl TargetObject {
             how,
         };
         if !local {
+            if cands.len() == 1 {
+                return found(cands[0], "unique name".into());
+            }
             let globals: Vec<usize> = cands
                 .iter()
                 .copied()
@@ -295,30 +316,58 @@ impl TargetObject {
         self.resolve_by_neighbours(name, cands, tu)
     }
 
-    /// Without file blocks: the candidate whose neighbours in counting
-    /// order are the unit's other locals.
+    /// Without file blocks: the candidate that sits inside a contiguous run
+    /// of the unit's own symbols. A translation unit's functions are
+    /// adjacent in the kernel's text, and its variables adjacent in data;
+    /// starting at each candidate, walk outwards over symbols of the same
+    /// kind (text or data) while they belong to the unit (one stranger is
+    /// tolerated, for compiler-generated names), and count the unit's
+    /// names met. The candidate with the strictly largest count wins.
     fn resolve_by_neighbours(&self, name: &[u8], cands: &[usize], tu: &TuInfo) -> Lookup {
-        let others: HashSet<&[u8]> = tu
+        let is_text = |c: char| matches!(c, 't' | 'T' | 'w' | 'W');
+        let want_text = is_text(self.syms[cands[0]].letter);
+        let members: HashSet<&[u8]> = tu
             .locals
             .iter()
+            .chain(tu.globals.iter())
             .map(|v| v.as_slice())
-            .filter(|n| *n != name)
+            .filter(|n| *n != name && tu.data.contains(*n) != want_text)
             .collect();
-        if cands.len() == 1 && (others.len() < 2 || self.order != Order::Kallsyms) {
+        if cands.len() == 1 && (members.is_empty() || self.order != Order::Kallsyms) {
             return Lookup::Found {
                 sympos: 0,
                 index: cands[0],
-                how: "unique name".into(),
+                how: if members.is_empty() && self.order == Order::Kallsyms {
+                    "unique name (the unit has no other symbols of its kind to confirm it)".into()
+                } else {
+                    "unique name".into()
+                },
             };
         }
-        let window = (others.len() + 8).min(512);
         let score = |c: usize| -> usize {
-            let lo = c.saturating_sub(window);
-            let hi = (c + window + 1).min(self.syms.len());
+            let class = is_text(self.syms[c].letter);
             let mut seen: HashSet<&[u8]> = HashSet::new();
-            for s in &self.syms[lo..hi] {
-                if s.local && others.contains(s.name.as_slice()) {
-                    seen.insert(s.name.as_slice());
+            for dir in [-1i64, 1] {
+                let mut i = c as i64;
+                let mut misses = 0;
+                loop {
+                    i += dir;
+                    if i < 0 || i as usize >= self.syms.len() {
+                        break;
+                    }
+                    let s = &self.syms[i as usize];
+                    if is_text(s.letter) != class {
+                        continue; // other kind of symbol: neither hit nor miss
+                    }
+                    if members.contains(s.name.as_slice()) {
+                        seen.insert(s.name.as_slice());
+                        misses = 0;
+                    } else {
+                        misses += 1;
+                        if misses > 1 {
+                            break;
+                        }
+                    }
                 }
             }
             seen.len()
@@ -332,17 +381,17 @@ impl TargetObject {
                 sympos: self.pos_of(cands, best.1),
                 index: best.1,
                 how: format!(
-                    "neighbours: {} of the unit's {} other locals within {} symbols",
+                    "neighbours: {} of the unit's {} other symbols next to it (next best {})",
                     best.0,
-                    others.len(),
-                    window
+                    members.len(),
+                    scored.get(1).map_or(0, |s| s.0)
                 ),
             };
         }
         Lookup::Ambiguous(
             scored
                 .iter()
-                .map(|&(s, c)| format!("{} ({} neighbouring locals)", self.describe(c), s))
+                .map(|&(s, c)| format!("{} ({} of the unit's symbols next to it)", self.describe(c), s))
                 .collect(),
         )
     }
@@ -606,6 +655,8 @@ mod tests {
         TuInfo {
             file: Some(file.as_bytes().to_vec()),
             locals: locals.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            globals: HashSet::new(),
+            data: HashSet::new(),
         }
     }
 

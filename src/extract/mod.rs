@@ -613,7 +613,7 @@ impl<'a> Ex<'a> {
             Lookup::Ambiguous(c) => Err(Error::new(
                 ErrorKind::Symbol,
                 format!(
-                    "cannot tell which {} in {} is meant; candidates in kallsyms order:\n    {}",
+                    "ambiguous: cannot tell which {} in {} is meant; candidates in kallsyms order:\n    {}",
                     show(name),
                     t.objname,
                     c.join("\n    ")
@@ -926,6 +926,7 @@ impl<'a> Ex<'a> {
         }
         // Never correlated: always a fresh copy.
         let fresh = (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
+            || ts.name.starts_with(b"__UNIQUE_ID_ddebug")
             || names::is_once_section(&psec.name)
             || names::is_anonymous_data_section(&psec.name)
             || names::is_local_label(&ts.name)

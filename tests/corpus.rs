@@ -1,0 +1,159 @@
+//! The kpatch unit corpus (`../shared/corpus/kpatch-unit/x86_64`).
+//!
+//! For every `patch` case: run extract with kpatch's function list,
+//! `--objname vmlinux` and ORIG as the symbol source, then check the output
+//! structurally (our re-read, readelf, objdump), snapshot its `inspect`
+//! dump, and compare its klp symbols with kpatch's. Every difference must
+//! be explained in docs/compat.md.
+//!
+//! Module.symvers: kpatch's unit tests run without one; the harness here
+//! declares every symbol ORIG or PATCHED imports (UNDEF) a vmlinux export,
+//! which is what kpatch assumes for names it cannot find (see compat.md).
+
+mod support;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use klpwrite::changes;
+use klpwrite::elf::load::{Expect, load_file};
+use klpwrite::extract::{self, Inputs, Options};
+use klpwrite::symvers::{Export, Exports};
+use klpwrite::target::Target;
+use klpwrite::{dump, write};
+use support::*;
+
+pub struct CorpusCase {
+    pub name: String,
+    pub outcome: String,
+    pub funcs: Vec<String>,
+}
+
+pub fn cases(dir: &Path) -> Vec<CorpusCase> {
+    let text = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            CorpusCase {
+                name: f[0].to_string(),
+                outcome: f[1].to_string(),
+                funcs: f[4].split(',').filter(|s| *s != "-").map(str::to_string).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The harness's Module.symvers: every imported name is a vmlinux export.
+pub fn harness_exports(orig: &klpwrite::elf::Elf, patched: &klpwrite::elf::Elf) -> Exports {
+    let mut e = Exports::default();
+    for elf in [orig, patched] {
+        for s in &elf.symbols {
+            if s.is_undef() && !s.name.is_empty() {
+                e.insert(
+                    &s.display_name(),
+                    Export { crc: 0, module: "vmlinux".into(), export_type: "EXPORT_SYMBOL".into(), namespace: None },
+                );
+            }
+        }
+    }
+    e
+}
+
+fn kpatch_klp_syms(dir: &Path, case: &str) -> BTreeSet<String> {
+    let p = dir.join(format!("kpatch-output/{case}.txt"));
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("sym "))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn corpus_extract() {
+    let Some(dir) = corpus_dir() else { return };
+    let work = scratch("corpus");
+    let compat = std::fs::read_to_string(root().join("docs/compat.md")).unwrap_or_default();
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for c in cases(&dir).into_iter().filter(|c| c.outcome == "patch") {
+        n += 1;
+        let f = |s: &str| dir.join(format!("{}.{s}", c.name)).display().to_string();
+        let orig = load_file(&f("ORIG.o"), Expect::Relocatable).unwrap();
+        let patched = load_file(&f("PATCHED.o"), Expect::Relocatable).unwrap();
+        let list = changes::parse("list", &c.funcs.join("\n")).unwrap();
+        let mut target = Target::default();
+        target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
+        let exports = harness_exports(&orig, &patched);
+        let inputs = Inputs { patched: &patched, orig: None, changes: &list, target: &target, exports: &exports, have_symvers: true };
+        let opts = Options { objname: "vmlinux".into(), ..Default::default() };
+        let ex = match extract::run(&inputs, &opts) {
+            Ok(ex) => ex,
+            Err(e) => {
+                failures.push(format!("{}: extract failed: {e}", c.name));
+                continue;
+            }
+        };
+        let bytes = write::to_bytes(&ex.out).unwrap();
+        let again = write::to_bytes(&extract::run(&inputs, &opts).unwrap().out).unwrap();
+        assert_eq!(bytes, again, "{}: output is not deterministic", c.name);
+        let out = work.join(format!("{}.klp.o", c.name));
+        std::fs::write(&out, &bytes).unwrap();
+        let elf = reload(&out);
+        let names: HashSet<String> = exports_names(&exports, &orig, &patched);
+        check_livepatch_object(&elf, &names);
+        check_binutils(&out);
+        // Every listed function is defined in the output.
+        for func in &c.funcs {
+            assert!(
+                elf.symbols.iter().any(|s| s.section.is_some() && s.display_name() == *func),
+                "{}: {func} missing from the output",
+                c.name
+            );
+        }
+        settings().bind(|| {
+            insta::assert_snapshot!(format!("corpus__x86_64__{}", c.name), dump::render(&elf));
+        });
+        // Compare klp symbols with kpatch's.
+        let ours: BTreeSet<String> = klp_symbols(&elf).into_iter().collect();
+        let theirs = kpatch_klp_syms(&dir, &c.name);
+        let key = |s: &String| parse_klp_sym(s).map(|(o, n, _)| format!(".klp.sym.{o}.{n}"));
+        let ours_k: BTreeSet<String> = ours.iter().filter_map(key).collect();
+        let theirs_k: BTreeSet<String> = theirs.iter().filter_map(key).collect();
+        for only in ours_k.symmetric_difference(&theirs_k) {
+            let row_ok = compat.lines().any(|l| l.contains(&format!("`{}`", c.name)) && l.contains(only.as_str()));
+            if !row_ok {
+                let side = if ours_k.contains(only) { "klpwrite only" } else { "kpatch only" };
+                failures.push(format!("{}: {side}: {only} (not explained in docs/compat.md)", c.name));
+            }
+        }
+        // Same symbols: sympos must agree, except kpatch's `,1` for names
+        // that are unique (klpwrite writes 0, see compat.md).
+        for o in &ours {
+            let (obj, name, pos) = parse_klp_sym(o).unwrap();
+            if let Some(t) = theirs.iter().find(|t| parse_klp_sym(t).is_some_and(|(to, tn, _)| to == obj && tn == name)) {
+                let (_, _, tpos) = parse_klp_sym(t).unwrap();
+                let unique = target.object("vmlinux").unwrap().named(name.as_bytes()).len() == 1;
+                if tpos != pos && !(unique && pos == 0 && tpos == 1) {
+                    failures.push(format!("{}: sympos differs: ours {o}, kpatch {t}", c.name));
+                }
+            }
+        }
+    }
+    assert!(n >= 38, "expected the corpus patch cases, found {n}");
+    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn exports_names(e: &Exports, orig: &klpwrite::elf::Elf, patched: &klpwrite::elf::Elf) -> HashSet<String> {
+    let mut v = HashSet::new();
+    for elf in [orig, patched] {
+        for s in &elf.symbols {
+            let n = s.display_name();
+            if e.get(&n).is_some() {
+                v.insert(n);
+            }
+        }
+    }
+    v
+}

@@ -1,0 +1,260 @@
+//! Shared test helpers: fixture discovery, insta settings, running the
+//! binary, and the structural checks every livepatch object must pass.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use klpwrite::arch::x86_64 as x86;
+use klpwrite::elf::consts::*;
+use klpwrite::elf::load::{Expect, load_file};
+use klpwrite::elf::Elf;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/corpus/kpatch-unit/x86_64`, or None (with a note) when it is
+/// absent outside CI. In CI (`CI` set) its absence fails the test.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let d = root().join("../shared/corpus/kpatch-unit/x86_64");
+    if d.join("EXPECTED.tsv").exists() {
+        return Some(d);
+    }
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        panic!("corpus missing at {}: the corpus suite is required in CI", d.display());
+    }
+    eprintln!("note: corpus not found at {}; corpus tests skipped", d.display());
+    None
+}
+
+/// insta settings: snapshots live in the top-level `snapshots/`.
+pub fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(root().join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s
+}
+
+/// Run the klpwrite binary.
+pub fn klpwrite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+        .args(args)
+        .output()
+        .expect("run klpwrite")
+}
+
+/// A fresh scratch directory under target/.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = root().join("target/test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Whether a tool exists on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// readelf -aW and objdump -dr must read `path` without a warning.
+pub fn check_binutils(path: &Path) {
+    for (tool, args) in [("readelf", vec!["-aW"]), ("objdump", vec!["-dr"])] {
+        if !have(tool) {
+            continue;
+        }
+        let out = Command::new(tool).args(&args).arg(path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.trim().is_empty(),
+            "{tool} {} complained about {}:\n{err}",
+            args.join(" "),
+            path.display()
+        );
+    }
+}
+
+/// Name parse of `.klp.sym.<obj>.<name>,<pos>` the way the kernel's sscanf
+/// does (`%55[^.].%511[^,],%lu`).
+pub fn parse_klp_sym(name: &str) -> Option<(String, String, u64)> {
+    let rest = name.strip_prefix(".klp.sym.")?;
+    let dot = rest.find('.')?;
+    let obj = &rest[..dot];
+    let rest = &rest[dot + 1..];
+    let comma = rest.find(',')?;
+    let sym = &rest[..comma];
+    let pos: u64 = rest[comma + 1..].parse().ok()?;
+    (!obj.is_empty() && obj.len() <= 55 && !sym.is_empty() && sym.len() <= 511).then(|| (obj.into(), sym.into(), pos))
+}
+
+/// The structural invariants of a livepatch object, checked on our own
+/// re-read of the bytes. `exports` are the names that may stay undefined.
+pub fn check_livepatch_object(elf: &Elf, exports: &HashSet<String>) {
+    let path = &elf.path;
+    // Locals first, sh_info right.
+    let first_global = elf.first_global;
+    for s in &elf.symbols[1..] {
+        assert_eq!(s.is_local(), s.index < first_global, "{path}: symbol {} out of locals-first order", s.display_name());
+    }
+    for s in &elf.sections {
+        if s.is_klp_rela() {
+            assert_eq!(s.sh_flags, SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH, "{path}: {} flags", s.display_name());
+            assert_eq!(Some(s.sh_link as usize), elf.symtab, "{path}: {} sh_link", s.display_name());
+            let target = &elf.sections[s.sh_info as usize];
+            assert!(target.is_alloc(), "{path}: {} targets non-ALLOC {}", s.display_name(), target.display_name());
+            let name = String::from_utf8_lossy(&s.name);
+            let obj = name.strip_prefix(".klp.rela.").and_then(|r| r.split('.').next()).unwrap_or("");
+            assert!(!obj.is_empty() && obj.len() <= 55, "{path}: bad klp rela name {name}");
+            for r in elf.relocs_of_rsec(s.index) {
+                let sym = &elf.symbols[r.symbol];
+                assert!(sym.is_livepatch(), "{path}: {name} references non-klp symbol {}", sym.display_name());
+                let (sobj, _, _) = parse_klp_sym(&sym.display_name()).unwrap_or_else(|| panic!("{path}: bad klp symbol {}", sym.display_name()));
+                if obj != "vmlinux" {
+                    assert_ne!(sobj, "vmlinux", "{path}: module section {name} references a vmlinux klp symbol");
+                } else {
+                    assert_eq!(sobj, "vmlinux", "{path}: vmlinux section {name} references a module symbol");
+                }
+            }
+        } else if s.is_rela() {
+            for r in elf.relocs_of_rsec(s.index) {
+                let sym = &elf.symbols[r.symbol];
+                assert!(!sym.is_livepatch(), "{path}: normal {} references klp symbol {}", s.display_name(), sym.display_name());
+                if sym.is_undef() {
+                    let n = sym.display_name();
+                    assert!(exports.contains(&n), "{path}: {} references undefined {n}, which is not an export", s.display_name());
+                }
+            }
+        }
+        if s.is_rela() {
+            let target = &elf.sections[s.sh_info as usize];
+            for r in elf.relocs_of_rsec(s.index) {
+                assert!(x86::reloc_allowed_in_module(r.r_type), "{path}: {} type {}", s.display_name(), r.r_type);
+                let w = x86::reloc_width(r.r_type).unwrap() as usize;
+                if !target.is_nobits() && w > 0 {
+                    let d = elf.data(target.index);
+                    let site = &d[r.offset as usize..r.offset as usize + w];
+                    assert!(site.iter().all(|&b| b == 0), "{path}: non-zero relocation site at {}+{:#x}", target.display_name(), r.offset);
+                }
+            }
+        }
+    }
+    for s in &elf.symbols {
+        if s.is_livepatch() {
+            assert!(parse_klp_sym(&s.display_name()).is_some(), "{path}: klp symbol name {}", s.display_name());
+            assert!(!s.is_local(), "{path}: klp symbol {} is local", s.display_name());
+        }
+        if s.name.starts_with(b".klp.sym.") {
+            assert!(s.is_livepatch(), "{path}: {} lacks SHN_LIVEPATCH", s.display_name());
+        }
+    }
+    // Special sections: whole entries, one relocation per required field.
+    for s in &elf.sections {
+        let Some(spec) = x86::special_for(&s.name) else { continue };
+        let x86::Treatment::Entries(layouts) = spec.treatment else {
+            assert!(matches!(spec.treatment, x86::Treatment::Companion(..)), "{path}: dropped special section {} present", s.display_name());
+            continue;
+        };
+        let relocs: Vec<_> = elf.relocs_for(s.index).copied().collect();
+        let ok = layouts.iter().any(|l| {
+            s.sh_size % l.size == 0
+                && relocs.iter().all(|r| l.fields.iter().any(|f| f.offset == r.offset % l.size && f.types.contains(&r.r_type)))
+                && (0..s.sh_size / l.size).all(|k| {
+                    l.fields.iter().filter(|f| f.required).all(|f| relocs.iter().filter(|r| r.offset == k * l.size + f.offset).count() == 1)
+                })
+        });
+        assert!(ok, "{path}: special section {} does not consist of whole, fully relocated entries", s.display_name());
+    }
+}
+
+/// Load an output object with our own loader.
+pub fn reload(path: &Path) -> Elf {
+    load_file(&path.display().to_string(), Expect::Relocatable).unwrap_or_else(|e| panic!("re-read {}: {e}", path.display()))
+}
+
+/// klp symbol names of an object.
+pub fn klp_symbols(elf: &Elf) -> Vec<String> {
+    let mut v: Vec<String> = elf.symbols.iter().filter(|s| s.is_livepatch()).map(|s| s.display_name()).collect();
+    v.sort();
+    v
+}
+
+/// One `case*.txt` of tests/fixtures.
+#[derive(Debug, Default, Clone)]
+pub struct Case {
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub patched: String,
+    pub orig: Option<String>,
+    pub changes: Vec<String>,
+    pub changes_file: Option<String>,
+    pub objname: String,
+    pub symbols: Vec<String>,
+    pub symvers: Option<String>,
+    pub sympos: Vec<String>,
+    pub expect_klp_sym: Vec<String>,
+    pub expect_no_klp_sym: Vec<String>,
+    pub expect_undef: Vec<String>,
+    pub expect_defined: Vec<String>,
+    pub expect_error: Option<String>,
+}
+
+impl Case {
+    pub fn parse(file: &Path) -> Case {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut c = Case { file: file.to_path_buf(), dir: file.parent().unwrap().to_path_buf(), ..Default::default() };
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line.split_once('=').unwrap_or_else(|| panic!("{}: bad line {line}", file.display()));
+            let (k, v) = (k.trim(), v.trim().to_string());
+            match k {
+                "patched" => c.patched = v,
+                "orig" => c.orig = Some(v),
+                "changes" => c.changes.push(v),
+                "changes_file" => c.changes_file = Some(v),
+                "objname" => c.objname = v,
+                "symbols" => c.symbols.push(v),
+                "symvers" => c.symvers = Some(v),
+                "sympos" => c.sympos.push(v),
+                "expect_klp_sym" => c.expect_klp_sym.push(v),
+                "expect_no_klp_sym" => c.expect_no_klp_sym.push(v),
+                "expect_undef" => c.expect_undef.push(v),
+                "expect_defined" => c.expect_defined.push(v),
+                "expect_error" => c.expect_error = Some(v),
+                _ => panic!("{}: unknown key {k}", file.display()),
+            }
+        }
+        c
+    }
+
+    /// Command-line arguments for `extract`, writing to `out`.
+    pub fn args(&self, list: &Path, out: &Path) -> Vec<String> {
+        let p = |f: &str| self.dir.join(f).display().to_string();
+        let mut a = vec!["extract".to_string(), p(&self.patched), "--changes".into(), list.display().to_string(), "--objname".into(), self.objname.clone()];
+        for s in &self.symbols {
+            a.push("--symbols".into());
+            a.push(p(s));
+        }
+        if let Some(s) = &self.symvers {
+            a.push("--symvers".into());
+            a.push(p(s));
+        }
+        if let Some(o) = &self.orig {
+            a.push("--orig".into());
+            a.push(p(o));
+        }
+        for s in &self.sympos {
+            a.push("--sympos".into());
+            a.push(s.clone());
+        }
+        a.push("-o".into());
+        a.push(out.display().to_string());
+        a
+    }
+}
