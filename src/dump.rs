@@ -190,7 +190,7 @@ pub fn addend_str(a: i64) -> String {
 fn render_relocs(elf: &Elf, o: &mut String) {
     let _ = writeln!(o, "relocations:");
     for s in &elf.sections {
-        if !(s.sh_type == SHT_RELA) || s.is_klp_rela() {
+        if s.sh_type != SHT_RELA || s.is_klp_rela() {
             continue;
         }
         let list = elf.relocs_of_rsec(s.index);
@@ -231,7 +231,7 @@ fn render_data(elf: &Elf, o: &mut String) {
             let strs: Vec<String> = d
                 .split(|&b| b == 0)
                 .take(d.split(|&b| b == 0).count().saturating_sub(1).max(1))
-                .map(|x| format!("{:?}", show(x)))
+                .map(|x| format!("\"{}\"", show(x)))
                 .collect();
             let _ = writeln!(o, "  {}: {}", s.display_name(), strs.join(" "));
         } else if d.len() <= 32 {

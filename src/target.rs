@@ -223,7 +223,11 @@ impl TargetObject {
 
     /// Resolve a reference to `name` made from the unit `tu`. `local` says
     /// whether the referencing object binds the name locally.
-    pub fn resolve(&self, name: &[u8], local: bool, tu: &TuInfo) -> Lookup {
+    ///
+    /// `exists` says the caller already knows the unit defines `name` in the
+    /// target (from the original object), so a single candidate needs no
+    /// further confirmation.
+    pub fn resolve(&self, name: &[u8], local: bool, tu: &TuInfo, exists: bool) -> Lookup {
         let cands = self.named(name);
         if cands.is_empty() {
             return Lookup::NotFound(format!("no symbol {} in {}", show(name), self.objname));
@@ -313,6 +317,9 @@ impl TargetObject {
                 );
             }
         }
+        if exists && cands.len() == 1 {
+            return found(cands[0], "unique name".into());
+        }
         self.resolve_by_neighbours(name, cands, tu)
     }
 
@@ -320,9 +327,11 @@ impl TargetObject {
     /// of the unit's own symbols. A translation unit's functions are
     /// adjacent in the kernel's text, and its variables adjacent in data;
     /// starting at each candidate, walk outwards over symbols of the same
-    /// kind (text or data) while they belong to the unit (one stranger is
-    /// tolerated, for compiler-generated names), and count the unit's
-    /// names met. The candidate with the strictly largest count wins.
+    /// kind (text or data) while they belong to the unit (compiler-generated
+    /// names are
+    /// skipped: clones and numbered statics are renamed between builds),
+    /// and count the unit's names met. The candidate with the strictly
+    /// largest count wins.
     fn resolve_by_neighbours(&self, name: &[u8], cands: &[usize], tu: &TuInfo) -> Lookup {
         let is_text = |c: char| matches!(c, 't' | 'T' | 'w' | 'W');
         let want_text = is_text(self.syms[cands[0]].letter);
@@ -349,7 +358,6 @@ impl TargetObject {
             let mut seen: HashSet<&[u8]> = HashSet::new();
             for dir in [-1i64, 1] {
                 let mut i = c as i64;
-                let mut misses = 0;
                 loop {
                     i += dir;
                     if i < 0 || i as usize >= self.syms.len() {
@@ -361,12 +369,8 @@ impl TargetObject {
                     }
                     if members.contains(s.name.as_slice()) {
                         seen.insert(s.name.as_slice());
-                        misses = 0;
-                    } else {
-                        misses += 1;
-                        if misses > 1 {
-                            break;
-                        }
+                    } else if !compiler_generated(&s.name) {
+                        break;
                     }
                 }
             }
@@ -375,7 +379,14 @@ impl TargetObject {
         let mut scored: Vec<(usize, usize)> = cands.iter().map(|&c| (score(c), c)).collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let best = scored[0];
-        let clear = best.0 >= 1 && (scored.len() == 1 || best.0 > scored[1].0);
+        // Weak evidence is no evidence: hot/cold placement can put a lone
+        // symbol of one file next to another file's functions.
+        let second = scored.get(1).map_or(0, |s| s.0);
+        let clear = if scored.len() == 1 {
+            best.0 >= 1 // only "is it the unit's own?" is in question
+        } else {
+            best.0 >= 2 && best.0 >= second + 2
+        };
         if clear {
             return Lookup::Found {
                 sympos: self.pos_of(cands, best.1),
@@ -391,10 +402,25 @@ impl TargetObject {
         Lookup::Ambiguous(
             scored
                 .iter()
-                .map(|&(s, c)| format!("{} ({} of the unit's symbols next to it)", self.describe(c), s))
+                .map(|&(s, c)| {
+                    format!(
+                        "{} ({} of the unit's symbols next to it)",
+                        self.describe(c),
+                        s
+                    )
+                })
                 .collect(),
         )
     }
+}
+
+/// Names the compiler makes up (clones, numbered statics, unique ids),
+/// which may differ between the object and the target build.
+fn compiler_generated(name: &[u8]) -> bool {
+    name.contains(&b'.')
+        || name.starts_with(b"__UNIQUE_ID_")
+        || name.starts_with(b"__pfx_")
+        || name.starts_with(b"__cfi_")
 }
 
 /// All target objects known from the `--symbols` sources.
@@ -651,11 +677,11 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
 mod tests {
     use super::*;
 
-    fn tu(file: &str, locals: &[&str]) -> TuInfo {
+    fn tu(file: &str, locals: &[&str], globals: &[&str]) -> TuInfo {
         TuInfo {
             file: Some(file.as_bytes().to_vec()),
             locals: locals.iter().map(|s| s.as_bytes().to_vec()).collect(),
-            globals: HashSet::new(),
+            globals: globals.iter().map(|s| s.as_bytes().to_vec()).collect(),
             data: HashSet::new(),
         }
     }
@@ -679,20 +705,31 @@ ffffffff81000080 t klpt_x\t[mod]
         match v.resolve(
             b"dup_show",
             true,
-            &tu("b.c", &["dup_show", "b_helper", "b_other"]),
+            &tu("b.c", &["dup_show", "b_helper", "b_other"], &["b_entry"]),
+            false,
         ) {
             Lookup::Found { sympos, .. } => assert_eq!(sympos, 2),
             other => panic!("{other:?}"),
         }
-        match v.resolve(b"dup_show", true, &tu("a.c", &["dup_show", "a_helper"])) {
+        match v.resolve(
+            b"dup_show",
+            true,
+            &tu("a.c", &["dup_show", "a_helper"], &["a_entry"]),
+            false,
+        ) {
             Lookup::Found { sympos, .. } => assert_eq!(sympos, 1),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            v.resolve(b"dup_show", true, &tu("c.c", &["dup_show", "zzz"])),
+            v.resolve(
+                b"dup_show",
+                true,
+                &tu("c.c", &["dup_show", "zzz"], &[]),
+                false
+            ),
             Lookup::Ambiguous(_)
         ));
-        match v.resolve(b"a_entry", false, &TuInfo::default()) {
+        match v.resolve(b"a_entry", false, &TuInfo::default(), false) {
             Lookup::Found { sympos, .. } => assert_eq!(sympos, 0),
             other => panic!("{other:?}"),
         }

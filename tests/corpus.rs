@@ -38,7 +38,11 @@ pub fn cases(dir: &Path) -> Vec<CorpusCase> {
             CorpusCase {
                 name: f[0].to_string(),
                 outcome: f[1].to_string(),
-                funcs: f[4].split(',').filter(|s| *s != "-").map(str::to_string).collect(),
+                funcs: f[4]
+                    .split(',')
+                    .filter(|s| *s != "-")
+                    .map(str::to_string)
+                    .collect(),
             }
         })
         .collect()
@@ -52,7 +56,12 @@ pub fn harness_exports(orig: &klpwrite::elf::Elf, patched: &klpwrite::elf::Elf) 
             if s.is_undef() && !s.name.is_empty() {
                 e.insert(
                     &s.display_name(),
-                    Export { crc: 0, module: "vmlinux".into(), export_type: "EXPORT_SYMBOL".into(), namespace: None },
+                    Export {
+                        crc: 0,
+                        module: "vmlinux".into(),
+                        export_type: "EXPORT_SYMBOL".into(),
+                        namespace: None,
+                    },
                 );
             }
         }
@@ -86,8 +95,18 @@ fn corpus_extract() {
         let mut target = Target::default();
         target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
         let exports = harness_exports(&orig, &patched);
-        let inputs = Inputs { patched: &patched, orig: None, changes: &list, target: &target, exports: &exports, have_symvers: true };
-        let opts = Options { objname: "vmlinux".into(), ..Default::default() };
+        let inputs = Inputs {
+            patched: &patched,
+            orig: None,
+            changes: &list,
+            target: &target,
+            exports: &exports,
+            have_symvers: true,
+        };
+        let opts = Options {
+            objname: "vmlinux".into(),
+            ..Default::default()
+        };
         let ex = match extract::run(&inputs, &opts) {
             Ok(ex) => ex,
             Err(e) => {
@@ -107,7 +126,9 @@ fn corpus_extract() {
         // Every listed function is defined in the output.
         for func in &c.funcs {
             assert!(
-                elf.symbols.iter().any(|s| s.section.is_some() && s.display_name() == *func),
+                elf.symbols
+                    .iter()
+                    .any(|s| s.section.is_some() && s.display_name() == *func),
                 "{}: {func} missing from the output",
                 c.name
             );
@@ -122,19 +143,36 @@ fn corpus_extract() {
         let ours_k: BTreeSet<String> = ours.iter().filter_map(key).collect();
         let theirs_k: BTreeSet<String> = theirs.iter().filter_map(key).collect();
         for only in ours_k.symmetric_difference(&theirs_k) {
-            let row_ok = compat.lines().any(|l| l.contains(&format!("`{}`", c.name)) && l.contains(only.as_str()));
+            let row_ok = compat
+                .lines()
+                .any(|l| l.contains(&format!("`{}`", c.name)) && l.contains(only.as_str()));
             if !row_ok {
-                let side = if ours_k.contains(only) { "klpwrite only" } else { "kpatch only" };
-                failures.push(format!("{}: {side}: {only} (not explained in docs/compat.md)", c.name));
+                let side = if ours_k.contains(only) {
+                    "klpwrite only"
+                } else {
+                    "kpatch only"
+                };
+                failures.push(format!(
+                    "{}: {side}: {only} (not explained in docs/compat.md)",
+                    c.name
+                ));
             }
         }
         // Same symbols: sympos must agree, except kpatch's `,1` for names
         // that are unique (klpwrite writes 0, see compat.md).
         for o in &ours {
             let (obj, name, pos) = parse_klp_sym(o).unwrap();
-            if let Some(t) = theirs.iter().find(|t| parse_klp_sym(t).is_some_and(|(to, tn, _)| to == obj && tn == name)) {
+            if let Some(t) = theirs
+                .iter()
+                .find(|t| parse_klp_sym(t).is_some_and(|(to, tn, _)| to == obj && tn == name))
+            {
                 let (_, _, tpos) = parse_klp_sym(t).unwrap();
-                let unique = target.object("vmlinux").unwrap().named(name.as_bytes()).len() == 1;
+                let unique = target
+                    .object("vmlinux")
+                    .unwrap()
+                    .named(name.as_bytes())
+                    .len()
+                    == 1;
                 if tpos != pos && !(unique && pos == 0 && tpos == 1) {
                     failures.push(format!("{}: sympos differs: ours {o}, kpatch {t}", c.name));
                 }
@@ -142,10 +180,19 @@ fn corpus_extract() {
         }
     }
     assert!(n >= 38, "expected the corpus patch cases, found {n}");
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
-fn exports_names(e: &Exports, orig: &klpwrite::elf::Elf, patched: &klpwrite::elf::Elf) -> HashSet<String> {
+fn exports_names(
+    e: &Exports,
+    orig: &klpwrite::elf::Elf,
+    patched: &klpwrite::elf::Elf,
+) -> HashSet<String> {
     let mut v = HashSet::new();
     for elf in [orig, patched] {
         for s in &elf.symbols {

@@ -16,10 +16,17 @@ fn fixture_cases() {
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("case") && p.extension().is_some_and(|e| e == "txt"))
+        .filter(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("case")
+                && p.extension().is_some_and(|e| e == "txt")
+        })
         .collect();
     cases.sort();
-    assert!(cases.len() >= 20, "expected the fixture cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 20,
+        "expected the fixture cases, found {}",
+        cases.len()
+    );
     let work = scratch("fixtures");
     let mut failures = Vec::new();
     for file in &cases {
@@ -57,7 +64,11 @@ fn fixture_cases() {
         let mut exports: HashSet<String> = c.expect_undef.iter().cloned().collect();
         if let Some(sv) = &c.symvers {
             let text = std::fs::read_to_string(c.dir.join(sv)).unwrap();
-            exports.extend(text.lines().filter_map(|l| l.split('\t').nth(1)).map(str::to_string));
+            exports.extend(
+                text.lines()
+                    .filter_map(|l| l.split('\t').nth(1))
+                    .map(str::to_string),
+            );
         }
         check_livepatch_object(&elf, &exports);
         check_binutils(&out);
@@ -68,20 +79,41 @@ fn fixture_cases() {
             }
         }
         for no in &c.expect_no_klp_sym {
-            if klp.iter().any(|k| parse_klp_sym(k).is_some_and(|(_, s, _)| &s == no)) {
-                failures.push(format!("{name}: {no} must not be a klp symbol; have {klp:?}"));
+            if klp
+                .iter()
+                .any(|k| parse_klp_sym(k).is_some_and(|(_, s, _)| &s == no))
+            {
+                failures.push(format!(
+                    "{name}: {no} must not be a klp symbol; have {klp:?}"
+                ));
             }
         }
         for u in &c.expect_undef {
-            if !elf.symbols.iter().any(|s| s.is_undef() && s.display_name() == *u) {
-                failures.push(format!("{name}: {u} should be an undefined (exported) symbol"));
+            if !elf
+                .symbols
+                .iter()
+                .any(|s| s.is_undef() && s.display_name() == *u)
+            {
+                failures.push(format!(
+                    "{name}: {u} should be an undefined (exported) symbol"
+                ));
             }
         }
         for d in &c.expect_defined {
-            if !elf.symbols.iter().any(|s| s.section.is_some() && s.display_name() == *d) {
+            if !elf
+                .symbols
+                .iter()
+                .any(|s| s.section.is_some() && s.display_name() == *d)
+            {
                 failures.push(format!("{name}: {d} should be defined in the output"));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixture cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixture cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -328,10 +328,8 @@ impl<'a> Ex<'a> {
     }
 
     fn add_function_root(&mut self, sym: usize, kind: ChangeKind) -> Result<()> {
-        if self.included_set.contains(&sym) && !self.new_syms.contains(&sym) {
-            if self.changed.contains_key(&sym) {
-                return Ok(());
-            }
+        if self.changed.contains_key(&sym) {
+            return Ok(());
         }
         let p = self.p;
         let name = p.symbols[sym].name.clone();
@@ -403,7 +401,7 @@ impl<'a> Ex<'a> {
             s.value,
             s.value.saturating_add(s.size).min(p.sections[sec].sh_size),
         );
-        self.add_range(sec, start, end, format!("{}", s.display_name()));
+        self.add_range(sec, start, end, s.display_name());
         let is_func = s.is_func();
         self.included.push((sym, why));
         if !is_func {
@@ -481,7 +479,7 @@ impl<'a> Ex<'a> {
         }
         let t = self.target();
         let tu = TuInfo::of(p, sym);
-        match t.resolve(&s.name, s.is_local(), &tu) {
+        match t.resolve(&s.name, s.is_local(), &tu, false) {
             Lookup::Found { .. } => return Ok(Some(s.name.clone())),
             Lookup::Ambiguous(_) => return Ok(Some(s.name.clone())), // sympos decides later
             Lookup::NotFound(_) => {}
@@ -572,7 +570,7 @@ impl<'a> Ex<'a> {
             Some((o, i)) => TuInfo::of(o, i),
             None => TuInfo::of(self.p, sym),
         };
-        match t.resolve(name, local, &tu) {
+        match t.resolve(name, local, &tu, self.inp.orig.is_some()) {
             Lookup::Found { sympos, index, how } => {
                 let ts = &t.syms[index];
                 if ts.init {
@@ -1086,7 +1084,7 @@ impl<'a> Ex<'a> {
         }
         for o in objs {
             tried.push(format!("{} ({})", o.objname, o.source));
-            match o.resolve(name, false, &tu) {
+            match o.resolve(name, false, &tu, false) {
                 Lookup::Found { sympos, how, .. } => {
                     self.explain.push(format!(
                         "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",

@@ -60,7 +60,7 @@ impl Ex<'_> {
         let relocs: Vec<usize> = self.relocs_sorted(sec).to_vec();
         let fits = |l: &Layout| -> Option<String> {
             let short_last = s.name == b".parainstructions" && s.sh_size % l.size == l.size - 4;
-            if s.sh_size % l.size != 0 && !short_last {
+            if !s.sh_size.is_multiple_of(l.size) && !short_last {
                 return Some(format!(
                     "size {:#x} is not a multiple of {}",
                     s.sh_size, l.size
@@ -396,7 +396,7 @@ impl Ex<'_> {
             };
             let n_ip = s.sh_size / 4;
             let n = p.sections[orc].sh_size / 6;
-            if n != n_ip || p.sections[orc].sh_size % 6 != 0 {
+            if n != n_ip || !p.sections[orc].sh_size.is_multiple_of(6) {
                 return Err(Error::new(
                     ErrorKind::Malformed,
                     format!(

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use klpwrite::arch::x86_64 as x86;
+use klpwrite::elf::Elf;
 use klpwrite::elf::consts::*;
 use klpwrite::elf::load::{Expect, load_file};
-use klpwrite::elf::Elf;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -25,9 +25,15 @@ pub fn corpus_dir() -> Option<PathBuf> {
         return Some(d);
     }
     if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false") {
-        panic!("corpus missing at {}: the corpus suite is required in CI", d.display());
+        panic!(
+            "corpus missing at {}: the corpus suite is required in CI",
+            d.display()
+        );
     }
-    eprintln!("note: corpus not found at {}; corpus tests skipped", d.display());
+    eprintln!(
+        "note: corpus not found at {}; corpus tests skipped",
+        d.display()
+    );
     None
 }
 
@@ -58,7 +64,10 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Whether a tool exists on PATH.
 pub fn have(tool: &str) -> bool {
-    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// readelf -aW and objdump -dr must read `path` without a warning.
@@ -88,7 +97,8 @@ pub fn parse_klp_sym(name: &str) -> Option<(String, String, u64)> {
     let comma = rest.find(',')?;
     let sym = &rest[..comma];
     let pos: u64 = rest[comma + 1..].parse().ok()?;
-    (!obj.is_empty() && obj.len() <= 55 && !sym.is_empty() && sym.len() <= 511).then(|| (obj.into(), sym.into(), pos))
+    (!obj.is_empty() && obj.len() <= 55 && !sym.is_empty() && sym.len() <= 511)
+        .then(|| (obj.into(), sym.into(), pos))
 }
 
 /// The structural invariants of a livepatch object, checked on our own
@@ -98,86 +108,180 @@ pub fn check_livepatch_object(elf: &Elf, exports: &HashSet<String>) {
     // Locals first, sh_info right.
     let first_global = elf.first_global;
     for s in &elf.symbols[1..] {
-        assert_eq!(s.is_local(), s.index < first_global, "{path}: symbol {} out of locals-first order", s.display_name());
+        assert_eq!(
+            s.is_local(),
+            s.index < first_global,
+            "{path}: symbol {} out of locals-first order",
+            s.display_name()
+        );
     }
     for s in &elf.sections {
         if s.is_klp_rela() {
-            assert_eq!(s.sh_flags, SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH, "{path}: {} flags", s.display_name());
-            assert_eq!(Some(s.sh_link as usize), elf.symtab, "{path}: {} sh_link", s.display_name());
+            assert_eq!(
+                s.sh_flags,
+                SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
+                "{path}: {} flags",
+                s.display_name()
+            );
+            assert_eq!(
+                Some(s.sh_link as usize),
+                elf.symtab,
+                "{path}: {} sh_link",
+                s.display_name()
+            );
             let target = &elf.sections[s.sh_info as usize];
-            assert!(target.is_alloc(), "{path}: {} targets non-ALLOC {}", s.display_name(), target.display_name());
+            assert!(
+                target.is_alloc(),
+                "{path}: {} targets non-ALLOC {}",
+                s.display_name(),
+                target.display_name()
+            );
             let name = String::from_utf8_lossy(&s.name);
-            let obj = name.strip_prefix(".klp.rela.").and_then(|r| r.split('.').next()).unwrap_or("");
-            assert!(!obj.is_empty() && obj.len() <= 55, "{path}: bad klp rela name {name}");
+            let obj = name
+                .strip_prefix(".klp.rela.")
+                .and_then(|r| r.split('.').next())
+                .unwrap_or("");
+            assert!(
+                !obj.is_empty() && obj.len() <= 55,
+                "{path}: bad klp rela name {name}"
+            );
             for r in elf.relocs_of_rsec(s.index) {
                 let sym = &elf.symbols[r.symbol];
-                assert!(sym.is_livepatch(), "{path}: {name} references non-klp symbol {}", sym.display_name());
-                let (sobj, _, _) = parse_klp_sym(&sym.display_name()).unwrap_or_else(|| panic!("{path}: bad klp symbol {}", sym.display_name()));
+                assert!(
+                    sym.is_livepatch(),
+                    "{path}: {name} references non-klp symbol {}",
+                    sym.display_name()
+                );
+                let (sobj, _, _) = parse_klp_sym(&sym.display_name())
+                    .unwrap_or_else(|| panic!("{path}: bad klp symbol {}", sym.display_name()));
                 if obj != "vmlinux" {
-                    assert_ne!(sobj, "vmlinux", "{path}: module section {name} references a vmlinux klp symbol");
+                    assert_ne!(
+                        sobj, "vmlinux",
+                        "{path}: module section {name} references a vmlinux klp symbol"
+                    );
                 } else {
-                    assert_eq!(sobj, "vmlinux", "{path}: vmlinux section {name} references a module symbol");
+                    assert_eq!(
+                        sobj, "vmlinux",
+                        "{path}: vmlinux section {name} references a module symbol"
+                    );
                 }
             }
         } else if s.is_rela() {
             for r in elf.relocs_of_rsec(s.index) {
                 let sym = &elf.symbols[r.symbol];
-                assert!(!sym.is_livepatch(), "{path}: normal {} references klp symbol {}", s.display_name(), sym.display_name());
+                assert!(
+                    !sym.is_livepatch(),
+                    "{path}: normal {} references klp symbol {}",
+                    s.display_name(),
+                    sym.display_name()
+                );
                 if sym.is_undef() {
                     let n = sym.display_name();
-                    assert!(exports.contains(&n), "{path}: {} references undefined {n}, which is not an export", s.display_name());
+                    assert!(
+                        exports.contains(&n),
+                        "{path}: {} references undefined {n}, which is not an export",
+                        s.display_name()
+                    );
                 }
             }
         }
         if s.is_rela() {
             let target = &elf.sections[s.sh_info as usize];
             for r in elf.relocs_of_rsec(s.index) {
-                assert!(x86::reloc_allowed_in_module(r.r_type), "{path}: {} type {}", s.display_name(), r.r_type);
+                assert!(
+                    x86::reloc_allowed_in_module(r.r_type),
+                    "{path}: {} type {}",
+                    s.display_name(),
+                    r.r_type
+                );
                 let w = x86::reloc_width(r.r_type).unwrap() as usize;
                 if !target.is_nobits() && w > 0 {
                     let d = elf.data(target.index);
                     let site = &d[r.offset as usize..r.offset as usize + w];
-                    assert!(site.iter().all(|&b| b == 0), "{path}: non-zero relocation site at {}+{:#x}", target.display_name(), r.offset);
+                    assert!(
+                        site.iter().all(|&b| b == 0),
+                        "{path}: non-zero relocation site at {}+{:#x}",
+                        target.display_name(),
+                        r.offset
+                    );
                 }
             }
         }
     }
     for s in &elf.symbols {
         if s.is_livepatch() {
-            assert!(parse_klp_sym(&s.display_name()).is_some(), "{path}: klp symbol name {}", s.display_name());
-            assert!(!s.is_local(), "{path}: klp symbol {} is local", s.display_name());
+            assert!(
+                parse_klp_sym(&s.display_name()).is_some(),
+                "{path}: klp symbol name {}",
+                s.display_name()
+            );
+            assert!(
+                !s.is_local(),
+                "{path}: klp symbol {} is local",
+                s.display_name()
+            );
         }
         if s.name.starts_with(b".klp.sym.") {
-            assert!(s.is_livepatch(), "{path}: {} lacks SHN_LIVEPATCH", s.display_name());
+            assert!(
+                s.is_livepatch(),
+                "{path}: {} lacks SHN_LIVEPATCH",
+                s.display_name()
+            );
         }
     }
     // Special sections: whole entries, one relocation per required field.
     for s in &elf.sections {
-        let Some(spec) = x86::special_for(&s.name) else { continue };
+        let Some(spec) = x86::special_for(&s.name) else {
+            continue;
+        };
         let x86::Treatment::Entries(layouts) = spec.treatment else {
-            assert!(matches!(spec.treatment, x86::Treatment::Companion(..)), "{path}: dropped special section {} present", s.display_name());
+            assert!(
+                matches!(spec.treatment, x86::Treatment::Companion(..)),
+                "{path}: dropped special section {} present",
+                s.display_name()
+            );
             continue;
         };
         let relocs: Vec<_> = elf.relocs_for(s.index).copied().collect();
         let ok = layouts.iter().any(|l| {
             s.sh_size % l.size == 0
-                && relocs.iter().all(|r| l.fields.iter().any(|f| f.offset == r.offset % l.size && f.types.contains(&r.r_type)))
+                && relocs.iter().all(|r| {
+                    l.fields
+                        .iter()
+                        .any(|f| f.offset == r.offset % l.size && f.types.contains(&r.r_type))
+                })
                 && (0..s.sh_size / l.size).all(|k| {
-                    l.fields.iter().filter(|f| f.required).all(|f| relocs.iter().filter(|r| r.offset == k * l.size + f.offset).count() == 1)
+                    l.fields.iter().filter(|f| f.required).all(|f| {
+                        relocs
+                            .iter()
+                            .filter(|r| r.offset == k * l.size + f.offset)
+                            .count()
+                            == 1
+                    })
                 })
         });
-        assert!(ok, "{path}: special section {} does not consist of whole, fully relocated entries", s.display_name());
+        assert!(
+            ok,
+            "{path}: special section {} does not consist of whole, fully relocated entries",
+            s.display_name()
+        );
     }
 }
 
 /// Load an output object with our own loader.
 pub fn reload(path: &Path) -> Elf {
-    load_file(&path.display().to_string(), Expect::Relocatable).unwrap_or_else(|e| panic!("re-read {}: {e}", path.display()))
+    load_file(&path.display().to_string(), Expect::Relocatable)
+        .unwrap_or_else(|e| panic!("re-read {}: {e}", path.display()))
 }
 
 /// klp symbol names of an object.
 pub fn klp_symbols(elf: &Elf) -> Vec<String> {
-    let mut v: Vec<String> = elf.symbols.iter().filter(|s| s.is_livepatch()).map(|s| s.display_name()).collect();
+    let mut v: Vec<String> = elf
+        .symbols
+        .iter()
+        .filter(|s| s.is_livepatch())
+        .map(|s| s.display_name())
+        .collect();
     v.sort();
     v
 }
@@ -205,13 +309,19 @@ pub struct Case {
 impl Case {
     pub fn parse(file: &Path) -> Case {
         let text = std::fs::read_to_string(file).unwrap();
-        let mut c = Case { file: file.to_path_buf(), dir: file.parent().unwrap().to_path_buf(), ..Default::default() };
+        let mut c = Case {
+            file: file.to_path_buf(),
+            dir: file.parent().unwrap().to_path_buf(),
+            ..Default::default()
+        };
         for line in text.lines() {
             let line = line.split('#').next().unwrap().trim();
             if line.is_empty() {
                 continue;
             }
-            let (k, v) = line.split_once('=').unwrap_or_else(|| panic!("{}: bad line {line}", file.display()));
+            let (k, v) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{}: bad line {line}", file.display()));
             let (k, v) = (k.trim(), v.trim().to_string());
             match k {
                 "patched" => c.patched = v,
@@ -236,7 +346,14 @@ impl Case {
     /// Command-line arguments for `extract`, writing to `out`.
     pub fn args(&self, list: &Path, out: &Path) -> Vec<String> {
         let p = |f: &str| self.dir.join(f).display().to_string();
-        let mut a = vec!["extract".to_string(), p(&self.patched), "--changes".into(), list.display().to_string(), "--objname".into(), self.objname.clone()];
+        let mut a = vec![
+            "extract".to_string(),
+            p(&self.patched),
+            "--changes".into(),
+            list.display().to_string(),
+            "--objname".into(),
+            self.objname.clone(),
+        ];
         for s in &self.symbols {
             a.push("--symbols".into());
             a.push(p(s));

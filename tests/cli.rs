@@ -1,0 +1,211 @@
+//! The command line: exit codes, error messages, atomic output, and
+//! byte-identical output across runs.
+
+mod support;
+
+use support::*;
+
+fn fx(p: &str) -> String {
+    root()
+        .join("tests/fixtures/x86_64")
+        .join(p)
+        .display()
+        .to_string()
+}
+
+fn example_args(out: &str, changes: &str) -> Vec<String> {
+    let d = |f: &str| {
+        root()
+            .join("examples/data/cmdline")
+            .join(f)
+            .display()
+            .to_string()
+    };
+    vec![
+        "extract".into(),
+        d("cmdline.patched.o"),
+        "--changes".into(),
+        changes.to_string(),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        d("vmlinux.syms"),
+        "--symvers".into(),
+        d("Module.symvers"),
+        "-o".into(),
+        out.to_string(),
+    ]
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    klpwrite(&a)
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let o = klpwrite(&["--help"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    for needle in ["0  done", "1  nothing to do", "2  error"] {
+        assert!(s.contains(needle), "--help lacks {needle:?}:\n{s}");
+    }
+    let o = klpwrite(&["extract", "--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2  error"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = klpwrite(&["extract"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = klpwrite(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn extract_is_deterministic() {
+    let w = scratch("determinism");
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let a = w.join("a.o").display().to_string();
+    let b = w.join("b.o").display().to_string();
+    assert_eq!(run(&example_args(&a, &changes)).status.code(), Some(0));
+    assert_eq!(run(&example_args(&b, &changes)).status.code(), Some(0));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // The example's promise: saved_command_line is not exported.
+    let elf = reload(std::path::Path::new(&a));
+    assert!(klp_symbols(&elf).contains(&".klp.sym.vmlinux.saved_command_line,0".to_string()));
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&w)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
+
+#[test]
+fn error_leaves_existing_output_untouched() {
+    let w = scratch("atomic");
+    let out = w.join("out.o");
+    std::fs::write(&out, b"previous contents").unwrap();
+    let list = w.join("list");
+    std::fs::write(&list, "no_such_function\n").unwrap();
+    let o = run(&example_args(
+        &out.display().to_string(),
+        &list.display().to_string(),
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no_such_function") && err.contains("cmdline.patched.o"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
+    assert_eq!(
+        std::fs::read_dir(&w).unwrap().count(),
+        2,
+        "a temporary file was left behind"
+    );
+}
+
+#[test]
+fn missing_listed_function_is_named() {
+    let w = scratch("missing-fn");
+    let list = w.join("list");
+    std::fs::write(&list, "changed function: cmdline_proc_shw\n").unwrap();
+    let out = w.join("out.o");
+    let o = run(&example_args(
+        &out.display().to_string(),
+        &list.display().to_string(),
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cmdline_proc_shw") && err.contains("not a function"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn malformed_function_list_names_the_line() {
+    let w = scratch("bad-list");
+    let list = w.join("list");
+    std::fs::write(&list, "changed function: a\nthis is not a change line\n").unwrap();
+    let out = w.join("out.o");
+    let o = run(&example_args(
+        &out.display().to_string(),
+        &list.display().to_string(),
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_objname_is_refused() {
+    let w = scratch("objname");
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let out = w.join("out.o").display().to_string();
+    for bad in ["has.dot", &"x".repeat(56)] {
+        let mut a = example_args(&out, &changes);
+        let i = a.iter().position(|x| x == "vmlinux").unwrap();
+        a[i] = bad.to_string();
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("object name"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn inspect_bad_inputs_exit_2() {
+    for (f, needle) in [
+        ("bad-inputs/truncated.o", "truncated.o"),
+        ("bad-inputs/not-elf.o", "not an ELF file"),
+        ("bad-inputs/wrong-machine-aarch64.o", "EM_AARCH64"),
+        ("bad-inputs/wrong-machine-i386.o", "ELF class 1"),
+    ] {
+        let o = klpwrite(&["inspect", &fx(f)]);
+        assert_eq!(o.status.code(), Some(2), "{f}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{f}: {err}");
+    }
+    let o = klpwrite(&["inspect", "/nonexistent/file.o"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_is_stable() {
+    let o = klpwrite(&["inspect", &fx("bad-inputs/tiny.o")]);
+    assert_eq!(o.status.code(), Some(0));
+    settings()
+        .bind(|| insta::assert_snapshot!("inspect__tiny", String::from_utf8_lossy(&o.stdout)));
+}
+
+#[test]
+fn explain_prints_decisions() {
+    let w = scratch("explain");
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let mut a = example_args(&w.join("o.o").display().to_string(), &changes);
+    a.push("--explain".into());
+    let o = run(&a);
+    assert_eq!(o.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("function cmdline_proc_show [changed]"), "{s}");
+    assert!(
+        s.contains("klp .klp.sym.vmlinux.saved_command_line,0"),
+        "{s}"
+    );
+    assert!(s.contains("exported by vmlinux"), "{s}");
+}
