@@ -7,11 +7,14 @@
 //! 2. **target** ([`target`]): the target kernel's symbols (vmlinux, a
 //!    module, or `/proc/kallsyms`) and exports (`Module.symvers`), used to
 //!    decide sympos and normal-versus-klp relocations.
-//! 3. **extract** ([`extract`]): pull the changed and new functions out of
+//! 3. **checksum / correlate / diff** ([`checksum`], [`correlate`],
+//!    [`diff`]): per-function checksums of both builds, symbol pairing, and
+//!    the list of changed, new and removed functions.
+//! 4. **extract** ([`extract`]): pull the changed and new functions out of
 //!    the patched object with everything they need, classify every
 //!    relocation, and build the output object.
-//! 4. **write** ([`write`]): lay the output model out as ELF bytes.
-//! 5. **inspect** ([`dump`]): a stable text dump of any object.
+//! 5. **write** ([`write`]): lay the output model out as ELF bytes.
+//! 6. **inspect** ([`dump`]): a stable text dump of any object.
 //!
 //! Vocabulary: *orig*, *patched*, *out* are the three objects; a *twin* is
 //! the correlated counterpart in the other input; a *clone* is the copy of a
@@ -23,6 +26,9 @@
 
 pub mod arch;
 pub mod changes;
+pub mod checksum;
+pub mod correlate;
+pub mod diff;
 pub mod dump;
 #[allow(missing_docs)]
 pub mod elf;
@@ -30,6 +36,7 @@ pub mod error;
 pub mod extract;
 #[allow(missing_docs)]
 pub mod output;
+pub mod special;
 pub mod symvers;
 pub mod target;
 pub mod write;

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use klpwrite::elf::Elf;
 use klpwrite::elf::load::{Expect, load_file};
-use klpwrite::{changes, dump, extract, symvers, target, write};
+use klpwrite::{changes, checksum, diff, dump, extract, symvers, target, write};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -29,6 +30,29 @@ enum Command {
     /// Extract changed/new functions from a patched object into a livepatch object.
     #[command(after_help = EXIT_CODES)]
     Extract(ExtractArgs),
+    /// Per-function and per-object checksums of an object.
+    #[command(after_help = EXIT_CODES)]
+    Checksum {
+        /// The object.
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the functions a patch changed: `changed function: X`, `new function: X`, `removed function: X`.
+    #[command(after_help = EXIT_CODES)]
+    Diff {
+        /// The original object.
+        orig: PathBuf,
+        /// The patched object.
+        patched: PathBuf,
+        /// Show how symbols were paired and the first difference of each changed function.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
+    #[command(after_help = EXIT_CODES)]
+    Build(BuildArgs),
     /// Print a stable text dump of an ELF object.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -44,6 +68,25 @@ struct ExtractArgs {
     /// Function list: `klpwrite diff` output, klp-build log lines, or plain names.
     #[arg(long, value_name = "LIST")]
     changes: PathBuf,
+    /// The original object (pairs renamed symbols and describes the unit for sympos).
+    #[arg(long, value_name = "ORIG")]
+    orig: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The original object.
+    orig: PathBuf,
+    /// The patched object.
+    patched: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
     /// Target object: `vmlinux` or the module name (at most 55 chars, no '.').
     #[arg(long, value_name = "NAME")]
     objname: String,
@@ -53,9 +96,6 @@ struct ExtractArgs {
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
     symvers: Option<PathBuf>,
-    /// The original object (pairs renamed symbols and describes the unit for sympos).
-    #[arg(long, value_name = "ORIG")]
-    orig: Option<PathBuf>,
     /// Settle an ambiguous symbol: NAME=N, the 1-based position in kallsyms order (repeatable).
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
@@ -74,6 +114,72 @@ fn path_str(p: &std::path::Path) -> String {
     p.display().to_string()
 }
 
+fn parse_pairs(values: &[String], flag: &str, allow_zero: bool) -> Result<HashMap<String, u64>> {
+    let mut map = HashMap::new();
+    for s in values {
+        let Some((name, n)) = s.split_once('=') else {
+            bail!("{flag} {s:?}: expected NAME=N");
+        };
+        let n: u64 = n
+            .parse()
+            .ok()
+            .filter(|&n| allow_zero || n > 0)
+            .with_context(|| {
+                format!(
+                    "{flag} {s:?}: N must be a {} integer",
+                    if allow_zero {
+                        "non-negative"
+                    } else {
+                        "positive"
+                    }
+                )
+            })?;
+        map.insert(name.to_string(), n);
+    }
+    Ok(map)
+}
+
+fn extract_and_write(
+    patched: &klpwrite::elf::Elf,
+    orig: Option<&klpwrite::elf::Elf>,
+    list: &[changes::Change],
+    c: &CommonArgs,
+) -> Result<u8> {
+    let mut tgt = target::Target::default();
+    for s in &c.symbols {
+        tgt.add_source(&path_str(s), &c.objname)?;
+    }
+    let exports = match &c.symvers {
+        Some(s) => symvers::Exports::load(&path_str(s))?,
+        None => symvers::Exports::default(),
+    };
+    let inputs = extract::Inputs {
+        patched,
+        orig,
+        changes: list,
+        target: &tgt,
+        exports: &exports,
+        have_symvers: c.symvers.is_some(),
+    };
+    let opts = extract::Options {
+        objname: c.objname.clone(),
+        sympos: parse_pairs(&c.sympos, "--sympos", true)?,
+        struct_sizes: parse_pairs(&c.struct_size, "--struct-size", false)?,
+    };
+    let ex = extract::run(&inputs, &opts)?;
+    for w in &ex.warnings {
+        eprintln!("klpwrite: warning: {w}");
+    }
+    if c.explain {
+        for line in &ex.explain {
+            println!("{line}");
+        }
+    }
+    let bytes = write::to_bytes(&ex.out)?;
+    write::write_atomic(&c.output, &bytes)?;
+    Ok(0)
+}
+
 fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let patched = load_file(&path_str(&a.patched), Expect::Relocatable)?;
     let orig = match &a.orig {
@@ -84,67 +190,77 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&a.changes)
         .with_context(|| format!("{list_path}: cannot read the function list"))?;
     let list = changes::parse(&list_path, &text)?;
-    let mut tgt = target::Target::default();
-    for s in &a.symbols {
-        tgt.add_source(&path_str(s), &a.objname)?;
-    }
-    let exports = match &a.symvers {
-        Some(s) => symvers::Exports::load(&path_str(s))?,
-        None => symvers::Exports::default(),
-    };
-    let mut sympos = HashMap::new();
-    for s in &a.sympos {
-        let Some((name, n)) = s.split_once('=') else {
-            bail!("--sympos {s:?}: expected NAME=N");
-        };
-        let n: u64 = n
-            .parse()
-            .with_context(|| format!("--sympos {s:?}: N must be a non-negative integer"))?;
-        sympos.insert(name.to_string(), n);
-    }
-    let mut struct_sizes = HashMap::new();
-    for s in &a.struct_size {
-        let Some((name, n)) = s.split_once('=') else {
-            bail!("--struct-size {s:?}: expected SECTION=N");
-        };
-        let n: u64 = n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .with_context(|| format!("--struct-size {s:?}: N must be a positive integer"))?;
-        struct_sizes.insert(name.to_string(), n);
-    }
-    let inputs = extract::Inputs {
-        patched: &patched,
-        orig: orig.as_ref(),
-        changes: &list,
-        target: &tgt,
-        exports: &exports,
-        have_symvers: a.symvers.is_some(),
-    };
-    let opts = extract::Options {
-        objname: a.objname.clone(),
-        sympos,
-        struct_sizes,
-    };
-    let ex = extract::run(&inputs, &opts)?;
-    for w in &ex.warnings {
+    extract_and_write(&patched, orig.as_ref(), &list, &a.common)
+}
+
+fn run_diff(
+    orig: &PathBuf,
+    patched: &PathBuf,
+    explain: bool,
+) -> Result<(diff::DiffReport, Elf, Elf)> {
+    let o = load_file(&path_str(orig), Expect::Relocatable)?;
+    let p = load_file(&path_str(patched), Expect::Relocatable)?;
+    let rep = diff::run(&o, &p)?;
+    for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
-    if a.explain {
-        for line in &ex.explain {
-            println!("{line}");
+    if explain {
+        for l in &rep.explain {
+            eprintln!("{l}");
         }
     }
-    let bytes = write::to_bytes(&ex.out)?;
-    write::write_atomic(&a.output, &bytes)?;
-    Ok(0)
+    Ok((rep, o, p))
+}
+
+fn run_build(a: &BuildArgs) -> Result<u8> {
+    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain)?;
+    print!("{}", rep.render(&o, &p));
+    if !rep.has_changes() {
+        eprintln!(
+            "klpwrite: no functional change between {} and {}; nothing written",
+            o.path, p.path
+        );
+        return Ok(1);
+    }
+    let list = changes::parse("diff", &rep.render(&o, &p))?;
+    extract_and_write(&p, Some(&o), &list, &a.common)
 }
 
 fn run() -> Result<u8> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Extract(a) => run_extract(a),
+        Command::Build(a) => run_build(a),
+        Command::Checksum { file, json } => {
+            let elf = load_file(&path_str(file), Expect::Relocatable)?;
+            let c = checksum::run(&elf)?;
+            for w in &c.warnings {
+                eprintln!("klpwrite: warning: {}: {w}", elf.path);
+            }
+            if *json {
+                print!("{}", checksum::render_json(&elf, &c));
+            } else {
+                print!("{}", checksum::render_text(&elf, &c));
+            }
+            Ok(0)
+        }
+        Command::Diff {
+            orig,
+            patched,
+            explain,
+        } => {
+            let (rep, o, p) = run_diff(orig, patched, *explain)?;
+            print!("{}", rep.render(&o, &p));
+            if rep.has_changes() {
+                Ok(0)
+            } else {
+                eprintln!(
+                    "klpwrite: no functional change between {} and {}",
+                    o.path, p.path
+                );
+                Ok(1)
+            }
+        }
         Command::Inspect { file } => {
             let elf = load_file(&path_str(file), Expect::Any)?;
             print!("{}", dump::render(&elf));

@@ -90,7 +90,11 @@ pub fn is_local_label(name: &[u8]) -> bool {
 
 /// Whether a local object's name is one of the uncorrelated static locals,
 /// in GCC (`__key.12`) or Clang (`func.__key`, `func.__key.3`) spelling.
+/// Dynamic-debug descriptors named by `__UNIQUE_ID(ddebug)` count too.
 pub fn is_uncorrelated_static_local(name: &[u8]) -> bool {
+    if find(name, b"__UNIQUE_ID_ddebug").is_some() {
+        return true;
+    }
     let d = demangle(name);
     UNCORRELATED_STATIC_LOCALS.iter().any(|v| {
         let v = v.as_bytes();

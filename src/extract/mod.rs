@@ -924,7 +924,6 @@ impl<'a> Ex<'a> {
         }
         // Never correlated: always a fresh copy.
         let fresh = (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
-            || ts.name.starts_with(b"__UNIQUE_ID_ddebug")
             || names::is_once_section(&psec.name)
             || names::is_anonymous_data_section(&psec.name)
             || names::is_local_label(&ts.name)

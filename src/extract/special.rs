@@ -14,8 +14,6 @@
 //! ORC IP entry. Since kept entries can extract more code, the pass runs
 //! until nothing changes (`run` alternates it with the closure).
 
-use std::collections::BTreeSet;
-
 use super::{Dest, Ex};
 use crate::arch::x86_64::{self as x86, Layout, Restriction, Role, Treatment};
 use crate::elf::names;
@@ -55,148 +53,15 @@ impl Ex<'_> {
             return Ok(l);
         }
         let p = self.p;
-        let s = &p.sections[sec];
-        let name = show(&s.name);
+        let name = show(&p.sections[sec].name);
         let relocs: Vec<usize> = self.relocs_sorted(sec).to_vec();
-        let fits = |l: &Layout| -> Option<String> {
-            let short_last = s.name == b".parainstructions" && s.sh_size % l.size == l.size - 4;
-            if !s.sh_size.is_multiple_of(l.size) && !short_last {
-                return Some(format!(
-                    "size {:#x} is not a multiple of {}",
-                    s.sh_size, l.size
-                ));
-            }
-            let mut seen = BTreeSet::new();
-            for &id in &relocs {
-                let r = p.relocs[id];
-                let k = r.offset / l.size;
-                let fo = r.offset % l.size;
-                let Some(f) = l.fields.iter().find(|f| f.offset == fo) else {
-                    return Some(format!(
-                        "a relocation at +{:#x} is at field offset {fo}, which has no relocated field",
-                        r.offset
-                    ));
-                };
-                if !f.types.contains(&r.r_type) {
-                    return Some(format!(
-                        "the relocation at +{:#x} is {}, field {fo} takes {}",
-                        r.offset,
-                        x86::reloc_name(r.r_type),
-                        f.types
-                            .iter()
-                            .map(|t| x86::reloc_name(*t))
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    ));
-                }
-                seen.insert((k, fo));
-            }
-            let n = s.sh_size.div_ceil(l.size);
-            for k in 0..n {
-                for f in l.fields.iter().filter(|f| f.required) {
-                    if !seen.contains(&(k, f.offset)) {
-                        return Some(format!(
-                            "entry {k} (+{:#x}) has no relocation at field offset {}",
-                            k * l.size,
-                            f.offset
-                        ));
-                    }
-                }
-            }
-            None
-        };
-        let chosen: &'static Layout = if let Some(&n) = self.opts.struct_sizes.get(&name) {
-            let l = layouts.iter().find(|l| l.size == n).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Usage,
-                    format!(
-                        "--struct-size {name}={n}: known entry sizes are {}",
-                        layouts
-                            .iter()
-                            .map(|l| l.size.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?;
-            if let Some(why) = fits(l) {
-                return Err(Error::new(
-                    ErrorKind::Malformed,
-                    format!("{name}: --struct-size {n} does not fit: {why}"),
-                )
-                .in_file(&p.path));
-            }
-            l
-        } else if s.sh_entsize != 0 {
-            let l = layouts
-                .iter()
-                .find(|l| l.size == s.sh_entsize)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Malformed,
-                        format!(
-                            "{name}: sh_entsize {} is not a known entry size ({})",
-                            s.sh_entsize,
-                            layouts
-                                .iter()
-                                .map(|l| l.size.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .in_file(&p.path)
-                })?;
-            if let Some(why) = fits(l) {
-                return Err(Error::new(
-                    ErrorKind::Malformed,
-                    format!(
-                        "{name}: sh_entsize {} contradicts the relocations: {why}",
-                        s.sh_entsize
-                    ),
-                )
-                .in_file(&p.path)
-                .hint(format!(
-                    "override with --struct-size {name}=N if the object is right"
-                )));
-            }
-            l
-        } else {
-            let ok: Vec<&'static Layout> = layouts.iter().filter(|l| fits(l).is_none()).collect();
-            match ok.len() {
-                1 => ok[0],
-                0 => {
-                    let reasons: Vec<String> = layouts
-                        .iter()
-                        .map(|l| format!("{} bytes: {}", l.size, fits(l).unwrap_or_default()))
-                        .collect();
-                    return Err(Error::new(
-                        ErrorKind::Malformed,
-                        format!(
-                            "{name}: no known entry layout fits ({})",
-                            reasons.join("; ")
-                        ),
-                    )
-                    .in_file(&p.path)
-                    .hint(format!(
-                        "pass --struct-size {name}=N with the kernel's sizeof of the entry struct"
-                    )));
-                }
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::Malformed,
-                        format!(
-                            "{name}: several entry sizes fit ({})",
-                            ok.iter()
-                                .map(|l| l.size.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .in_file(&p.path)
-                    .hint(format!("pass --struct-size {name}=N")));
-                }
-            }
-        };
+        let chosen = crate::special::detect_layout(
+            p,
+            sec,
+            layouts,
+            &relocs,
+            self.opts.struct_sizes.get(&name).copied(),
+        )?;
         self.explain.push(format!(
             "special {name}: {}-byte entries ({})",
             chosen.size, chosen.kernels

@@ -1,0 +1,322 @@
+//! `diff`: which functions a patch really changed.
+//!
+//! Both objects are checksummed and correlated. A function is *changed*
+//! when its checksum differs from its twin's, unless the line-masked
+//! checksums agree (only `__LINE__` moved); *new* when it has no twin;
+//! *removed* when an original function has none.
+//!
+//! Refused, all reported together: a change inside init code; a change to
+//! existing data (size or content); a static local the original code used
+//! that the patched code no longer references (its state would silently be
+//! dropped).
+
+use std::collections::HashSet;
+
+use crate::checksum::{self, Checksums, Ctx, Kind};
+use crate::correlate::{self, Twins};
+use crate::elf::{Elf, names};
+use crate::error::{Error, ErrorKind, Result, show};
+
+/// The result of a diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffReport {
+    /// Changed functions (patched symbol indices).
+    pub changed: Vec<usize>,
+    /// New functions (patched symbol indices).
+    pub new: Vec<usize>,
+    /// Removed functions (orig symbol indices).
+    pub removed: Vec<usize>,
+    /// Functions whose only difference is `__LINE__` (patched indices).
+    pub line_only: Vec<usize>,
+    /// The pairing.
+    pub twins: Twins,
+    /// Explanations for `--explain`.
+    pub explain: Vec<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+impl DiffReport {
+    /// Whether there is anything to patch.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty() || !self.new.is_empty()
+    }
+
+    /// The report lines: `changed function: X`, `new function: X`,
+    /// `removed function: X` — valid input for `extract --changes`.
+    pub fn render(&self, orig: &Elf, patched: &Elf) -> String {
+        let mut o = String::new();
+        for &s in &self.changed {
+            o.push_str(&format!(
+                "changed function: {}\n",
+                patched.symbols[s].display_name()
+            ));
+        }
+        for &s in &self.new {
+            o.push_str(&format!(
+                "new function: {}\n",
+                patched.symbols[s].display_name()
+            ));
+        }
+        for &s in &self.removed {
+            o.push_str(&format!(
+                "removed function: {}\n",
+                orig.symbols[s].display_name()
+            ));
+        }
+        o
+    }
+}
+
+/// kpatch's `KPATCH_IGNORE_FUNCTION(f)` and `KPATCH_IGNORE_SECTION("s")`
+/// annotations: pointers to functions in `.kpatch.ignore.functions`, to
+/// section-name strings in `.kpatch.ignore.sections`. Honoured so existing
+/// kpatch patches keep working.
+fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
+    let mut funcs = HashSet::new();
+    let mut secs = HashSet::new();
+    if let Some(s) = elf.section_by_name(b".kpatch.ignore.functions") {
+        for r in elf.relocs_for(s) {
+            let t = &elf.symbols[r.symbol];
+            if t.is_func() {
+                funcs.insert(r.symbol);
+            } else if let Some(sec) = t.section
+                && let Some(f) =
+                    elf.symbol_containing(sec, (t.value as i64 + r.addend).max(0) as u64)
+            {
+                funcs.insert(f);
+            }
+        }
+    }
+    if let Some(s) = elf.section_by_name(b".kpatch.ignore.sections") {
+        for r in elf.relocs_for(s) {
+            let t = &elf.symbols[r.symbol];
+            if let Some(sec) = t.section {
+                let d = elf.data(sec);
+                let off = ((t.value as i64 + r.addend).max(0) as usize).min(d.len());
+                let end = d[off..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(d.len(), |n| off + n);
+                secs.insert(d[off..end].to_vec());
+            }
+        }
+    }
+    (funcs, secs)
+}
+
+fn in_init(elf: &Elf, sym: usize) -> bool {
+    elf.symbols[sym]
+        .section
+        .is_some_and(|s| names::is_init_section(&elf.sections[s].name))
+}
+
+/// Diff two objects.
+pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
+    if orig.e_machine != patched.e_machine {
+        return Err(Error::new(
+            ErrorKind::Refused,
+            "the two objects are for different machines",
+        )
+        .in_file(&patched.path));
+    }
+    let oc = checksum::run(orig)?;
+    let pc = checksum::run(patched)?;
+    let twins = correlate::run(orig, patched)?;
+    let mut rep = DiffReport {
+        warnings: twins.warnings.clone(),
+        ..Default::default()
+    };
+    rep.warnings
+        .extend(oc.warnings.iter().map(|w| format!("{}: {w}", orig.path)));
+    rep.warnings
+        .extend(pc.warnings.iter().map(|w| format!("{}: {w}", patched.path)));
+    let mut refusals: Vec<String> = Vec::new();
+
+    // Pairing, for --explain.
+    let mut pairs: Vec<(usize, usize)> = twins.o2p.iter().map(|(&o, &p)| (o, p)).collect();
+    pairs.sort_unstable();
+    for &(o, p) in &pairs {
+        let level = twins.level[&o];
+        if level != correlate::Level::Name {
+            rep.explain.push(format!(
+                "pair {} ↔ {} [{}]",
+                orig.symbols[o].display_name(),
+                patched.symbols[p].display_name(),
+                level.word()
+            ));
+        }
+    }
+
+    let (ignored_funcs, ignored_secs) = kpatch_ignores(patched);
+    let ctx_o = Ctx::new(orig);
+    let ctx_p = Ctx::new(patched);
+    // Functions and data, in patched symtab order.
+    for s in &patched.symbols {
+        let p = s.index;
+        let Some(kind) = checksum::is_checksummed(patched, p) else {
+            continue;
+        };
+        if ignored_funcs.contains(&p)
+            || s.section
+                .is_some_and(|x| ignored_secs.contains(&patched.sections[x].name))
+        {
+            rep.explain.push(format!(
+                "{}: ignored (KPATCH_IGNORE_FUNCTION/SECTION)",
+                s.display_name()
+            ));
+            continue;
+        }
+        let Some(&o) = twins.p2o.get(&p) else {
+            if kind == Kind::Func && !correlate::never_correlated(patched, p) {
+                if in_init(patched, p) {
+                    rep.warnings.push(format!(
+                        "new init function {} ignored: init code is not live patched",
+                        s.display_name()
+                    ));
+                } else {
+                    rep.new.push(p);
+                }
+            }
+            continue;
+        };
+        let (Some(a), Some(b)) = (oc.by_sym.get(&o), pc.by_sym.get(&p)) else {
+            continue;
+        };
+        if a.strict == b.strict {
+            continue;
+        }
+        match kind {
+            Kind::Func => {
+                if a.masked == b.masked {
+                    rep.line_only.push(p);
+                    rep.explain.push(format!(
+                        "{}: only __LINE__ arguments moved; not a change",
+                        s.display_name()
+                    ));
+                    continue;
+                }
+                if in_init(orig, o) || in_init(patched, p) {
+                    refusals.push(format!(
+                        "{} changed, but it is init code ({}): it ran at boot and was freed; a live patch cannot change it",
+                        s.display_name(),
+                        patched.sections[s.section.unwrap_or(0)].display_name()
+                    ));
+                    continue;
+                }
+                rep.changed.push(p);
+                rep.explain.push(first_difference(&ctx_o, &ctx_p, o, p));
+            }
+            Kind::Object => {
+                let os = &orig.symbols[o];
+                let what = if os.size != s.size {
+                    format!("size {} → {}", os.size, s.size)
+                } else {
+                    "initial value or relocations".to_string()
+                };
+                refusals.push(format!(
+                    "changed data: {} in {} ({what}); existing data cannot be changed by a live patch",
+                    s.display_name(),
+                    patched.sections[s.section.unwrap_or(0)].display_name()
+                ));
+            }
+        }
+    }
+    for s in &orig.symbols {
+        if checksum::is_checksummed(orig, s.index) == Some(Kind::Func)
+            && !correlate::never_correlated(orig, s.index)
+            && !twins.o2p.contains_key(&s.index)
+        {
+            rep.removed.push(s.index);
+        }
+    }
+    check_static_locals(orig, &twins, &rep, &mut refusals);
+    if !refusals.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Refused,
+            format!("cannot make a live patch:\n  {}", refusals.join("\n  ")),
+        )
+        .in_file(&patched.path));
+    }
+    let _ = (&oc as &Checksums, &pc as &Checksums);
+    rep.twins = twins;
+    Ok(rep)
+}
+
+/// A static local used by an original function that the patched twin no
+/// longer references: refused (its state would be dropped without notice).
+fn check_static_locals(orig: &Elf, twins: &Twins, rep: &DiffReport, refusals: &mut Vec<String>) {
+    let changed_orig: HashSet<usize> = rep
+        .changed
+        .iter()
+        .filter_map(|p| twins.p2o.get(p).copied())
+        .collect();
+    let removed: HashSet<usize> = rep.removed.iter().copied().collect();
+    let refs = correlate::references(orig);
+    let mut seen = HashSet::new();
+    let mut funcs: Vec<&usize> = refs.keys().collect();
+    funcs.sort_unstable();
+    for f in funcs {
+        if !changed_orig.contains(f) && !removed.contains(f) {
+            continue;
+        }
+        let mut targets: Vec<&usize> = refs[f].iter().collect();
+        targets.sort_unstable();
+        for &t in targets {
+            let ts = &orig.symbols[t];
+            let function_static =
+                ts.is_local() && ts.is_object() && names::demangle(&ts.name) != ts.name;
+            if function_static
+                && !correlate::never_correlated(orig, t)
+                && !twins.o2p.contains_key(&t)
+                && seen.insert(t)
+            {
+                refusals.push(format!(
+                    "the patched code no longer references static local {} (used by {} in the original): its state would be lost",
+                    ts.display_name(),
+                    orig.symbols[*f].display_name()
+                ));
+            }
+        }
+    }
+}
+
+/// "F+0x1a: `insn` → `insn`" for the first instruction that differs.
+fn first_difference(co: &Ctx<'_>, cp: &Ctx<'_>, o: usize, p: usize) -> String {
+    let a = co.function_detail(o);
+    let b = cp.function_detail(p);
+    let name = |c: &Ctx<'_>, s: usize| c.symbol_name(s);
+    for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+        if x.hash != y.hash {
+            return format!(
+                "{}: changed at instruction {i}: {}+{:#x} `{}` → {}+{:#x} `{}`",
+                name(cp, p),
+                name(co, o),
+                x.offset,
+                x.text,
+                name(cp, p),
+                y.offset,
+                y.text
+            );
+        }
+    }
+    if a.len() != b.len() {
+        return format!(
+            "{}: {} instructions in the original, {} in the patched version (same up to the shorter)",
+            name(cp, p),
+            a.len(),
+            b.len()
+        );
+    }
+    format!(
+        "{}: instructions equal; its special-section entries or .cold part differ",
+        name(cp, p)
+    )
+}
+
+impl Ctx<'_> {
+    /// Display name of a symbol of this context's object.
+    pub fn symbol_name(&self, sym: usize) -> String {
+        show(&self.elf_ref().symbols[sym].name)
+    }
+}
