@@ -1,7 +1,7 @@
 //! The `klpwrite` command line. Only this file prints.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -193,11 +193,7 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     extract_and_write(&patched, orig.as_ref(), &list, &a.common)
 }
 
-fn run_diff(
-    orig: &PathBuf,
-    patched: &PathBuf,
-    explain: bool,
-) -> Result<(diff::DiffReport, Elf, Elf)> {
+fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffReport, Elf, Elf)> {
     let o = load_file(&path_str(orig), Expect::Relocatable)?;
     let p = load_file(&path_str(patched), Expect::Relocatable)?;
     let rep = diff::run(&o, &p)?;

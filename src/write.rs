@@ -51,6 +51,13 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
         .map(|_| w.reserve_section_index())
         .collect();
     let symtab_index = w.reserve_symtab_section_index();
+    // Section indices past SHN_LORESERVE need SHT_SYMTAB_SHNDX; its header
+    // is written right after .symtab's, so its index is reserved there too.
+    let need_shndx = obj.sections.len() + 5 >= SHN_LORESERVE as usize;
+    if need_shndx {
+        w.require_symtab_shndx();
+        w.reserve_symtab_shndx_section_index();
+    }
     w.reserve_strtab_section_index();
     w.reserve_shstrtab_section_index();
     w.reserve_null_symbol_index();
@@ -71,8 +78,7 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
         offsets.push(off);
     }
     w.reserve_symtab();
-    if w.symtab_shndx_needed() {
-        w.reserve_symtab_shndx_section_index();
+    if need_shndx {
         w.reserve_symtab_shndx();
     }
     w.reserve_strtab().map_err(werr)?;
@@ -131,7 +137,7 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
             st_size: s.size,
         });
     }
-    if w.symtab_shndx_needed() {
+    if need_shndx {
         w.write_symtab_shndx();
     }
     w.write_strtab();
@@ -169,7 +175,7 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
         });
     }
     w.write_symtab_section_header(num_local);
-    if w.symtab_shndx_needed() {
+    if need_shndx {
         w.write_symtab_shndx_section_header();
     }
     w.write_strtab_section_header();

@@ -168,6 +168,8 @@ struct Ex<'a> {
     kept_alts: Vec<(usize, u64, u64)>,
     /// Code relocations into .altinstr_aux that were dropped: (section, offset).
     aux_drops: Vec<(usize, u64)>,
+    /// Errors found where returning one was not convenient.
+    deferred: Vec<Error>,
     explain: Vec<String>,
     warnings: Vec<String>,
 }
@@ -218,6 +220,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         decided: HashSet::new(),
         kept_alts: Vec::new(),
         aux_drops: Vec::new(),
+        deferred: Vec::new(),
         explain: Vec::new(),
         warnings: Vec::new(),
     };
@@ -230,6 +233,9 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     ex.roots()?;
     loop {
         ex.closure()?;
+        if let Some(e) = ex.deferred.pop() {
+            return Err(e);
+        }
         if !ex.special_pass()? {
             break;
         }
@@ -397,11 +403,21 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let s = &p.symbols[sym];
         let Some(sec) = s.section else { return };
-        let (start, end) = (
-            s.value,
-            s.value.saturating_add(s.size).min(p.sections[sec].sh_size),
-        );
-        self.add_range(sec, start, end, s.display_name());
+        let sh_size = p.sections[sec].sh_size;
+        if s.value > sh_size || s.value.saturating_add(s.size) > sh_size {
+            self.deferred.push(
+                Error::malformed(format!(
+                    "symbol {} (value {:#x}, size {:#x}) lies outside {} (size {sh_size:#x})",
+                    s.display_name(),
+                    s.value,
+                    s.size,
+                    p.sections[sec].display_name()
+                ))
+                .in_file(&p.path),
+            );
+            return;
+        }
+        self.add_range(sec, s.value, s.value + s.size, s.display_name());
         let is_func = s.is_func();
         self.included.push((sym, why));
         if !is_func {
@@ -1329,7 +1345,7 @@ impl<'a> Ex<'a> {
         }
         // Relocations.
         let mut undef: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut klp_syms: HashMap<String, usize> = HashMap::new();
+        let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut normal: BTreeMap<usize, Vec<OutReloc>> = BTreeMap::new();
         let mut klp: BTreeMap<(String, usize), Vec<OutReloc>> = BTreeMap::new();
         for pe in &pending {
@@ -1402,10 +1418,12 @@ impl<'a> Ex<'a> {
                         .in_file(&p.path)
                         .at(here));
                     }
-                    let full = format!(".klp.sym.{symobj}.{},{pos}", show(name));
+                    let mut full = format!(".klp.sym.{symobj}.").into_bytes();
+                    full.extend_from_slice(name);
+                    full.extend_from_slice(format!(",{pos}").as_bytes());
                     let id = *klp_syms.entry(full.clone()).or_insert_with(|| {
                         out.add_symbol(OutSymbol {
-                            name: full.into_bytes(),
+                            name: full,
                             st_info: (STB_GLOBAL << 4)
                                 | match *kind {
                                     STT_FUNC | STT_OBJECT => *kind,
