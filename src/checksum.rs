@@ -113,7 +113,8 @@ pub struct InsnSig {
 pub struct Ctx<'a> {
     elf: &'a Elf,
     relocs: HashMap<usize, Vec<usize>>,
-    meta: HashMap<(usize, u64), Vec<u64>>,
+    /// Per section: (code offset, entry hash), sorted.
+    meta: HashMap<usize, Vec<(u64, u64)>>,
     children: HashMap<usize, Vec<usize>>,
     warnings: Vec<String>,
 }
@@ -169,6 +170,9 @@ impl<'a> Ctx<'a> {
             v.sort_by_key(|&c| (names::demangle(&elf.symbols[c].name), c));
         }
         ctx.build_meta();
+        for v in ctx.meta.values_mut() {
+            v.sort_unstable();
+        }
         ctx
     }
 
@@ -328,11 +332,11 @@ impl<'a> Ctx<'a> {
                             let mut sub = Xxh3::new();
                             self.hash_code(
                                 &mut sub,
+                                None,
                                 rsec,
                                 roff,
                                 roff + len,
                                 None,
-                                false,
                                 None,
                                 false,
                             );
@@ -351,23 +355,24 @@ impl<'a> Ctx<'a> {
                     self.hash_target(&mut h, id, 0, func);
                 }
                 self.meta
-                    .entry((csec, coff as u64))
+                    .entry(csec)
                     .or_default()
-                    .push(h.digest());
+                    .push((coff as u64, h.digest()));
             }
         }
     }
 
-    /// Hash the instructions in `[start, end)` of `sec`.
+    /// Hash the instructions in `[start, end)` of `sec` into `h`, and, if
+    /// given, the line-masked variant into `hm` (one decoding pass).
     #[allow(clippy::too_many_arguments)]
     fn hash_code(
         &self,
         h: &mut Xxh3,
+        mut hm: Option<&mut Xxh3>,
         sec: usize,
         start: u64,
         end: u64,
         func: Option<(usize, u64, u64)>,
-        masked: bool,
         mut detail: Option<&mut Vec<InsnSig>>,
         with_meta: bool,
     ) {
@@ -379,7 +384,7 @@ impl<'a> Ctx<'a> {
         }
         let code = &data[s..e];
         let mut d = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
-        let mut insns: Vec<(Instruction, usize, usize)> = Vec::new();
+        let mut insns: Vec<(Instruction, usize, usize)> = Vec::with_capacity(code.len() / 4);
         let mut insn = Instruction::default();
         while d.can_decode() {
             d.decode_out(&mut insn);
@@ -391,23 +396,55 @@ impl<'a> Ctx<'a> {
             };
             insns.push((insn, io, is));
         }
-        let line_flags: Vec<bool> = if masked {
+        let line_flags: Vec<bool> = if hm.is_some() {
             self.line_sites(&insns, sec)
         } else {
             Vec::new()
         };
         let mut fmt = detail.as_ref().map(|_| GasFormatter::new());
+        let relocs = self.relocs_in(sec, start, end);
+        let mut rc = 0;
+        let metas: &[(u64, u64)] = if with_meta {
+            self.meta
+                .get(&sec)
+                .map(|v| {
+                    let lo = v.partition_point(|m| m.0 < start);
+                    let hi = v.partition_point(|m| m.0 < end);
+                    &v[lo..hi]
+                })
+                .unwrap_or(&[])
+        } else {
+            &[]
+        };
+        let mut mc = 0;
         for (k, (insn, imm_off, imm_size)) in insns.iter().enumerate() {
             let ip = insn.ip();
             let len = insn.len() as u64;
             let bytes = &data[ip as usize..(ip + len) as usize];
-            let relocs = self.relocs_in(sec, ip, ip + len);
-            let mut ih = Xxh3::new();
+            while rc < relocs.len() && elf.relocs[relocs[rc]].offset < ip {
+                rc += 1;
+            }
+            let r0 = rc;
+            while rc < relocs.len() && elf.relocs[relocs[rc]].offset < ip + len {
+                rc += 1;
+            }
+            let here = &relocs[r0..rc];
+            while mc < metas.len() && metas[mc].0 < ip {
+                mc += 1;
+            }
+            let m0 = mc;
+            while mc < metas.len() && metas[mc].0 == ip {
+                mc += 1;
+            }
+            let meta = &metas[m0..mc];
             let branch = matches!(
                 insn.op0_kind(),
                 OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
             ) && insn.flow_control() != FlowControl::Next;
-            if relocs.is_empty() && branch && *imm_size > 0 {
+            let line = line_flags.get(k).copied().unwrap_or(false);
+            let mut ih = Xxh3::new();
+            let mut ihm = line.then(Xxh3::new);
+            if here.is_empty() && branch && *imm_size > 0 {
                 ih.update(&bytes[..*imm_off]);
                 ih.update(&bytes[imm_off + imm_size..]);
                 let target = insn.near_branch_target();
@@ -426,15 +463,15 @@ impl<'a> Ctx<'a> {
                         }
                     },
                 }
-            } else if line_flags.get(k).copied().unwrap_or(false) {
-                ih.update(&bytes[..*imm_off]);
-                ih.update(b"LINE");
             } else {
                 ih.update(bytes);
+                if let Some(m) = ihm.as_mut() {
+                    m.update(&bytes[..*imm_off]);
+                    m.update(b"LINE");
+                }
             }
-            for &id in relocs {
+            for &id in here {
                 let r = elf.relocs[id];
-                h_u64(&mut ih, r.offset - ip);
                 let adj = x86::addend_adjustment(
                     r.r_type,
                     r.offset,
@@ -445,21 +482,28 @@ impl<'a> Ctx<'a> {
                         is_jump: false,
                     }),
                 );
-                self.hash_target(&mut ih, id, adj, func);
+                for x in std::iter::once(&mut ih).chain(ihm.as_mut()) {
+                    h_u64(x, r.offset - ip);
+                    self.hash_target(x, id, adj, func);
+                }
             }
-            if with_meta && let Some(m) = self.meta.get(&(sec, ip)) {
-                for v in m {
-                    h_u64(&mut ih, *v);
+            for &(_, v) in meta {
+                h_u64(&mut ih, v);
+                if let Some(m) = ihm.as_mut() {
+                    h_u64(m, v);
                 }
             }
             let ihash = ih.digest();
             h_u64(h, ihash);
+            if let Some(hm) = hm.as_deref_mut() {
+                h_u64(hm, ihm.map_or(ihash, |m| m.digest()));
+            }
             if let Some(dv) = detail.as_deref_mut() {
                 let mut text = String::new();
                 if let Some(f) = fmt.as_mut() {
                     f.format(insn, &mut text);
                 }
-                for &id in relocs {
+                for &id in here {
                     let r = elf.relocs[id];
                     text.push_str(&format!(
                         "  [{} {}]",
@@ -521,20 +565,17 @@ impl<'a> Ctx<'a> {
 
     /// The checksums of function `sym` (strict, masked).
     pub fn function(&self, sym: usize) -> (u64, u64) {
-        let mut out = [0u64; 2];
-        for (i, masked) in [false, true].into_iter().enumerate() {
-            let mut h = Xxh3::new();
-            self.function_into(&mut h, sym, masked, None);
-            out[i] = h.digest();
-        }
-        (out[0], out[1])
+        let mut h = Xxh3::new();
+        let mut hm = Xxh3::new();
+        self.function_into(&mut h, Some(&mut hm), sym, None);
+        (h.digest(), hm.digest())
     }
 
     fn function_into(
         &self,
         h: &mut Xxh3,
+        mut hm: Option<&mut Xxh3>,
         sym: usize,
-        masked: bool,
         mut detail: Option<&mut Vec<InsnSig>>,
     ) {
         let elf = self.elf;
@@ -543,11 +584,11 @@ impl<'a> Ctx<'a> {
         let (start, end) = (s.value, s.value + s.size);
         self.hash_code(
             h,
+            hm.as_deref_mut(),
             sec,
             start,
             end,
             Some((sec, start, end)),
-            masked,
             detail.as_deref_mut(),
             true,
         );
@@ -555,15 +596,18 @@ impl<'a> Ctx<'a> {
             for &c in children {
                 let cs = &elf.symbols[c];
                 let Some(csec) = cs.section else { continue };
-                h.update(b"child");
-                h_str(h, b"N", &names::demangle(&cs.name));
+                for x in std::iter::once(&mut *h).chain(hm.as_deref_mut()) {
+                    x.update(b"child");
+                    h_str(x, b"N", &names::demangle(&cs.name));
+                }
+                let range = Some((csec, cs.value, cs.value + cs.size));
                 self.hash_code(
                     h,
+                    hm.as_deref_mut(),
                     csec,
                     cs.value,
                     cs.value + cs.size,
-                    Some((csec, cs.value, cs.value + cs.size)),
-                    masked,
+                    range,
                     detail.as_deref_mut(),
                     true,
                 );
@@ -576,7 +620,7 @@ impl<'a> Ctx<'a> {
     pub fn function_detail(&self, sym: usize) -> Vec<InsnSig> {
         let mut v = Vec::new();
         let mut h = Xxh3::new();
-        self.function_into(&mut h, sym, false, Some(&mut v));
+        self.function_into(&mut h, None, sym, Some(&mut v));
         v
     }
 

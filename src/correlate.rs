@@ -132,6 +132,9 @@ type Key = (bool, Option<usize>, Class);
 /// Candidates on each side: (orig, patched).
 type Sides = (Vec<usize>, Vec<usize>);
 
+/// Block number of locals that follow no STT_FILE symbol.
+const NO_FILE: usize = usize::MAX;
+
 /// STT_FILE block number of every symbol.
 fn blocks(elf: &Elf) -> (Vec<Option<usize>>, Vec<Vec<u8>>) {
     let mut names_ = Vec::new();
@@ -142,10 +145,18 @@ fn blocks(elf: &Elf) -> (Vec<Option<usize>>, Vec<Vec<u8>>) {
             names_.push(s.name.clone());
         }
     }
+    // Locals before any STT_FILE (or in an object without them, such as a
+    // stripped module) form one unnamed block.
     let of = elf
         .symbols
         .iter()
-        .map(|s| s.file.and_then(|f| index.get(&f).copied()))
+        .map(|s| {
+            Some(
+                s.file
+                    .and_then(|f| index.get(&f).copied())
+                    .unwrap_or(NO_FILE),
+            )
+        })
         .collect();
     (of, names_)
 }
@@ -157,7 +168,7 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
     let (pb, pnames) = blocks(patched);
     // FILE blocks in step: each orig block takes the next patched block of
     // the same name.
-    let mut block_map: HashMap<usize, usize> = HashMap::new();
+    let mut block_map: HashMap<usize, usize> = HashMap::from([(NO_FILE, NO_FILE)]);
     let mut next = 0;
     for (i, n) in onames.iter().enumerate() {
         if let Some(j) = (next..pnames.len()).find(|&j| &pnames[j] == n) {
