@@ -31,7 +31,7 @@ use iced_x86::{
     Code, Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, OpKind,
     Register,
 };
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use crate::arch::x86_64::{self as x86, Role, Treatment};
 use crate::elf::{Elf, names};
@@ -119,15 +119,33 @@ pub struct Ctx<'a> {
     warnings: Vec<String>,
 }
 
-fn h_u64(h: &mut Xxh3, v: u64) {
+/// Where hashed bytes go: a streaming XXH3 state, or a buffer hashed in
+/// one go (cheaper for the many short per-instruction inputs).
+trait Sink {
+    fn update(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Xxh3 {
+    fn update(&mut self, bytes: &[u8]) {
+        Xxh3::update(self, bytes);
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn update(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+fn h_u64(h: &mut impl Sink, v: u64) {
     h.update(&v.to_le_bytes());
 }
 
-fn h_i64(h: &mut Xxh3, v: i64) {
+fn h_i64(h: &mut impl Sink, v: i64) {
     h.update(&v.to_le_bytes());
 }
 
-fn h_str(h: &mut Xxh3, tag: &[u8], s: &[u8]) {
+fn h_str(h: &mut impl Sink, tag: &[u8], s: &[u8]) {
     h.update(tag);
     h_u64(h, s.len() as u64);
     h.update(s);
@@ -187,7 +205,7 @@ impl<'a> Ctx<'a> {
 
     /// Hash what relocation `id` points at. `adj` turns a PC-relative
     /// addend into the target offset.
-    fn hash_target(&self, h: &mut Xxh3, id: usize, adj: i64, func: Option<(usize, u64, u64)>) {
+    fn hash_target(&self, h: &mut impl Sink, id: usize, adj: i64, func: Option<(usize, u64, u64)>) {
         let elf = self.elf;
         let r = elf.relocs[id];
         h_u64(h, r.r_type as u64);
@@ -417,6 +435,8 @@ impl<'a> Ctx<'a> {
             &[]
         };
         let mut mc = 0;
+        let mut ih: Vec<u8> = Vec::with_capacity(64);
+        let mut ihm: Vec<u8> = Vec::with_capacity(64);
         for (k, (insn, imm_off, imm_size)) in insns.iter().enumerate() {
             let ip = insn.ip();
             let len = insn.len() as u64;
@@ -442,8 +462,9 @@ impl<'a> Ctx<'a> {
                 OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
             ) && insn.flow_control() != FlowControl::Next;
             let line = line_flags.get(k).copied().unwrap_or(false);
-            let mut ih = Xxh3::new();
-            let mut ihm = line.then(Xxh3::new);
+            ih.clear();
+            ihm.clear();
+            let mut ihm = if line { Some(&mut ihm) } else { None };
             if here.is_empty() && branch && *imm_size > 0 {
                 ih.update(&bytes[..*imm_off]);
                 ih.update(&bytes[imm_off + imm_size..]);
@@ -465,7 +486,7 @@ impl<'a> Ctx<'a> {
                 }
             } else {
                 ih.update(bytes);
-                if let Some(m) = ihm.as_mut() {
+                if let Some(m) = ihm.as_deref_mut() {
                     m.update(&bytes[..*imm_off]);
                     m.update(b"LINE");
                 }
@@ -482,21 +503,23 @@ impl<'a> Ctx<'a> {
                         is_jump: false,
                     }),
                 );
-                for x in std::iter::once(&mut ih).chain(ihm.as_mut()) {
-                    h_u64(x, r.offset - ip);
-                    self.hash_target(x, id, adj, func);
+                h_u64(&mut ih, r.offset - ip);
+                self.hash_target(&mut ih, id, adj, func);
+                if let Some(m) = ihm.as_deref_mut() {
+                    h_u64(m, r.offset - ip);
+                    self.hash_target(m, id, adj, func);
                 }
             }
             for &(_, v) in meta {
                 h_u64(&mut ih, v);
-                if let Some(m) = ihm.as_mut() {
+                if let Some(m) = ihm.as_deref_mut() {
                     h_u64(m, v);
                 }
             }
-            let ihash = ih.digest();
+            let ihash = xxh3_64(&ih);
             h_u64(h, ihash);
             if let Some(hm) = hm.as_deref_mut() {
-                h_u64(hm, ihm.map_or(ihash, |m| m.digest()));
+                h_u64(hm, ihm.map_or(ihash, |m| xxh3_64(m)));
             }
             if let Some(dv) = detail.as_deref_mut() {
                 let mut text = String::new();
