@@ -220,7 +220,10 @@ impl<'a> Ctx<'a> {
             h_i64(h, r.addend);
             return;
         };
-        let off = s.value as i64 + r.addend + adj;
+        let Some(off) = crate::elf::offset_of(s.value, r.addend, adj) else {
+            h.update(b"overflow");
+            return;
+        };
         let ps = &elf.sections[sec];
         let data = elf.data(sec);
         if ps.is_strings() && off >= 0 && (off as usize) <= data.len() {
@@ -310,7 +313,9 @@ impl<'a> Ctx<'a> {
                 let cr = elf.relocs[code];
                 let cs = &elf.symbols[cr.symbol];
                 let Some(csec) = cs.section else { continue };
-                let coff = cs.value as i64 + cr.addend;
+                let Some(coff) = crate::elf::offset_of(cs.value, cr.addend, 0) else {
+                    continue;
+                };
                 if coff < 0 {
                     continue;
                 }
@@ -346,7 +351,7 @@ impl<'a> Ctx<'a> {
                             .copied()
                             .unwrap_or(0) as u64;
                         if let Some(rsec) = rs.section {
-                            let roff = (rs.value as i64 + rr.addend).max(0) as u64;
+                            let roff = crate::elf::uoffset_of(rs.value, rr.addend, 0).unwrap_or(0);
                             let mut sub = Xxh3::new();
                             self.hash_code(
                                 &mut sub,
@@ -367,7 +372,7 @@ impl<'a> Ctx<'a> {
                         (
                             csec,
                             elf.symbols[fs].value,
-                            elf.symbols[fs].value + elf.symbols[fs].size,
+                            elf.symbols[fs].value.saturating_add(elf.symbols[fs].size),
                         )
                     });
                     self.hash_target(&mut h, id, 0, func);
@@ -604,7 +609,7 @@ impl<'a> Ctx<'a> {
         let elf = self.elf;
         let s = &elf.symbols[sym];
         let Some(sec) = s.section else { return };
-        let (start, end) = (s.value, s.value + s.size);
+        let (start, end) = (s.value, s.value.saturating_add(s.size));
         self.hash_code(
             h,
             hm.as_deref_mut(),
@@ -623,13 +628,13 @@ impl<'a> Ctx<'a> {
                     x.update(b"child");
                     h_str(x, b"N", &names::demangle(&cs.name));
                 }
-                let range = Some((csec, cs.value, cs.value + cs.size));
+                let range = Some((csec, cs.value, cs.value.saturating_add(cs.size)));
                 self.hash_code(
                     h,
                     hm.as_deref_mut(),
                     csec,
                     cs.value,
-                    cs.value + cs.size,
+                    cs.value.saturating_add(cs.size),
                     range,
                     detail.as_deref_mut(),
                     true,
@@ -660,10 +665,10 @@ impl<'a> Ctx<'a> {
         if !ps.is_nobits() {
             let d = elf.data(sec);
             let a = (s.value as usize).min(d.len());
-            let b = ((s.value + s.size) as usize).min(d.len());
+            let b = ((s.value.saturating_add(s.size)) as usize).min(d.len());
             h.update(&d[a..b]);
         }
-        for &id in self.relocs_in(sec, s.value, s.value + s.size) {
+        for &id in self.relocs_in(sec, s.value, s.value.saturating_add(s.size)) {
             h_u64(&mut h, elf.relocs[id].offset - s.value);
             self.hash_target(&mut h, id, 0, None);
         }

@@ -382,7 +382,7 @@ pub fn references(elf: &Elf) -> HashMap<usize, HashSet<usize>> {
         let Some(sec) = s.section else { continue };
         let mut set = HashSet::new();
         for r in elf.relocs_for(sec) {
-            if r.offset < s.value || r.offset >= s.value + s.size {
+            if r.offset < s.value || r.offset >= s.value.saturating_add(s.size) {
                 continue;
             }
             let t = &elf.symbols[r.symbol];
@@ -396,7 +396,7 @@ pub fn references(elf: &Elf) -> HashMap<usize, HashSet<usize>> {
                 } else {
                     0
                 };
-                let off = t.value as i64 + r.addend + adj;
+                let off = crate::elf::offset_of(t.value, r.addend, adj).unwrap_or(-1);
                 if off >= 0
                     && let Some(c) = elf.symbol_containing(tsec, off as u64)
                 {

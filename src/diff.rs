@@ -81,8 +81,10 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
             if t.is_func() {
                 funcs.insert(r.symbol);
             } else if let Some(sec) = t.section
-                && let Some(f) =
-                    elf.symbol_containing(sec, (t.value as i64 + r.addend).max(0) as u64)
+                && let Some(f) = elf.symbol_containing(
+                    sec,
+                    crate::elf::uoffset_of(t.value, r.addend, 0).unwrap_or(0),
+                )
             {
                 funcs.insert(f);
             }
@@ -93,7 +95,8 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
             let t = &elf.symbols[r.symbol];
             if let Some(sec) = t.section {
                 let d = elf.data(sec);
-                let off = ((t.value as i64 + r.addend).max(0) as usize).min(d.len());
+                let off = (crate::elf::uoffset_of(t.value, r.addend, 0).unwrap_or(0) as usize)
+                    .min(d.len());
                 let end = d[off..]
                     .iter()
                     .position(|&b| b == 0)

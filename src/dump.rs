@@ -318,3 +318,102 @@ fn render_klp(elf: &Elf, o: &mut String) {
         }
     }
 }
+
+/// The special-section view (`inspect --special`): every special section
+/// split into entries with the object's own entry size, each relocated
+/// field shown with its role and target.
+pub fn render_special(elf: &Elf) -> String {
+    use crate::arch::x86_64::{Role, Treatment, special_for};
+    let mut o = String::new();
+    let mut any = false;
+    for s in &elf.sections {
+        let name: Vec<u8> = match s.name.strip_prefix(b".klp.arch.") {
+            Some(rest) => rest
+                .iter()
+                .position(|&b| b == b'.')
+                .map(|p| rest[p + 1..].to_vec())
+                .unwrap_or_default(),
+            None => s.name.clone(),
+        };
+        let Some(spec) = special_for(&name) else {
+            continue;
+        };
+        if s.is_rela() {
+            continue;
+        }
+        any = true;
+        let Treatment::Entries(layouts) = spec.treatment else {
+            let _ = writeln!(
+                o,
+                "{}: {} bytes (not split: {})",
+                s.display_name(),
+                s.sh_size,
+                match spec.treatment {
+                    Treatment::Companion(c, n) => format!("{n}-byte entries parallel to {c}"),
+                    Treatment::Drop(why) => why.to_string(),
+                    Treatment::Entries(_) => unreachable!(),
+                }
+            );
+            continue;
+        };
+        let relocs = crate::special::sorted_relocs(elf, s.index);
+        let layout = match crate::special::detect_layout(elf, s.index, layouts, &relocs, None) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = writeln!(
+                    o,
+                    "{}: {} bytes, entries not recognised: {}",
+                    s.display_name(),
+                    s.sh_size,
+                    e.message()
+                );
+                continue;
+            }
+        };
+        let entries = crate::special::entries(elf, s.index, layout, &relocs);
+        let _ = writeln!(
+            o,
+            "{}: {} entries of {} bytes ({})",
+            s.display_name(),
+            entries.len(),
+            layout.size,
+            layout.kernels
+        );
+        let data = elf.data(s.index);
+        for e in &entries {
+            let _ = write!(o, "  #{} +{:#x}:", e.index, e.start);
+            for &(f, id) in &e.fields {
+                let role = match f.role {
+                    Role::Code | Role::CodeOrEnd => "code",
+                    Role::Target => "target",
+                    Role::Key => "key",
+                    Role::Replacement => "replacement",
+                    Role::Fixup => "fixup",
+                    Role::Data => "data",
+                };
+                let r = &elf.relocs[id];
+                let _ = write!(o, " {role}={}", reloc_target(elf, r));
+            }
+            let bytes = data.get(e.start as usize..e.end as usize).unwrap_or(&[]);
+            let raw: Vec<String> = bytes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    !e.fields.iter().any(|(f, id)| {
+                        let w = x86::reloc_width(elf.relocs[*id].r_type).unwrap_or(0) as u64;
+                        (*i as u64) >= f.offset && (*i as u64) < f.offset + w
+                    })
+                })
+                .map(|(_, b)| format!("{b:02x}"))
+                .collect();
+            if raw.iter().any(|b| b != "00") {
+                let _ = write!(o, " bytes={}", raw.join(""));
+            }
+            o.push('\n');
+        }
+    }
+    if !any {
+        o.push_str("no special sections\n");
+    }
+    o
+}

@@ -34,6 +34,7 @@ pub mod dump;
 pub mod elf;
 pub mod error;
 pub mod extract;
+pub mod kernel;
 #[allow(missing_docs)]
 pub mod output;
 pub mod special;

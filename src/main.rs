@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use klpwrite::elf::Elf;
 use klpwrite::elf::load::{Expect, load_file};
-use klpwrite::{changes, checksum, diff, dump, extract, symvers, target, write};
+use klpwrite::{changes, checksum, diff, dump, extract, kernel, symvers, target, write};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -58,6 +58,9 @@ enum Command {
     Inspect {
         /// The object to dump.
         file: PathBuf,
+        /// Show the special sections split into entries instead.
+        #[arg(long)]
+        special: bool,
     },
 }
 
@@ -102,6 +105,16 @@ struct CommonArgs {
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).
     #[arg(long = "struct-size", value_name = "SECTION=N")]
     struct_size: Vec<String>,
+    /// Target kernel version (MAJOR.MINOR); decides the livepatch rules (5.8+ unless given).
+    #[arg(
+        long = "kernel-version",
+        value_name = "X.Y",
+        conflicts_with = "ref_module"
+    )]
+    kernel_version: Option<String>,
+    /// Any module built for the target kernel: its vermagic gives the kernel version.
+    #[arg(long = "ref-module", value_name = "REF.ko")]
+    ref_module: Option<PathBuf>,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -165,6 +178,14 @@ fn extract_and_write(
         objname: c.objname.clone(),
         sympos: parse_pairs(&c.sympos, "--sympos", true)?,
         struct_sizes: parse_pairs(&c.struct_size, "--struct-size", false)?,
+        kernel: match (&c.kernel_version, &c.ref_module) {
+            (Some(v), _) => Some(kernel::Version::parse(v)?),
+            (None, Some(r)) => Some(kernel::version_of_module(&load_file(
+                &path_str(r),
+                Expect::Relocatable,
+            )?)?),
+            (None, None) => None,
+        },
     };
     let ex = extract::run(&inputs, &opts)?;
     for w in &ex.warnings {
@@ -257,9 +278,13 @@ fn run() -> Result<u8> {
                 Ok(1)
             }
         }
-        Command::Inspect { file } => {
+        Command::Inspect { file, special } => {
             let elf = load_file(&path_str(file), Expect::Any)?;
-            print!("{}", dump::render(&elf));
+            if *special {
+                print!("{}", dump::render_special(&elf));
+            } else {
+                print!("{}", dump::render(&elf));
+            }
             Ok(0)
         }
     }

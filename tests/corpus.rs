@@ -135,6 +135,10 @@ fn corpus_extract() {
         }
         settings().bind(|| {
             insta::assert_snapshot!(format!("corpus__x86_64__{}", c.name), dump::render(&elf));
+            insta::assert_snapshot!(
+                format!("special__x86_64__{}", c.name),
+                dump::render_special(&elf)
+            );
         });
         // Compare klp symbols with kpatch's.
         let ours: BTreeSet<String> = klp_symbols(&elf).into_iter().collect();
@@ -203,4 +207,86 @@ fn exports_names(
         }
     }
     v
+}
+
+/// `--kernel-version 5.7`: alternatives and paravirt entries move to
+/// `.klp.arch.vmlinux..<section>` (and the plain sections are gone), jump
+/// labels with keys outside the patch are refused, objects with static
+/// calls (5.10+) are refused with that reason.
+#[test]
+fn corpus_legacy_kernel() {
+    let Some(dir) = corpus_dir() else { return };
+    let work = scratch("corpus-legacy");
+    let mut failures = Vec::new();
+    let arch: &[(&str, &str)] = &[
+        ("altinstr_aux", ".klp.arch.vmlinux..altinstructions"),
+        ("convert-global-local", ".klp.arch.vmlinux..altinstructions"),
+        ("fixup-section", ".klp.arch.vmlinux..altinstructions"),
+        ("special-static", ".klp.arch.vmlinux..parainstructions"),
+    ];
+    let refused: &[(&str, &str)] = &[
+        ("jump-label-issue-946", "memcg_kmem_enabled_key"),
+        ("static-call-issue-1165", "devmap_managed_key"),
+        (
+            "static-call-pr-1315",
+            "static calls first appeared in Linux 5.10",
+        ),
+    ];
+    for c in cases(&dir).into_iter().filter(|c| c.outcome == "patch") {
+        let f = |s: &str| dir.join(format!("{}.{s}", c.name)).display().to_string();
+        let orig = load_file(&f("ORIG.o"), Expect::Relocatable).unwrap();
+        let patched = load_file(&f("PATCHED.o"), Expect::Relocatable).unwrap();
+        let list = changes::parse("list", &c.funcs.join("\n")).unwrap();
+        let mut target = Target::default();
+        target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
+        let exports = harness_exports(&orig, &patched);
+        let inputs = Inputs {
+            patched: &patched,
+            orig: None,
+            changes: &list,
+            target: &target,
+            exports: &exports,
+            have_symvers: true,
+        };
+        let opts = Options {
+            objname: "vmlinux".into(),
+            kernel: Some(klpwrite::kernel::Version(5, 7)),
+            ..Default::default()
+        };
+        let result = extract::run(&inputs, &opts);
+        if let Some((_, why)) = refused.iter().find(|r| r.0 == c.name) {
+            match result {
+                Err(e) if e.to_string().contains(why) => {}
+                Err(e) => failures.push(format!("{}: refused for another reason: {e}", c.name)),
+                Ok(_) => failures.push(format!("{}: must be refused for 5.7", c.name)),
+            }
+            continue;
+        }
+        let ex = match result {
+            Ok(ex) => ex,
+            Err(e) => {
+                // Objects from 5.10+ kernels carry static calls: a clear refusal is right.
+                if !e.to_string().contains("static calls first appeared") {
+                    failures.push(format!("{}: {e}", c.name));
+                }
+                continue;
+            }
+        };
+        let out = work.join(format!("{}.o", c.name));
+        std::fs::write(&out, write::to_bytes(&ex.out).unwrap()).unwrap();
+        let elf = reload(&out);
+        check_binutils(&out);
+        let names: Vec<String> = elf.sections.iter().map(|s| s.display_name()).collect();
+        for plain in [".altinstructions", ".parainstructions"] {
+            if names.iter().any(|n| n == plain) {
+                failures.push(format!("{}: plain {plain} left in 5.7 output", c.name));
+            }
+        }
+        if let Some((_, want)) = arch.iter().find(|a| a.0 == c.name)
+            && !names.iter().any(|n| n == want)
+        {
+            failures.push(format!("{}: missing {want}; sections {names:?}", c.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -149,6 +149,18 @@ pub struct Group {
     pub members: Vec<usize>,
 }
 
+/// `base + addend + adj` without overflow: relocation addends come from the
+/// file and may be anything. None when the result does not fit an i64.
+pub fn offset_of(base: u64, addend: i64, adj: i64) -> Option<i64> {
+    let v = base as i128 + addend as i128 + adj as i128;
+    i64::try_from(v).ok()
+}
+
+/// Like [`offset_of`], but only for results that are valid offsets (>= 0).
+pub fn uoffset_of(base: u64, addend: i64, adj: i64) -> Option<u64> {
+    offset_of(base, addend, adj).and_then(|v| u64::try_from(v).ok())
+}
+
 /// A loaded ELF object.
 #[derive(Debug)]
 pub struct Elf {

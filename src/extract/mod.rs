@@ -64,6 +64,8 @@ pub struct Options {
     pub sympos: HashMap<String, u64>,
     /// `--struct-size SECTION=N` overrides of special-section entry sizes.
     pub struct_sizes: HashMap<String, u64>,
+    /// The target kernel's version, when known (None: 5.8+ rules).
+    pub kernel: Option<crate::kernel::Version>,
 }
 
 /// One function the patch replaces (a future `klp_func`).
@@ -183,6 +185,9 @@ fn err_at(p: &Elf, sec: usize, off: u64, kind: ErrorKind, msg: String) -> Error 
 /// Run `extract`.
 pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     check_objname(&opts.objname)?;
+    if let Some(k) = opts.kernel {
+        k.check_supported()?;
+    }
     if inp.target.object(&opts.objname).is_none() {
         let known: Vec<&str> = inp
             .target
@@ -417,7 +422,12 @@ impl<'a> Ex<'a> {
             );
             return;
         }
-        self.add_range(sec, s.value, s.value + s.size, s.display_name());
+        self.add_range(
+            sec,
+            s.value,
+            s.value.saturating_add(s.size),
+            s.display_name(),
+        );
         let is_func = s.is_func();
         self.included.push((sym, why));
         if !is_func {
@@ -766,7 +776,7 @@ impl<'a> Ex<'a> {
                     "section symbol without a section".into(),
                 )
             })?;
-            let off = s.value as i64 + r.addend + adj;
+            let off = crate::elf::offset_of(s.value, r.addend, adj).unwrap_or(-1);
             if off < 0 || off as u64 > p.sections[sec].sh_size {
                 return Err(err_at(
                     p,
@@ -782,7 +792,7 @@ impl<'a> Ex<'a> {
                 ));
             }
             let off = off as u64;
-            if p.sections[sec].is_strings() {
+            if is_char_strings(&p.sections[sec]) {
                 return Ok(Dest::Str(sec, off, adj));
             }
             if let Some(t) = p.symbol_containing(sec, off) {
@@ -902,9 +912,9 @@ impl<'a> Ex<'a> {
         let ts = &p.symbols[t];
         let sec = ts.section.expect("named targets are defined");
         let psec = &p.sections[sec];
-        if psec.is_strings() {
+        if is_char_strings(psec) {
             let adj = self.adjustment(id);
-            let off = (ts.value as i64 + addend + adj).max(0) as u64;
+            let off = crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(0);
             return Ok(Dest::Str(sec, off, adj));
         }
         let self_ref_ok = self.included_set.contains(&t);
@@ -914,7 +924,7 @@ impl<'a> Ex<'a> {
             // stays valid after the patch is removed.
             if let Some((old, pos)) = self.changed.get(&t).cloned() {
                 let adj = self.adjustment(id);
-                if addend + adj == 0
+                if crate::elf::offset_of(0, addend, adj) == Some(0)
                     && !self.is_branch(id)
                     && !self.is_special_or_aux(p.relocs[id].section)
                 {
@@ -952,7 +962,11 @@ impl<'a> Ex<'a> {
             self.include(t, Why::Referenced(here.to_string()));
             return Ok(if via_section {
                 let adj = self.adjustment(id);
-                Dest::Anon(sec, (ts.value as i64 + addend + adj) as u64, adj)
+                Dest::Anon(
+                    sec,
+                    crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
+                    adj,
+                )
             } else {
                 Dest::Clone(t, addend)
             });
@@ -975,7 +989,11 @@ impl<'a> Ex<'a> {
                 self.include(t, Why::Referenced(here.to_string()));
                 Ok(if via_section {
                     let adj = self.adjustment(id);
-                    Dest::Anon(sec, (ts.value as i64 + addend + adj) as u64, adj)
+                    Dest::Anon(
+                        sec,
+                        crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
+                        adj,
+                    )
                 } else {
                     Dest::Clone(t, addend)
                 })
@@ -1185,6 +1203,7 @@ impl<'a> Ex<'a> {
         let ranges = std::mem::take(&mut self.ranges);
         for (&sec, list) in &ranges {
             let ps = &p.sections[sec];
+            let sec_align = checked_align(p, sec)?;
             let mut list = list.clone();
             list.sort_unstable();
             let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -1195,11 +1214,23 @@ impl<'a> Ex<'a> {
                 }
             }
             let flags = ps.sh_flags & !(SHF_GROUP | SHF_LINK_ORDER | SHF_INFO_LINK);
+            // Kernels before 5.8 apply the patch's own alternatives and
+            // paravirt patches after its klp relocations only when they sit
+            // in .klp.arch.<obj>.<section>.
+            let legacy = self.opts.kernel.is_some_and(|k| k.is_legacy());
+            let name =
+                if legacy && (ps.name == b".altinstructions" || ps.name == b".parainstructions") {
+                    let mut n = format!(".klp.arch.{}.", self.opts.objname).into_bytes();
+                    n.extend_from_slice(&ps.name);
+                    n
+                } else {
+                    ps.name.clone()
+                };
             let out_sec = out.add_section(OutSection {
-                name: ps.name.clone(),
+                name,
                 sh_type: ps.sh_type,
                 sh_flags: flags,
-                sh_addralign: ps.sh_addralign.max(1),
+                sh_addralign: sec_align,
                 sh_entsize: ps.sh_entsize,
                 link: None,
                 data: if ps.is_nobits() {
@@ -1216,11 +1247,7 @@ impl<'a> Ex<'a> {
             let entry = self.entry_sizes.get(&sec).map(|l| l.size);
             let packed = entry.is_some() || x86::special_for(&ps.name).is_some();
             for (s, e) in merged {
-                let align = if packed {
-                    1
-                } else {
-                    chunk_align(s, ps.sh_addralign)
-                };
+                let align = if packed { 1 } else { chunk_align(s, sec_align) };
                 let bytes: &[u8] = if ps.is_nobits() {
                     &[]
                 } else {
@@ -1320,12 +1347,13 @@ impl<'a> Ex<'a> {
                         .in_file(&p.path)
                     })?;
                 let bytes = data[off_us..end].to_vec();
+                let str_align = checked_align(p, sec)?;
                 let os = *str_out.entry(ps.name.clone()).or_insert_with(|| {
                     out.add_section(OutSection {
                         name: ps.name.clone(),
                         sh_type: SHT_PROGBITS,
                         sh_flags: ps.sh_flags & !(SHF_GROUP | SHF_LINK_ORDER),
-                        sh_addralign: ps.sh_addralign.max(1),
+                        sh_addralign: str_align,
                         sh_entsize: ps.sh_entsize,
                         link: None,
                         data: OutData::Bytes(Vec::new()),
@@ -1335,7 +1363,7 @@ impl<'a> Ex<'a> {
                 let o = match str_dedup.get(&(os, bytes.clone())) {
                     Some(&o) => o,
                     None => {
-                        let o = out.append(os, &bytes, ps.sh_entsize.max(1));
+                        let o = out.append(os, &bytes, 1);
                         str_dedup.insert((os, bytes.clone()), o);
                         o
                     }
@@ -1541,6 +1569,27 @@ impl<'a> Ex<'a> {
     }
 }
 
+/// A string-literal section klpwrite copies string by string: SHF_STRINGS
+/// with 1-byte characters (wider strings are copied as a whole section).
+fn is_char_strings(s: &crate::elf::Section) -> bool {
+    s.is_strings() && s.sh_entsize <= 1
+}
+
+/// The alignment of a section, checked: a power of two no larger than
+/// 64 KiB (kernel objects use at most a page). A hostile value must not
+/// make klpwrite pad gigabytes.
+fn checked_align(p: &Elf, sec: usize) -> Result<u64> {
+    let a = p.sections[sec].sh_addralign.max(1);
+    if !a.is_power_of_two() || a > 1 << 16 {
+        return Err(Error::malformed(format!(
+            "section {}: sh_addralign {a:#x} is not a power of two up to 64 KiB",
+            p.sections[sec].display_name()
+        ))
+        .in_file(&p.path));
+    }
+    Ok(a)
+}
+
 /// Alignment for a chunk starting at `start` in a section aligned to
 /// `align`: keep whatever alignment the input offset had.
 fn chunk_align(start: u64, align: u64) -> u64 {
@@ -1573,7 +1622,7 @@ pub fn has_fentry(elf: &Elf, f: usize) -> bool {
         .any(|ml| {
             elf.relocs_for(ml.index).any(|r| {
                 let t = &elf.symbols[r.symbol];
-                let off = t.value as i64 + r.addend;
+                let off = crate::elf::offset_of(t.value, r.addend, 0).unwrap_or(-1);
                 t.section == Some(sec) && off >= start as i64 && off < end as i64
             })
         })

@@ -32,8 +32,7 @@ impl Ex<'_> {
         let r = p.relocs[id];
         let s = &p.symbols[r.symbol];
         let sec = s.section?;
-        let off = s.value as i64 + r.addend;
-        (off >= 0).then_some((sec, off as u64))
+        crate::elf::uoffset_of(s.value, r.addend, 0).map(|off| (sec, off))
     }
 
     /// Whether (sec, off) lies in extracted code.
@@ -150,7 +149,21 @@ impl Ex<'_> {
             .copied()
             .filter(|&i| p.relocs[i].offset >= start && p.relocs[i].offset < end)
             .collect();
-        // Keys: module-owned keys cannot work (late relocations).
+        let legacy = self.opts.kernel.filter(|k| k.is_legacy());
+        if let Some(k) = legacy
+            && restriction == Restriction::StaticCall
+        {
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!(
+                    "{here} is a static call site, but static calls first appeared in Linux 5.10: this object cannot be from a {k} kernel"
+                ),
+            )
+            .in_file(&p.path)
+            .hint("check --kernel-version / --ref-module"));
+        }
+        // Keys: module-owned keys cannot work (late relocations); before
+        // 5.8 no key reached through a relocation can.
         if restriction != Restriction::None
             && let Some(f) = layout.fields.iter().find(|f| f.role == Role::Key)
             && let Some(&kid) = entry_relocs
@@ -158,9 +171,26 @@ impl Ex<'_> {
                 .find(|&&i| p.relocs[i].offset == start + f.offset)
         {
             let dest = self.classify(kid)?;
-            if let Dest::Klp(owner, name, ..) = &dest
-                && owner != "vmlinux"
-            {
+            let problem: Option<(String, Vec<u8>)> = match &dest {
+                Dest::Klp(owner, name, ..) if owner != "vmlinux" => Some((
+                    format!(
+                        "it belongs to module {owner}, whose klp relocations are applied after the patch module's {} is initialised",
+                        s.display_name()
+                    ),
+                    name.clone(),
+                )),
+                Dest::Klp(_, name, ..) | Dest::Undef(name, ..) if legacy.is_some() => Some((
+                    format!(
+                        "kernels before 5.8 initialise the patch module's {} before its klp relocations are written; klpwrite allows only keys defined in the patch itself there (kpatch refuses all)",
+                        s.display_name()
+                    ),
+                    name.clone(),
+                )),
+                _ => None,
+            };
+            if let Some((why, name)) = problem {
+                let name = &name;
+                let owner = why.clone();
                 let (tp_prefix, what, advice) = match restriction {
                     Restriction::StaticCall => (
                         &b"__SCK__tp_func_"[..],
@@ -175,11 +205,11 @@ impl Ex<'_> {
                 };
                 if name.starts_with(tp_prefix) || name.starts_with(b"__UNIQUE_ID_ddebug") {
                     self.warnings.push(format!(
-                        "{here}: disabling {what} on {} (owned by module {owner}): its entry cannot be initialised by the patch module",
+                        "{here}: disabling {what} on {}: {owner}; the site keeps its default",
                         show(name)
                     ));
                     self.explain.push(format!(
-                        "special {} entry {k}: dropped (module-owned key {})",
+                        "special {} entry {k}: dropped (key {} cannot be used)",
                         s.display_name(),
                         show(name)
                     ));
@@ -187,11 +217,7 @@ impl Ex<'_> {
                 }
                 return Err(Error::new(
                     ErrorKind::Klp,
-                    format!(
-                        "unsupported {what} key {} at {here}: it belongs to module {owner}, whose klp relocations are applied after the patch module's {} is initialised",
-                        show(name),
-                        s.display_name()
-                    ),
+                    format!("unsupported {what} key {} at {here}: {owner}", show(name)),
                 )
                 .in_file(&p.path)
                 .hint(advice));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -265,6 +267,38 @@ pub fn check_livepatch_object(elf: &Elf, exports: &HashSet<String>) {
             "{path}: special section {} does not consist of whole, fully relocated entries",
             s.display_name()
         );
+        // Every entry describes code of the output: its code field points
+        // into (or, for ORC, just past) a function defined here.
+        let l = layouts.iter().find(|l| s.sh_size % l.size == 0).unwrap();
+        for r in &relocs {
+            let Some(f) = l.fields.iter().find(|f| f.offset == r.offset % l.size) else {
+                continue;
+            };
+            if !matches!(f.role, x86::Role::Code | x86::Role::CodeOrEnd) {
+                continue;
+            }
+            let t = &elf.symbols[r.symbol];
+            let sec = t.section.unwrap_or_else(|| {
+                panic!(
+                    "{path}: {} entry points at undefined {}",
+                    s.display_name(),
+                    t.display_name()
+                )
+            });
+            let off = t.value as i64 + r.addend;
+            let inside = elf.symbols.iter().any(|fs| {
+                fs.is_func()
+                    && fs.section == Some(sec)
+                    && off >= fs.value as i64
+                    && off <= (fs.value + fs.size) as i64
+            });
+            assert!(
+                inside,
+                "{path}: {} entry at +{:#x} points outside the extracted functions",
+                s.display_name(),
+                r.offset
+            );
+        }
     }
 }
 
