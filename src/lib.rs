@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+pub mod btf;
 pub mod changes;
 pub mod checksum;
 pub mod correlate;
@@ -34,7 +35,9 @@ pub mod dump;
 pub mod elf;
 pub mod error;
 pub mod extract;
+pub mod image;
 pub mod kernel;
+pub mod module;
 #[allow(missing_docs)]
 pub mod output;
 pub mod special;

@@ -53,6 +53,9 @@ enum Command {
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
+    /// Write a loadable livepatch module (.ko) from extract outputs.
+    #[command(after_help = EXIT_CODES)]
+    Module(ModuleArgs),
     /// Print a stable text dump of an ELF object.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -121,6 +124,91 @@ struct CommonArgs {
     /// Output object.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ModuleArgs {
+    /// Outputs of `klpwrite extract` (or `build`); several for the same or different targets.
+    #[arg(required = true)]
+    patches: Vec<PathBuf>,
+    /// Module name (also the sysfs name under /sys/kernel/livepatch).
+    #[arg(long)]
+    name: String,
+    /// The target kernel's types: vmlinux (ELF with .BTF), a bzImage/vmlinuz, or raw BTF (/sys/kernel/btf/vmlinux).
+    #[arg(long, value_name = "FILE")]
+    vmlinux: PathBuf,
+    /// Module.symvers of the target kernel (CRCs for __versions).
+    #[arg(long, value_name = "FILE")]
+    symvers: PathBuf,
+    /// Any module built for the target kernel (vermagic, struct module, module_layout CRC).
+    #[arg(long = "ref-module", value_name = "REF.ko")]
+    ref_module: PathBuf,
+    /// Atomic replace: the new patch replaces all earlier ones.
+    #[arg(long)]
+    replace: bool,
+    /// A callback: SLOT=FUNC[@OBJECT], SLOT one of pre_patch, post_patch, pre_unpatch, post_unpatch (repeatable).
+    #[arg(long, value_name = "SLOT=FUNC[@OBJ]")]
+    callback: Vec<String>,
+    /// Output module.
+    #[arg(short = 'o', long = "output", value_name = "NAME.ko")]
+    output: PathBuf,
+}
+
+fn run_module(a: &ModuleArgs) -> Result<u8> {
+    let mut patches = Vec::new();
+    for p in &a.patches {
+        patches.push(load_file(&path_str(p), Expect::Relocatable)?);
+    }
+    let reference = load_file(&path_str(&a.ref_module), Expect::Relocatable)?;
+    let image = klpwrite::image::KernelImage::load(&path_str(&a.vmlinux))?;
+    let vermagic = kernel::vermagic(&reference)?;
+    if let Some(release) = &image.release {
+        let rel = vermagic.split(' ').next().unwrap_or("");
+        if rel != release {
+            bail!(
+                "{}: vermagic {vermagic:?} is for kernel {rel}, but {} is {release}; use a module built for the target kernel",
+                reference.path,
+                image.path
+            );
+        }
+    } else {
+        eprintln!(
+            "klpwrite: warning: {} carries no kernel release; the reference module's vermagic is not checked against it",
+            image.path
+        );
+    }
+    let facts = klpwrite::module::KernelFacts::gather(&reference, &image.btf)?;
+    let exports = symvers::Exports::load(&path_str(&a.symvers))?;
+    let mut callbacks = Vec::new();
+    for c in &a.callback {
+        let Some((slot, rest)) = c.split_once('=') else {
+            bail!("--callback {c:?}: expected SLOT=FUNC[@OBJECT]")
+        };
+        let Some(slot) = klpwrite::module::CALLBACK_SLOTS
+            .iter()
+            .position(|s| *s == slot)
+        else {
+            bail!(
+                "--callback {c:?}: slot must be one of {}",
+                klpwrite::module::CALLBACK_SLOTS.join(", ")
+            );
+        };
+        let (func, obj) = rest.split_once('@').unwrap_or((rest, "vmlinux"));
+        callbacks.push(klpwrite::module::Callback {
+            slot,
+            func: func.to_string(),
+            objname: obj.to_string(),
+        });
+    }
+    let opts = klpwrite::module::ModuleOptions {
+        name: a.name.clone(),
+        replace: a.replace,
+        callbacks,
+    };
+    let out = klpwrite::module::build(&patches, &facts, &exports, &opts)?;
+    let bytes = write::to_bytes(&out)?;
+    write::write_atomic(&a.output, &bytes)?;
+    Ok(0)
 }
 
 fn path_str(p: &std::path::Path) -> String {
@@ -248,6 +336,7 @@ fn run() -> Result<u8> {
     match &cli.command {
         Command::Extract(a) => run_extract(a),
         Command::Build(a) => run_build(a),
+        Command::Module(a) => run_module(a),
         Command::Checksum { file, json } => {
             let elf = load_file(&path_str(file), Expect::Relocatable)?;
             let c = checksum::run(&elf)?;
