@@ -111,6 +111,7 @@ dupsym             vmlinux 03-vmlinux-dup-sympos.patch        mm/vmalloc.o      
 mod_literal_newvar module  04-module-literal-newvar.patch     klpw_main.o        -
 newhelper          vmlinux 05-vmlinux-new-helper.patch        fs/proc/version.o  version_proc_show
 special            vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o     comm_write
+callbacks          vmlinux 07-vmlinux-cmdline-callbacks.patch fs/proc/cmdline.o  cmdline_proc_show
 "
 while read -r name where patch obj funcs; do
 	[ -n "$name" ] || continue
@@ -173,9 +174,13 @@ guest() {
 	if [ "$rc" = 0 ]; then pass "$name/guest_exit"
 	else fail "$name/guest_exit" "guest rc $rc (124 timeout, 125 panic/no exit); see $log"; fi
 	sed -n '/^E2E-GUEST: DMESG-BEGIN$/,/^E2E-GUEST: DMESG-END$/p' "$log" >"$log.dmesg"
-	bad=$(grep -aE 'WARNING:|BUG:|Oops|general protection fault|Call Trace:|Kernel panic' "$log.dmesg" | head -n 3)
+	# A scenario that triggers a WARN on purpose (GUEST_ALLOW_WARN=1) checks
+	# it itself; its report, up to "---[ end trace", is left out here.
 	if [ "${GUEST_ALLOW_WARN:-0}" = 1 ]; then
-		bad=$(printf '%s\n' "$bad" | grep -v 'WARNING:' || true)
+		bad=$(awk '/WARNING:/{skip=1} !skip{print} /---\[ end trace/{skip=0}' "$log.dmesg" |
+			grep -aE 'WARNING:|BUG:|Oops|general protection fault|Call Trace:|Kernel panic' | head -n 3)
+	else
+		bad=$(grep -aE 'WARNING:|BUG:|Oops|general protection fault|Call Trace:|Kernel panic' "$log.dmesg" | head -n 3)
 	fi
 	if [ -z "$bad" ] && [ -s "$log.dmesg" ]; then pass "$name/dmesg_clean"
 	else fail "$name/dmesg_clean" "${bad:-no kernel log captured}"; fi
@@ -197,102 +202,131 @@ else
 fi
 
 # ============================================================================
-# klpwrite scenarios (placeholders)
+# klpwrite scenarios: the real chain, then the real kernel
 # ============================================================================
-# Each scenario will run the real chain on the objects built above,
-#   klpwrite diff ORIG.o PATCHED.o             -> changes
-#   klpwrite extract PATCHED.o --changes ...   -> patch.o
-#   klpwrite module patch.o... --kernel ...    -> NAME.ko
-# boot the kernel with the .ko (and klpw_target.ko where needed), and check
-# the behaviour before / after enable / after disable / after rmmod, a clean
-# kernel log and the taint mask, like the smoke scenario does.
+# Each scenario runs
+#   klpwrite build ORIG.o PATCHED.o ...   (diff + extract)  -> sN.o
+#   klpwrite module sN.o... ...                             -> klpw_sN.ko
+# on the objects built above, boots the kernel with the .ko (and
+# klpw_target.ko where needed), and checks the behaviour before patching,
+# while enabled, after disable and after rmmod (guest/sN-*.sh), plus a
+# clean kernel log and the taint mask (guest()).
 KLPWRITE=${E2E_KLPWRITE:-}
 if [ -z "$KLPWRITE" ]; then
 	for c in "$REPO/target/release/klpwrite" "$REPO/target/debug/klpwrite"; do
 		[ -x "$c" ] && { KLPWRITE=$c; break; }
 	done
 fi
-NOT_YET="klpwrite diff/extract/module not wired into the e2e suite yet"
+KW=$WORK/klpwrite
+mkdir -p "$KW"
+# Any module of the target kernel serves as the reference (vermagic,
+# struct module, module_layout CRC).
+REF_KO=$(find "$E2E_MODDIR" -name xt_pkttype.ko 2>/dev/null | head -n1)
+[ -n "$REF_KO" ] || REF_KO=$TARGET_KO
 
-# 1. vmlinux, patches/01 (fs/proc/cmdline.c, cmdline_proc_show):
-#    /proc/cmdline shows "klpwrite-e2e: cmdline patched" while enabled and the
-#    real command line again after disable and after rmmod.  Pair: cmdline.
-scenario_1_vmlinux_cmdline() { skip scenario1/vmlinux_cmdline "$NOT_YET"; }
+pair_obj() { eval "echo \${E2E_OBJ_$(echo "$1" | tr '[:lower:]' '[:upper:]')_$2:-}"; }   # pair_obj PAIR ORIG|PATCHED
 
-# 2. module, patches/02 (klpw_aux.c state_show -> "aux:patched"): the
-#    changed function is the 2nd of two static state_show in klpw_target, so
-#    the .ko must say old_sympos 2 (.klp.sym.klpw_target.state_show,2 for
-#    callers); main_state (sympos 1) stays "main:orig".  Pair: mod_sympos2;
-#    symbols from the loaded build, $WORK/build/klpw_target/klpw_target.ko.
-scenario_2_module_sympos2() { skip scenario2/module_sympos2 "$NOT_YET"; }
+# kw_build NAME PAIR OBJNAME SYMSRC... - diff + extract -> $KW/NAME.o
+kw_build() {
+	local name=$1 pair=$2 obj=$3 o p a=()
+	shift 3
+	o=$(pair_obj "$pair" ORIG) p=$(pair_obj "$pair" PATCHED)
+	for s in "$@"; do a+=(--symbols "$s"); done
+	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o"
+}
+# kw_module MOD ARGS... - klpwrite module ARGS -> $KW/MOD.ko
+kw_module() {
+	local mod=$1
+	shift
+	"$KLPWRITE" module "$@" --name "$mod" --vmlinux "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
+		--ref-module "$REF_KO" -o "$KW/$mod.ko"
+}
+# scenario N NAME - run guest/sN-NAME.sh with GUEST_KOS
+scenario() { guest "scenario$1" "$E2E/guest/s$1-$2.sh" "${@:3}"; }
 
-# 3. vmlinux, patches/03 (mm/vmalloc.c s_show): s_show is a local text
-#    symbol 4 times in vmlinux; kallsyms order (nokaslr addresses) is
-#      1 ffffffff81052a70 arch/x86/kernel/cpu/mce/severity.c
-#      2 ffffffff811713b0 kernel/kallsyms.c
-#      3 ffffffff811c5fe0 kernel/trace/trace.c
-#      4 ffffffff812e7e20 mm/vmalloc.c        <- patched: old_sympos 4
-#    (symbols: $E2E_KALLSYMS from lib/snapshot.sh; fidelity/dupsym checks
-#    that position 4 really holds our orig object's bytes).  While enabled,
-#    /proc/vmallocinfo lines of vmalloc areas read "vmalloc order=0";
-#    /proc/kallsyms (sympos 2) and the other copies are untouched.
-#    Pair: dupsym.
-scenario_3_vmlinux_dup_sympos() { skip scenario3/vmlinux_dup_sympos "$NOT_YET"; }
-
-# 4. module, patches/04 (klpw_main.c): klpw_message returns a changed string
-#    literal ("hello from klpw_target, livepatched"); klpw_value uses a NEW
-#    initialised static (klpw_value_bonus = 1000, must live in the patch
-#    module's data and keep state: 1042, 1043, ...) and the module's EXISTING
-#    klpw_base (must resolve to the target's variable, not a copy: writing
-#    /sys/module/klpw_target/parameters/klpw_base changes the value).
-#    Pair: mod_literal_newvar.
-scenario_4_module_literal_newvar() { skip scenario4/module_literal_newvar "$NOT_YET"; }
-
-# 5. vmlinux, patches/05 (fs/proc/version.c): version_proc_show calls the
-#    NEW function version_proc_note (must be carried into the patch module,
-#    not looked up in vmlinux); /proc/version gains the line
-#    "klpwrite-e2e: <release> carries a livepatch".  Pair: newhelper.
-scenario_5_vmlinux_new_helper() { skip scenario5/vmlinux_new_helper "$NOT_YET"; }
-
-# 6. vmlinux, patches/06 (fs/proc/base.c comm_write, which has a .cold part):
-#    special sections in the patched code -
-#      __jump_table     cpusets_enabled() on the non-exported vmlinux key
-#                       cpusets_enabled_key (klp reloc); flip it by mounting
-#                       cgroup2 and creating a cpuset child: the pr_info
-#                       "comm_write: pid N renamed to ..." appears only then
-#      .altinstructions static_cpu_has(X86_FEATURE_HYPERVISOR) -> " (virtual
-#                       machine)" under QEMU; stac/clac of user_access_begin
-#                       (SMAP is on with -cpu max: without the alternative
-#                       applied the copy would fault)
-#      __ex_table       unsafe_get_user: guest/uaccess-probe "fault" on
-#                       /proc/self/comm must give EFAULT, not an oops
-#      __bug_table      WARN_ON(count > PAGE_SIZE): uaccess-probe "big"
-#                       with 8192 bytes gives EINVAL and exactly one WARNING
-#                       at fs/proc/base.c in comm_write (taint W=512 allowed)
-#    and the visible fix: "echo name >/proc/self/comm" no longer keeps the
-#    newline.  Pair: special.
-scenario_6_vmlinux_special_sections() { skip scenario6/vmlinux_special_sections "$NOT_YET"; }
-
-# 7. one livepatch for two objects: patch.o files from pair cmdline (vmlinux)
-#    and pair mod_sympos2 (klpw_target) linked into ONE .ko with two
-#    klp_objects; both changes visible together, both undone by disable.
-scenario_7_two_objects() { skip scenario7/two_objects "$NOT_YET"; }
-
-# 8. late module load: the module livepatch of scenario 4 is loaded while
-#    klpw_target is absent (object shows patched=0 in sysfs); insmod
-#    klpw_target then applies .klp.rela.klpw_target.* through the module
-#    notifier and /proc/klpw_target is patched from its first read; rmmod
-#    of the target keeps the patch enabled.
-scenario_8_late_module_load() { skip scenario8/late_module_load "$NOT_YET"; }
-
-[ -n "$KLPWRITE" ] && echo "klpwrite binary: $KLPWRITE" || echo "klpwrite binary: none built"
-scenario_1_vmlinux_cmdline
-scenario_2_module_sympos2
-scenario_3_vmlinux_dup_sympos
-scenario_4_module_literal_newvar
-scenario_5_vmlinux_new_helper
-scenario_6_vmlinux_special_sections
-scenario_7_two_objects
-scenario_8_late_module_load
+if [ -z "$KLPWRITE" ]; then
+	fail klpwrite "no klpwrite binary (cargo build --release)"
+else
+	echo "klpwrite binary: $KLPWRITE"
+	VM=$E2E_KALLSYMS
+	# 1. vmlinux: cmdline_proc_show (sympos from the guest's /proc/kallsyms)
+	if step scenario1/build "$KW/s1-build.log" kw_build s1 cmdline vmlinux "$VM" &&
+		step scenario1/module "$KW/s1-module.log" kw_module klpw_s1 "$KW/s1.o"; then
+		GUEST_KOS=("$KW/klpw_s1.ko"); scenario 1 vmlinux-cmdline
+	fi
+	# 2. module: the 2nd static state_show of klpw_target (old_sympos 2),
+	#    target loaded before and after the patch
+	if step scenario2/build "$KW/s2-build.log" kw_build s2 mod_sympos2 klpw_target "$TARGET_KO" &&
+		step scenario2/module "$KW/s2-module.log" kw_module klpw_s2 "$KW/s2.o"; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s2.ko"); scenario 2 module-sympos2
+	fi
+	# 3. vmlinux: s_show of mm/vmalloc.c, the 4th s_show (old_sympos 4)
+	if step scenario3/build "$KW/s3-build.log" kw_build s3 dupsym vmlinux "$VM" &&
+		step scenario3/module "$KW/s3-module.log" kw_module klpw_s3 "$KW/s3.o"; then
+		grep -q '^  sympos s_show,4 in vmlinux' "$KW/s3-build.log" &&
+			pass scenario3/sympos_4_from_kallsyms || fail scenario3/sympos_4_from_kallsyms "see $KW/s3-build.log"
+		GUEST_KOS=("$KW/klpw_s3.ko"); scenario 3 vmlinux-dupsym
+	fi
+	# 4. module: changed string literal, new static variable, existing static
+	if step scenario4/build "$KW/s4-build.log" kw_build s4 mod_literal_newvar klpw_target "$TARGET_KO" &&
+		step scenario4/module "$KW/s4-module.log" kw_module klpw_s4 "$KW/s4.o"; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s4.ko"); scenario 4 module-literal-newvar
+	fi
+	# 5. vmlinux: new helper function called from the patched function
+	if step scenario5/build "$KW/s5-build.log" kw_build s5 newhelper vmlinux "$VM" &&
+		step scenario5/module "$KW/s5-module.log" kw_module klpw_s5 "$KW/s5.o"; then
+		GUEST_KOS=("$KW/klpw_s5.ko"); scenario 5 vmlinux-new-helper
+	fi
+	# 6. vmlinux: jump label, alternatives, exception table, WARN_ON; the
+	#    deliberate WARN_ON taints W (512)
+	if step scenario6/build "$KW/s6-build.log" kw_build s6 special vmlinux "$VM" &&
+		step scenario6/module "$KW/s6-module.log" kw_module klpw_s6 "$KW/s6.o"; then
+		GUEST_KOS=("$KW/klpw_s6.ko")
+		GUEST_EXTRA_TAINT=512 GUEST_ALLOW_WARN=1 scenario 6 vmlinux-special -f "$PROBE"
+	fi
+	# 7. one patch module for two objects: vmlinux (s1.o) + klpw_target (s2.o)
+	if [ -s "$KW/s1.o" ] && [ -s "$KW/s2.o" ] &&
+		step scenario7/module "$KW/s7-module.log" kw_module klpw_s7 "$KW/s1.o" "$KW/s2.o"; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s7.ko"); scenario 7 two-objects
+	fi
+	# 8. callbacks and atomic replace of klpw_s1
+	if [ -s "$KW/klpw_s1.ko" ] &&
+		step scenario8/build "$KW/s8-build.log" kw_build s8 callbacks vmlinux "$VM" &&
+		step scenario8/module "$KW/s8-module.log" kw_module klpw_s8 "$KW/s8.o" --replace \
+			--callback pre_patch=klpw_pre_patch --callback post_unpatch=klpw_post_unpatch; then
+		GUEST_KOS=("$KW/klpw_s1.ko" "$KW/klpw_s8.ko"); scenario 8 callbacks-replace
+	fi
+	# Refusals: nothing is written when the inputs disagree.
+	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...
+		local name=$1 want=$2 out=$KW/refused.ko
+		shift 2
+		rm -f "$out"
+		if "$KLPWRITE" module "$KW/s1.o" --name klpw_refused -o "$out" "$@" >"$KW/$name.log" 2>&1; then
+			fail "refuse/$name" "klpwrite accepted it"
+		elif [ -e "$out" ]; then fail "refuse/$name" "output written anyway"
+		elif grep -q "$want" "$KW/$name.log"; then pass "refuse/$name"
+		else fail "refuse/$name" "unexpected message: $(head -c 300 "$KW/$name.log")"; fi
+	}
+	# a reference module whose vermagic names another kernel
+	cp "$REF_KO" "$KW/wrong-vermagic.ko"
+	sed -i "s/vermagic=$E2E_KREL/vermagic=6.1.0-99-amd64/" "$KW/wrong-vermagic.ko"
+	refuse wrong_vermagic "is for kernel 6.1.0-99-amd64" --vmlinux "$E2E_VMLINUX" \
+		--symvers "$E2E_SYMVERS" --ref-module "$KW/wrong-vermagic.ko"
+	# a Module.symvers without seq_printf's CRC
+	grep -v "	seq_printf	" "$E2E_SYMVERS" >"$KW/Module.symvers.nocrc"
+	refuse missing_crc "no CRC in Module.symvers for: seq_printf" --vmlinux "$E2E_VMLINUX" \
+		--symvers "$KW/Module.symvers.nocrc" --ref-module "$REF_KO"
+	# BTF without struct klp_func (a hand-made BTF with one unrelated struct)
+	python3 - "$KW/tiny.btf" <<'PY'
+import struct, sys
+strs = b"\0int\0pair\0a\0"
+t = struct.pack("<III", 1, 1 << 24, 4) + struct.pack("<I", 32)
+t += struct.pack("<III", 5, (4 << 24) | 1, 4) + struct.pack("<III", 10, 1, 0)
+hdr = struct.pack("<HBBIIIII", 0xeb9f, 1, 0, 24, 0, len(t), len(t), len(strs))
+open(sys.argv[1], "wb").write(hdr + t + strs)
+PY
+	refuse missing_btf_type "BTF: no struct module" --vmlinux "$KW/tiny.btf" \
+		--symvers "$E2E_SYMVERS" --ref-module "$REF_KO"
+fi
 
 finish
