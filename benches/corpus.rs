@@ -112,7 +112,8 @@ fn main() {
             let p = load_file(&ppath, Expect::Relocatable).unwrap();
             let _ = std::hint::black_box(diff::run(&o, &p));
         });
-        let (mut e, mut b) = (Duration::ZERO, Duration::ZERO);
+        let mut e = Duration::ZERO;
+        let b;
         if outcome == "patch" {
             let list = changes::parse("list", &f[4].replace(',', "\n")).unwrap();
             e = best(|| {
