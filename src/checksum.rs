@@ -286,7 +286,10 @@ impl<'a> Ctx<'a> {
             let Treatment::Entries(layouts) = spec.treatment else {
                 continue;
             };
-            if s.name == b".orc_unwind_ip" || s.sh_size == 0 {
+            if s.name == b".orc_unwind_ip"
+                || s.sh_size == 0
+                || s.sh_type != crate::elf::consts::SHT_PROGBITS
+            {
                 continue; // ORC follows from the code itself
             }
             let relocs = self.relocs.get(&sec).cloned().unwrap_or_default();
@@ -321,7 +324,9 @@ impl<'a> Ctx<'a> {
                 }
                 let mut h = Xxh3::new();
                 h.update(&s.name);
-                let bytes = &data[e.start as usize..e.end as usize];
+                let Some(bytes) = data.get(e.start as usize..e.end as usize) else {
+                    continue;
+                };
                 // Unrelocated bytes that carry meaning.
                 let raw: &[(u64, u64)] = match (&s.name[..], layout.size) {
                     (b".altinstructions", _) => &[(8, 0)],

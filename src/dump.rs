@@ -338,7 +338,7 @@ pub fn render_special(elf: &Elf) -> String {
         let Some(spec) = special_for(&name) else {
             continue;
         };
-        if s.is_rela() {
+        if s.sh_type != SHT_PROGBITS {
             continue;
         }
         any = true;

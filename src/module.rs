@@ -284,7 +284,7 @@ pub fn build(
     let mut globals: HashMap<Vec<u8>, (usize, String)> = HashMap::new();
     let mut undef: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
     let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut relocs: BTreeMap<(Vec<u8>, usize), Vec<OutReloc>> = BTreeMap::new(); // (rela prefix, target) -> relocs
+    let mut relocs: BTreeMap<(Option<Vec<u8>>, usize), Vec<OutReloc>> = BTreeMap::new(); // (klp object, target) -> relocs
     let mut funcs: Vec<Func> = Vec::new();
     let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
 
@@ -445,20 +445,18 @@ pub fn build(
                 ))
                 .in_file(&p.path));
             };
-            let prefix: Vec<u8> = if rs.is_klp_rela() {
-                let obj = crate::dump::klp_objname(&rs.name, b".klp.rela.").ok_or_else(|| {
-                    Error::malformed(format!(
-                        "bad klp relocation section name {}",
-                        rs.display_name()
-                    ))
-                    .in_file(&p.path)
-                })?;
-                let mut v = b".klp.rela.".to_vec();
-                v.extend_from_slice(&obj);
-                v.push(b'.');
-                v
+            let klp_obj: Option<Vec<u8>> = if rs.is_klp_rela() {
+                Some(
+                    crate::dump::klp_objname(&rs.name, b".klp.rela.").ok_or_else(|| {
+                        Error::malformed(format!(
+                            "bad klp relocation section name {}",
+                            rs.display_name()
+                        ))
+                        .in_file(&p.path)
+                    })?,
+                )
             } else {
-                b".rela".to_vec()
+                None
             };
             for r in p.relocs_of_rsec(rs.index) {
                 let Some(&(sym, delta)) = sym_map.get(&r.symbol) else {
@@ -470,7 +468,7 @@ pub fn build(
                     .in_file(&p.path));
                 };
                 relocs
-                    .entry((prefix.clone(), os))
+                    .entry((klp_obj.clone(), os))
                     .or_default()
                     .push(OutReloc {
                         offset: r.offset + base,
@@ -708,7 +706,7 @@ pub fn build(
     };
     let enable = undef_sym(&mut out, "klp_enable_patch");
     let data_sym = out.sections[datasec].symbol.expect("symbol");
-    let text_relocs = relocs.entry((b".rela".to_vec(), textsec)).or_default();
+    let text_relocs = relocs.entry((None, textsec)).or_default();
     text_relocs.push(OutReloc {
         offset: 7,
         symbol: data_sym,
@@ -723,15 +721,12 @@ pub fn build(
     });
     if thunk {
         let t = undef_sym(&mut out, "__x86_return_thunk");
-        relocs
-            .entry((b".rela".to_vec(), textsec))
-            .or_default()
-            .push(OutReloc {
-                offset: exit_off + 5,
-                symbol: t,
-                r_type: R_PLT32,
-                addend: -4,
-            });
+        relocs.entry((None, textsec)).or_default().push(OutReloc {
+            offset: exit_off + 5,
+            symbol: t,
+            r_type: R_PLT32,
+            addend: -4,
+        });
         // The return goes through the thunk, so list it for apply_returns.
         let rs = match by_name.get(&b".return_sites"[..]) {
             Some(&rs) => rs,
@@ -752,15 +747,12 @@ pub fn build(
         };
         let off = out.append(rs, &[0; 4], 1);
         let tsym = out.sections[textsec].symbol.expect("symbol");
-        relocs
-            .entry((b".rela".to_vec(), rs))
-            .or_default()
-            .push(OutReloc {
-                offset: off,
-                symbol: tsym,
-                r_type: R_PC32,
-                addend: (exit_off + 4) as i64,
-            });
+        relocs.entry((None, rs)).or_default().push(OutReloc {
+            offset: off,
+            symbol: tsym,
+            r_type: R_PC32,
+            addend: (exit_off + 4) as i64,
+        });
     }
 
     // --- struct module --------------------------------------------------------
@@ -785,25 +777,22 @@ pub fn build(
         value: 0,
         size: msize,
     });
-    relocs
-        .entry((b".rela".to_vec(), thissec))
-        .or_default()
-        .extend([
-            OutReloc {
-                offset: m_init,
-                symbol: init_sym,
-                r_type: R_64,
-                addend: 0,
-            },
-            OutReloc {
-                offset: m_exit,
-                symbol: exit_sym,
-                r_type: R_64,
-                addend: 0,
-            },
-        ]);
+    relocs.entry((None, thissec)).or_default().extend([
+        OutReloc {
+            offset: m_init,
+            symbol: init_sym,
+            r_type: R_64,
+            addend: 0,
+        },
+        OutReloc {
+            offset: m_exit,
+            symbol: exit_sym,
+            r_type: R_64,
+            addend: 0,
+        },
+    ]);
     let str_sym = out.sections[strsec].symbol.expect("symbol");
-    let dr = relocs.entry((b".rela".to_vec(), datasec)).or_default();
+    let dr = relocs.entry((None, datasec)).or_default();
     for (off, t, add) in data_relocs {
         let (symbol, addend) = match t {
             Target::ThisModule => (this_sym, 0),
@@ -914,28 +903,8 @@ pub fn build(
     }
 
     // --- relocation sections --------------------------------------------------------
-    for ((prefix, target), mut list) in relocs {
-        list.sort_by_key(|r| r.offset);
-        let mut n = prefix.clone();
-        n.extend_from_slice(&out.sections[target].name);
-        let klp = prefix.starts_with(b".klp.rela.");
-        out.add_section(OutSection {
-            name: n,
-            sh_type: SHT_RELA,
-            sh_flags: if klp {
-                SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH
-            } else {
-                SHF_INFO_LINK
-            },
-            sh_addralign: 8,
-            sh_entsize: 24,
-            link: None,
-            data: OutData::Relocs {
-                target,
-                relocs: list,
-            },
-            symbol: None,
-        });
+    for ((klp_obj, target), list) in relocs {
+        out.add_relocations(target, klp_obj.as_deref(), list);
     }
     let _ = names::demangle;
     Ok(out)

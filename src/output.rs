@@ -113,6 +113,39 @@ impl OutObject {
         id
     }
 
+    /// Add the relocation section for `target`: `.rela<name>` when `klp`
+    /// is None, else `.klp.rela.<klp>.<name>` (flags ALLOC|INFO_LINK|
+    /// RELA_LIVEPATCH, as the livepatch core requires). Relocations are
+    /// sorted by offset (stable). Returns the section id.
+    pub fn add_relocations(
+        &mut self,
+        target: usize,
+        klp: Option<&[u8]>,
+        mut relocs: Vec<OutReloc>,
+    ) -> usize {
+        relocs.sort_by_key(|r| r.offset);
+        let (mut name, flags) = match klp {
+            None => (b".rela".to_vec(), SHF_INFO_LINK),
+            Some(obj) => {
+                let mut n = b".klp.rela.".to_vec();
+                n.extend_from_slice(obj);
+                n.push(b'.');
+                (n, SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH)
+            }
+        };
+        name.extend_from_slice(&self.sections[target].name);
+        self.add_section(OutSection {
+            name,
+            sh_type: SHT_RELA,
+            sh_flags: flags,
+            sh_addralign: 8,
+            sh_entsize: 24,
+            link: None,
+            data: OutData::Relocs { target, relocs },
+            symbol: None,
+        })
+    }
+
     /// Add a symbol; returns its id.
     pub fn add_symbol(&mut self, sym: OutSymbol) -> usize {
         self.symbols.push(sym);

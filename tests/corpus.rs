@@ -69,6 +69,46 @@ pub fn harness_exports(orig: &klpwrite::elf::Elf, patched: &klpwrite::elf::Elf) 
     e
 }
 
+/// A corpus case loaded for extract: kpatch's function list, ORIG as the
+/// symbol source, the harness's Module.symvers.
+pub struct Loaded {
+    pub orig: klpwrite::elf::Elf,
+    pub patched: klpwrite::elf::Elf,
+    pub list: Vec<changes::Change>,
+    pub target: Target,
+    pub exports: Exports,
+}
+
+impl Loaded {
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            patched: &self.patched,
+            orig: None,
+            changes: &self.list,
+            target: &self.target,
+            exports: &self.exports,
+            have_symvers: true,
+        }
+    }
+}
+
+pub fn load_case(dir: &Path, c: &CorpusCase) -> Loaded {
+    let f = |s: &str| dir.join(format!("{}.{s}", c.name)).display().to_string();
+    let orig = load_file(&f("ORIG.o"), Expect::Relocatable).unwrap();
+    let patched = load_file(&f("PATCHED.o"), Expect::Relocatable).unwrap();
+    let list = changes::parse("list", &c.funcs.join("\n")).unwrap();
+    let mut target = Target::default();
+    target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
+    let exports = harness_exports(&orig, &patched);
+    Loaded {
+        orig,
+        patched,
+        list,
+        target,
+        exports,
+    }
+}
+
 fn kpatch_klp_syms(dir: &Path, case: &str) -> BTreeSet<String> {
     let p = dir.join(format!("kpatch-output/{case}.txt"));
     let text = std::fs::read_to_string(p).unwrap_or_default();
@@ -88,21 +128,9 @@ fn corpus_extract() {
     let mut n = 0;
     for c in cases(&dir).into_iter().filter(|c| c.outcome == "patch") {
         n += 1;
-        let f = |s: &str| dir.join(format!("{}.{s}", c.name)).display().to_string();
-        let orig = load_file(&f("ORIG.o"), Expect::Relocatable).unwrap();
-        let patched = load_file(&f("PATCHED.o"), Expect::Relocatable).unwrap();
-        let list = changes::parse("list", &c.funcs.join("\n")).unwrap();
-        let mut target = Target::default();
-        target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
-        let exports = harness_exports(&orig, &patched);
-        let inputs = Inputs {
-            patched: &patched,
-            orig: None,
-            changes: &list,
-            target: &target,
-            exports: &exports,
-            have_symvers: true,
-        };
+        let l = load_case(&dir, &c);
+        let (orig, patched, target, exports) = (&l.orig, &l.patched, &l.target, &l.exports);
+        let inputs = l.inputs();
         let opts = Options {
             objname: "vmlinux".into(),
             ..Default::default()
@@ -120,7 +148,7 @@ fn corpus_extract() {
         let out = work.join(format!("{}.klp.o", c.name));
         std::fs::write(&out, &bytes).unwrap();
         let elf = reload(&out);
-        let names: HashSet<String> = exports_names(&exports, &orig, &patched);
+        let names: HashSet<String> = exports_names(exports, orig, patched);
         check_livepatch_object(&elf, &names);
         check_binutils(&out);
         // Every listed function is defined in the output.
@@ -233,21 +261,8 @@ fn corpus_legacy_kernel() {
         ),
     ];
     for c in cases(&dir).into_iter().filter(|c| c.outcome == "patch") {
-        let f = |s: &str| dir.join(format!("{}.{s}", c.name)).display().to_string();
-        let orig = load_file(&f("ORIG.o"), Expect::Relocatable).unwrap();
-        let patched = load_file(&f("PATCHED.o"), Expect::Relocatable).unwrap();
-        let list = changes::parse("list", &c.funcs.join("\n")).unwrap();
-        let mut target = Target::default();
-        target.add_source(&f("ORIG.o"), "vmlinux").unwrap();
-        let exports = harness_exports(&orig, &patched);
-        let inputs = Inputs {
-            patched: &patched,
-            orig: None,
-            changes: &list,
-            target: &target,
-            exports: &exports,
-            have_symvers: true,
-        };
+        let l = load_case(&dir, &c);
+        let inputs = l.inputs();
         let opts = Options {
             objname: "vmlinux".into(),
             kernel: Some(klpwrite::kernel::Version(5, 7)),

@@ -3,12 +3,11 @@
 //! references, then `correlate::run` must pair exactly the expected
 //! symbols, at the expected level.
 
+mod support;
+
 use klpwrite::correlate::{self, Level};
 use klpwrite::elf::Elf;
-use klpwrite::elf::consts::*;
-use klpwrite::elf::load::{Expect, load};
-use klpwrite::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
-use klpwrite::write;
+use support::build::Obj;
 
 /// One item of an object description.
 #[derive(Clone, Copy)]
@@ -26,114 +25,36 @@ enum It {
 }
 
 fn build(name: &str, items: &[It]) -> Elf {
-    let mut o = OutObject::default();
-    let mut ids: Vec<(&str, usize, usize)> = Vec::new(); // (name, symbol, section)
-    let mut relocs: Vec<(usize, OutReloc)> = Vec::new();
+    // call rel32 x3; ret: room for three references per function
+    let code = [0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xc3];
+    let mut o = Obj::default();
+    let mut slots: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for it in items {
         match *it {
             It::File(f) => {
-                o.add_symbol(OutSymbol {
-                    name: f.into(),
-                    st_info: STT_FILE,
-                    st_other: 0,
-                    place: Place::Abs,
-                    value: 0,
-                    size: 0,
-                });
+                o.file(f);
             }
-            It::Fn(n) | It::GFn(n) => {
-                let sec = o.add_section(OutSection {
-                    name: format!(".text.{n}").into_bytes(),
-                    sh_type: SHT_PROGBITS,
-                    sh_flags: SHF_ALLOC | SHF_EXECINSTR,
-                    sh_addralign: 16,
-                    sh_entsize: 0,
-                    link: None,
-                    // call rel32; call rel32; call rel32; ret
-                    data: OutData::Bytes(vec![
-                        0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xc3,
-                    ]),
-                    symbol: None,
-                });
-                let bind = if matches!(it, It::GFn(_)) {
-                    STB_GLOBAL
-                } else {
-                    STB_LOCAL
-                };
-                let s = o.add_symbol(OutSymbol {
-                    name: n.into(),
-                    st_info: (bind << 4) | STT_FUNC,
-                    st_other: 0,
-                    place: Place::Section(sec),
-                    value: 0,
-                    size: 16,
-                });
-                ids.push((n, s, sec));
+            It::Fn(n) => {
+                o.func(n, false, &code);
+            }
+            It::GFn(n) => {
+                o.func(n, true, &code);
             }
             It::Obj(n) => {
-                let sec = o.add_section(OutSection {
-                    name: format!(".data.{n}").into_bytes(),
-                    sh_type: SHT_PROGBITS,
-                    sh_flags: SHF_ALLOC | SHF_WRITE,
-                    sh_addralign: 8,
-                    sh_entsize: 0,
-                    link: None,
-                    data: OutData::Bytes(vec![0; 8]),
-                    symbol: None,
-                });
-                let s = o.add_symbol(OutSymbol {
-                    name: n.into(),
-                    st_info: STT_OBJECT,
-                    st_other: 0,
-                    place: Place::Section(sec),
-                    value: 0,
-                    size: 8,
-                });
-                ids.push((n, s, sec));
+                o.object(n);
             }
             It::Ref(from, to) => {
-                let (_, _, fsec) = *ids.iter().find(|i| i.0 == from).expect("from");
-                let (_, tsym, _) = *ids.iter().find(|i| i.0 == to).expect("to");
-                let slot = relocs.iter().filter(|(s, _)| *s == fsec).count() as u64;
-                relocs.push((
-                    fsec,
-                    OutReloc {
-                        offset: 1 + 5 * slot,
-                        symbol: tsym,
-                        r_type: 2,
-                        addend: -4,
-                    },
-                ));
+                let slot = slots.entry(from).or_default();
+                o.reloc(&format!(".text.{from}"), 1 + 5 * *slot, to, 2, -4);
+                *slot += 1;
             }
         }
     }
-    let nsec = o.sections.len();
-    for target in 0..nsec {
-        let list: Vec<OutReloc> = relocs
-            .iter()
-            .filter(|(s, _)| *s == target)
-            .map(|r| r.1)
-            .collect();
-        if !list.is_empty() {
-            let mut n = b".rela".to_vec();
-            n.extend_from_slice(&o.sections[target].name);
-            o.add_section(OutSection {
-                name: n,
-                sh_type: SHT_RELA,
-                sh_flags: SHF_INFO_LINK,
-                sh_addralign: 8,
-                sh_entsize: 24,
-                link: None,
-                data: OutData::Relocs {
-                    target,
-                    relocs: list,
-                },
-                symbol: None,
-            });
-        }
-    }
-    let bytes = write::to_bytes(&o).unwrap();
-    load(name, bytes, Expect::Relocatable).unwrap()
+    let path =
+        std::env::temp_dir().join(format!("klpwrite-correlate-{}-{name}", std::process::id()));
+    let elf = o.finish(&path.display().to_string());
+    let _ = std::fs::remove_file(&path);
+    elf
 }
 
 /// Pairs as (orig name, patched name, level), sorted.

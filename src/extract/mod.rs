@@ -408,6 +408,24 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let s = &p.symbols[sym];
         let Some(sec) = s.section else { return };
+        let st = p.sections[sec].sh_type;
+        if st != SHT_PROGBITS
+            && st != SHT_NOBITS
+            && !(0x7000_0000..=0x7fff_ffff).contains(&st)
+            && st != 14
+            && st != 15
+        {
+            self.deferred.push(
+                Error::malformed(format!(
+                    "symbol {} is defined in {}, a {} section, which holds no code or data",
+                    s.display_name(),
+                    p.sections[sec].display_name(),
+                    section_type_name(st)
+                ))
+                .in_file(&p.path),
+            );
+            return;
+        }
         let sh_size = p.sections[sec].sh_size;
         if s.value > sh_size || s.value.saturating_add(s.size) > sh_size {
             self.deferred.push(
@@ -699,6 +717,21 @@ impl<'a> Ex<'a> {
             for id in ids {
                 if !self.processed_relocs.insert(id) {
                     continue;
+                }
+                let r = self.p.relocs[id];
+                let width = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
+                if r.offset + width > end {
+                    return Err(err_at(
+                        self.p,
+                        sec,
+                        r.offset,
+                        ErrorKind::Malformed,
+                        format!(
+                            "{} field runs past the end of the copied range ({}+{end:#x}): the symbol's size cuts an instruction",
+                            x86::reloc_name(r.r_type),
+                            self.p.sections[sec].display_name()
+                        ),
+                    ));
                 }
                 let dest = self.classify(id)?;
                 self.check_special_klp(id, &dest)?;
@@ -1251,7 +1284,13 @@ impl<'a> Ex<'a> {
                 let bytes: &[u8] = if ps.is_nobits() {
                     &[]
                 } else {
-                    &data[s as usize..e as usize]
+                    data.get(s as usize..e as usize).ok_or_else(|| {
+                        Error::malformed(format!(
+                            "{}: range {s:#x}..{e:#x} lies outside the section's data",
+                            ps.display_name()
+                        ))
+                        .in_file(&p.path)
+                    })?
                 };
                 let o = if ps.is_nobits() {
                     let OutData::Nobits(n) = &mut out.sections[out_sec].data else {
@@ -1495,45 +1534,15 @@ impl<'a> Ex<'a> {
         // Relocation sections after all data sections.
         let nsec = out.sections.len();
         for target in 0..nsec {
-            if let Some(mut list) = normal.remove(&target) {
-                list.sort_by_key(|r| r.offset);
-                let mut name = b".rela".to_vec();
-                name.extend_from_slice(&out.sections[target].name);
-                out.add_section(OutSection {
-                    name,
-                    sh_type: SHT_RELA,
-                    sh_flags: SHF_INFO_LINK,
-                    sh_addralign: 8,
-                    sh_entsize: 24,
-                    link: None,
-                    data: OutData::Relocs {
-                        target,
-                        relocs: list,
-                    },
-                    symbol: None,
-                });
+            if let Some(list) = normal.remove(&target) {
+                out.add_relocations(target, None, list);
             }
         }
         let mut klp_list: Vec<((String, usize), Vec<OutReloc>)> = klp.into_iter().collect();
         klp_list.sort_by(|a, b| (a.0.1, &a.0.0).cmp(&(b.0.1, &b.0.0)));
-        for ((obj, target), mut list) in klp_list {
+        for ((obj, target), list) in klp_list {
             check_objname(&obj)?;
-            list.sort_by_key(|r| r.offset);
-            let mut name = format!(".klp.rela.{obj}.").into_bytes();
-            name.extend_from_slice(&out.sections[target].name);
-            out.add_section(OutSection {
-                name,
-                sh_type: SHT_RELA,
-                sh_flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
-                sh_addralign: 8,
-                sh_entsize: 24,
-                link: None,
-                data: OutData::Relocs {
-                    target,
-                    relocs: list,
-                },
-                symbol: None,
-            });
+            out.add_relocations(target, Some(obj.as_bytes()), list);
         }
         // Metadata for `klpwrite module`.
         let mut funcs = Vec::new();

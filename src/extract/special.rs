@@ -76,7 +76,7 @@ impl Ex<'_> {
         let mut added = false;
         for sec in 0..p.sections.len() {
             let s = &p.sections[sec];
-            if s.sh_size == 0 || s.is_rela() {
+            if s.sh_size == 0 || s.sh_type != crate::elf::consts::SHT_PROGBITS {
                 continue;
             }
             let Some(spec) = x86::special_for(&s.name) else {

@@ -69,6 +69,21 @@ impl Obj {
         self
     }
 
+    /// A local 8-byte data object `name` in its own `.data.<name>` section.
+    pub fn object(&mut self, name: &str) -> &mut Self {
+        let sec = self.section(&format!(".data.{name}"), SHF_ALLOC | SHF_WRITE, &[0; 8], 0);
+        let id = self.out.add_symbol(OutSymbol {
+            name: name.into(),
+            st_info: STT_OBJECT,
+            st_other: 0,
+            place: Place::Section(sec),
+            value: 0,
+            size: 8,
+        });
+        self.syms.insert(name.into(), id);
+        self
+    }
+
     /// An undefined global.
     pub fn undef(&mut self, name: &str) -> &mut Self {
         let id = self.out.add_symbol(OutSymbol {
@@ -115,8 +130,7 @@ impl Obj {
     /// Write and re-read.
     pub fn finish(&mut self, path: &str) -> Elf {
         let mut out = self.out.clone();
-        let n = out.sections.len();
-        for target in 0..n {
+        for target in 0..out.sections.len() {
             let list: Vec<OutReloc> = self
                 .relocs
                 .iter()
@@ -124,21 +138,7 @@ impl Obj {
                 .map(|r| r.1)
                 .collect();
             if !list.is_empty() {
-                let mut name = b".rela".to_vec();
-                name.extend_from_slice(&out.sections[target].name);
-                out.add_section(OutSection {
-                    name,
-                    sh_type: SHT_RELA,
-                    sh_flags: SHF_INFO_LINK,
-                    sh_addralign: 8,
-                    sh_entsize: 24,
-                    link: None,
-                    data: OutData::Relocs {
-                        target,
-                        relocs: list,
-                    },
-                    symbol: None,
-                });
+                out.add_relocations(target, None, list);
             }
         }
         let bytes = write::to_bytes(&out).unwrap();
