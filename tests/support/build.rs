@@ -84,6 +84,20 @@ impl Obj {
         self
     }
 
+    /// A global data object over `size` bytes at the start of section `sec`.
+    pub fn data_symbol(&mut self, name: &str, sec: usize, size: u64) -> &mut Self {
+        let id = self.out.add_symbol(OutSymbol {
+            name: name.into(),
+            st_info: (STB_GLOBAL << 4) | STT_OBJECT,
+            st_other: 0,
+            place: Place::Section(sec),
+            value: 0,
+            size,
+        });
+        self.syms.insert(name.into(), id);
+        self
+    }
+
     /// An undefined global.
     pub fn undef(&mut self, name: &str) -> &mut Self {
         let id = self.out.add_symbol(OutSymbol {
