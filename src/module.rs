@@ -216,7 +216,15 @@ struct Func {
 /// (new symbol, old name, sympos) of one function to patch.
 type MetaFunc = (String, String, u64);
 
-fn parse_meta(p: &Elf) -> Result<(String, Vec<MetaFunc>)> {
+/// What an extract output's `.klpwrite.patch` says.
+struct Meta {
+    objname: String,
+    funcs: Vec<MetaFunc>,
+    /// (slot, function symbol)
+    callbacks: Vec<(usize, String)>,
+}
+
+fn parse_meta(p: &Elf) -> Result<Meta> {
     let sec = p.section_by_name(META_SECTION).ok_or_else(|| {
         Error::new(
             ErrorKind::Usage,
@@ -231,6 +239,7 @@ fn parse_meta(p: &Elf) -> Result<(String, Vec<MetaFunc>)> {
     }
     let mut objname = None;
     let mut funcs = Vec::new();
+    let mut callbacks = Vec::new();
     for l in lines {
         let f: Vec<&str> = l.split(' ').collect();
         match f.as_slice() {
@@ -242,6 +251,16 @@ fn parse_meta(p: &Elf) -> Result<(String, Vec<MetaFunc>)> {
                 })?;
                 funcs.push((new.to_string(), old.to_string(), pos));
             }
+            ["callback", slot, f] => {
+                let slot = CALLBACK_SLOTS
+                    .iter()
+                    .position(|s| s == slot)
+                    .ok_or_else(|| {
+                        Error::malformed(format!(".klpwrite.patch: bad callback slot in {l:?}"))
+                            .in_file(&p.path)
+                    })?;
+                callbacks.push((slot, f.to_string()));
+            }
             _ => {
                 return Err(
                     Error::malformed(format!(".klpwrite.patch: bad line {l:?}")).in_file(&p.path)
@@ -252,7 +271,11 @@ fn parse_meta(p: &Elf) -> Result<(String, Vec<MetaFunc>)> {
     let objname = objname
         .ok_or_else(|| Error::malformed(".klpwrite.patch: no object line").in_file(&p.path))?;
     check_objname(&objname)?;
-    Ok((objname, funcs))
+    Ok(Meta {
+        objname,
+        funcs,
+        callbacks,
+    })
 }
 
 fn is_entry_section(name: &[u8]) -> bool {
@@ -286,10 +309,38 @@ pub fn build(
     let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut relocs: BTreeMap<(Option<Vec<u8>>, usize), Vec<OutReloc>> = BTreeMap::new(); // (klp object, target) -> relocs
     let mut funcs: Vec<Func> = Vec::new();
+    let mut callbacks: Vec<Callback> = opts.callbacks.clone();
     let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
 
     for p in patches {
-        let (objname, meta) = parse_meta(p)?;
+        let Meta {
+            objname,
+            funcs: meta,
+            callbacks: marked,
+        } = parse_meta(p)?;
+        for (slot, func) in marked {
+            if opts
+                .callbacks
+                .iter()
+                .any(|c| c.slot == slot && c.objname == objname)
+                || callbacks
+                    .iter()
+                    .any(|c: &Callback| c.slot == slot && c.objname == objname)
+            {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "two {} callbacks for {objname} (one marked in {})",
+                        CALLBACK_SLOTS[slot], p.path
+                    ),
+                ));
+            }
+            callbacks.push(Callback {
+                slot,
+                func,
+                objname: objname.clone(),
+            });
+        }
         // Sections.
         let mut sec_map: HashMap<usize, (usize, u64)> = HashMap::new();
         for s in &p.sections {
@@ -528,7 +579,7 @@ pub fn build(
             objnames.push(f.objname.clone());
         }
     }
-    for cb in &opts.callbacks {
+    for cb in &callbacks {
         if !objnames.contains(&cb.objname) {
             return Err(Error::new(
                 ErrorKind::Usage,
@@ -617,7 +668,7 @@ pub fn build(
             data_relocs.push((base + o_name, Target::Str, s as i64));
         }
         data_relocs.push((base + o_funcs, Target::Data, func_arrays[i].0 as i64));
-        for cb in opts.callbacks.iter().filter(|c| &c.objname == on) {
+        for cb in callbacks.iter().filter(|c| &c.objname == on) {
             let sym = find_func(&out, &cb.func)?;
             data_relocs.push((
                 base + o_cbs + facts.klp_callbacks[cb.slot],

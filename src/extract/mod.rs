@@ -172,6 +172,8 @@ struct Ex<'a> {
     aux_drops: Vec<(usize, u64)>,
     /// Errors found where returning one was not convenient.
     deferred: Vec<Error>,
+    /// Callbacks marked in the patched object: (slot, function, object).
+    callbacks: Vec<(usize, usize, String)>,
     explain: Vec<String>,
     warnings: Vec<String>,
 }
@@ -226,6 +228,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         kept_alts: Vec::new(),
         aux_drops: Vec::new(),
         deferred: Vec::new(),
+        callbacks: Vec::new(),
         explain: Vec::new(),
         warnings: Vec::new(),
     };
@@ -236,6 +239,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         );
     }
     ex.roots()?;
+    ex.callbacks()?;
     loop {
         ex.closure()?;
         if let Some(e) = ex.deferred.pop() {
@@ -334,6 +338,115 @@ impl<'a> Ex<'a> {
                 }
             }
             self.add_function_root(sym, kind)?;
+        }
+        Ok(())
+    }
+
+    /// Livepatch callbacks marked in the patched object, in either
+    /// convention: kpatch's `KPATCH_*_CALLBACK()` (16-byte records in
+    /// `.kpatch.callbacks.<slot>`: function pointer, object-name pointer
+    /// or NULL for this object) or upstream's `KLP_*_CALLBACK()` (a pointer
+    /// variable `__klp_<slot>_callback_<obj>`). The functions are copied
+    /// and recorded for `klpwrite module`.
+    fn callbacks(&mut self) -> Result<()> {
+        let p = self.p;
+        const SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
+        let mut found: Vec<(usize, usize, String, String)> = Vec::new(); // slot, func, obj, where
+        let target_of = |id: usize| -> Option<usize> {
+            let r = p.relocs[id];
+            let s = &p.symbols[r.symbol];
+            let sec = s.section?;
+            let off = crate::elf::uoffset_of(s.value, r.addend, 0)?;
+            p.symbols[..]
+                .iter()
+                .find(|f| {
+                    f.is_func() && f.section == Some(sec) && f.value == off && !f.name.is_empty()
+                })
+                .map(|f| f.index)
+        };
+        for (slot, name) in SLOTS.iter().enumerate() {
+            let Some(sec) = p.section_by_name(format!(".kpatch.callbacks.{name}").as_bytes())
+            else {
+                continue;
+            };
+            for id in crate::special::sorted_relocs(p, sec) {
+                let r = p.relocs[id];
+                if r.offset % 16 != 0 {
+                    continue;
+                }
+                let obj = crate::special::sorted_relocs(p, sec)
+                    .into_iter()
+                    .find(|&j| p.relocs[j].offset == r.offset + 8)
+                    .and_then(|j| {
+                        let t = &p.symbols[p.relocs[j].symbol];
+                        let d = p.data(t.section?);
+                        let o = crate::elf::uoffset_of(t.value, p.relocs[j].addend, 0)? as usize;
+                        let end = d.get(o..)?.iter().position(|&b| b == 0)? + o;
+                        Some(String::from_utf8_lossy(&d[o..end]).into_owned())
+                    })
+                    .unwrap_or_else(|| self.opts.objname.clone());
+                let f = target_of(id).ok_or_else(|| {
+                    err_at(
+                        p,
+                        sec,
+                        r.offset,
+                        ErrorKind::Malformed,
+                        "callback record does not point at a function".into(),
+                    )
+                })?;
+                found.push((slot, f, obj, format!(".kpatch.callbacks.{name}")));
+            }
+        }
+        for s in &p.symbols {
+            let Some(rest) = s.name.strip_prefix(b"__klp_") else {
+                continue;
+            };
+            let Some((slot, obj)) = SLOTS.iter().enumerate().find_map(|(i, n)| {
+                rest.strip_prefix(n.as_bytes())
+                    .and_then(|r| r.strip_prefix(b"_callback_"))
+                    .map(|o| (i, String::from_utf8_lossy(o).into_owned()))
+            }) else {
+                continue;
+            };
+            let Some(sec) = s.section else { continue };
+            let id = crate::special::sorted_relocs(p, sec)
+                .into_iter()
+                .find(|&j| p.relocs[j].offset == s.value);
+            let f = id.and_then(target_of).ok_or_else(|| {
+                Error::malformed(format!("{} does not point at a function", s.display_name()))
+                    .in_file(&p.path)
+            })?;
+            found.push((slot, f, obj, s.display_name()));
+        }
+        for (slot, f, obj, from) in found {
+            if obj != self.opts.objname {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "callback {} ({from}) is for object {obj}, but this patch is for {}",
+                        p.symbols[f].display_name(),
+                        self.opts.objname
+                    ),
+                )
+                .in_file(&p.path));
+            }
+            if self.callbacks.iter().any(|c| c.0 == slot) {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!("two {} callbacks for {obj}", SLOTS[slot]),
+                )
+                .in_file(&p.path));
+            }
+            self.explain.push(format!(
+                "callback {} = {} [{from}]",
+                SLOTS[slot],
+                p.symbols[f].display_name()
+            ));
+            if !self.included_set.contains(&f) {
+                self.new_syms.insert(f);
+                self.include(f, Why::New);
+            }
+            self.callbacks.push((slot, f, obj));
         }
         Ok(())
     }
@@ -1558,6 +1671,14 @@ impl<'a> Ex<'a> {
                 f.new_name, f.old_name, f.sympos
             ));
             funcs.push(f);
+        }
+        const SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
+        for (slot, f, _) in &self.callbacks {
+            meta.push_str(&format!(
+                "callback {} {}\n",
+                SLOTS[*slot],
+                show(&p.symbols[*f].name)
+            ));
         }
         out.add_section(OutSection {
             name: META_SECTION.to_vec(),
