@@ -371,7 +371,7 @@ impl<'a> Ex<'a> {
             };
             for id in crate::special::sorted_relocs(p, sec) {
                 let r = p.relocs[id];
-                if r.offset % 16 != 0 {
+                if !r.offset.is_multiple_of(16) {
                     continue;
                 }
                 let obj = crate::special::sorted_relocs(p, sec)
