@@ -32,16 +32,23 @@ fn changed_initial_value_is_refused() {
     let orig = with_data(&[1, 0, 0, 0], false).finish(&d.join("o.o").display().to_string());
     let patched = with_data(&[2, 0, 0, 0], true).finish(&d.join("p.o").display().to_string());
     let e = diff::run(&orig, &patched).unwrap_err().to_string();
-    assert!(e.contains("changed data: limit") && e.contains("initial value"), "{e}");
+    assert!(
+        e.contains("changed data: limit") && e.contains("initial value"),
+        "{e}"
+    );
 }
 
 #[test]
 fn changed_data_size_is_refused() {
     let d = scratch("diff-size");
     let orig = with_data(&[1, 0, 0, 0], false).finish(&d.join("o.o").display().to_string());
-    let patched = with_data(&[1, 0, 0, 0, 0, 0, 0, 0], false).finish(&d.join("p.o").display().to_string());
+    let patched =
+        with_data(&[1, 0, 0, 0, 0, 0, 0, 0], false).finish(&d.join("p.o").display().to_string());
     let e = diff::run(&orig, &patched).unwrap_err().to_string();
-    assert!(e.contains("changed data: limit") && e.contains("size 4 → 8"), "{e}");
+    assert!(
+        e.contains("changed data: limit") && e.contains("size 4 → 8"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -66,5 +73,8 @@ fn dropping_the_last_use_of_a_static_local_is_refused() {
     p.file("s.c").func("tick", true, &code);
     let patched = p.finish(&d.join("p.o").display().to_string());
     let e = diff::run(&orig, &patched).unwrap_err().to_string();
-    assert!(e.contains("no longer references static local count.1") && e.contains("tick"), "{e}");
+    assert!(
+        e.contains("no longer references static local count.1") && e.contains("tick"),
+        "{e}"
+    );
 }
