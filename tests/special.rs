@@ -213,3 +213,24 @@ fn sh_entsize_contradicting_relocations_is_refused() {
         .unwrap();
     assert_eq!(repl.size(), 10);
 }
+
+#[test]
+fn duplicate_special_section_names_are_refused() {
+    let d = scratch("special-dup");
+    let mut o = base();
+    o.section(".smp_locks", SHF_ALLOC, &[0; 4], 0);
+    o.section(".smp_locks", SHF_ALLOC, &[0; 4], 0);
+    let (_, r) = run(&d, "dup", &mut o);
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("are both named .smp_locks"), "{e}");
+}
+
+#[test]
+fn unnamed_allocated_section_is_refused() {
+    let d = scratch("special-noname");
+    let mut o = base();
+    o.section("", SHF_ALLOC, &[0; 4], 0);
+    let (_, r) = run(&d, "noname", &mut o);
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("an allocated section without a name"), "{e}");
+}

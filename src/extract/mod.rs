@@ -232,6 +232,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         explain: Vec::new(),
         warnings: Vec::new(),
     };
+    check_section_names(inp.patched)?;
     if !inp.have_symvers {
         ex.warnings.push(
             "no --symvers given: exports are only known from __ksymtab_ symbols of the symbol source"
@@ -1718,6 +1719,39 @@ fn checked_align(p: &Elf, sec: usize) -> Result<u64> {
         .in_file(&p.path));
     }
     Ok(a)
+}
+
+/// Section names extract relies on must be unambiguous: a special or
+/// auxiliary section that appears twice (which one pairs with which
+/// `.orc_unwind`, which `.fixup` an exception entry means?) and an allocated
+/// section without a name are refused. Other duplicates are legal ELF
+/// (`__patchable_function_entries` comes once per function) and fine.
+fn check_section_names(p: &Elf) -> Result<()> {
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    for s in &p.sections[1..] {
+        if s.name.is_empty() && s.is_alloc() {
+            return Err(Error::malformed(format!(
+                "section #{}: an allocated section without a name",
+                s.index
+            ))
+            .in_file(&p.path));
+        }
+        let special = x86::special_for(&s.name)
+            .is_some_and(|sp| !matches!(sp.treatment, x86::Treatment::Drop(_)))
+            || x86::AUX_SECTIONS.iter().any(|a| s.name == a.as_bytes());
+        if !special || s.sh_type != SHT_PROGBITS {
+            continue;
+        }
+        if let Some(first) = seen.insert(&s.name, s.index) {
+            return Err(Error::malformed(format!(
+                "sections #{first} and #{} are both named {}: klpwrite cannot tell which entries belong together",
+                s.index,
+                s.display_name()
+            ))
+            .in_file(&p.path));
+        }
+    }
+    Ok(())
 }
 
 /// Alignment for a chunk starting at `start` in a section aligned to
