@@ -354,17 +354,27 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
                     .push(p);
             }
         }
+        let mut by_position: Vec<String> = Vec::new();
         for ((_, name), (os, ps)) in groups {
             if os.len() > 1 && os.len() == ps.len() {
                 for (o, p) in os.iter().zip(ps.iter()) {
                     tw.pair(*o, *p, Level::Position);
                 }
-                tw.warnings.push(format!(
-                    "paired {} symbols named {} by position (last resort)",
-                    os.len(),
-                    show(&name)
-                ));
+                by_position.push(format!("{} ({})", show(&name), os.len()));
             }
+        }
+        if !by_position.is_empty() {
+            let shown: Vec<&str> = by_position.iter().take(5).map(String::as_str).collect();
+            tw.warnings.push(format!(
+                "paired same-named symbols by position (last resort), {} name(s): {}{}",
+                by_position.len(),
+                shown.join(", "),
+                if by_position.len() > 5 {
+                    format!(" and {} more", by_position.len() - 5)
+                } else {
+                    String::new()
+                }
+            ));
         }
     }
     Ok(tw)
@@ -373,18 +383,33 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
 /// For every function, the symbols its relocations point at (section
 /// references resolved to the containing symbol).
 pub fn references(elf: &Elf) -> HashMap<usize, HashSet<usize>> {
+    references_of(elf, |_| true)
+}
+
+/// [`references`] for the functions `want` accepts. Each section's
+/// relocations are sorted once and every function looks at its own range
+/// only, so a linked module with thousands of functions in one `.text`
+/// stays linear.
+pub fn references_of(elf: &Elf, want: impl Fn(usize) -> bool) -> HashMap<usize, HashSet<usize>> {
     let mut out: HashMap<usize, HashSet<usize>> = HashMap::new();
     let mut maps: HashMap<usize, CodeMap> = HashMap::new();
+    let mut sorted: HashMap<usize, Vec<usize>> = HashMap::new();
     for s in &elf.symbols {
-        if !s.is_func() || s.size == 0 {
+        if !s.is_func() || s.size == 0 || !want(s.index) {
             continue;
         }
         let Some(sec) = s.section else { continue };
         let mut set = HashSet::new();
-        for r in elf.relocs_for(sec) {
-            if r.offset < s.value || r.offset >= s.value.saturating_add(s.size) {
-                continue;
-            }
+        let ids = sorted
+            .entry(sec)
+            .or_insert_with(|| crate::special::sorted_relocs(elf, sec));
+        let end = s.value.saturating_add(s.size);
+        let lo = ids.partition_point(|&i| elf.relocs[i].offset < s.value);
+        for &id in ids[lo..]
+            .iter()
+            .take_while(|&&i| elf.relocs[i].offset < end)
+        {
+            let r = &elf.relocs[id];
             let t = &elf.symbols[r.symbol];
             if t.is_section() || names::is_local_label(&t.name) {
                 let Some(tsec) = t.section else { continue };

@@ -255,7 +255,8 @@ fn check_static_locals(orig: &Elf, twins: &Twins, rep: &DiffReport, refusals: &m
         .filter_map(|p| twins.p2o.get(p).copied())
         .collect();
     let removed: HashSet<usize> = rep.removed.iter().copied().collect();
-    let refs = correlate::references(orig);
+    let refs =
+        correlate::references_of(orig, |f| changed_orig.contains(&f) || removed.contains(&f));
     let mut seen = HashSet::new();
     let mut funcs: Vec<&usize> = refs.keys().collect();
     funcs.sort_unstable();

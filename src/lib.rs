@@ -36,6 +36,7 @@ pub mod elf;
 pub mod error;
 pub mod extract;
 pub mod image;
+pub mod kbuild;
 pub mod kernel;
 pub mod module;
 #[allow(missing_docs)]

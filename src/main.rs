@@ -56,6 +56,15 @@ enum Command {
     /// Write a loadable livepatch module (.ko) from extract outputs.
     #[command(after_help = EXIT_CODES)]
     Module(ModuleArgs),
+    /// Write a kbuild directory (shipped objects, C stub, Kbuild, Makefile) from extract outputs.
+    #[command(after_help = EXIT_CODES)]
+    Kbuild(KbuildArgs),
+    /// Restore the klp relocations of a module kbuild linked from a `kbuild` directory (in place).
+    #[command(after_help = EXIT_CODES)]
+    PostLink {
+        /// The linked module (NAME.ko); rewritten atomically, left alone if already done.
+        module: PathBuf,
+    },
     /// Print a stable text dump of an ELF object.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -211,6 +220,69 @@ fn run_module(a: &ModuleArgs) -> Result<u8> {
     Ok(0)
 }
 
+#[derive(clap::Args)]
+struct KbuildArgs {
+    /// Outputs of `klpwrite extract` (or `build`); several for the same or different targets.
+    #[arg(required = true)]
+    patches: Vec<PathBuf>,
+    /// Module name (also the sysfs name under /sys/kernel/livepatch).
+    #[arg(long)]
+    name: String,
+    /// Atomic replace: the new patch replaces all earlier ones.
+    #[arg(long)]
+    replace: bool,
+    /// A callback: SLOT=FUNC[@OBJECT], SLOT one of pre_patch, post_patch, pre_unpatch, post_unpatch (repeatable).
+    #[arg(long, value_name = "SLOT=FUNC[@OBJ]")]
+    callback: Vec<String>,
+    /// Output directory (created if missing); build it with `make KDIR=<kernel build tree>`.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: PathBuf,
+}
+
+fn run_kbuild(a: &KbuildArgs) -> Result<u8> {
+    let mut patches = Vec::new();
+    for p in &a.patches {
+        patches.push(load_file(&path_str(p), Expect::Relocatable)?);
+    }
+    let mut callbacks = Vec::new();
+    for c in &a.callback {
+        callbacks.push(klpwrite::kbuild::parse_callback(c)?);
+    }
+    let opts = klpwrite::kbuild::KbuildOptions {
+        name: a.name.clone(),
+        replace: a.replace,
+        callbacks,
+    };
+    let files = klpwrite::kbuild::generate(&patches, &opts)?;
+    klpwrite::kbuild::write_dir(&a.output, &files)?;
+    Ok(0)
+}
+
+fn run_post_link(module: &Path) -> Result<u8> {
+    let elf = load_file(&path_str(module), Expect::Relocatable)?;
+    match klpwrite::kbuild::post_link(&elf)? {
+        klpwrite::kbuild::PostLinked::AlreadyDone => {
+            eprintln!(
+                "klpwrite: {}: already post-linked; left unchanged",
+                elf.path
+            );
+        }
+        klpwrite::kbuild::PostLinked::Rewritten {
+            out,
+            relocs,
+            sections,
+        } => {
+            let bytes = write::to_bytes(&out)?;
+            write::write_atomic(module, &bytes)?;
+            eprintln!(
+                "klpwrite: {}: {relocs} klp relocation(s) restored in {sections} section(s)",
+                elf.path
+            );
+        }
+    }
+    Ok(0)
+}
+
 fn path_str(p: &std::path::Path) -> String {
     p.display().to_string()
 }
@@ -337,6 +409,8 @@ fn run() -> Result<u8> {
         Command::Extract(a) => run_extract(a),
         Command::Build(a) => run_build(a),
         Command::Module(a) => run_module(a),
+        Command::Kbuild(a) => run_kbuild(a),
+        Command::PostLink { module } => run_post_link(module),
         Command::Checksum { file, json } => {
             let elf = load_file(&path_str(file), Expect::Relocatable)?;
             let c = checksum::run(&elf)?;

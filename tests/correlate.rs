@@ -256,7 +256,9 @@ fn weak_pairings_warn() {
         tw.warnings
     );
     assert!(
-        tw.warnings.iter().any(|w| w.contains("by position")),
+        tw.warnings
+            .iter()
+            .any(|w| w.contains("by position") && w.contains("__quirk (2)")),
         "{:?}",
         tw.warnings
     );

@@ -98,67 +98,35 @@ pub fn copy(
         }
     }
 
-    // --- sections ---------------------------------------------------------------
+    // --- symbols, in input order ------------------------------------------------------
+    // Section symbols are made here, where the input has them, so that the
+    // output keeps the input's symbol order; sections without one get one
+    // after the others.
     let mut out = OutObject {
         e_flags: elf.e_flags,
         ..OutObject::default()
     };
-    for s in &elf.sections {
-        let Some(id) = ids[s.index] else { continue };
-        let link_order = s.sh_flags & SHF_LINK_ORDER != 0;
-        let link = if s.is_rela() {
-            None
-        } else {
-            if s.sh_info != 0 || (s.sh_link != 0 && !link_order) {
-                return Err(unsupported(
-                    s,
-                    &format!(
-                        "has sh_link {} / sh_info {}, which klpwrite cannot carry over",
-                        s.sh_link, s.sh_info
-                    ),
-                ));
-            }
-            match (link_order, s.sh_link) {
-                (true, l) if l != 0 => Some(ids.get(l as usize).copied().flatten().ok_or_else(
-                    || unsupported(s, "is SHF_LINK_ORDER with a section that is not kept"),
-                )?),
-                _ => None,
-            }
-        };
-        let data = if s.is_rela() {
-            OutData::Relocs {
-                target: ids[s.sh_info as usize].expect("target of a kept RELA is kept"),
-                relocs: Vec::new(),
-            }
-        } else if s.is_nobits() {
-            OutData::Nobits(s.sh_size)
-        } else {
-            OutData::Bytes(elf.data(s.index).to_vec())
-        };
-        let got = out.add_section(OutSection {
-            name: s.name.clone(),
-            sh_type: s.sh_type,
-            sh_flags: s.sh_flags,
-            sh_addralign: s.sh_addralign.max(1),
-            sh_entsize: s.sh_entsize,
-            link,
-            data,
-            symbol: None,
-        });
-        debug_assert_eq!(got, id);
-    }
-
-    // --- symbols ------------------------------------------------------------------
+    let mut sec_sym: Vec<Option<usize>> = vec![None; next];
     let mut syms: Vec<Option<usize>> = vec![None; elf.symbols.len()];
     for s in elf.symbols.iter().skip(1) {
         if drop_symbol(s) {
             continue;
         }
         if s.is_section() {
-            syms[s.index] = s
-                .section
-                .and_then(|sec| ids[sec])
-                .and_then(|id| out.sections[id].symbol);
+            let Some(sec) = s.section else { continue };
+            let Some(id) = ids[sec].filter(|_| !elf.sections[sec].is_rela()) else {
+                continue;
+            };
+            syms[s.index] = Some(*sec_sym[id].get_or_insert_with(|| {
+                out.add_symbol(OutSymbol {
+                    name: Vec::new(),
+                    st_info: s.st_info,
+                    st_other: s.st_other,
+                    place: Place::Section(id),
+                    value: 0,
+                    size: 0,
+                })
+            }));
             continue;
         }
         let place = match s.section {
@@ -191,6 +159,71 @@ pub fn copy(
             value: s.value,
             size: s.size,
         }));
+    }
+
+    // --- sections ---------------------------------------------------------------
+    for s in &elf.sections {
+        let Some(id) = ids[s.index] else { continue };
+        let link_order = s.sh_flags & SHF_LINK_ORDER != 0;
+        let link = if s.is_rela() {
+            None
+        } else {
+            if s.sh_info != 0 || (s.sh_link != 0 && !link_order) {
+                return Err(unsupported(
+                    s,
+                    &format!(
+                        "has sh_link {} / sh_info {}, which klpwrite cannot carry over",
+                        s.sh_link, s.sh_info
+                    ),
+                ));
+            }
+            match (link_order, s.sh_link) {
+                (true, l) if l != 0 => {
+                    Some(ids.get(l as usize).copied().flatten().ok_or_else(|| {
+                        unsupported(s, "is SHF_LINK_ORDER with a section that is not kept")
+                    })?)
+                }
+                _ => None,
+            }
+        };
+        let (data, symbol) = if s.is_rela() {
+            let target = ids[s.sh_info as usize].expect("target of a kept RELA is kept");
+            (
+                OutData::Relocs {
+                    target,
+                    relocs: Vec::new(),
+                },
+                None,
+            )
+        } else {
+            let data = if s.is_nobits() {
+                OutData::Nobits(s.sh_size)
+            } else {
+                OutData::Bytes(elf.data(s.index).to_vec())
+            };
+            let sym = *sec_sym[id].get_or_insert_with(|| {
+                out.add_symbol(OutSymbol {
+                    name: Vec::new(),
+                    st_info: STT_SECTION,
+                    st_other: 0,
+                    place: Place::Section(id),
+                    value: 0,
+                    size: 0,
+                })
+            });
+            (data, Some(sym))
+        };
+        debug_assert_eq!(out.sections.len(), id);
+        out.sections.push(OutSection {
+            name: s.name.clone(),
+            sh_type: s.sh_type,
+            sh_flags: s.sh_flags,
+            sh_addralign: s.sh_addralign.max(1),
+            sh_entsize: s.sh_entsize,
+            link,
+            data,
+            symbol,
+        });
     }
 
     // --- relocations ------------------------------------------------------------------
