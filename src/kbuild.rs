@@ -38,7 +38,7 @@ use crate::arch::x86_64 as x86;
 use crate::elf::consts::*;
 use crate::elf::{Elf, uoffset_of};
 use crate::error::{Error, ErrorKind, Result, show};
-use crate::extract::{MAX_OBJNAME, META_SECTION, check_objname};
+use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, check_objname, read_patch_meta};
 use crate::module::{CALLBACK_SLOTS, Callback};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
 use crate::write;
@@ -90,60 +90,6 @@ pub fn parse_callback(spec: &str) -> Result<Callback> {
     })
 }
 
-/// What an extract output's `.klpwrite.patch` says.
-struct Meta {
-    objname: String,
-    /// (new symbol, old name, sympos)
-    funcs: Vec<(String, String, u64)>,
-    /// (slot, function)
-    callbacks: Vec<(usize, String)>,
-}
-
-fn parse_meta(p: &Elf) -> Result<Meta> {
-    let sec = p.section_by_name(META_SECTION).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Usage,
-            "no .klpwrite.patch section: not an output of `klpwrite extract`",
-        )
-        .in_file(&p.path)
-    })?;
-    let bad = |m: String| Error::malformed(format!(".klpwrite.patch: {m}")).in_file(&p.path);
-    let text = String::from_utf8_lossy(p.data(sec)).into_owned();
-    let mut lines = text.lines();
-    if lines.next() != Some("klpwrite-patch 1") {
-        return Err(bad("unknown version".into()));
-    }
-    let mut meta = Meta {
-        objname: String::new(),
-        funcs: Vec::new(),
-        callbacks: Vec::new(),
-    };
-    for l in lines {
-        match l.split(' ').collect::<Vec<_>>().as_slice() {
-            ["object", o] => meta.objname = o.to_string(),
-            ["func", new, old, pos] => {
-                let pos = pos
-                    .parse()
-                    .map_err(|_| bad(format!("bad sympos in {l:?}")))?;
-                meta.funcs.push((new.to_string(), old.to_string(), pos));
-            }
-            ["callback", slot, f] => {
-                let slot = CALLBACK_SLOTS
-                    .iter()
-                    .position(|s| s == slot)
-                    .ok_or_else(|| bad(format!("bad callback slot in {l:?}")))?;
-                meta.callbacks.push((slot, f.to_string()));
-            }
-            _ => return Err(bad(format!("bad line {l:?}"))),
-        }
-    }
-    if meta.objname.is_empty() {
-        return Err(bad("no object line".into()));
-    }
-    check_objname(&meta.objname).map_err(|e| e.in_file(&p.path))?;
-    Ok(meta)
-}
-
 /// The defined FUNC symbol `name` of `p`.
 fn defined_func(p: &Elf, name: &str) -> Option<usize> {
     p.symbols_named(name.as_bytes())
@@ -189,7 +135,7 @@ struct Shipped {
 
 /// Turn one extract output into a shipped object: copy it without its klp
 /// parts and add the records and the function aliases.
-fn ship(p: &Elf, n: usize, meta: &Meta) -> Result<Shipped> {
+fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
     let file = p.path.as_str();
     for s in &p.sections {
         if s.name.starts_with(RECORDS_PREFIX) || s.name == NAMES_SECTION {
@@ -405,11 +351,11 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     let mut shipped: Vec<Shipped> = Vec::new();
     let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
     let mut globals: HashMap<Vec<u8>, String> = HashMap::new();
-    let mut metas: Vec<Meta> = Vec::new();
+    let mut metas: Vec<PatchMeta> = Vec::new();
     let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
     for (i, p) in patches.iter().enumerate() {
         let n = i + 1;
-        let meta = parse_meta(p)?;
+        let meta = read_patch_meta(p)?;
         for s in &p.symbols[1..] {
             if s.is_local() || s.section.is_none() {
                 continue;

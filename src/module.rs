@@ -30,7 +30,7 @@ use crate::btf::Btf;
 use crate::elf::consts::*;
 use crate::elf::{Elf, names};
 use crate::error::{Error, ErrorKind, Result, show};
-use crate::extract::{MAX_OBJNAME, META_SECTION, check_objname};
+use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, read_patch_meta};
 use crate::kernel;
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place, align_up};
 use crate::symvers::Exports;
@@ -190,8 +190,7 @@ pub struct Callback {
     pub objname: String,
 }
 
-/// Names of the callback slots, in `struct klp_callbacks` order.
-pub const CALLBACK_SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
+pub use crate::extract::CALLBACK_SLOTS;
 
 /// Options of `module`.
 #[derive(Debug, Clone, Default)]
@@ -211,71 +210,6 @@ struct Func {
     new_sym: usize,
     old_name: String,
     sympos: u64,
-}
-
-/// (new symbol, old name, sympos) of one function to patch.
-type MetaFunc = (String, String, u64);
-
-/// What an extract output's `.klpwrite.patch` says.
-struct Meta {
-    objname: String,
-    funcs: Vec<MetaFunc>,
-    /// (slot, function symbol)
-    callbacks: Vec<(usize, String)>,
-}
-
-fn parse_meta(p: &Elf) -> Result<Meta> {
-    let sec = p.section_by_name(META_SECTION).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Usage,
-            "no .klpwrite.patch section: not an output of `klpwrite extract`",
-        )
-        .in_file(&p.path)
-    })?;
-    let text = String::from_utf8_lossy(p.data(sec)).into_owned();
-    let mut lines = text.lines();
-    if lines.next() != Some("klpwrite-patch 1") {
-        return Err(Error::malformed("unknown .klpwrite.patch version").in_file(&p.path));
-    }
-    let mut objname = None;
-    let mut funcs = Vec::new();
-    let mut callbacks = Vec::new();
-    for l in lines {
-        let f: Vec<&str> = l.split(' ').collect();
-        match f.as_slice() {
-            ["object", o] => objname = Some(o.to_string()),
-            ["func", new, old, pos] => {
-                let pos: u64 = pos.parse().map_err(|_| {
-                    Error::malformed(format!(".klpwrite.patch: bad sympos in {l:?}"))
-                        .in_file(&p.path)
-                })?;
-                funcs.push((new.to_string(), old.to_string(), pos));
-            }
-            ["callback", slot, f] => {
-                let slot = CALLBACK_SLOTS
-                    .iter()
-                    .position(|s| s == slot)
-                    .ok_or_else(|| {
-                        Error::malformed(format!(".klpwrite.patch: bad callback slot in {l:?}"))
-                            .in_file(&p.path)
-                    })?;
-                callbacks.push((slot, f.to_string()));
-            }
-            _ => {
-                return Err(
-                    Error::malformed(format!(".klpwrite.patch: bad line {l:?}")).in_file(&p.path)
-                );
-            }
-        }
-    }
-    let objname = objname
-        .ok_or_else(|| Error::malformed(".klpwrite.patch: no object line").in_file(&p.path))?;
-    check_objname(&objname)?;
-    Ok(Meta {
-        objname,
-        funcs,
-        callbacks,
-    })
 }
 
 fn is_entry_section(name: &[u8]) -> bool {
@@ -313,11 +247,11 @@ pub fn build(
     let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
 
     for p in patches {
-        let Meta {
+        let PatchMeta {
             objname,
             funcs: meta,
             callbacks: marked,
-        } = parse_meta(p)?;
+        } = read_patch_meta(p)?;
         for (slot, func) in marked {
             if opts
                 .callbacks

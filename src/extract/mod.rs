@@ -36,8 +36,71 @@ use crate::target::{Lookup, Target, TargetObject, TuInfo};
 pub const MAX_OBJNAME: usize = 55;
 /// Longest symbol name the kernel accepts (`KSYM_NAME_LEN - 1`).
 pub const MAX_SYMNAME: usize = 511;
-/// Name of the metadata section `extract` writes for `module`.
+/// Name of the metadata section `extract` writes for `module` and `kbuild`:
+/// text lines `klpwrite-patch 1`, `object <objname>`, one
+/// `func <new symbol> <old name> <sympos>` per patched function and one
+/// `callback <slot> <function>` per marked callback.
 pub const META_SECTION: &[u8] = b".klpwrite.patch";
+
+/// The `klp_callbacks` slots, in struct order.
+pub const CALLBACK_SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
+
+/// What an extract output's `.klpwrite.patch` says.
+#[derive(Debug, Clone)]
+pub struct PatchMeta {
+    /// `vmlinux` or the module the output patches.
+    pub objname: String,
+    /// (new symbol, old name, sympos) per patched function.
+    pub funcs: Vec<(String, String, u64)>,
+    /// (slot in [`CALLBACK_SLOTS`], function) per marked callback.
+    pub callbacks: Vec<(usize, String)>,
+}
+
+/// Read the `.klpwrite.patch` section of an extract output.
+pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
+    let sec = p.section_by_name(META_SECTION).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Usage,
+            "no .klpwrite.patch section: not an output of `klpwrite extract`",
+        )
+        .in_file(&p.path)
+    })?;
+    let bad = |m: String| Error::malformed(format!(".klpwrite.patch: {m}")).in_file(&p.path);
+    let text = String::from_utf8_lossy(p.data(sec)).into_owned();
+    let mut lines = text.lines();
+    if lines.next() != Some("klpwrite-patch 1") {
+        return Err(bad("unknown version".into()));
+    }
+    let mut meta = PatchMeta {
+        objname: String::new(),
+        funcs: Vec::new(),
+        callbacks: Vec::new(),
+    };
+    for l in lines {
+        match l.split(' ').collect::<Vec<_>>().as_slice() {
+            ["object", o] => meta.objname = o.to_string(),
+            ["func", new, old, pos] => {
+                let pos = pos
+                    .parse()
+                    .map_err(|_| bad(format!("bad sympos in {l:?}")))?;
+                meta.funcs.push((new.to_string(), old.to_string(), pos));
+            }
+            ["callback", slot, f] => {
+                let slot = CALLBACK_SLOTS
+                    .iter()
+                    .position(|s| s == slot)
+                    .ok_or_else(|| bad(format!("bad callback slot in {l:?}")))?;
+                meta.callbacks.push((slot, f.to_string()));
+            }
+            _ => return Err(bad(format!("bad line {l:?}"))),
+        }
+    }
+    if meta.objname.is_empty() {
+        return Err(bad("no object line".into()));
+    }
+    check_objname(&meta.objname).map_err(|e| e.in_file(&p.path))?;
+    Ok(meta)
+}
 
 /// Everything `extract` reads.
 pub struct Inputs<'a> {
@@ -351,7 +414,7 @@ impl<'a> Ex<'a> {
     /// and recorded for `klpwrite module`.
     fn callbacks(&mut self) -> Result<()> {
         let p = self.p;
-        const SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
+        const SLOTS: [&str; 4] = CALLBACK_SLOTS;
         let mut found: Vec<(usize, usize, String, String)> = Vec::new(); // slot, func, obj, where
         let target_of = |id: usize| -> Option<usize> {
             let r = p.relocs[id];
@@ -1673,11 +1736,10 @@ impl<'a> Ex<'a> {
             ));
             funcs.push(f);
         }
-        const SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch", "post_unpatch"];
         for (slot, f, _) in &self.callbacks {
             meta.push_str(&format!(
                 "callback {} {}\n",
-                SLOTS[*slot],
+                CALLBACK_SLOTS[*slot],
                 show(&p.symbols[*f].name)
             ));
         }

@@ -18,6 +18,8 @@
 #             kernel log and the taint mask
 #   scenario 1-8  the klpwrite chain (diff -> extract -> module) per patch;
 #             placeholders that print SKIP until klpwrite has those commands
+#   scenario 9    the kbuild form: klpwrite kbuild -> kbuild link against the
+#             headers -> klpwrite post-link (generated Makefile), then the guest
 #
 # Output: one line per check, "PASS: name", "FAIL: name - why" or
 # "SKIP: name - why", timings, and as the very last line
@@ -295,6 +297,30 @@ else
 		step scenario8/module "$KW/s8-module.log" kw_module klpw_s8 "$KW/s8.o" --replace \
 			--callback pre_patch=klpw_pre_patch --callback post_unpatch=klpw_post_unpatch; then
 		GUEST_KOS=("$KW/klpw_s1.ko" "$KW/klpw_s8.ko"); scenario 8 callbacks-replace
+	fi
+	# 9. the kbuild form: s1.o, s6.o (vmlinux klp relocations) and s4.o
+	#    (a klpw_target klp relocation) as shipped objects, linked by kbuild
+	#    against the headers with the generated stub, then post-linked by the
+	#    generated Makefile; the module as kbuild linked it must refuse to load
+	S9=$KW/s9
+	klp_relocs() {   # klp_relocs FILE... - number of entries in .klp.rela sections
+		readelf -rW "$@" | awk '/^Relocation section/ { k = index($3, "'"'"'.klp.rela.") == 1 }
+			k && /^[0-9a-f]+ / { n++ } END { print n + 0 }'
+	}
+	if [ -s "$KW/s1.o" ] && [ -s "$KW/s6.o" ] && [ -s "$KW/s4.o" ] &&
+		step scenario9/kbuild "$KW/s9-kbuild.log" "$KLPWRITE" kbuild "$KW/s1.o" "$KW/s6.o" "$KW/s4.o" \
+			--name klpw_s9 -o "$S9" &&
+		step scenario9/kbuild_link "$KW/s9-make.log" make -C "$E2E_KDIR" M="$S9" modules &&
+		cp "$S9/klpw_s9.ko" "$S9/klpw_s9_unlinked.ko" &&
+		step scenario9/post_link "$KW/s9-post-link.log" make -C "$S9" KDIR="$E2E_KDIR" KLPWRITE="$KLPWRITE"; then
+		want=$(klp_relocs "$KW/s1.o" "$KW/s6.o" "$KW/s4.o") got=$(klp_relocs "$S9/klpw_s9.ko")
+		if [ "$want" -gt 0 ] && [ "$got" = "$want" ]; then pass "scenario9/klp_relocs_restored ($got)"
+		else fail scenario9/klp_relocs_restored "$got klp relocations in klpw_s9.ko, $want in the inputs"; fi
+		cp "$S9/klpw_s9.ko" "$KW/s9-once.ko"
+		if "$KLPWRITE" post-link "$S9/klpw_s9.ko" >"$KW/s9-post-link-again.log" 2>&1 &&
+			cmp -s "$S9/klpw_s9.ko" "$KW/s9-once.ko"; then pass scenario9/post_link_again_noop
+		else fail scenario9/post_link_again_noop "see $KW/s9-post-link-again.log"; fi
+		GUEST_KOS=("$TARGET_KO" "$S9/klpw_s9.ko" "$S9/klpw_s9_unlinked.ko"); scenario 9 kbuild
 	fi
 	# Refusals: nothing is written when the inputs disagree.
 	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...

@@ -1,0 +1,636 @@
+//! `kbuild` and `post-link`: the generated directory, a simulated kbuild
+//! link (`ld -r` of the shipped object after a dummy object that shifts
+//! every section), the restored `.klp.rela`/`.klp.sym`, idempotence, the
+//! refusals, and the generic copy that post-link is built on.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use klpwrite::elf::Elf;
+use klpwrite::elf::consts::*;
+use klpwrite::elf::load::{Expect, load_file};
+use klpwrite::kbuild::copy::copy;
+use klpwrite::kbuild::records::{LINKED, LINKED_SYMBOL, NAMES_SECTION, Record, UNLINKED};
+use klpwrite::output::{OutData, OutObject};
+use klpwrite::write;
+use support::build::Obj;
+use support::*;
+
+fn example(f: &str) -> String {
+    root()
+        .join("examples/data/cmdline")
+        .join(f)
+        .display()
+        .to_string()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// `klpwrite extract` of the embedded example into `dir/ex.o`.
+fn extract_example(dir: &Path) -> PathBuf {
+    let out = dir.join("ex.o");
+    let o = klpwrite(&[
+        "extract",
+        &example("cmdline.patched.o"),
+        "--changes",
+        &example("changes.txt"),
+        "--objname",
+        "vmlinux",
+        "--symbols",
+        &example("vmlinux.syms"),
+        "--symvers",
+        &example("Module.symvers"),
+        "-o",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn exports() -> HashSet<String> {
+    std::fs::read_to_string(example("Module.symvers"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1).map(str::to_string))
+        .collect()
+}
+
+fn sym_named<'a>(elf: &'a Elf, name: &str) -> &'a klpwrite::elf::Symbol {
+    let i = elf.symbols_named(name.as_bytes())[0];
+    &elf.symbols[i]
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// kbuild + a simulated kbuild link: `ld -r dummy.o shipped.o`, where the
+/// dummy defines the stub's marker and puts 0x30 bytes in front of the
+/// shipped `.text.cmdline_proc_show` and 4 in front of its names.
+/// Returns (dir, linked module path) or None without `ld`.
+fn linked(name: &str) -> Option<(PathBuf, PathBuf)> {
+    if !have("ld") {
+        eprintln!("note: no ld; link simulation skipped");
+        return None;
+    }
+    let d = scratch(name);
+    let ex = extract_example(&d);
+    let kdir = d.join("kb");
+    let o = klpwrite(&["kbuild", &s(&ex), "--name", "klpw_ex", "-o", &s(&kdir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut dummy = Obj::default();
+    dummy.section(
+        ".text.cmdline_proc_show",
+        SHF_ALLOC | SHF_EXECINSTR,
+        &[0xcc; 0x30],
+        0,
+    );
+    let data = dummy.section(".data", SHF_ALLOC | SHF_WRITE, &UNLINKED.to_le_bytes(), 0);
+    dummy.data_symbol("__klpwrite_linked", data, 4);
+    dummy.section(".klpwrite.klp_names", SHF_ALLOC, b"pad\0", 0);
+    dummy.section(".note.GNU-stack", 0, &[], 0);
+    let dummy_o = d.join("dummy.o");
+    dummy.finish(&s(&dummy_o));
+    let ko = d.join("klpw_ex.ko");
+    let o = Command::new("ld")
+        .arg("-r")
+        .arg("-o")
+        .arg(&ko)
+        .arg(&dummy_o)
+        .arg(kdir.join("1-vmlinux.o_shipped"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "ld: {}",
+        stderr(&o)
+    );
+    Some((d, ko))
+}
+
+#[test]
+fn kbuild_writes_stub_kbuild_makefile_and_shipped_object() {
+    let d = scratch("kbuild-files");
+    let ex = extract_example(&d);
+    let kdir = d.join("kb");
+    let o = klpwrite(&["kbuild", &s(&ex), "--name", "klpw_ex", "-o", &s(&kdir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&kdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ".1-vmlinux.o.cmd",
+            "1-vmlinux.o_shipped",
+            "Kbuild",
+            "Makefile",
+            "klpwrite_stub.c"
+        ]
+    );
+    assert!(
+        std::fs::read(kdir.join(".1-vmlinux.o.cmd"))
+            .unwrap()
+            .is_empty()
+    );
+    let kb = std::fs::read_to_string(kdir.join("Kbuild")).unwrap();
+    assert!(kb.contains("obj-m := klpw_ex.o\n"), "{kb}");
+    assert!(
+        kb.contains("klpw_ex-y := klpwrite_stub.o 1-vmlinux.o\n"),
+        "{kb}"
+    );
+    let mk = std::fs::read_to_string(kdir.join("Makefile")).unwrap();
+    for needle in [
+        "KLPWRITE ?= klpwrite\n",
+        "KDIR ?= ",
+        "SHIPPED := 1-vmlinux.o\n",
+        "\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n",
+        "\t$(KLPWRITE) post-link $(CURDIR)/klpw_ex.ko\n",
+        ".$$o.cmd",
+    ] {
+        assert!(mk.contains(needle), "Makefile lacks {needle:?}:\n{mk}");
+    }
+    let c = std::fs::read_to_string(kdir.join("klpwrite_stub.c")).unwrap();
+    for needle in [
+        "#include <linux/module.h>",
+        "#include <linux/livepatch.h>",
+        "extern void __klpwrite_fn_1_0(void);",
+        ".old_name = \"cmdline_proc_show\",",
+        ".new_func = __klpwrite_fn_1_0,",
+        ".old_sympos = 0,",
+        ".name = NULL /* vmlinux */,",
+        ".mod = THIS_MODULE,",
+        ".replace = false,",
+        "volatile unsigned int __klpwrite_linked = 0x4e4b4c50;",
+        "if (__klpwrite_linked != 0x594b4c50)",
+        "return klp_enable_patch(&klpwrite_patch);",
+        "module_init(klpwrite_init);",
+        "module_exit(klpwrite_exit);",
+        "MODULE_LICENSE(\"GPL\");",
+        "MODULE_INFO(livepatch, \"Y\");",
+    ] {
+        assert!(c.contains(needle), "stub lacks {needle:?}:\n{c}");
+    }
+
+    // The shipped object: no klp parts, one record, an alias.
+    let sh = kdir.join("1-vmlinux.o_shipped");
+    check_binutils(&sh);
+    let e = reload(&sh);
+    assert!(e.sections.iter().all(|x| !x.is_klp_rela()
+        && !x.name.starts_with(b".klp.")
+        && x.name != b".klpwrite.patch"));
+    assert!(e.symbols.iter().all(|x| !x.is_livepatch()));
+    let rs = e
+        .section_by_name(b".klpwrite.klp_relocs.vmlinux")
+        .expect("records");
+    assert_eq!(e.sections[rs].sh_flags, SHF_ALLOC);
+    assert_eq!(e.sections[rs].sh_size, 32);
+    let rec = Record::decode(e.data(rs));
+    assert_eq!((rec.r_type, rec.addend), (2, -4));
+    let relocs: Vec<_> = e.relocs_for(rs).copied().collect();
+    assert_eq!(relocs.len(), 2);
+    let place = &relocs[0];
+    assert_eq!((place.offset, place.r_type, place.addend), (0, 1, 0x14));
+    let target = e.symbols[place.symbol].section.unwrap();
+    assert_eq!(e.sections[target].name, b".text.cmdline_proc_show");
+    let name = &relocs[1];
+    assert_eq!((name.offset, name.r_type), (8, 1));
+    let ns = e.symbols[name.symbol].section.unwrap();
+    assert_eq!(e.sections[ns].name, NAMES_SECTION);
+    let text = &e.data(ns)[name.addend as usize..];
+    let end = text.iter().position(|&b| b == 0).unwrap();
+    assert_eq!(&text[..end], b".klp.sym.vmlinux.saved_command_line,0");
+    let f = sym_named(&e, "cmdline_proc_show");
+    let a = sym_named(&e, "__klpwrite_fn_1_0");
+    assert!(f.is_local() && a.bind() == STB_GLOBAL && a.is_func());
+    assert_eq!((a.section, a.value, a.size), (f.section, f.value, f.size));
+}
+
+#[test]
+fn kbuild_options_reach_the_stub() {
+    let d = scratch("kbuild-options");
+    let ex = extract_example(&d);
+    let kdir = d.join("kb");
+    let o = klpwrite(&[
+        "kbuild",
+        &s(&ex),
+        "--name",
+        "klpw_ex",
+        "--replace",
+        "--callback",
+        "post_patch=cmdline_proc_show",
+        "-o",
+        &s(&kdir),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = std::fs::read_to_string(kdir.join("klpwrite_stub.c")).unwrap();
+    assert!(c.contains(".replace = true,"), "{c}");
+    assert!(
+        c.contains("extern void __klpwrite_cb_0_post_patch(struct klp_object *obj);"),
+        "{c}"
+    );
+    assert!(
+        c.contains(".post_patch = __klpwrite_cb_0_post_patch,"),
+        "{c}"
+    );
+    let e = reload(&kdir.join("1-vmlinux.o_shipped"));
+    assert!(sym_named(&e, "__klpwrite_cb_0_post_patch").is_func());
+}
+
+#[test]
+fn kbuild_refusals_write_nothing() {
+    let d = scratch("kbuild-refusals");
+    let ex = extract_example(&d);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![example("cmdline.o"), "--name".into(), "klpw_x".into()],
+            "not an output of `klpwrite extract`",
+        ),
+        (
+            vec![s(&ex), "--name".into(), "klpw-x".into()],
+            "module name",
+        ),
+        (
+            vec![
+                s(&ex),
+                "--name".into(),
+                "klpw_x".into(),
+                "--callback".into(),
+                "pre_patch=nope".into(),
+            ],
+            "callback function nope is not defined",
+        ),
+        (
+            vec![
+                s(&ex),
+                "--name".into(),
+                "klpw_x".into(),
+                "--callback".into(),
+                "pre_patch=cmdline_proc_show@klpw_target".into(),
+            ],
+            "which none of the patch objects patches",
+        ),
+        (
+            vec![s(&ex), s(&ex), "--name".into(), "klpw_x".into()],
+            "is patched by both",
+        ),
+    ];
+    for (k, (args, want)) in cases.into_iter().enumerate() {
+        let out = d.join(format!("out{k}"));
+        let mut a = vec!["kbuild".to_string()];
+        a.extend(args);
+        a.extend(["-o".to_string(), s(&out)]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = klpwrite(&a);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{a:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{a:?} wrote {}", out.display());
+    }
+}
+
+#[test]
+fn post_link_restores_klp_relocations_after_ld_r() {
+    let Some((_d, ko)) = linked("kbuild-link") else {
+        return;
+    };
+    let before = reload(&ko);
+    // The link kept the records and rebased both relocations.
+    let rs = before
+        .section_by_name(b".klpwrite.klp_relocs.vmlinux")
+        .unwrap();
+    let place = before.relocs_for(rs).find(|r| r.offset == 0).unwrap();
+    assert_eq!(place.addend, 0x30 + 0x14, "ld did not rebase the place");
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 klp relocation(s) restored in 1 section(s)"));
+    check_binutils(&ko);
+    let e = reload(&ko);
+    check_livepatch_object(&e, &exports());
+
+    // The klp relocation, where the link put the function.
+    let kr: Vec<_> = e.sections.iter().filter(|x| x.is_klp_rela()).collect();
+    assert_eq!(kr.len(), 1);
+    let kr = kr[0];
+    assert_eq!(kr.name, b".klp.rela.vmlinux..text.cmdline_proc_show");
+    assert_eq!(kr.sh_flags, SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH);
+    let target = kr.sh_info as usize;
+    assert_eq!(e.sections[target].name, b".text.cmdline_proc_show");
+    let rl = e.relocs_of_rsec(kr.index);
+    assert_eq!(rl.len(), 1);
+    let r = rl[0];
+    assert_eq!((r.offset, r.r_type, r.addend), (0x44, 2, -4));
+    assert_eq!(&e.data(target)[0x44..0x48], &[0; 4]);
+    let ks = &e.symbols[r.symbol];
+    assert_eq!(ks.name, b".klp.sym.vmlinux.saved_command_line,0");
+    assert!(ks.is_livepatch() && ks.bind() == STB_GLOBAL);
+    // The function the site lies in is the copy, reached by its alias.
+    let f = sym_named(&e, "cmdline_proc_show");
+    assert_eq!((f.section, f.value), (Some(target), 0x30));
+    assert_eq!(sym_named(&e, "__klpwrite_fn_1_0").value, 0x30);
+
+    // No records left; the marker says linked; everything else unchanged.
+    assert!(
+        e.sections
+            .iter()
+            .all(|x| !x.name.starts_with(b".klpwrite.klp_"))
+    );
+    let m = sym_named(&e, "__klpwrite_linked");
+    let ms = m.section.unwrap();
+    assert_eq!(
+        &e.data(ms)[m.value as usize..m.value as usize + 4],
+        &LINKED.to_le_bytes()
+    );
+    for x in &before.sections {
+        if x.name.starts_with(b".klpwrite.klp_")
+            || x.name.starts_with(b".rela.klpwrite.klp_")
+            || x.name == b".data"
+            || matches!(x.sh_type, SHT_SYMTAB | SHT_STRTAB | SHT_RELA | SHT_NULL)
+        {
+            continue;
+        }
+        let y = e.section_by_name(&x.name).unwrap();
+        assert_eq!(before.data(x.index), e.data(y), "{}", x.display_name());
+        assert_eq!(
+            (x.sh_type, x.sh_flags, x.sh_size),
+            (
+                e.sections[y].sh_type,
+                e.sections[y].sh_flags,
+                e.sections[y].sh_size
+            ),
+            "{}",
+            x.display_name()
+        );
+    }
+    let normal = |el: &Elf| -> Vec<(u64, u32, i64, Vec<u8>)> {
+        let t = el.section_by_name(b".text.cmdline_proc_show").unwrap();
+        el.relocs_for(t)
+            .filter(|r| !el.sections[r.rsec].is_klp_rela())
+            .map(|r| {
+                (
+                    r.offset,
+                    r.r_type,
+                    r.addend,
+                    el.symbols[r.symbol].name.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(normal(&before), normal(&e));
+
+    // Twice: a no-op.
+    let bytes = std::fs::read(&ko).unwrap();
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already post-linked"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&ko).unwrap(), bytes);
+}
+
+/// Write a mutated copy of `ko` to `dst`.
+fn mutate(ko: &Path, dst: &Path, f: impl Fn(&Elf, &mut OutObject)) {
+    let elf = load_file(&s(ko), Expect::Relocatable).unwrap();
+    let mut c = copy(&elf, &|_| false, &|_| false).unwrap();
+    f(&elf, &mut c.out);
+    std::fs::write(dst, write::to_bytes(&c.out).unwrap()).unwrap();
+}
+
+fn section_id(out: &OutObject, name: &[u8]) -> usize {
+    out.sections.iter().position(|x| x.name == name).unwrap()
+}
+
+#[test]
+fn post_link_refuses_bad_records() {
+    let Some((d, ko)) = linked("kbuild-refuse") else {
+        return;
+    };
+    let drop_reloc = |offset: u64| {
+        move |_: &Elf, out: &mut OutObject| {
+            let rs = section_id(out, b".rela.klpwrite.klp_relocs.vmlinux");
+            if let OutData::Relocs { relocs, .. } = &mut out.sections[rs].data {
+                relocs.retain(|r| r.offset != offset);
+            }
+        }
+    };
+    type Mutation = Box<dyn Fn(&Elf, &mut OutObject)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "no-place",
+            Box::new(drop_reloc(0)),
+            "the place field has no relocation",
+        ),
+        (
+            "no-name",
+            Box::new(drop_reloc(8)),
+            "the name field has no relocation",
+        ),
+        (
+            "bad-name",
+            Box::new(|_, out| {
+                let ns = section_id(out, NAMES_SECTION);
+                if let OutData::Bytes(b) = &mut out.sections[ns].data {
+                    let at = b.windows(2).position(|w| w == b",0").unwrap();
+                    b[at + 1] = b'x';
+                }
+            }),
+            "is not .klp.sym.<obj>.<name>,<pos>",
+        ),
+        (
+            "nonzero-site",
+            Box::new(|_, out| {
+                let t = section_id(out, b".text.cmdline_proc_show");
+                if let OutData::Bytes(b) = &mut out.sections[t].data {
+                    b[0x45] = 1;
+                }
+            }),
+            "non-zero relocation site",
+        ),
+    ];
+    for (name, f, want) in cases {
+        let bad = d.join(format!("{name}.ko"));
+        mutate(&ko, &bad, f);
+        let bytes = std::fs::read(&bad).unwrap();
+        let o = klpwrite(&["post-link", &s(&bad)]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(
+            err.contains(&s(&bad)) && err.contains("record #0 of .klpwrite.klp_relocs.vmlinux"),
+            "{name}: {err}"
+        );
+        assert_eq!(std::fs::read(&bad).unwrap(), bytes, "{name}: file changed");
+    }
+}
+
+#[test]
+fn post_link_refuses_what_kbuild_did_not_make() {
+    let d = scratch("kbuild-not-ours");
+    let ex = extract_example(&d);
+    let o = klpwrite(&["post-link", &s(&ex)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!(
+            "0 definitions of {}",
+            String::from_utf8_lossy(LINKED_SYMBOL)
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A signed module is left alone.
+    if let Some((_, ko)) = linked("kbuild-signed") {
+        let mut b = std::fs::read(&ko).unwrap();
+        b.extend_from_slice(b"\0\0\0\0~Module signature appended~\n");
+        std::fs::write(&ko, &b).unwrap();
+        let o = klpwrite(&["post-link", &s(&ko)]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("signed"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&ko).unwrap(), b);
+    }
+}
+
+/// Everything the copy must preserve, by name.
+fn fingerprint(e: &Elf) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut secs = Vec::new();
+    for x in &e.sections[1..] {
+        if matches!(x.sh_type, SHT_SYMTAB | SHT_STRTAB | SHT_SYMTAB_SHNDX) {
+            continue;
+        }
+        let link = if x.is_rela() {
+            show(&e.sections[x.sh_info as usize].name)
+        } else if x.sh_flags & SHF_LINK_ORDER != 0 {
+            show(&e.sections[x.sh_link as usize].name)
+        } else {
+            String::new()
+        };
+        secs.push(format!(
+            "{} {} {:#x} {:#x} {} {} {:?}",
+            show(&x.name),
+            x.sh_type,
+            x.sh_flags,
+            x.sh_size,
+            x.sh_addralign.max(1),
+            link,
+            if x.is_rela() || x.is_nobits() {
+                &[][..]
+            } else {
+                e.data(x.index)
+            }
+        ));
+    }
+    let place = |i: usize| {
+        let y = &e.symbols[i];
+        match y.section {
+            Some(sec) => show(&e.sections[sec].name),
+            None => format!("{:#x}", y.st_shndx),
+        }
+    };
+    // Section symbols are made for every section; the others must match.
+    let mut syms: Vec<String> = e.symbols[1..]
+        .iter()
+        .filter(|y| !y.is_section())
+        .map(|y| {
+            format!(
+                "{} {:#x} {:#x} {} {} {}",
+                show(&y.name),
+                y.st_info,
+                y.st_other,
+                place(y.index),
+                y.value,
+                y.size
+            )
+        })
+        .collect();
+    syms.sort();
+    let mut relocs: Vec<String> = e
+        .relocs
+        .iter()
+        .map(|r| {
+            let y = &e.symbols[r.symbol];
+            let who = if y.is_section() {
+                format!("section {}", place(r.symbol))
+            } else {
+                show(&y.name)
+            };
+            format!(
+                "{} {:#x} {} {} {}",
+                show(&e.sections[r.section].name),
+                r.offset,
+                r.r_type,
+                who,
+                r.addend
+            )
+        })
+        .collect();
+    relocs.sort();
+    (secs, syms, relocs)
+}
+
+fn show(b: &[u8]) -> String {
+    klpwrite::error::show(b)
+}
+
+fn objects_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            objects_under(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "o" || x == "ko" || x == "o_shipped")
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The copy under post-link keeps every section, symbol and relocation of
+/// every object in the repository (and of `KLPWRITE_COPY_DIR`, if set,
+/// e.g. a kernel's module tree).
+#[test]
+fn copy_round_trips_objects() {
+    let mut files = Vec::new();
+    objects_under(&root().join("tests/fixtures"), &mut files);
+    objects_under(&root().join("examples"), &mut files);
+    if let Some(d) = std::env::var_os("KLPWRITE_COPY_DIR") {
+        objects_under(Path::new(&d), &mut files);
+    }
+    files.sort();
+    let d = scratch("kbuild-copy");
+    let (mut copied, mut refused) = (0, 0);
+    for f in &files {
+        let Ok(e) = load_file(&s(f), Expect::Relocatable) else {
+            continue;
+        };
+        let c = match copy(&e, &|_| false, &|_| false) {
+            Ok(c) => c,
+            Err(err) => {
+                assert_eq!(
+                    err.kind(),
+                    klpwrite::ErrorKind::Unsupported,
+                    "{}: {err}",
+                    f.display()
+                );
+                refused += 1;
+                continue;
+            }
+        };
+        let out = d.join("copy.o");
+        std::fs::write(&out, write::to_bytes(&c.out).unwrap()).unwrap();
+        let back = reload(&out);
+        let (a, b) = (fingerprint(&e), fingerprint(&back));
+        assert_eq!(a.0, b.0, "{}: sections differ", f.display());
+        assert_eq!(a.1, b.1, "{}: symbols differ", f.display());
+        assert_eq!(a.2, b.2, "{}: relocations differ", f.display());
+        copied += 1;
+    }
+    eprintln!("copy round trip: {copied} objects, {refused} refused");
+    assert!(copied >= 5, "only {copied} objects copied");
+}
