@@ -16,8 +16,8 @@
 #   smoke     boots the kernel in QEMU and walks klpw_smoke.ko through
 #             enable / disable / rmmod (guest/smoke.sh), then checks the
 #             kernel log and the taint mask
-#   scenario 1-8  the klpwrite chain (diff -> extract -> module) per patch;
-#             placeholders that print SKIP until klpwrite has those commands
+#   scenario 1-8  the klpwrite chain (klpwrite build = diff + extract, then
+#             klpwrite module) per patch, then the guest checks behaviour
 #   scenario 9    the kbuild form: klpwrite kbuild -> kbuild link against the
 #             headers -> klpwrite post-link (generated Makefile), then the guest
 #
