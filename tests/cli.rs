@@ -209,3 +209,67 @@ fn explain_prints_decisions() {
     );
     assert!(s.contains("exported by vmlinux"), "{s}");
 }
+
+/// The output is a new file renamed over the old one, never the old file
+/// rewritten in place: another hard link to the old file keeps the old bytes.
+#[test]
+fn output_replaces_by_rename() {
+    let w = scratch("rename");
+    let out = w.join("out.o");
+    let other = w.join("other-link");
+    std::fs::write(&out, b"previous contents").unwrap();
+    std::fs::hard_link(&out, &other).unwrap();
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let o = run(&example_args(&out.display().to_string(), &changes));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), b"previous contents");
+    assert!(std::fs::read(&out).unwrap().starts_with(b"\x7fELF"));
+}
+
+/// A failure while putting the output in place (here the destination is a
+/// non-empty directory, so the rename fails) exits 2, leaves the
+/// destination as it was and removes the temporary file.
+#[test]
+fn failed_rename_leaves_no_temporary() {
+    let w = scratch("rename-fails");
+    let out = w.join("out.o");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep"), b"x").unwrap();
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let o = run(&example_args(&out.display().to_string(), &changes));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("out.o") && err.contains("rename"), "{err}");
+    assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"x");
+    let names: Vec<_> = std::fs::read_dir(&w)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["out.o"], "a temporary file was left behind");
+}
+
+/// An output directory that does not exist is an error, not a panic, and
+/// creates nothing.
+#[test]
+fn missing_output_directory_exits_2() {
+    let w = scratch("no-dir");
+    let out = w.join("missing/out.o");
+    let changes = root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string();
+    let o = run(&example_args(&out.display().to_string(), &changes));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!w.join("missing").exists());
+}

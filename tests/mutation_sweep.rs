@@ -23,21 +23,22 @@
 //! the file name, so a run is reproducible.
 //!
 //! Each mutant runs in-process on a worker thread under `catch_unwind` with
-//! a time limit: load (`Expect::Any`) + `inspect`'s render. A second pass
+//! a time limit: load (`Expect::Any`) + `inspect`'s render, then, when it
+//! loads as a relocatable object, `checksum` of the mutant and `diff` of the
+//! unmutated original against it. A second pass
 //! mutates the PATCHED object of a few corpus cases and runs `klpwrite
 //! extract` on it as a child process (against the unmutated ORIG, with a
 //! Module.symvers declaring its imports exported), killed at the time
 //! limit and capped at 4 GiB by `prlimit` when available; a written output
-//! must load and render again. Extra operations per inspect mutant can be
-//! switched on with `KLPWRITE_MUTANT_OPS=inspect,checksum,diff` (checksum
-//! of the mutant; diff of the unmutated original against it).
+//! must load and render again. `KLPWRITE_MUTANT_OPS=inspect` (or
+//! `inspect,checksum`) narrows the per-mutant operations; the default is
+//! `inspect,checksum,diff`.
 //!
-//! * `mutation_sweep_ci_inspect` (always on): ~12,000 inspect mutants,
-//!   about 30 s in a debug build;
-//! * `mutation_sweep_ci_extract` (meant to be always on; ignored while the
-//!   extract bugs it found are open): ~1,200 extract mutants, about 15 s;
-//! * `mutation_sweep_full` (`#[ignore]`): 120,000 inspect mutants and
-//!   12,000 extract mutants, about 2 minutes optimized:
+//! * `mutation_sweep_ci_inspect` (always on): ~12,000 inspect/checksum/diff
+//!   mutants;
+//! * `mutation_sweep_ci_extract` (always on): ~1,200 extract mutants;
+//! * `mutation_sweep_full` (`#[ignore]`): 120,000 inspect/checksum/diff
+//!   mutants and 12,000 extract mutants:
 //!   `cargo test --release --test mutation_sweep -- --ignored --nocapture`.
 //!
 //! Environment: `KLPWRITE_MUTANTS=N` overrides the inspect mutant count,
@@ -794,7 +795,7 @@ struct Ops {
 }
 
 fn ops_from_env() -> Ops {
-    let s = std::env::var("KLPWRITE_MUTANT_OPS").unwrap_or_default();
+    let s = std::env::var("KLPWRITE_MUTANT_OPS").unwrap_or_else(|_| "inspect,checksum,diff".into());
     let has = |x: &str| s.split([',', ' ']).any(|o| o == x);
     Ops {
         checksum: has("checksum"),
@@ -1171,7 +1172,7 @@ fn sweep(inspect_total: usize, extract_total: usize) {
 }
 
 /// Test that ~12,000 deterministic mutants of every fixture and corpus
-/// object never make load + inspect panic or hang.
+/// object never make load + inspect + checksum + diff panic or hang.
 #[test]
 fn mutation_sweep_ci_inspect() {
     sweep(env_usize("KLPWRITE_MUTANTS").unwrap_or(12_000), 0);
@@ -1185,7 +1186,8 @@ fn mutation_sweep_ci_extract() {
     sweep(0, env_usize("KLPWRITE_EXTRACT_MUTANTS").unwrap_or(1_200));
 }
 
-/// Test that ≥ 100,000 deterministic mutants through inspect and 12,000
+/// Test that ≥ 100,000 deterministic mutants through inspect, checksum and
+/// diff, and 12,000
 /// through extract never make klpwrite panic or hang (run with --release).
 #[test]
 #[ignore = "long: run with `cargo test --release --test mutation_sweep -- --ignored --nocapture`"]

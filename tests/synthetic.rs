@@ -16,7 +16,6 @@ use object::Endianness;
 use object::elf as oelf;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
 
-use klpwrite::changes;
 use klpwrite::dump;
 use klpwrite::elf::Elf;
 use klpwrite::elf::consts::*;
@@ -26,12 +25,14 @@ use klpwrite::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Plac
 use klpwrite::symvers::Exports;
 use klpwrite::target::{self, Target};
 use klpwrite::write;
+use klpwrite::{changes, checksum, diff};
 
 // ---------------------------------------------------------------------------
 // A tiny object model and its writer
 // ---------------------------------------------------------------------------
 
 const R_X86_64_64: u32 = 1;
+const R_X86_64_PC64: u32 = 24;
 const R_X86_64_PC32: u32 = 2;
 const R_X86_64_PLT32: u32 = 4;
 const R_X86_64_32S: u32 = 11;
@@ -1644,4 +1645,105 @@ fn hostile_symbol_size_cuts_relocation_extract() {
         raw::put(&mut m, raw::sym(&b.bytes, b.symtab, 7) + 16, 8, size);
         extract_sane(&format!("foo-size-{size:#x}"), &m);
     }
+}
+
+/// Test duplicate and empty section names: ordinary sections may repeat a
+/// name or have none (the object is still usable and every command copes),
+/// but a section klpwrite finds by name (a special section, `.orc_unwind`,
+/// ...) must be unique, and a second one is an error naming both indices.
+#[test]
+fn hostile_duplicate_and_empty_section_names() {
+    // Ordinary duplicates and an empty name: loads, renders, checksums,
+    // self-diffs clean and extracts.
+    let mut o = small_unit();
+    o.sec(b".data.p", SHT_PROGBITS, WA, vec![1; 8]);
+    let empty = o.sec(b"", SHT_PROGBITS, WA, vec![2; 8]);
+    let b = o.build();
+    let (elf, text) = load_ok("dup-ordinary", &b.bytes);
+    assert!(text.contains(".data.p"), "{text}");
+    let sums = checksum::run(&elf).expect("checksum");
+    assert!(!checksum::render_text(&elf, &sums).is_empty());
+    let d = diff::run(&elf, &elf).expect("self-diff");
+    assert!(
+        !d.has_changes() && d.warnings.is_empty(),
+        "self-diff: {}",
+        d.render(&elf, &elf)
+    );
+    let Err(e) = run_extract("dup-ordinary", &elf, &["f"], &Exports::default()) else {
+        panic!("an allocated section without a name must be refused");
+    };
+    assert!(
+        e.to_string().contains(&format!(
+            "section #{empty}: an allocated section without a name"
+        )),
+        "{e}"
+    );
+    // Without the nameless one, the duplicate .data.p extracts normally.
+    let mut o = reloc_unit(true);
+    o.sec(b".text.foo", SHT_PROGBITS, AX, vec![0xc3]);
+    let (elf, _) = load_ok("dup-only", &o.build().bytes);
+    let (out, text) = extract_checked("dup-only", &elf, &["foo"]);
+    check_reloc_unit_output(&out, &text);
+
+    // A special section twice (here with a kept entry in each): extract
+    // refuses, naming both.
+    let mut o = Obj::default();
+    let text = o.text(b".text.f", &[0x66, 0x90, 0x66, 0x90, 0xc3]);
+    let key = o.sec(b".data.k", SHT_PROGBITS, WA, vec![0; 16]);
+    let j1 = o.sec(b"__jump_table", SHT_PROGBITS, WA, vec![0; 16]);
+    let j2 = o.sec(b"__jump_table", SHT_PROGBITS, WA, vec![0; 16]);
+    o.sym(b"u.c", STB_LOCAL, STT_FILE, Place::Shndx(SHN_ABS), 0, 0);
+    let tsym = o.section_sym(text);
+    let k = o.sym(b"k", STB_LOCAL, STT_OBJECT, Place::Sec(key), 0, 16);
+    o.sym(b"f", STB_GLOBAL, STT_FUNC, Place::Sec(text), 0, 5);
+    for (j, site) in [(j1, 0), (j2, 2)] {
+        o.secs[j as usize - 1].align = 8;
+        o.rela(
+            j,
+            vec![
+                R {
+                    offset: 0,
+                    sym: tsym,
+                    r_type: R_X86_64_PC32,
+                    addend: site,
+                },
+                R {
+                    offset: 4,
+                    sym: tsym,
+                    r_type: R_X86_64_PC32,
+                    addend: 4,
+                },
+                R {
+                    offset: 8,
+                    sym: k,
+                    r_type: R_X86_64_PC64,
+                    addend: site / 2,
+                },
+            ],
+        );
+    }
+    let (elf, text) = load_ok("dup-special", &o.build().bytes);
+    assert!(text.contains("__jump_table"), "{text}");
+    let Err(e) = run_extract("dup-special", &elf, &["f"], &Exports::default()) else {
+        panic!("duplicate special sections must be refused");
+    };
+    assert!(
+        e.to_string().contains(&format!(
+            "sections #{j1} and #{j2} are both named __jump_table"
+        )),
+        "{e}"
+    );
+
+    // A section found by name twice: refused at load time, naming both.
+    let mut o = small_unit();
+    let first = o.sec(b".modinfo", SHT_PROGBITS, SHF_ALLOC, b"a=b\0".to_vec());
+    let second = o.sec(b".modinfo", SHT_PROGBITS, SHF_ALLOC, b"c=d\0".to_vec());
+    load_err(
+        "dup-by-name",
+        &o.build().bytes,
+        &[
+            &format!("section #{second} (.modinfo)"),
+            &format!("the first is #{first}"),
+        ],
+    );
 }

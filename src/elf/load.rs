@@ -266,6 +266,8 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
         }
     }
 
+    check_unique_names(&sections)?;
+
     // --- relocations ------------------------------------------------------
     let mut relocs = Vec::new();
     let mut rsec_relocs = HashMap::new();
@@ -446,4 +448,44 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
         sec_symbols,
         sec_maxend,
     })
+}
+
+/// Sections that klpwrite finds by name (besides the special-section table).
+const FOUND_BY_NAME: &[&[u8]] = &[
+    b".symtab",
+    b".strtab",
+    b".shstrtab",
+    b".modinfo",
+    b"__versions",
+    b".gnu.linkonce.this_module",
+    b".BTF",
+    b".discard.sym_checksum",
+    b".kpatch.ignore.functions",
+    b".kpatch.ignore.sections",
+    b".klpwrite.patch",
+];
+
+/// A section that klpwrite looks up by name must be the only one with that
+/// name: with two, one of them would be silently ignored (`.modinfo` or
+/// `__versions` read from the wrong place). Other names may repeat
+/// (`__patchable_function_entries` comes once per function); extract
+/// refuses duplicate special sections itself.
+fn check_unique_names(sections: &[Section]) -> Result<()> {
+    let by_name = |n: &[u8]| FOUND_BY_NAME.contains(&n) || n.starts_with(b".kpatch.callbacks.");
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    for (i, s) in sections.iter().enumerate() {
+        if s.name.is_empty()
+            || matches!(s.sh_type, SHT_NULL | SHT_GROUP | SHT_RELA | SHT_REL)
+            || !by_name(&s.name)
+        {
+            continue;
+        }
+        if let Some(first) = seen.insert(&s.name, i) {
+            return Err(Error::malformed(format!(
+                "section #{i} ({}): a second section of that name (the first is #{first}); klpwrite finds it by name and cannot tell which one is meant",
+                s.display_name()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -255,6 +255,15 @@ else
 	if step scenario1/build "$KW/s1-build.log" kw_build s1 cmdline vmlinux "$VM" &&
 		step scenario1/module "$KW/s1-module.log" kw_module klpw_s1 "$KW/s1.o"; then
 		GUEST_KOS=("$KW/klpw_s1.ko"); scenario 1 vmlinux-cmdline
+		# the same module from Debian's vmlinuz (XZ) and from the guest's raw
+		# BTF: byte-identical to the one from the extracted vmlinux
+		for src in vmlinuz:"$E2E_VMLINUZ" btf:"$E2E_BTF"; do
+			if "$KLPWRITE" module "$KW/s1.o" --name klpw_s1 --vmlinux "${src#*:}" --symvers "$E2E_SYMVERS" \
+				--ref-module "$REF_KO" -o "$KW/klpw_s1-${src%%:*}.ko" >"$KW/s1-${src%%:*}.log" 2>&1 &&
+				cmp -s "$KW/klpw_s1.ko" "$KW/klpw_s1-${src%%:*}.ko"; then
+				pass "scenario1/same_module_from_${src%%:*}"
+			else fail "scenario1/same_module_from_${src%%:*}" "see $KW/s1-${src%%:*}.log"; fi
+		done
 	fi
 	# 2. module: the 2nd static state_show of klpw_target (old_sympos 2),
 	#    target loaded before and after the patch
