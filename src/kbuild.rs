@@ -39,7 +39,7 @@ use crate::elf::consts::*;
 use crate::elf::{Elf, uoffset_of};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, check_objname, read_patch_meta};
-use crate::module::{CALLBACK_SLOTS, Callback};
+use crate::module::{CALLBACK_SLOTS, Callback, duplicate_global};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
 use crate::write;
 use records::{
@@ -371,15 +371,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
                 .in_file(&p.path));
             }
             if let Some(other) = globals.insert(s.name.clone(), p.path.clone()) {
-                return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "global {} is defined in both {other} and {}",
-                        s.display_name(),
-                        p.path
-                    ),
-                )
-                .hint("two patch objects cannot both define the same global symbol"));
+                return Err(duplicate_global(&s.display_name(), &other, &p.path));
             }
         }
         let sh = ship(p, n, &meta)?;

@@ -394,15 +394,7 @@ pub fn build(
                 if !s.is_local()
                     && let Some((_, other)) = globals.get(&s.name)
                 {
-                    return Err(Error::new(
-                        ErrorKind::Refused,
-                        format!(
-                            "global {} is defined in both {other} and {}",
-                            s.display_name(),
-                            p.path
-                        ),
-                    )
-                    .hint("two patch objects cannot both define the same global symbol"));
+                    return Err(duplicate_global(&s.display_name(), other, &p.path));
                 }
                 let id = out.add_symbol(OutSymbol {
                     name: s.name.clone(),
@@ -893,4 +885,14 @@ pub fn build(
     }
     let _ = names::demangle;
     Ok(out)
+}
+
+/// Two patch objects define the same global: the module (or the kbuild
+/// link) would have to pick one.
+pub(crate) fn duplicate_global(name: &str, first: &str, second: &str) -> Error {
+    Error::new(
+        ErrorKind::Refused,
+        format!("global {name} is defined in both {first} and {second}"),
+    )
+    .hint("two patch objects cannot both define the same global symbol")
 }

@@ -37,6 +37,14 @@ fn example_args(out: &str, changes: &str) -> Vec<String> {
     ]
 }
 
+/// The embedded example's function list.
+fn example_changes() -> String {
+    root()
+        .join("examples/data/cmdline/changes.txt")
+        .display()
+        .to_string()
+}
+
 fn run(args: &[String]) -> std::process::Output {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     klpwrite(&a)
@@ -64,10 +72,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn extract_is_deterministic() {
     let w = scratch("determinism");
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let a = w.join("a.o").display().to_string();
     let b = w.join("b.o").display().to_string();
     assert_eq!(run(&example_args(&a, &changes)).status.code(), Some(0));
@@ -147,10 +152,7 @@ fn malformed_function_list_names_the_line() {
 #[test]
 fn bad_objname_is_refused() {
     let w = scratch("objname");
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let out = w.join("out.o").display().to_string();
     for bad in ["has.dot", &"x".repeat(56)] {
         let mut a = example_args(&out, &changes);
@@ -193,10 +195,7 @@ fn inspect_is_stable() {
 #[test]
 fn explain_prints_decisions() {
     let w = scratch("explain");
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let mut a = example_args(&w.join("o.o").display().to_string(), &changes);
     a.push("--explain".into());
     let o = run(&a);
@@ -219,10 +218,7 @@ fn output_replaces_by_rename() {
     let other = w.join("other-link");
     std::fs::write(&out, b"previous contents").unwrap();
     std::fs::hard_link(&out, &other).unwrap();
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let o = run(&example_args(&out.display().to_string(), &changes));
     assert_eq!(
         o.status.code(),
@@ -243,10 +239,7 @@ fn failed_rename_leaves_no_temporary() {
     let out = w.join("out.o");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep"), b"x").unwrap();
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let o = run(&example_args(&out.display().to_string(), &changes));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -265,10 +258,7 @@ fn failed_rename_leaves_no_temporary() {
 fn missing_output_directory_exits_2() {
     let w = scratch("no-dir");
     let out = w.join("missing/out.o");
-    let changes = root()
-        .join("examples/data/cmdline/changes.txt")
-        .display()
-        .to_string();
+    let changes = example_changes();
     let o = run(&example_args(&out.display().to_string(), &changes));
     assert_eq!(o.status.code(), Some(2));
     assert!(!w.join("missing").exists());
