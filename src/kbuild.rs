@@ -356,7 +356,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     for (i, p) in patches.iter().enumerate() {
         let n = i + 1;
         let meta = read_patch_meta(p)?;
-        for s in &p.symbols[1..] {
+        for s in p.symbols.iter().skip(1) {
             if s.is_local() || s.section.is_none() {
                 continue;
             }

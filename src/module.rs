@@ -341,7 +341,7 @@ pub fn build(
         }
         // Symbols.
         let mut sym_map: HashMap<usize, (usize, i64)> = HashMap::new(); // input sym -> (out sym, addend delta)
-        for s in &p.symbols[1..] {
+        for s in p.symbols.iter().skip(1) {
             if s.is_section() {
                 if let Some(sec) = s.section
                     && let Some(&(os, base)) = sec_map.get(&sec)

@@ -442,7 +442,18 @@ fn run_extract(
     funcs: &[&str],
     exports: &Exports,
 ) -> klpwrite::Result<Extracted> {
-    let tobj = target::from_elf(patched, "vmlinux").expect("symbol source");
+    run_extract_with(what, patched, patched, funcs, exports)
+}
+
+/// `run_extract` with the target symbols taken from `symbols`.
+fn run_extract_with(
+    what: &str,
+    patched: &Elf,
+    symbols: &Elf,
+    funcs: &[&str],
+    exports: &Exports,
+) -> klpwrite::Result<Extracted> {
+    let tobj = target::from_elf(symbols, "vmlinux").expect("symbol source");
     let tgt = Target {
         objects: vec![tobj],
     };
@@ -1746,4 +1757,25 @@ fn hostile_duplicate_and_empty_section_names() {
             &format!("the first is #{first}"),
         ],
     );
+}
+
+/// Test that an object without a section table (e_shoff or e_shnum 0)
+/// is a clean error for extract, never a panic (mutation sweep find:
+/// extract sliced the section list from index 1).
+#[test]
+fn no_section_table_extract() {
+    let b = reloc_unit(true).build();
+    let (intact, _) = load_ok("intact", &b.bytes);
+    for (what, at, width) in [("e_shoff-0", 0x28, 8), ("e_shnum-0", 0x3c, 2)] {
+        let mut m = b.bytes.clone();
+        raw::put(&mut m, at, width, 0);
+        if let Ok(elf) = try_load(what, &m)
+            && let Ok(ex) = run_extract_with(what, &elf, &intact, &["foo"], &Exports::default())
+        {
+            panic!(
+                "{what}: extract succeeded on an object without sections ({} sections out)",
+                ex.out.sections.len()
+            );
+        }
+    }
 }

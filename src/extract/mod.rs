@@ -1790,7 +1790,7 @@ fn checked_align(p: &Elf, sec: usize) -> Result<u64> {
 /// (`__patchable_function_entries` comes once per function) and fine.
 fn check_section_names(p: &Elf) -> Result<()> {
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
-    for s in &p.sections[1..] {
+    for s in p.sections.iter().skip(1) {
         if s.name.is_empty() && s.is_alloc() {
             return Err(Error::malformed(format!(
                 "section #{}: an allocated section without a name",

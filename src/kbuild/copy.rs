@@ -72,7 +72,7 @@ pub fn copy(
 
     // --- which sections stay --------------------------------------------------
     let mut keep = vec![false; n];
-    for s in &elf.sections[1..] {
+    for s in elf.sections.iter().skip(1) {
         keep[s.index] = match s.sh_type {
             SHT_SYMTAB | SHT_SYMTAB_SHNDX => false,
             SHT_STRTAB if s.index == shstr || Some(s.index) == strtab => false,
@@ -84,7 +84,7 @@ pub fn copy(
             return Err(unsupported(s, "belongs to a section group"));
         }
     }
-    for s in &elf.sections[1..] {
+    for s in elf.sections.iter().skip(1) {
         if s.is_rela() && keep[s.index] {
             keep[s.index] = keep[s.sh_info as usize];
         }
