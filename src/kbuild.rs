@@ -356,6 +356,14 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     for (i, p) in patches.iter().enumerate() {
         let n = i + 1;
         let meta = read_patch_meta(p)?;
+        if meta.legacy {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "extracted for the pre-5.8 rules (.klp.arch sections); the kbuild form targets 5.8 and later",
+            )
+            .in_file(&p.path)
+            .hint("use `klpwrite module` for older kernels"));
+        }
         for s in p.symbols.iter().skip(1) {
             if s.is_local() || s.section.is_none() {
                 continue;
@@ -841,6 +849,19 @@ pub fn post_link(elf: &Elf) -> Result<PostLinked> {
             ))
             .in_file(file));
         }
+    }
+    // kbuild only accepts objects extracted for the 5.8+ rules.
+    if let Ok(v) = crate::kernel::version_of_module(elf)
+        && v.is_legacy()
+    {
+        return Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "linked for kernel {v}, but its patch objects follow the 5.8+ livepatch rules"
+            ),
+        )
+        .in_file(file)
+        .hint("use `klpwrite module` with objects extracted for that kernel (--kernel-version or --ref-module)"));
     }
     if let Some(s) = elf.sections.iter().find(|s| s.is_klp_rela()) {
         return Err(Error::malformed(format!(

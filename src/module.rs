@@ -45,6 +45,8 @@ const R_PC32: u32 = 2;
 pub struct KernelFacts {
     /// vermagic of the reference module.
     pub vermagic: String,
+    /// The kernel version, from the vermagic.
+    pub version: kernel::Version,
     /// Whether the kernel uses modversions (the reference has `__versions`).
     pub modversions: bool,
     /// CRC of `module_layout` from the reference module.
@@ -93,6 +95,7 @@ impl KernelFacts {
     /// cross-checking the two.
     pub fn gather(reference: &Elf, btf: &Btf) -> Result<KernelFacts> {
         let vermagic = kernel::vermagic(reference)?;
+        let version = kernel::version_of_module(reference)?;
         let vers = versions(reference);
         let module_layout_crc = vers.iter().find(|v| v.1 == "module_layout").map(|v| v.0);
         let m = btf.layout("module")?;
@@ -147,6 +150,7 @@ impl KernelFacts {
         let p = btf.layout("klp_patch")?;
         Ok(KernelFacts {
             vermagic,
+            version,
             modversions: !vers.is_empty(),
             module_layout_crc,
             retpoline: modinfo_value(reference, "retpoline").is_some(),
@@ -251,7 +255,24 @@ pub fn build(
             objname,
             funcs: meta,
             callbacks: marked,
+            legacy,
         } = read_patch_meta(p)?;
+        if legacy != facts.version.is_legacy() {
+            let (was, is) = if legacy {
+                ("the pre-5.8 rules (.klp.arch sections)", "5.8 or later")
+            } else {
+                ("the 5.8+ rules", "older than 5.8")
+            };
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!(
+                    "extracted for {was}, but the target kernel ({}) is {is}: its special sections would be applied in the wrong order or not at all",
+                    facts.version
+                ),
+            )
+            .in_file(&p.path)
+            .hint("run extract/build again with --ref-module (the same reference module) or --kernel-version"));
+        }
         for (slot, func) in marked {
             if opts
                 .callbacks

@@ -33,21 +33,28 @@ fn s(p: &Path) -> String {
 
 /// `klpwrite extract` of the embedded example into `dir/ex.o`.
 fn extract_example(dir: &Path) -> PathBuf {
-    let out = dir.join("ex.o");
-    let o = klpwrite(&[
-        "extract",
-        &example("cmdline.patched.o"),
-        "--changes",
-        &example("changes.txt"),
-        "--objname",
-        "vmlinux",
-        "--symbols",
-        &example("vmlinux.syms"),
-        "--symvers",
-        &example("Module.symvers"),
-        "-o",
-        &s(&out),
-    ]);
+    extract_example_with(dir, "ex.o", &[])
+}
+
+fn extract_example_with(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args: Vec<String> = vec![
+        "extract".into(),
+        example("cmdline.patched.o"),
+        "--changes".into(),
+        example("changes.txt"),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        example("vmlinux.syms"),
+        "--symvers".into(),
+        example("Module.symvers"),
+        "-o".into(),
+        s(&out),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = klpwrite(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
@@ -248,6 +255,7 @@ fn kbuild_options_reach_the_stub() {
 fn kbuild_refusals_write_nothing() {
     let d = scratch("kbuild-refusals");
     let ex = extract_example(&d);
+    let legacy = extract_example_with(&d, "legacy.o", &["--kernel-version", "5.7"]);
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![example("cmdline.o"), "--name".into(), "klpw_x".into()],
@@ -280,6 +288,10 @@ fn kbuild_refusals_write_nothing() {
         (
             vec![s(&ex), s(&ex), "--name".into(), "klpw_x".into()],
             "is patched by both",
+        ),
+        (
+            vec![s(&legacy), "--name".into(), "klpw_x".into()],
+            "extracted for the pre-5.8 rules",
         ),
     ];
     for (k, (args, want)) in cases.into_iter().enumerate() {

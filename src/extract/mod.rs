@@ -37,7 +37,8 @@ pub const MAX_OBJNAME: usize = 55;
 /// Longest symbol name the kernel accepts (`KSYM_NAME_LEN - 1`).
 pub const MAX_SYMNAME: usize = 511;
 /// Name of the metadata section `extract` writes for `module` and `kbuild`:
-/// text lines `klpwrite-patch 1`, `object <objname>`, one
+/// text lines `klpwrite-patch 1`, `object <objname>`, `rules legacy|current`
+/// (the livepatch rules it was written for: before 5.8 or 5.8+), one
 /// `func <new symbol> <old name> <sympos>` per patched function and one
 /// `callback <slot> <function>` per marked callback.
 pub const META_SECTION: &[u8] = b".klpwrite.patch";
@@ -54,6 +55,9 @@ pub struct PatchMeta {
     pub funcs: Vec<(String, String, u64)>,
     /// (slot in [`CALLBACK_SLOTS`], function) per marked callback.
     pub callbacks: Vec<(usize, String)>,
+    /// Written for the pre-5.8 rules (`.klp.arch` sections, no klp
+    /// relocations in jump labels).
+    pub legacy: bool,
 }
 
 /// Read the `.klpwrite.patch` section of an extract output.
@@ -75,10 +79,13 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
         objname: String::new(),
         funcs: Vec::new(),
         callbacks: Vec::new(),
+        legacy: false,
     };
+    let mut rules = None;
     for l in lines {
         match l.split(' ').collect::<Vec<_>>().as_slice() {
             ["object", o] => meta.objname = o.to_string(),
+            ["rules", r @ ("legacy" | "current")] => rules = Some(*r == "legacy"),
             ["func", new, old, pos] => {
                 let pos = pos
                     .parse()
@@ -98,6 +105,7 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
     if meta.objname.is_empty() {
         return Err(bad("no object line".into()));
     }
+    meta.legacy = rules.ok_or_else(|| bad("no rules line".into()))?;
     check_objname(&meta.objname).map_err(|e| e.in_file(&p.path))?;
     Ok(meta)
 }
@@ -1723,7 +1731,14 @@ impl<'a> Ex<'a> {
         }
         // Metadata for `klpwrite module`.
         let mut funcs = Vec::new();
-        let mut meta = format!("klpwrite-patch 1\nobject {}\n", self.opts.objname);
+        let rules = match self.opts.kernel {
+            Some(k) if k.is_legacy() => "legacy",
+            _ => "current",
+        };
+        let mut meta = format!(
+            "klpwrite-patch 1\nobject {}\nrules {rules}\n",
+            self.opts.objname
+        );
         for (&sym, (old, pos)) in &self.changed {
             let f = PatchedFunc {
                 new_name: show(&p.symbols[sym].name),
