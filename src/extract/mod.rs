@@ -422,7 +422,6 @@ impl<'a> Ex<'a> {
     /// and recorded for `klpwrite module`.
     fn callbacks(&mut self) -> Result<()> {
         let p = self.p;
-        const SLOTS: [&str; 4] = CALLBACK_SLOTS;
         let mut found: Vec<(usize, usize, String, String)> = Vec::new(); // slot, func, obj, where
         let target_of = |id: usize| -> Option<usize> {
             let r = p.relocs[id];
@@ -436,7 +435,7 @@ impl<'a> Ex<'a> {
                 })
                 .map(|f| f.index)
         };
-        for (slot, name) in SLOTS.iter().enumerate() {
+        for (slot, name) in CALLBACK_SLOTS.iter().enumerate() {
             let Some(sec) = p.section_by_name(format!(".kpatch.callbacks.{name}").as_bytes())
             else {
                 continue;
@@ -473,7 +472,7 @@ impl<'a> Ex<'a> {
             let Some(rest) = s.name.strip_prefix(b"__klp_") else {
                 continue;
             };
-            let Some((slot, obj)) = SLOTS.iter().enumerate().find_map(|(i, n)| {
+            let Some((slot, obj)) = CALLBACK_SLOTS.iter().enumerate().find_map(|(i, n)| {
                 rest.strip_prefix(n.as_bytes())
                     .and_then(|r| r.strip_prefix(b"_callback_"))
                     .map(|o| (i, String::from_utf8_lossy(o).into_owned()))
@@ -505,13 +504,13 @@ impl<'a> Ex<'a> {
             if self.callbacks.iter().any(|c| c.0 == slot) {
                 return Err(Error::new(
                     ErrorKind::Usage,
-                    format!("two {} callbacks for {obj}", SLOTS[slot]),
+                    format!("two {} callbacks for {obj}", CALLBACK_SLOTS[slot]),
                 )
                 .in_file(&p.path));
             }
             self.explain.push(format!(
                 "callback {} = {} [{from}]",
-                SLOTS[slot],
+                CALLBACK_SLOTS[slot],
                 p.symbols[f].display_name()
             ));
             if !self.included_set.contains(&f) {
