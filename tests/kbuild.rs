@@ -646,3 +646,41 @@ fn copy_round_trips_objects() {
     eprintln!("copy round trip: {copied} objects, {refused} refused");
     assert!(copied >= 5, "only {copied} objects copied");
 }
+
+/// Test that post-link refuses a module linked for a pre-5.8 kernel (its
+/// vermagic): the shipped objects follow the 5.8+ rules.
+#[test]
+fn post_link_refuses_a_pre_5_8_link() {
+    let Some((d, ko)) = linked("kbuild-link-legacy") else {
+        return;
+    };
+    let mut mi = Obj::default();
+    mi.section(
+        ".modinfo",
+        SHF_ALLOC,
+        b"vermagic=5.4.0-42-generic SMP mod_unload \0",
+        0,
+    );
+    mi.section(".note.GNU-stack", 0, &[], 0);
+    let mi_o = d.join("modinfo.o");
+    mi.finish(&s(&mi_o));
+    let old = d.join("klpw_old.ko");
+    let o = Command::new("ld")
+        .arg("-r")
+        .arg("-o")
+        .arg(&old)
+        .arg(&ko)
+        .arg(&mi_o)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ld: {}", stderr(&o));
+    let before = std::fs::read(&old).unwrap();
+    let o = klpwrite(&["post-link", &s(&old)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("linked for kernel 5.4, but its patch objects follow the 5.8+"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&old).unwrap(), before, "post-link touched it");
+}
