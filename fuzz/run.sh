@@ -5,11 +5,19 @@
 # stable toolchain. Crashes land in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")"
-t=${1:?target: load checksum diff extract}
+t=${1:?target: load checksum diff extract post_link}
 secs=${2:-60}
 seeds=corpus/$t
 mkdir -p "$seeds"
-if [ -z "$(ls -A "$seeds")" ]; then
+if [ -z "$(ls -A "$seeds")" ] && [ "$t" = post_link ]; then
+	# modules as kbuild links them, before post-link: the e2e suite's
+	# scenario 9 and the link simulation of tests/kbuild.rs (run them first)
+	for f in "${KLPWRITE_E2E_CACHE:-/var/cache/klpwrite-e2e}"/work/run/klpwrite/s9/*.ko \
+		../target/test-scratch/kbuild-link*/*.ko; do
+		if [ -f "$f" ]; then cp "$f" "$seeds/$(echo "$f" | md5sum | cut -c1-12).ko"; fi
+	done
+	[ -n "$(ls -A "$seeds")" ] || { echo "no seeds: run cargo test --test kbuild first" >&2; exit 2; }
+elif [ -z "$(ls -A "$seeds")" ]; then
 	for f in ../../shared/corpus/kpatch-unit/x86_64/*.o ../tests/fixtures/x86_64/*/*.o; do
 		[ -f "$f" ] || continue
 		if [ "$t" = diff ]; then

@@ -1,0 +1,15 @@
+//! `klpwrite post-link` on arbitrary bytes: a rewritten module must encode
+//! and load again.
+#![no_main]
+
+use klpwrite::elf::load::{Expect, load};
+use klpwrite::kbuild::{PostLinked, post_link};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(elf) = load("fuzz.ko", data.to_vec(), Expect::Relocatable) else { return };
+    if let Ok(PostLinked::Rewritten { out, .. }) = post_link(&elf) {
+        let bytes = klpwrite::write::to_bytes(&out).expect("encodes");
+        load("out.ko", bytes, Expect::Relocatable).expect("post-link output must load again");
+    }
+});
