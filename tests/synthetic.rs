@@ -1779,3 +1779,33 @@ fn no_section_table_extract() {
         }
     }
 }
+
+/// Test that extract refuses an input that has a section named like one it
+/// writes (fuzz find: a function in a section called `.klpwrite.patch` gave
+/// an output with two metadata sections), instead of writing an output
+/// that does not load.
+#[test]
+fn reserved_section_names_extract() {
+    for name in [
+        &b".klpwrite.patch"[..],
+        b".klp.rela.vmlinux..text.f",
+        b".klp.arch.vmlinux..altinstructions",
+    ] {
+        let mut o = Obj::default();
+        let text = o.text(name, &[0x90, 0xc3]);
+        o.sym(b"u.c", STB_LOCAL, STT_FILE, Place::Shndx(SHN_ABS), 0, 0);
+        o.section_sym(text);
+        o.sym(b"f", STB_GLOBAL, STT_FUNC, Place::Sec(text), 0, 2);
+        let what = String::from_utf8_lossy(name).into_owned();
+        let (elf, _) = load_ok(&what, &o.build().bytes);
+        let Err(e) = run_extract(&what, &elf, &["f"], &Exports::default()) else {
+            panic!("{what}: extract accepted a reserved section name");
+        };
+        assert!(
+            e.to_string().contains(&format!(
+                "section #{text} is named {what}, a name klpwrite writes itself"
+            )),
+            "{what}: {e}"
+        );
+    }
+}

@@ -1797,7 +1797,8 @@ fn checked_align(p: &Elf, sec: usize) -> Result<u64> {
     Ok(a)
 }
 
-/// Section names extract relies on must be unambiguous: a special or
+/// Section names extract relies on must be unambiguous: a section named
+/// like one extract writes (the input is already an output), a special or
 /// auxiliary section that appears twice (which one pairs with which
 /// `.orc_unwind`, which `.fixup` an exception entry means?) and an allocated
 /// section without a name are refused. Other duplicates are legal ELF
@@ -1805,6 +1806,21 @@ fn checked_align(p: &Elf, sec: usize) -> Result<u64> {
 fn check_section_names(p: &Elf) -> Result<()> {
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
     for s in p.sections.iter().skip(1) {
+        if s.name == META_SECTION
+            || s.name.starts_with(b".klp.rela.")
+            || s.name.starts_with(b".klp.arch.")
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "section #{} is named {}, a name klpwrite writes itself: the input is already a livepatch object",
+                    s.index,
+                    s.display_name()
+                ),
+            )
+            .in_file(&p.path)
+            .hint("extract reads the patched object as the compiler wrote it"));
+        }
         if s.name.is_empty() && s.is_alloc() {
             return Err(Error::malformed(format!(
                 "section #{}: an allocated section without a name",
