@@ -215,7 +215,7 @@ fn run_module(a: &ModuleArgs) -> Result<u8> {
         callbacks,
     };
     let out = klpwrite::module::build(&patches, &facts, &exports, &opts)?;
-    let bytes = write::to_bytes(&out)?;
+    let bytes = write::to_bytes(&out).map_err(|e| e.in_file(path_str(&a.output)))?;
     write::write_atomic(&a.output, &bytes)?;
     Ok(0)
 }
@@ -272,7 +272,7 @@ fn run_post_link(module: &Path) -> Result<u8> {
             relocs,
             sections,
         } => {
-            let bytes = write::to_bytes(&out)?;
+            let bytes = write::to_bytes(&out).map_err(|e| e.in_file(path_str(module)))?;
             write::write_atomic(module, &bytes)?;
             eprintln!(
                 "klpwrite: {}: {relocs} klp relocation(s) restored in {sections} section(s)",
@@ -356,7 +356,7 @@ fn extract_and_write(
             println!("{line}");
         }
     }
-    let bytes = write::to_bytes(&ex.out)?;
+    let bytes = write::to_bytes(&ex.out).map_err(|e| e.in_file(patched.path.clone()))?;
     write::write_atomic(&c.output, &bytes)?;
     Ok(0)
 }

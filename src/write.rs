@@ -18,8 +18,38 @@ use crate::elf::consts::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{OutData, OutObject, Place};
 
+/// Sections the writer makes itself.
+const WRITER_SECTIONS: &[&[u8]] = &[b".symtab", b".strtab", b".shstrtab", b".symtab_shndx"];
+
+/// Refuse an object whose section names would make a file that does not
+/// read back: a section named like one the writer makes itself, or two
+/// sections of a name that is looked up by name (`.modinfo`, ...). Both come
+/// from input sections copied under names they should not have had.
+fn check_names(obj: &OutObject) -> Result<()> {
+    let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    for s in &obj.sections {
+        let name = s.name.as_slice();
+        let clash = if WRITER_SECTIONS.contains(&name) {
+            "the writer makes that section itself"
+        } else if crate::elf::load::found_by_name(name) && !seen.insert(name) {
+            "a second section of that name"
+        } else {
+            continue;
+        };
+        return Err(Error::new(
+            ErrorKind::Malformed,
+            format!(
+                "output section {}: {clash}; an input section was copied under a name it should not have",
+                crate::error::show(name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Encode the object.
 pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
+    check_names(obj)?;
     let mut buf: Vec<u8> = Vec::new();
     let mut w = Writer::new(Endianness::Little, true, &mut buf);
     let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));

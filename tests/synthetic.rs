@@ -1809,3 +1809,50 @@ fn reserved_section_names_extract() {
         );
     }
 }
+
+/// Test that the writer refuses section names that would not read back: a
+/// section named like one it makes itself, or a second `.modinfo` (fuzz
+/// find: post-link copied a table whose type had been corrupted, and its
+/// output had two `.shstrtab`).
+#[test]
+fn writer_refuses_clashing_section_names() {
+    let sec = |name: &[u8]| OutSection {
+        name: name.to_vec(),
+        sh_type: SHT_PROGBITS,
+        sh_flags: SHF_ALLOC,
+        sh_addralign: 1,
+        sh_entsize: 0,
+        link: None,
+        data: OutData::Bytes(b"x=y\0".to_vec()),
+        symbol: None,
+    };
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[".shstrtab"],
+            "output section .shstrtab: the writer makes that section itself",
+        ),
+        (
+            &[".symtab"],
+            "output section .symtab: the writer makes that section itself",
+        ),
+        (
+            &[".modinfo", ".modinfo"],
+            "output section .modinfo: a second section of that name",
+        ),
+    ];
+    for (names, want) in cases {
+        let mut out = OutObject::default();
+        for n in names {
+            out.add_section(sec(n.as_bytes()));
+        }
+        let e = write::to_bytes(&out).expect_err("clashing names must be refused");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    // One .modinfo and two ordinary duplicates are fine.
+    let mut out = OutObject::default();
+    for n in [&b".modinfo"[..], b".data.x", b".data.x"] {
+        out.add_section(sec(n));
+    }
+    let bytes = write::to_bytes(&out).unwrap();
+    load_ok("writer-names", &bytes);
+}

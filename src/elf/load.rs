@@ -465,13 +465,18 @@ const FOUND_BY_NAME: &[&[u8]] = &[
     b".klpwrite.patch",
 ];
 
+/// Whether klpwrite looks a section up by this name (so it must be unique).
+pub fn found_by_name(name: &[u8]) -> bool {
+    FOUND_BY_NAME.contains(&name) || name.starts_with(b".kpatch.callbacks.")
+}
+
 /// A section that klpwrite looks up by name must be the only one with that
 /// name: with two, one of them would be silently ignored (`.modinfo` or
 /// `__versions` read from the wrong place). Other names may repeat
 /// (`__patchable_function_entries` comes once per function); extract
 /// refuses duplicate special sections itself.
 fn check_unique_names(sections: &[Section]) -> Result<()> {
-    let by_name = |n: &[u8]| FOUND_BY_NAME.contains(&n) || n.starts_with(b".kpatch.callbacks.");
+    let by_name = found_by_name;
     let mut seen: HashMap<&[u8], usize> = HashMap::new();
     for (i, s) in sections.iter().enumerate() {
         if s.name.is_empty()
