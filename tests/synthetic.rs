@@ -334,6 +334,7 @@ impl Obj {
 
 mod raw {
     pub const SH_NAME: usize = 0;
+    pub const SH_TYPE: usize = 4;
     pub const SH_OFFSET: usize = 24;
     pub const SH_SIZE: usize = 32;
     pub const SH_LINK: usize = 40;
@@ -1855,4 +1856,37 @@ fn writer_refuses_clashing_section_names() {
     }
     let bytes = write::to_bytes(&out).unwrap();
     load_ok("writer-names", &bytes);
+}
+
+/// Test that a relocation section whose target is a NULL, symbol-table,
+/// string-table, relocation or group section is an error naming both
+/// (fuzz find: post-link copied a relocated SHT_NULL section as empty and
+/// wrote relocations outside it).
+#[test]
+fn hostile_relocation_target_type() {
+    let b = small_unit().build();
+    // Section 1 is .text.f, the target of .rela.text.f (2).
+    for t in [SHT_NULL, SHT_STRTAB] {
+        let mut m = b.bytes.clone();
+        raw::set_sh(&mut m, 1, raw::SH_TYPE, t as u64);
+        load_err(
+            &format!("reloc-target-type-{t}"),
+            &m,
+            &["section #2", "sh_info 1", "cannot take relocations"],
+        );
+    }
+    // As a RELA or GROUP section, .text.f fails its own checks first.
+    for t in [SHT_RELA, SHT_GROUP] {
+        let mut m = b.bytes.clone();
+        raw::set_sh(&mut m, 1, raw::SH_TYPE, t as u64);
+        load_err(&format!("reloc-target-type-{t}"), &m, &["section #1"]);
+    }
+    // .rela.text.f pointed at .symtab.
+    let mut m = b.bytes.clone();
+    raw::set_sh(&mut m, 2, 44, b.symtab as u64);
+    load_err(
+        "reloc-target-symtab",
+        &m,
+        &["section #2", "type SYMTAB", "cannot take relocations"],
+    );
 }

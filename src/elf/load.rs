@@ -294,6 +294,24 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
                 "{what}: sh_info {target} is not a valid target section ({shnum} sections)"
             )));
         }
+        if e_type == ET_REL
+            && matches!(
+                sections[target].sh_type,
+                SHT_NULL
+                    | SHT_SYMTAB
+                    | SHT_STRTAB
+                    | SHT_RELA
+                    | SHT_REL
+                    | SHT_GROUP
+                    | SHT_SYMTAB_SHNDX
+            )
+        {
+            return Err(Error::malformed(format!(
+                "{what}: sh_info {target} is section #{target} ({}) of type {}, which cannot take relocations",
+                sections[target].display_name(),
+                section_type_name(sections[target].sh_type)
+            )));
+        }
         if symtab.is_none() || s.sh_link as usize != symtab.unwrap_or(0) {
             if e_type != ET_REL {
                 continue;
