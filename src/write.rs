@@ -101,7 +101,9 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     let mut offsets = Vec::with_capacity(obj.sections.len());
     for s in &obj.sections {
         let off = match &s.data {
-            OutData::Bytes(b) => w.reserve(b.len() as u64, s.sh_addralign.max(1)),
+            // A relocatable object's file offsets need no alignment beyond
+            // what tools expect; sh_addralign itself is kept as it is.
+            OutData::Bytes(b) => w.reserve(b.len() as u64, s.sh_addralign.clamp(1, 4096)),
             OutData::Nobits(_) => 0,
             OutData::Relocs { relocs, .. } => w.reserve_relocations(relocs.len(), true),
         };

@@ -1890,3 +1890,24 @@ fn hostile_relocation_target_type() {
         &["section #2", "type SYMTAB", "cannot take relocations"],
     );
 }
+
+/// Test that a relocatable object with an sh_addralign that is not a power
+/// of two, or above 64 KiB, is refused at load time (fuzz find: post-link
+/// copied a 4 GiB alignment into the writer, which padded the file to it).
+#[test]
+fn hostile_addralign_load() {
+    let b = small_unit().build();
+    for v in [3u64, 24, 1 << 17, 1 << 32, u64::MAX] {
+        let mut m = b.bytes.clone();
+        raw::set_sh(&mut m, 3, 48, v);
+        load_err(
+            &format!("addralign-{v:#x}"),
+            &m,
+            &["section #3", &format!("sh_addralign {v:#x}")],
+        );
+    }
+    // 64 KiB is still fine, and the output file is not padded to it.
+    let mut m = b.bytes.clone();
+    raw::set_sh(&mut m, 3, 48, 1 << 16);
+    load_ok("addralign-64k", &m);
+}

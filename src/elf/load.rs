@@ -136,6 +136,17 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
                 }
             }
         };
+        let sh_addralign = sh.sh_addralign(endian);
+        if e_type == ET_REL
+            && i > 0
+            && sh_addralign > 1
+            && (!sh_addralign.is_power_of_two() || sh_addralign > MAX_ALIGN)
+        {
+            return Err(Error::malformed(format!(
+                "section #{i} ({}): sh_addralign {sh_addralign:#x} is not a power of two up to {MAX_ALIGN:#x}",
+                show(&name)
+            )));
+        }
         sections.push(Section {
             index: i,
             name,
@@ -145,7 +156,7 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
             sh_size,
             sh_link: sh.sh_link(endian),
             sh_info: sh.sh_info(endian),
-            sh_addralign: sh.sh_addralign(endian),
+            sh_addralign,
             sh_entsize: sh.sh_entsize(endian),
             file_range,
             symbol: None,
@@ -467,6 +478,10 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
         sec_maxend,
     })
 }
+
+/// Largest section alignment accepted in a relocatable object (kernel
+/// objects use at most a page; every copy pads to it).
+const MAX_ALIGN: u64 = 1 << 16;
 
 /// Sections that klpwrite finds by name (besides the special-section table).
 const FOUND_BY_NAME: &[&[u8]] = &[
