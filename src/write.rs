@@ -47,6 +47,12 @@ fn check_names(obj: &OutObject) -> Result<()> {
     Ok(())
 }
 
+/// File-offset alignment of a section's data: its sh_addralign, at most a
+/// page (a relocatable object's file offsets need no more).
+fn file_align(sh_addralign: u64) -> u64 {
+    sh_addralign.clamp(1, 4096)
+}
+
 /// Encode the object.
 pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     check_names(obj)?;
@@ -103,7 +109,7 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
         let off = match &s.data {
             // A relocatable object's file offsets need no alignment beyond
             // what tools expect; sh_addralign itself is kept as it is.
-            OutData::Bytes(b) => w.reserve(b.len() as u64, s.sh_addralign.clamp(1, 4096)),
+            OutData::Bytes(b) => w.reserve(b.len() as u64, file_align(s.sh_addralign)),
             OutData::Nobits(_) => 0,
             OutData::Relocs { relocs, .. } => w.reserve_relocations(relocs.len(), true),
         };
@@ -130,7 +136,7 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     for s in &obj.sections {
         match &s.data {
             OutData::Bytes(b) => {
-                w.write_align(s.sh_addralign.max(1));
+                w.write_align(file_align(s.sh_addralign));
                 w.write(b);
             }
             OutData::Nobits(_) => {}

@@ -1906,8 +1906,28 @@ fn hostile_addralign_load() {
             &["section #3", &format!("sh_addralign {v:#x}")],
         );
     }
-    // 64 KiB is still fine, and the output file is not padded to it.
+    // 64 KiB is still fine, and the writer keeps it without padding the
+    // file to it.
     let mut m = b.bytes.clone();
     raw::set_sh(&mut m, 3, 48, 1 << 16);
     load_ok("addralign-64k", &m);
+    let mut out = OutObject::default();
+    for align in [1u64 << 16, 8] {
+        out.add_section(OutSection {
+            name: format!(".data.a{align}").into_bytes(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC | SHF_WRITE,
+            sh_addralign: align,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(vec![1; 24]),
+            symbol: None,
+        });
+    }
+    let bytes = write::to_bytes(&out).expect("64 KiB alignment encodes");
+    assert!(bytes.len() < 1 << 16, "{} bytes", bytes.len());
+    let (elf, _) = load_ok("addralign-64k-out", &bytes);
+    let s = &elf.sections[elf.section_by_name(b".data.a65536").unwrap()];
+    assert_eq!(s.sh_addralign, 1 << 16);
+    assert_eq!(elf.data(s.index), &[1; 24][..]);
 }
