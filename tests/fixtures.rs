@@ -49,7 +49,39 @@ fn fixture_cases() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = klpwrite(&args);
         let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
         let code = o.status.code();
+        for want in &c.expect_stdout {
+            if !stdout.contains(want.as_str()) {
+                failures.push(format!("{name}: stdout lacks {want:?}\n{stdout}\n{stderr}"));
+            }
+        }
+        for no in &c.expect_no_stdout {
+            if stdout.contains(no.as_str()) {
+                failures.push(format!("{name}: stdout must not have {no:?}\n{stdout}"));
+            }
+        }
+        for want in &c.expect_stderr {
+            if !stderr.contains(want.as_str()) {
+                failures.push(format!("{name}: stderr lacks {want:?}\n{stderr}"));
+            }
+        }
+        if let Some(want) = c.expect_exit
+            && want != 0
+        {
+            if code != Some(want) || out.exists() {
+                failures.push(format!(
+                    "{name}: want exit {want} and no output; got {code:?}\n{stdout}\n{stderr}"
+                ));
+            }
+            continue;
+        }
+        if c.command == "diff" {
+            if code != Some(0) {
+                failures.push(format!("{name}: diff exit {code:?}\n{stdout}\n{stderr}"));
+            }
+            continue;
+        }
         if let Some(want) = &c.expect_error {
             if code != Some(2) || !stderr.contains(want.as_str()) || out.exists() {
                 failures.push(format!("{name}: want exit 2 mentioning {want:?} and no output; got {code:?}, output exists: {}\n{stderr}", out.exists()));

@@ -338,6 +338,19 @@ pub struct Case {
     pub expect_undef: Vec<String>,
     pub expect_defined: Vec<String>,
     pub expect_error: Option<String>,
+    /// `extract` (default), `build` (diff + extract; needs `orig`) or
+    /// `diff` (needs `orig`; no output object).
+    pub command: String,
+    /// Extra arguments, one per `arg =` line, passed as they are.
+    pub extra: Vec<String>,
+    /// Exit code the run must give (default 0, or 2 with `expect_error`).
+    pub expect_exit: Option<i32>,
+    /// Substrings that must be in stdout.
+    pub expect_stdout: Vec<String>,
+    /// Substrings that must not be in stdout.
+    pub expect_no_stdout: Vec<String>,
+    /// Substrings that must be in stderr.
+    pub expect_stderr: Vec<String>,
 }
 
 impl Case {
@@ -371,23 +384,65 @@ impl Case {
                 "expect_undef" => c.expect_undef.push(v),
                 "expect_defined" => c.expect_defined.push(v),
                 "expect_error" => c.expect_error = Some(v),
+                "command" => {
+                    assert!(
+                        matches!(v.as_str(), "extract" | "build" | "diff"),
+                        "{}: command must be extract, build or diff",
+                        file.display()
+                    );
+                    c.command = v
+                }
+                "arg" => c.extra.push(v),
+                "expect_exit" => c.expect_exit = Some(v.parse().expect("expect_exit")),
+                "expect_stdout" => c.expect_stdout.push(v),
+                "expect_no_stdout" => c.expect_no_stdout.push(v),
+                "expect_stderr" => c.expect_stderr.push(v),
                 _ => panic!("{}: unknown key {k}", file.display()),
             }
+        }
+        if c.command.is_empty() {
+            c.command = "extract".into();
+        }
+        if c.command != "extract" {
+            assert!(
+                c.orig.is_some(),
+                "{}: {} needs orig",
+                file.display(),
+                c.command
+            );
         }
         c
     }
 
-    /// Command-line arguments for `extract`, writing to `out`.
+    /// Command-line arguments for the case's command, writing to `out`.
     pub fn args(&self, list: &Path, out: &Path) -> Vec<String> {
         let p = |f: &str| self.dir.join(f).display().to_string();
-        let mut a = vec![
-            "extract".to_string(),
-            p(&self.patched),
-            "--changes".into(),
-            list.display().to_string(),
-            "--objname".into(),
-            self.objname.clone(),
-        ];
+        let mut a: Vec<String> = match self.command.as_str() {
+            "diff" => {
+                let mut a = vec![
+                    "diff".to_string(),
+                    p(self.orig.as_deref().expect("checked")),
+                    p(&self.patched),
+                ];
+                a.extend(self.extra.iter().cloned());
+                return a;
+            }
+            "build" => vec![
+                "build".to_string(),
+                p(self.orig.as_deref().expect("checked")),
+                p(&self.patched),
+                "--objname".into(),
+                self.objname.clone(),
+            ],
+            _ => vec![
+                "extract".to_string(),
+                p(&self.patched),
+                "--changes".into(),
+                list.display().to_string(),
+                "--objname".into(),
+                self.objname.clone(),
+            ],
+        };
         for s in &self.symbols {
             a.push("--symbols".into());
             a.push(p(s));
@@ -396,10 +451,13 @@ impl Case {
             a.push("--symvers".into());
             a.push(p(s));
         }
-        if let Some(o) = &self.orig {
+        if let Some(o) = &self.orig
+            && self.command == "extract"
+        {
             a.push("--orig".into());
             a.push(p(o));
         }
+        a.extend(self.extra.iter().cloned());
         for s in &self.sympos {
             a.push("--sympos".into());
             a.push(s.clone());

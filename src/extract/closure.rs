@@ -1,0 +1,534 @@
+//! Pass 2, closure: classify every relocation of an included range into
+//! a local copy, a normal relocation to an export, or a klp relocation.
+
+use super::*;
+
+impl<'a> Ex<'a> {
+    // ------------------------------------------------------------------
+    // 2. closure
+    // ------------------------------------------------------------------
+
+    pub(super) fn code_map(&mut self, sec: usize) -> &CodeMap {
+        let p = self.p;
+        self.code_maps
+            .entry(sec)
+            .or_insert_with(|| CodeMap::decode(p.data(sec)))
+    }
+
+    pub(super) fn relocs_sorted(&mut self, sec: usize) -> &[usize] {
+        let p = self.p;
+        self.sorted_relocs.entry(sec).or_insert_with(|| {
+            let mut v: Vec<usize> = Vec::new();
+            for &rs in &p.sections[sec].rela_sections {
+                if p.sections[rs].is_klp_rela() {
+                    continue;
+                }
+                if let Some(r) = p.rsec_relocs.get(&rs) {
+                    v.extend(r.clone());
+                }
+            }
+            v.sort_by_key(|&i| (p.relocs[i].offset, i));
+            v
+        })
+    }
+
+    pub(super) fn closure(&mut self) -> Result<()> {
+        while let Some((sec, start, end, _why)) = self.queue.pop_front() {
+            let ids: Vec<usize> = {
+                let p = self.p;
+                let all = self.relocs_sorted(sec);
+                let lo = all.partition_point(|&i| p.relocs[i].offset < start);
+                all[lo..]
+                    .iter()
+                    .copied()
+                    .take_while(|&i| p.relocs[i].offset < end)
+                    .collect()
+            };
+            for id in ids {
+                if !self.processed_relocs.insert(id) {
+                    continue;
+                }
+                let r = self.p.relocs[id];
+                let width = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
+                if r.offset + width > end {
+                    return Err(err_at(
+                        self.p,
+                        sec,
+                        r.offset,
+                        ErrorKind::Malformed,
+                        format!(
+                            "{} field runs past the end of the copied range ({}+{end:#x}): the symbol's size cuts an instruction",
+                            x86::reloc_name(r.r_type),
+                            self.p.sections[sec].display_name()
+                        ),
+                    ));
+                }
+                let dest = self.classify(id)?;
+                self.check_special_klp(id, &dest)?;
+                self.pending.push(Pending { reloc: id, dest });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adjustment of a PC-relative relocation inside code.
+    pub(super) fn adjustment(&mut self, id: usize) -> i64 {
+        let p = self.p;
+        let r = p.relocs[id];
+        if !x86::reloc_is_pcrel(r.r_type) || !p.sections[r.section].is_exec() {
+            return 0;
+        }
+        let insn = self.code_map(r.section).insn_at(r.offset);
+        x86::addend_adjustment(r.r_type, r.offset, insn)
+    }
+
+    pub(super) fn is_branch(&mut self, id: usize) -> bool {
+        let p = self.p;
+        let r = p.relocs[id];
+        if !p.sections[r.section].is_exec() {
+            return false;
+        }
+        self.code_map(r.section)
+            .insn_at(r.offset)
+            .is_some_and(|i| i.is_call || i.is_jump)
+    }
+
+    pub(super) fn classify(&mut self, id: usize) -> Result<Dest> {
+        let p = self.p;
+        let r = p.relocs[id];
+        if r.r_type == x86::R_X86_64_NONE {
+            return Ok(Dest::Drop);
+        }
+        let here = p.locate(r.section, r.offset);
+        if !x86::reloc_allowed_in_module(r.r_type) {
+            return Err(err_at(
+                p,
+                r.section,
+                r.offset,
+                ErrorKind::Unsupported,
+                format!(
+                    "relocation {} cannot be applied by the kernel's module loader (it accepts NONE, 64, PC32, PLT32, 32, 32S and PC64)",
+                    x86::reloc_name(r.r_type)
+                ),
+            )
+            .hint("build with the kernel's flags (-mcmodel=kernel, no -fPIC)"));
+        }
+        let s = &p.symbols[r.symbol];
+        if r.symbol == 0 {
+            return Err(err_at(
+                p,
+                r.section,
+                r.offset,
+                ErrorKind::Malformed,
+                "relocation against symbol 0".into(),
+            ));
+        }
+        let adj = self.adjustment(id);
+        let anon_ref = s.is_section()
+            || (s.kind() == STT_NOTYPE
+                && s.is_local()
+                && s.section.is_some()
+                && (names::is_local_label(&s.name) || s.name.is_empty()));
+        if anon_ref {
+            let sec = s.section.ok_or_else(|| {
+                err_at(
+                    p,
+                    r.section,
+                    r.offset,
+                    ErrorKind::Malformed,
+                    "section symbol without a section".into(),
+                )
+            })?;
+            let off = crate::elf::offset_of(s.value, r.addend, adj).unwrap_or(-1);
+            if off < 0 || off as u64 > p.sections[sec].sh_size {
+                return Err(err_at(
+                    p,
+                    r.section,
+                    r.offset,
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{} refers to {}{:+#x}, outside the section",
+                        x86::reloc_name(r.r_type),
+                        p.sections[sec].display_name(),
+                        off
+                    ),
+                ));
+            }
+            let off = off as u64;
+            if is_char_strings(&p.sections[sec]) {
+                return Ok(Dest::Str(sec, off, adj));
+            }
+            if let Some(t) = p.symbol_containing(sec, off) {
+                let toff = off - p.symbols[t].value;
+                return self.classify_named(id, t, toff as i64 - adj, true, &here);
+            }
+            return self.classify_anon(id, sec, off, adj, &here);
+        }
+        if s.is_undef() {
+            return self.external(id, &s.name.clone(), s.kind(), r.addend, &here);
+        }
+        if s.section.is_none() {
+            return Err(err_at(
+                p,
+                r.section,
+                r.offset,
+                ErrorKind::Unsupported,
+                format!(
+                    "relocation against {} which has no section (st_shndx {:#x})",
+                    s.display_name(),
+                    s.st_shndx
+                ),
+            ));
+        }
+        self.classify_named(id, r.symbol, r.addend, false, &here)
+    }
+
+    /// An offset in a section that no named symbol covers.
+    pub(super) fn classify_anon(
+        &mut self,
+        id: usize,
+        sec: usize,
+        off: u64,
+        adj: i64,
+        here: &str,
+    ) -> Result<Dest> {
+        let p = self.p;
+        let ps = &p.sections[sec];
+        if !ps.is_alloc() {
+            return Err(err_at(
+                p,
+                p.relocs[id].section,
+                p.relocs[id].offset,
+                ErrorKind::Unsupported,
+                format!("reference to non-allocated section {}", ps.display_name()),
+            ));
+        }
+        if names::is_init_section(&ps.name) {
+            return Err(self.init_ref_error(id, &ps.display_name()));
+        }
+        if let Some(d) = self.aux_target(id, sec, off, adj, here)? {
+            return Ok(d);
+        }
+        let writable = ps.sh_flags & SHF_WRITE != 0;
+        if writable
+            && !names::is_anonymous_data_section(&ps.name)
+            && !names::is_once_section(&ps.name)
+        {
+            return Err(err_at(
+                p,
+                p.relocs[id].section,
+                p.relocs[id].offset,
+                ErrorKind::Refused,
+                format!(
+                    "reference to {}+{:#x}, which no symbol covers: klpwrite cannot tell whether it is existing kernel state",
+                    ps.display_name(),
+                    off
+                ),
+            )
+            .hint("make the object a named variable, or rebuild with -fdata-sections"));
+        }
+        // Anonymous read-only data, code without symbols, UBSAN data: copy
+        // the whole section.
+        if !self
+            .ranges
+            .get(&sec)
+            .is_some_and(|v| v.iter().any(|&(s, e)| s == 0 && e == ps.sh_size))
+        {
+            self.explain.push(format!(
+                "include {} [anonymous, referenced at {here}]",
+                ps.display_name()
+            ));
+            self.add_range(
+                sec,
+                0,
+                ps.sh_size,
+                format!("anonymous {}", ps.display_name()),
+            );
+        }
+        Ok(Dest::Anon(sec, off, adj))
+    }
+
+    pub(super) fn init_ref_error(&self, id: usize, what: &str) -> Error {
+        let p = self.p;
+        let r = p.relocs[id];
+        err_at(
+            p,
+            r.section,
+            r.offset,
+            ErrorKind::Refused,
+            format!("reference to init code or data ({what}), which is freed after boot"),
+        )
+        .hint("patched code may not call __init functions or use __initdata")
+    }
+
+    /// A defined, named target `t` at `off` (relative to `t`'s start, as
+    /// the relocation's own addend would express it).
+    pub(super) fn classify_named(
+        &mut self,
+        id: usize,
+        t: usize,
+        addend: i64,
+        via_section: bool,
+        here: &str,
+    ) -> Result<Dest> {
+        let p = self.p;
+        let ts = &p.symbols[t];
+        let sec = ts.section.expect("named targets are defined");
+        let psec = &p.sections[sec];
+        if is_char_strings(psec) {
+            let adj = self.adjustment(id);
+            let off = crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(0);
+            return Ok(Dest::Str(sec, off, adj));
+        }
+        let self_ref_ok = self.included_set.contains(&t);
+        if self_ref_ok {
+            // Function pointer to a changed function: point at the original,
+            // which ftrace redirects while the patch is active and which
+            // stays valid after the patch is removed.
+            if let Some((old, pos)) = self.changed.get(&t).cloned() {
+                let adj = self.adjustment(id);
+                if crate::elf::offset_of(0, addend, adj) == Some(0)
+                    && !self.is_branch(id)
+                    && !self.is_special_or_aux(p.relocs[id].section)
+                {
+                    let target_name = self.klp_target_name(&old, self.opts.objname.clone())?;
+                    self.explain.push(format!(
+                        "reloc {here} → klp {} [pointer to changed function {} keeps pointing at the original]",
+                        target_name,
+                        ts.display_name()
+                    ));
+                    return Ok(Dest::Klp(
+                        self.opts.objname.clone(),
+                        old,
+                        pos,
+                        ts.kind(),
+                        addend,
+                    ));
+                }
+            }
+            return Ok(Dest::Clone(t, addend));
+        }
+        if names::is_init_section(&psec.name) {
+            return Err(self.init_ref_error(id, &ts.display_name()));
+        }
+        // Never correlated: always a fresh copy.
+        let fresh = (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
+            || names::is_once_section(&psec.name)
+            || names::is_anonymous_data_section(&psec.name)
+            || names::is_local_label(&ts.name)
+            || (ts.kind() == STT_NOTYPE && ts.is_local());
+        if fresh {
+            self.explain.push(format!(
+                "include {} [uncorrelated static, referenced at {here}]",
+                ts.display_name()
+            ));
+            self.include(t, Why::Referenced(here.to_string()));
+            return Ok(if via_section {
+                let adj = self.adjustment(id);
+                Dest::Anon(
+                    sec,
+                    crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
+                    adj,
+                )
+            } else {
+                Dest::Clone(t, addend)
+            });
+        }
+        // Does the target kernel have it?
+        match self.twin_name(t)? {
+            None => {
+                let what = if ts.is_func() {
+                    "new function"
+                } else {
+                    "new data"
+                };
+                self.explain.push(format!(
+                    "include {} [{what}, referenced at {here}]",
+                    ts.display_name()
+                ));
+                if ts.is_func() {
+                    self.new_syms.insert(t);
+                }
+                self.include(t, Why::Referenced(here.to_string()));
+                Ok(if via_section {
+                    let adj = self.adjustment(id);
+                    Dest::Anon(
+                        sec,
+                        crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
+                        adj,
+                    )
+                } else {
+                    Dest::Clone(t, addend)
+                })
+            }
+            Some(old) => {
+                // Existing in the target: normal if exported by vmlinux and
+                // global, else klp.
+                if !ts.is_local()
+                    && let Some(e) = self.export_of(&old)
+                    && e == "vmlinux"
+                {
+                    self.explain.push(format!(
+                        "reloc {here} → normal {} [exported by vmlinux]",
+                        show(&old)
+                    ));
+                    return Ok(Dest::Undef(old, ts.kind(), addend));
+                }
+                let pos = self.sympos_for(t, &old, ts.is_local())?;
+                let name = self.klp_target_name(&old, self.opts.objname.clone())?;
+                self.explain.push(format!(
+                    "reloc {here} → klp {name},{pos} [{} {} of {}]",
+                    if ts.is_local() {
+                        "local"
+                    } else {
+                        "unexported global"
+                    },
+                    if ts.is_func() { "function" } else { "object" },
+                    self.opts.objname
+                ));
+                Ok(Dest::Klp(
+                    self.opts.objname.clone(),
+                    old,
+                    pos,
+                    ts.kind(),
+                    addend,
+                ))
+            }
+        }
+    }
+
+    pub(super) fn klp_target_name(&self, name: &[u8], obj: String) -> Result<String> {
+        Ok(format!(".klp.sym.{}.{}", obj, show(name)))
+    }
+
+    /// The module that exports `name`, from Module.symvers or the symbol
+    /// source's `__ksymtab_` symbols.
+    pub(super) fn export_of(&self, name: &[u8]) -> Option<String> {
+        let key = std::str::from_utf8(name).ok()?;
+        if let Some(e) = self.inp.exports.get(key) {
+            return Some(e.module.clone());
+        }
+        if self.inp.have_symvers {
+            return None;
+        }
+        if let Some(v) = self.inp.target.object("vmlinux")
+            && v.ksymtab.contains(name)
+        {
+            return Some("vmlinux".into());
+        }
+        None
+    }
+
+    /// An undefined symbol of the patched object.
+    pub(super) fn external(
+        &mut self,
+        id: usize,
+        name: &[u8],
+        kind: u8,
+        addend: i64,
+        here: &str,
+    ) -> Result<Dest> {
+        let p = self.p;
+        let r = p.relocs[id];
+        let objname = self.opts.objname.clone();
+        if let Some(module) = self.export_of(name) {
+            if module == "vmlinux" {
+                self.explain.push(format!(
+                    "reloc {here} → normal {} [exported by vmlinux]",
+                    show(name)
+                ));
+                return Ok(Dest::Undef(name.to_vec(), kind, addend));
+            }
+            if objname == "vmlinux" {
+                return Err(err_at(
+                    p,
+                    r.section,
+                    r.offset,
+                    ErrorKind::Klp,
+                    format!(
+                        "vmlinux code refers to {} exported by module {module}: vmlinux cannot depend on a module",
+                        show(name)
+                    ),
+                ));
+            }
+            // Module exports become klp relocations: the patch may load
+            // before the exporting module (late module patching).
+            self.explain.push(format!(
+                "reloc {here} → klp .klp.sym.{module}.{},0 [exported by module {module}]",
+                show(name)
+            ));
+            if module != objname {
+                self.warnings.push(format!(
+                    "{here}: {} comes from module {module}; it must be loaded before {objname} is patched",
+                    show(name)
+                ));
+            }
+            return Ok(Dest::Klp(module, name.to_vec(), 0, kind, addend));
+        }
+        // Not exported: an unexported global of the target (another unit of
+        // the same module, or vmlinux).
+        let tu = TuInfo::default();
+        let mut tried: Vec<String> = Vec::new();
+        let mut objs: Vec<&TargetObject> = Vec::new();
+        if let Some(o) = self.inp.target.object(&objname) {
+            objs.push(o);
+        }
+        if objname != "vmlinux"
+            && let Some(v) = self.inp.target.object("vmlinux")
+        {
+            objs.push(v);
+        }
+        for o in objs {
+            tried.push(format!("{} ({})", o.objname, o.source));
+            match o.resolve(name, false, &tu, false) {
+                Lookup::Found { sympos, how, .. } => {
+                    self.explain.push(format!(
+                        "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",
+                        o.objname,
+                        show(name),
+                        sympos,
+                        how
+                    ));
+                    return Ok(Dest::Klp(
+                        o.objname.clone(),
+                        name.to_vec(),
+                        sympos,
+                        kind,
+                        addend,
+                    ));
+                }
+                Lookup::Ambiguous(c) => {
+                    return Err(err_at(
+                        p,
+                        r.section,
+                        r.offset,
+                        ErrorKind::Symbol,
+                        format!(
+                            "{} is ambiguous in {}: {}",
+                            show(name),
+                            o.objname,
+                            c.join("; ")
+                        ),
+                    ));
+                }
+                Lookup::NotFound(_) => {}
+            }
+        }
+        Err(err_at(
+            p,
+            r.section,
+            r.offset,
+            ErrorKind::Symbol,
+            format!(
+                "undefined symbol {} is neither exported (Module.symvers) nor defined in the target symbols [{}]",
+                show(name),
+                tried.join(", ")
+            ),
+        )
+        .hint(if self.inp.have_symvers {
+            "pass --symbols for the object that defines it (vmlinux or a /proc/kallsyms dump)"
+        } else {
+            "pass --symvers Module.symvers of the target kernel"
+        }))
+    }
+}

@@ -1,0 +1,397 @@
+//! Passes 3 and 4, layout and relocations: copy the included ranges into
+//! output sections and re-target every relocation.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::*;
+
+impl<'a> Ex<'a> {
+    // ------------------------------------------------------------------
+    // 3./4. layout and relocations
+    // ------------------------------------------------------------------
+
+    pub(super) fn layout(mut self) -> Result<Extracted> {
+        let p = self.p;
+        let mut out = OutObject {
+            e_flags: p.e_flags,
+            ..Default::default()
+        };
+        // FILE symbols of the units we copy locals from.
+        let mut files: Vec<usize> = self
+            .included
+            .iter()
+            .filter_map(|&(s, _)| p.symbols[s].file)
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        for f in files {
+            out.add_symbol(OutSymbol {
+                name: p.symbols[f].name.clone(),
+                st_info: STT_FILE,
+                st_other: 0,
+                place: Place::Abs,
+                value: 0,
+                size: 0,
+            });
+        }
+        // Chunks: merged ranges per section, in section order.
+        // chunk_map[sec] = [(in_start, in_end, out_sec, out_start)]
+        let mut chunk_map: HashMap<usize, Vec<(u64, u64, usize, u64)>> = HashMap::new();
+        let ranges = std::mem::take(&mut self.ranges);
+        for (&sec, list) in &ranges {
+            let ps = &p.sections[sec];
+            let sec_align = checked_align(p, sec)?;
+            let mut list = list.clone();
+            list.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::new();
+            for (s, e) in list {
+                match merged.last_mut() {
+                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            let flags = ps.sh_flags & !(SHF_GROUP | SHF_LINK_ORDER | SHF_INFO_LINK);
+            // Kernels before 5.8 apply the patch's own alternatives and
+            // paravirt patches after its klp relocations only when they sit
+            // in .klp.arch.<obj>.<section>.
+            let legacy = self.opts.kernel.is_some_and(|k| k.is_legacy());
+            let name =
+                if legacy && (ps.name == b".altinstructions" || ps.name == b".parainstructions") {
+                    let mut n = format!(".klp.arch.{}.", self.opts.objname).into_bytes();
+                    n.extend_from_slice(&ps.name);
+                    n
+                } else {
+                    ps.name.clone()
+                };
+            let out_sec = out.add_section(OutSection {
+                name,
+                sh_type: ps.sh_type,
+                sh_flags: flags,
+                sh_addralign: sec_align,
+                sh_entsize: ps.sh_entsize,
+                link: None,
+                data: if ps.is_nobits() {
+                    OutData::Nobits(0)
+                } else {
+                    OutData::Bytes(Vec::new())
+                },
+                symbol: None,
+            });
+            let data = p.data(sec);
+            let mut chunks = Vec::new();
+            // Special-section entries are packed: padding would be read as
+            // an entry.
+            let entry = self.entry_sizes.get(&sec).map(|l| l.size);
+            let packed = entry.is_some() || x86::special_for(&ps.name).is_some();
+            for (s, e) in merged {
+                let align = if packed { 1 } else { chunk_align(s, sec_align) };
+                let bytes: &[u8] = if ps.is_nobits() {
+                    &[]
+                } else {
+                    data.get(s as usize..e as usize).ok_or_else(|| {
+                        Error::malformed(format!(
+                            "{}: range {s:#x}..{e:#x} lies outside the section's data",
+                            ps.display_name()
+                        ))
+                        .in_file(&p.path)
+                    })?
+                };
+                let o = if ps.is_nobits() {
+                    let OutData::Nobits(n) = &mut out.sections[out_sec].data else {
+                        unreachable!()
+                    };
+                    let o = align_up(*n, align);
+                    *n = o + (e - s);
+                    o
+                } else {
+                    out.append(out_sec, bytes, align)
+                };
+                chunks.push((s, e, out_sec, o));
+            }
+            if let Some(n) = entry
+                && let OutData::Bytes(b) = &mut out.sections[out_sec].data
+            {
+                let len = align_up(b.len() as u64, n) as usize;
+                b.resize(len, 0);
+            }
+            chunk_map.insert(sec, chunks);
+        }
+        let map = |sec: usize, off: u64| -> Option<(usize, u64)> {
+            chunk_map.get(&sec)?.iter().find_map(|&(s, e, os, o)| {
+                (off >= s && (off < e || (off == e && e > s) || (s == e && off == s)))
+                    .then_some((os, o + off - s))
+            })
+        };
+        // Clones of included named symbols.
+        let mut clone_of: HashMap<usize, usize> = HashMap::new();
+        let mut order: Vec<(usize, Why)> = self.included.clone();
+        // Locals first is the writer's job; keep inclusion order here.
+        order.sort_by_key(|(s, _)| if p.symbols[*s].is_func() { 0 } else { 1 });
+        for (s, why) in &order {
+            let ps = &p.symbols[*s];
+            let sec = ps.section.expect("included symbols are defined");
+            let Some((os, o)) = map(sec, ps.value) else {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        "internal: {} was included but not laid out",
+                        ps.display_name()
+                    ),
+                )
+                .in_file(&p.path));
+            };
+            let mut bind = ps.bind();
+            // Changed functions become local: nothing else may bind to the
+            // copy of a function the kernel already has.
+            if matches!(why, Why::Changed | Why::Child(_) | Why::Prefix(_))
+                && !self.new_syms.contains(s)
+            {
+                bind = STB_LOCAL;
+            }
+            let id = out.add_symbol(OutSymbol {
+                name: ps.name.clone(),
+                st_info: (bind << 4) | ps.kind(),
+                st_other: ps.st_other,
+                place: Place::Section(os),
+                value: o,
+                size: ps.size,
+            });
+            clone_of.insert(*s, id);
+        }
+        // String sections: one output section per input string section name.
+        let mut str_out: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut str_dedup: HashMap<(usize, Vec<u8>), u64> = HashMap::new();
+        let mut str_pos: HashMap<(usize, u64), (usize, u64)> = HashMap::new();
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|pe| {
+            let r = p.relocs[pe.reloc];
+            (r.section, r.offset, pe.reloc)
+        });
+        for pe in &pending {
+            if let Dest::Str(sec, off, _) = pe.dest {
+                if str_pos.contains_key(&(sec, off)) {
+                    continue;
+                }
+                let ps = &p.sections[sec];
+                let data = p.data(sec);
+                let off_us = off as usize;
+                let end = data[off_us.min(data.len())..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map(|n| off_us + n + 1)
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Malformed,
+                            format!(
+                                "string at {}+{off:#x} is not NUL-terminated",
+                                ps.display_name()
+                            ),
+                        )
+                        .in_file(&p.path)
+                    })?;
+                let bytes = data[off_us..end].to_vec();
+                let str_align = checked_align(p, sec)?;
+                let os = *str_out.entry(ps.name.clone()).or_insert_with(|| {
+                    out.add_section(OutSection {
+                        name: ps.name.clone(),
+                        sh_type: SHT_PROGBITS,
+                        sh_flags: ps.sh_flags & !(SHF_GROUP | SHF_LINK_ORDER),
+                        sh_addralign: str_align,
+                        sh_entsize: ps.sh_entsize,
+                        link: None,
+                        data: OutData::Bytes(Vec::new()),
+                        symbol: None,
+                    })
+                });
+                let o = match str_dedup.get(&(os, bytes.clone())) {
+                    Some(&o) => o,
+                    None => {
+                        let o = out.append(os, &bytes, 1);
+                        str_dedup.insert((os, bytes.clone()), o);
+                        o
+                    }
+                };
+                str_pos.insert((sec, off), (os, o));
+            }
+        }
+        // Relocations.
+        let mut undef: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut normal: BTreeMap<usize, Vec<OutReloc>> = BTreeMap::new();
+        let mut klp: BTreeMap<(String, usize), Vec<OutReloc>> = BTreeMap::new();
+        for pe in &pending {
+            let r = p.relocs[pe.reloc];
+            let Some((os, oo)) = map(r.section, r.offset) else {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        "internal: relocation at {} outside copied ranges",
+                        p.locate(r.section, r.offset)
+                    ),
+                )
+                .in_file(&p.path));
+            };
+            let here = p.locate(r.section, r.offset);
+            let (symbol, addend, klp_obj) = match &pe.dest {
+                Dest::Drop => continue,
+                Dest::Clone(t, a) => (clone_of[t], *a, None),
+                Dest::Anon(sec, off, adj) => {
+                    let (tos, too) = map(*sec, *off).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Malformed,
+                            format!(
+                                "internal: {} target {}+{off:#x} not copied",
+                                here,
+                                p.sections[*sec].display_name()
+                            ),
+                        )
+                    })?;
+                    let sym = out.sections[tos]
+                        .symbol
+                        .expect("data sections have symbols");
+                    (sym, too as i64 - adj, None)
+                }
+                Dest::Str(sec, off, adj) => {
+                    let (tos, too) = str_pos[&(*sec, *off)];
+                    let sym = out.sections[tos]
+                        .symbol
+                        .expect("data sections have symbols");
+                    (sym, too as i64 - adj, None)
+                }
+                Dest::Undef(name, kind, a) => {
+                    let id = *undef.entry(name.clone()).or_insert_with(|| {
+                        out.add_symbol(OutSymbol {
+                            name: name.clone(),
+                            st_info: (STB_GLOBAL << 4)
+                                | if *kind == STT_SECTION {
+                                    STT_NOTYPE
+                                } else {
+                                    *kind
+                                },
+                            st_other: 0,
+                            place: Place::Undef,
+                            value: 0,
+                            size: 0,
+                        })
+                    });
+                    (id, *a, None)
+                }
+                Dest::Klp(symobj, name, pos, kind, a) => {
+                    check_objname(symobj)?;
+                    if name.len() > MAX_SYMNAME || name.contains(&b',') || name.is_empty() {
+                        return Err(Error::new(
+                            ErrorKind::Klp,
+                            format!(
+                                "symbol {} cannot be a klp symbol: the kernel requires 1 to {MAX_SYMNAME} characters and no ','",
+                                show(name)
+                            ),
+                        )
+                        .in_file(&p.path)
+                        .at(here));
+                    }
+                    let mut full = format!(".klp.sym.{symobj}.").into_bytes();
+                    full.extend_from_slice(name);
+                    full.extend_from_slice(format!(",{pos}").as_bytes());
+                    let id = *klp_syms.entry(full.clone()).or_insert_with(|| {
+                        out.add_symbol(OutSymbol {
+                            name: full,
+                            st_info: (STB_GLOBAL << 4)
+                                | match *kind {
+                                    STT_FUNC | STT_OBJECT => *kind,
+                                    _ => STT_NOTYPE,
+                                },
+                            st_other: 0,
+                            place: Place::Livepatch,
+                            value: 0,
+                            size: 0,
+                        })
+                    });
+                    // vmlinux symbols are resolved in a vmlinux section;
+                    // everything else when the patched object loads.
+                    let secobj = if symobj == "vmlinux" {
+                        "vmlinux".to_string()
+                    } else {
+                        self.opts.objname.clone()
+                    };
+                    (id, *a, Some(secobj))
+                }
+            };
+            // Zero the site: the kernel refuses non-zero relocation targets.
+            let width = x86::reloc_width(r.r_type).unwrap_or(0) as usize;
+            if let OutData::Bytes(b) = &mut out.sections[os].data {
+                let o = oo as usize;
+                if o + width <= b.len() {
+                    b[o..o + width].fill(0);
+                }
+            }
+            let rel = OutReloc {
+                offset: oo,
+                symbol,
+                r_type: r.r_type,
+                addend,
+            };
+            match klp_obj {
+                None => normal.entry(os).or_default().push(rel),
+                Some(obj) => klp.entry((obj, os)).or_default().push(rel),
+            }
+        }
+        // Relocation sections after all data sections.
+        let nsec = out.sections.len();
+        for target in 0..nsec {
+            if let Some(list) = normal.remove(&target) {
+                out.add_relocations(target, None, list);
+            }
+        }
+        let mut klp_list: Vec<((String, usize), Vec<OutReloc>)> = klp.into_iter().collect();
+        klp_list.sort_by(|a, b| (a.0.1, &a.0.0).cmp(&(b.0.1, &b.0.0)));
+        for ((obj, target), list) in klp_list {
+            check_objname(&obj)?;
+            out.add_relocations(target, Some(obj.as_bytes()), list);
+        }
+        // Metadata for `klpwrite module`.
+        let mut funcs = Vec::new();
+        let rules = match self.opts.kernel {
+            Some(k) if k.is_legacy() => "legacy",
+            _ => "current",
+        };
+        let mut meta = format!(
+            "klpwrite-patch 1\nobject {}\nrules {rules}\n",
+            self.opts.objname
+        );
+        for (&sym, (old, pos)) in &self.changed {
+            let f = PatchedFunc {
+                new_name: show(&p.symbols[sym].name),
+                old_name: show(old),
+                sympos: *pos,
+            };
+            meta.push_str(&format!(
+                "func {} {} {}\n",
+                f.new_name, f.old_name, f.sympos
+            ));
+            funcs.push(f);
+        }
+        for (slot, f, _) in &self.callbacks {
+            meta.push_str(&format!(
+                "callback {} {}\n",
+                CALLBACK_SLOTS[*slot],
+                show(&p.symbols[*f].name)
+            ));
+        }
+        out.add_section(OutSection {
+            name: META_SECTION.to_vec(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: 0,
+            sh_addralign: 1,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(meta.into_bytes()),
+            symbol: None,
+        });
+        Ok(Extracted {
+            out,
+            funcs,
+            explain: self.explain,
+            warnings: self.warnings,
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! Pass 1, roots: the listed functions, their children and prefixes,
+//! marked callbacks; `include` puts a symbol's range in the closure queue.
+
+use std::collections::HashSet;
+
+use super::*;
+
+impl<'a> Ex<'a> {
+    // ------------------------------------------------------------------
+    // 1. roots
+    // ------------------------------------------------------------------
+
+    pub(super) fn roots(&mut self) -> Result<()> {
+        let p = self.p;
+        let mut listed: Vec<(usize, ChangeKind, usize)> = Vec::new();
+        for c in self.inp.changes {
+            let Some(sym) = p.find_function(c.name.as_bytes()) else {
+                let similar: Vec<String> = p
+                    .symbols
+                    .iter()
+                    .filter(|s| {
+                        s.is_func()
+                            && names::demangle(&s.name) == names::demangle(c.name.as_bytes())
+                    })
+                    .map(|s| s.display_name())
+                    .collect();
+                let mut e = Error::new(
+                    ErrorKind::Symbol,
+                    format!(
+                        "listed function {} is not a function defined in this object",
+                        c.name
+                    ),
+                )
+                .in_file(&p.path);
+                if !similar.is_empty() {
+                    e = e.hint(format!("did you mean {}?", similar.join(", ")));
+                }
+                return Err(e);
+            };
+            listed.push((sym, c.kind, c.line));
+        }
+        // Children and prefixes listed on their own travel with their parent.
+        let listed_set: HashSet<usize> = listed.iter().map(|l| l.0).collect();
+        for &(sym, kind, _) in &listed {
+            let s = &p.symbols[sym];
+            let sec = s.section.expect("find_function returns defined symbols");
+            if names::is_init_section(&p.sections[sec].name) {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is in {}: init code runs once at boot and is freed, it cannot be live patched",
+                        s.display_name(),
+                        p.sections[sec].display_name()
+                    ),
+                )
+                .in_file(&p.path)
+                .hint("move the change out of the __init function, or apply it with a callback"));
+            }
+            if names::prefix_target(&s.name).is_some() {
+                continue; // included with its function
+            }
+            if names::is_cold_child(&s.name) {
+                let parent = names::child_parent(&s.name).and_then(|n| p.find_function(n));
+                match parent {
+                    Some(par) if listed_set.contains(&par) => continue,
+                    Some(par) => {
+                        self.warnings.push(format!(
+                            "{} is a .cold part of {}; patching the parent instead",
+                            s.display_name(),
+                            p.symbols[par].display_name()
+                        ));
+                        self.add_function_root(par, ChangeKind::Changed)?;
+                        continue;
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Symbol,
+                            format!("{} has no parent function in this object", s.display_name()),
+                        )
+                        .in_file(&p.path));
+                    }
+                }
+            }
+            self.add_function_root(sym, kind)?;
+        }
+        Ok(())
+    }
+
+    /// Livepatch callbacks marked in the patched object, in either
+    /// convention: kpatch's `KPATCH_*_CALLBACK()` (16-byte records in
+    /// `.kpatch.callbacks.<slot>`: function pointer, object-name pointer
+    /// or NULL for this object) or upstream's `KLP_*_CALLBACK()` (a pointer
+    /// variable `__klp_<slot>_callback_<obj>`). The functions are copied
+    /// and recorded for `klpwrite module`.
+    pub(super) fn callbacks(&mut self) -> Result<()> {
+        let p = self.p;
+        let mut found: Vec<(usize, usize, String, String)> = Vec::new(); // slot, func, obj, where
+        let target_of = |id: usize| -> Option<usize> {
+            let r = p.relocs[id];
+            let s = &p.symbols[r.symbol];
+            let sec = s.section?;
+            let off = crate::elf::uoffset_of(s.value, r.addend, 0)?;
+            p.symbols[..]
+                .iter()
+                .find(|f| {
+                    f.is_func() && f.section == Some(sec) && f.value == off && !f.name.is_empty()
+                })
+                .map(|f| f.index)
+        };
+        for (slot, name) in CALLBACK_SLOTS.iter().enumerate() {
+            let Some(sec) = p.section_by_name(format!(".kpatch.callbacks.{name}").as_bytes())
+            else {
+                continue;
+            };
+            for id in crate::special::sorted_relocs(p, sec) {
+                let r = p.relocs[id];
+                if !r.offset.is_multiple_of(16) {
+                    continue;
+                }
+                let obj = crate::special::sorted_relocs(p, sec)
+                    .into_iter()
+                    .find(|&j| p.relocs[j].offset == r.offset + 8)
+                    .and_then(|j| {
+                        let t = &p.symbols[p.relocs[j].symbol];
+                        let d = p.data(t.section?);
+                        let o = crate::elf::uoffset_of(t.value, p.relocs[j].addend, 0)? as usize;
+                        let end = d.get(o..)?.iter().position(|&b| b == 0)? + o;
+                        Some(String::from_utf8_lossy(&d[o..end]).into_owned())
+                    })
+                    .unwrap_or_else(|| self.opts.objname.clone());
+                let f = target_of(id).ok_or_else(|| {
+                    err_at(
+                        p,
+                        sec,
+                        r.offset,
+                        ErrorKind::Malformed,
+                        "callback record does not point at a function".into(),
+                    )
+                })?;
+                found.push((slot, f, obj, format!(".kpatch.callbacks.{name}")));
+            }
+        }
+        for s in &p.symbols {
+            let Some(rest) = s.name.strip_prefix(b"__klp_") else {
+                continue;
+            };
+            let Some((slot, obj)) = CALLBACK_SLOTS.iter().enumerate().find_map(|(i, n)| {
+                rest.strip_prefix(n.as_bytes())
+                    .and_then(|r| r.strip_prefix(b"_callback_"))
+                    .map(|o| (i, String::from_utf8_lossy(o).into_owned()))
+            }) else {
+                continue;
+            };
+            let Some(sec) = s.section else { continue };
+            let id = crate::special::sorted_relocs(p, sec)
+                .into_iter()
+                .find(|&j| p.relocs[j].offset == s.value);
+            let f = id.and_then(target_of).ok_or_else(|| {
+                Error::malformed(format!("{} does not point at a function", s.display_name()))
+                    .in_file(&p.path)
+            })?;
+            found.push((slot, f, obj, s.display_name()));
+        }
+        for (slot, f, obj, from) in found {
+            if obj != self.opts.objname {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "callback {} ({from}) is for object {obj}, but this patch is for {}",
+                        p.symbols[f].display_name(),
+                        self.opts.objname
+                    ),
+                )
+                .in_file(&p.path));
+            }
+            if self.callbacks.iter().any(|c| c.0 == slot) {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!("two {} callbacks for {obj}", CALLBACK_SLOTS[slot]),
+                )
+                .in_file(&p.path));
+            }
+            self.explain.push(format!(
+                "callback {} = {} [{from}]",
+                CALLBACK_SLOTS[slot],
+                p.symbols[f].display_name()
+            ));
+            if !self.included_set.contains(&f) {
+                self.new_syms.insert(f);
+                self.include(f, Why::New);
+            }
+            self.callbacks.push((slot, f, obj));
+        }
+        Ok(())
+    }
+
+    pub(super) fn add_function_root(&mut self, sym: usize, kind: ChangeKind) -> Result<()> {
+        if self.changed.contains_key(&sym) {
+            return Ok(());
+        }
+        let p = self.p;
+        let name = p.symbols[sym].name.clone();
+        // Changed or new? A function the target knows is changed.
+        let twin = self.twin_name(sym)?;
+        let is_changed = match (kind, &twin) {
+            (ChangeKind::New, _) => false,
+            (_, Some(_)) => true,
+            (ChangeKind::Changed, None) => {
+                return Err(Error::new(
+                    ErrorKind::Symbol,
+                    format!(
+                        "changed function {} does not exist in the target ({})",
+                        show(&name),
+                        self.target().source
+                    ),
+                )
+                .in_file(&p.path)
+                .hint("check --objname and --symbols; list it as `new function:` if the patch adds it"));
+            }
+            (ChangeKind::Unspecified, None) => false,
+        };
+        if is_changed {
+            let old = twin.expect("changed has a twin");
+            let sympos = self.sympos_for(sym, &old, p.symbols[sym].is_local())?;
+            self.changed.insert(sym, (old.clone(), sympos));
+            self.include(sym, Why::Changed);
+            self.explain.push(format!(
+                "function {} [changed] replaces {}{}",
+                show(&name),
+                show(&old),
+                if sympos != 0 {
+                    format!(" (sympos {sympos})")
+                } else {
+                    String::new()
+                }
+            ));
+            if let Some(orig) = self.inp.orig
+                && let Some(o) = orig.find_function(&old)
+                && !has_fentry(orig, o)
+            {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} has no `call __fentry__` at its start in the original object, so ftrace cannot redirect it",
+                        show(&old)
+                    ),
+                )
+                .in_file(&orig.path)
+                .hint("notrace/inline functions cannot be live patched; patch their callers instead"));
+            }
+        } else {
+            self.new_syms.insert(sym);
+            self.include(sym, Why::New);
+            self.explain.push(format!("function {} [new]", show(&name)));
+        }
+        Ok(())
+    }
+
+    /// Include a named symbol and what travels with it.
+    pub(super) fn include(&mut self, sym: usize, why: Why) {
+        if !self.included_set.insert(sym) {
+            return;
+        }
+        let p = self.p;
+        let s = &p.symbols[sym];
+        let Some(sec) = s.section else { return };
+        let st = p.sections[sec].sh_type;
+        if st != SHT_PROGBITS
+            && st != SHT_NOBITS
+            && !(0x7000_0000..=0x7fff_ffff).contains(&st)
+            && st != 14
+            && st != 15
+        {
+            self.deferred.push(
+                Error::malformed(format!(
+                    "symbol {} is defined in {}, a {} section, which holds no code or data",
+                    s.display_name(),
+                    p.sections[sec].display_name(),
+                    section_type_name(st)
+                ))
+                .in_file(&p.path),
+            );
+            return;
+        }
+        let sh_size = p.sections[sec].sh_size;
+        if s.value > sh_size || s.value.saturating_add(s.size) > sh_size {
+            self.deferred.push(
+                Error::malformed(format!(
+                    "symbol {} (value {:#x}, size {:#x}) lies outside {} (size {sh_size:#x})",
+                    s.display_name(),
+                    s.value,
+                    s.size,
+                    p.sections[sec].display_name()
+                ))
+                .in_file(&p.path),
+            );
+            return;
+        }
+        self.add_range(
+            sec,
+            s.value,
+            s.value.saturating_add(s.size),
+            s.display_name(),
+        );
+        let is_func = s.is_func();
+        self.included.push((sym, why));
+        if !is_func {
+            return;
+        }
+        // Prefix: a __pfx_/__cfi_ symbol ending exactly at the function.
+        for &o in p.section_symbols(sec) {
+            let os = &p.symbols[o];
+            if os.is_func()
+                && names::prefix_target(&os.name) == Some(&s.name[..])
+                && os.value.saturating_add(os.size) == s.value
+            {
+                self.explain.push(format!(
+                    "  prefix {} of {}",
+                    os.display_name(),
+                    s.display_name()
+                ));
+                self.include(o, Why::Prefix(sym));
+            }
+        }
+        // Children: foo.cold[.N], foo.part.N (and their own children).
+        let name = s.name.clone();
+        let children: Vec<usize> = p
+            .symbols
+            .iter()
+            .filter(|c| {
+                c.is_func()
+                    && c.section.is_some()
+                    && names::child_parent(&c.name) == Some(&name[..])
+            })
+            .map(|c| c.index)
+            .collect();
+        for c in children {
+            if !self.included_set.contains(&c) {
+                self.explain.push(format!(
+                    "  child {} of {}",
+                    p.symbols[c].display_name(),
+                    show(&name)
+                ));
+                self.include(c, Why::Child(sym));
+            }
+        }
+    }
+
+    pub(super) fn add_range(&mut self, sec: usize, start: u64, end: u64, why: String) {
+        let list = self.ranges.entry(sec).or_default();
+        if list.iter().any(|&(s, e)| s <= start && end <= e) {
+            return;
+        }
+        list.push((start, end));
+        self.queue.push_back((sec, start, end, why));
+    }
+}

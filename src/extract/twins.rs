@@ -1,0 +1,181 @@
+//! Twins and sympos: which target symbol a patched symbol stands for, and
+//! its position among same-named symbols.
+
+use super::*;
+
+impl<'a> Ex<'a> {
+    // ------------------------------------------------------------------
+    // twins, sympos
+    // ------------------------------------------------------------------
+
+    /// The name of `sym`'s counterpart in the target, or None if `sym` is
+    /// new. With --orig, the orig twin decides; otherwise the target's
+    /// symbols (exact name, then demangled name in the same unit).
+    pub(super) fn twin_name(&mut self, sym: usize) -> Result<Option<Vec<u8>>> {
+        if let Some(t) = self.twin_cache.get(&sym) {
+            return Ok(t.clone());
+        }
+        let r = self.twin_name_uncached(sym)?;
+        self.twin_cache.insert(sym, r.clone());
+        Ok(r)
+    }
+
+    pub(super) fn twin_name_uncached(&mut self, sym: usize) -> Result<Option<Vec<u8>>> {
+        let p = self.p;
+        let s = &p.symbols[sym];
+        if let Some(orig) = self.inp.orig {
+            return Ok(orig_twin(p, orig, sym).map(|o| orig.symbols[o].name.clone()));
+        }
+        let t = self.target();
+        let tu = TuInfo::of(p, sym);
+        match t.resolve(&s.name, s.is_local(), &tu, false) {
+            Lookup::Found { .. } => return Ok(Some(s.name.clone())),
+            Lookup::Ambiguous(_) => return Ok(Some(s.name.clone())), // sympos decides later
+            Lookup::NotFound(_) => {}
+        }
+        // Renumbered clones and static locals: same demangled name, same unit.
+        let d = names::demangle(&s.name);
+        if d == s.name {
+            return Ok(None);
+        }
+        let file = tu.file.as_deref();
+        let mut cands: Vec<Vec<u8>> = t
+            .syms
+            .iter()
+            .filter(|ts| ts.local == s.is_local() && names::demangle(&ts.name) == d)
+            .filter(|ts| match (ts.file, file) {
+                (Some(f), Some(file)) => {
+                    t.files[f].name.rsplit(|&b| b == b'/').next()
+                        == file.rsplit(|&b| b == b'/').next()
+                }
+                _ => true,
+            })
+            .map(|ts| ts.name.clone())
+            .collect();
+        cands.sort();
+        cands.dedup();
+        match cands.len() {
+            0 => Ok(None),
+            1 => {
+                self.explain.push(format!(
+                    "  twin of {} in the target is {} (same demangled name)",
+                    s.display_name(),
+                    show(&cands[0])
+                ));
+                Ok(Some(cands.pop().expect("one")))
+            }
+            _ => Err(Error::new(
+                ErrorKind::Symbol,
+                format!(
+                    "{} matches several target symbols by demangled name: {}",
+                    s.display_name(),
+                    cands.iter().map(|c| show(c)).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .in_file(&p.path)
+            .hint("pass --orig ORIG.o so klpwrite can pair symbols with the original build")),
+        }
+    }
+
+    /// sympos of `name` (the target's name for patched `sym`).
+    pub(super) fn sympos_for(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
+        let ckey = (
+            name.to_vec(),
+            local,
+            self.p.symbols[sym].file.unwrap_or(usize::MAX),
+        );
+        if let Some(&n) = self.sympos_cache.get(&ckey) {
+            return Ok(n);
+        }
+        let n = self.sympos_uncached(sym, name, local)?;
+        self.sympos_cache.insert(ckey, n);
+        Ok(n)
+    }
+
+    pub(super) fn sympos_uncached(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
+        let key = String::from_utf8_lossy(name).into_owned();
+        let t = self.target();
+        if let Some(&n) = self.opts.sympos.get(&key) {
+            let count = t.named(name).len() as u64;
+            if n > count || (n == 0 && count > 1) {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "--sympos {key}={n}: {} has {count} symbol(s) named {key}",
+                        t.objname
+                    ),
+                ));
+            }
+            self.explain
+                .push(format!("  sympos {key},{n}: given by --sympos"));
+            return Ok(n);
+        }
+        // Describe the unit with the original object when we have it.
+        let tu = match self
+            .inp
+            .orig
+            .and_then(|o| orig_twin(self.p, o, sym).map(|i| (o, i)))
+        {
+            Some((o, i)) => TuInfo::of(o, i),
+            None => TuInfo::of(self.p, sym),
+        };
+        match t.resolve(name, local, &tu, self.inp.orig.is_some()) {
+            Lookup::Found { sympos, index, how } => {
+                let ts = &t.syms[index];
+                if ts.init {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{} in {} is init code or data: it is freed after boot and cannot be patched or referenced",
+                            show(name),
+                            t.objname
+                        ),
+                    )
+                    .in_file(&self.p.path));
+                }
+                if t.init_only.iter().any(|i| i.name == name) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{} also names init symbols in module {}: its position differs while the module loads and once it is live",
+                            show(name),
+                            t.objname
+                        ),
+                    )
+                    .in_file(&self.p.path)
+                    .hint("rename one of the symbols in the target, or avoid referencing it"));
+                }
+                self.explain.push(format!(
+                    "  sympos {},{} in {}: {}",
+                    show(name),
+                    sympos,
+                    t.objname,
+                    how
+                ));
+                Ok(sympos)
+            }
+            Lookup::NotFound(why) => Err(Error::new(ErrorKind::Symbol, why)
+                .in_file(&self.p.path)
+                .hint(format!("symbols come from {}", t.source))),
+            Lookup::Ambiguous(c) => Err(Error::new(
+                ErrorKind::Symbol,
+                format!(
+                    "ambiguous: cannot tell which {} in {} is meant; candidates in kallsyms order:\n    {}",
+                    show(name),
+                    t.objname,
+                    c.join("\n    ")
+                ),
+            )
+            .in_file(&self.p.path)
+            .hint(format!(
+                "pass --sympos {}=N (1-based position in that order){}",
+                show(name),
+                if self.inp.orig.is_none() {
+                    ", or --orig ORIG.o"
+                } else {
+                    ""
+                }
+            ))),
+        }
+    }
+}
