@@ -1,0 +1,217 @@
+//! `klpwrite module` on the committed C fixtures, without a real kernel:
+//! the kernel facts (struct layouts from BTF, vermagic, CRCs) are the
+//! Debian 6.1 values of docs/kernel-abi.md §4, given directly to
+//! `module::build`; the extract outputs come from the klpwrite binary.
+//!
+//! - golden: the bytes of a few modules are pinned (xxh3), so a refactoring
+//!   of `module::build` that changes one byte fails here;
+//! - C11: an object whose only content is callbacks gets a `klp_object`
+//!   with an empty, zero-terminated `funcs` array and its callbacks set;
+//! - C12: a new function defined in one object of the patch and called from
+//!   another is linked inside the module, not left undefined or klp.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use klpwrite::elf::Elf;
+use klpwrite::elf::load::{Expect, load};
+use klpwrite::module::{Callback, KernelFacts, ModuleOptions};
+use klpwrite::output::OutObject;
+use klpwrite::symvers::Exports;
+use support::*;
+
+/// Debian 6.1 layouts (docs/kernel-abi.md §4), struct module 0x380 bytes.
+fn facts() -> KernelFacts {
+    KernelFacts {
+        vermagic: "6.1.0-48-amd64 SMP preempt mod_unload modversions ".into(),
+        version: klpwrite::kernel::Version::parse("6.1").unwrap(),
+        modversions: true,
+        module_layout_crc: Some(0x1234_5678),
+        retpoline: true,
+        module: (0x380, 24, 0x138, 0x368),
+        klp_func: (152, 0, 8, 16),
+        klp_object: (168, 0, 8, 16),
+        klp_callbacks: [0, 8, 16, 24],
+        klp_patch: (200, 0, 8, 24),
+    }
+}
+
+/// The exports every test module imports, plus the fixtures' own.
+fn exports(thunk: bool) -> Exports {
+    let mut text = String::from(
+        "0x11111111\tklp_enable_patch\tvmlinux\tEXPORT_SYMBOL_GPL\n\
+         0xab39ef79\t__fentry__\tvmlinux\tEXPORT_SYMBOL\n\
+         0xaca6454c\tprintk\tvmlinux\tEXPORT_SYMBOL\n\
+         0x03eef7be\tjiffies\tvmlinux\tEXPORT_SYMBOL\n\
+         0x8e41afea\tproc_create_single_data\tvmlinux\tEXPORT_SYMBOL\n\
+         0x3eb20204\tseq_printf\tvmlinux\tEXPORT_SYMBOL\n\
+         0x42a32a11\tseq_putc\tvmlinux\tEXPORT_SYMBOL\n\
+         0x5f143a75\tseq_puts\tvmlinux\tEXPORT_SYMBOL\n\
+         0x2b2b2b2b\tothermod_export\tdrivers/misc/othermod\tEXPORT_SYMBOL_GPL\n",
+    );
+    if thunk {
+        text.push_str("0x22222222\t__x86_return_thunk\tvmlinux\tEXPORT_SYMBOL\n");
+    }
+    Exports::parse("test.symvers", &text).unwrap()
+}
+
+fn fixture(case: &str) -> PathBuf {
+    root().join("tests/fixtures/x86_64").join(case)
+}
+
+/// Run klpwrite with `args` (paths already absolute); panic with its
+/// stderr unless it exits 0.
+fn run_ok(args: &[String]) {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = klpwrite(&a);
+    assert!(
+        o.status.success(),
+        "klpwrite {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// `klpwrite extract` of a fixture object into `work/out`.
+fn extract(
+    work: &Path,
+    dir: &Path,
+    patched: &str,
+    changes: &str,
+    objname: &str,
+    symbols: &[&str],
+    extra: &[String],
+    out: &str,
+) -> Elf {
+    let list = work.join(format!("{out}.list"));
+    std::fs::write(&list, changes).unwrap();
+    let o = work.join(out);
+    let mut args = vec![
+        "extract".to_string(),
+        s(&dir.join(patched)),
+        "--changes".into(),
+        s(&list),
+        "--objname".into(),
+        objname.into(),
+        "--symvers".into(),
+        s(&dir.join("Module.symvers")),
+    ];
+    for sym in symbols {
+        args.push("--symbols".into());
+        args.push(s(&dir.join(sym)));
+    }
+    args.extend(extra.iter().cloned());
+    args.extend(["-o".to_string(), s(&o)]);
+    run_ok(&args);
+    reload(&o)
+}
+
+fn module(patches: &[Elf], opts: &ModuleOptions, thunk: bool) -> klpwrite::Result<OutObject> {
+    klpwrite::module::build(patches, &facts(), &exports(thunk), opts)
+}
+
+fn bytes(out: &OutObject) -> Vec<u8> {
+    klpwrite::write::to_bytes(out).unwrap()
+}
+
+fn reread(name: &str, b: Vec<u8>) -> Elf {
+    load(name, b, Expect::Relocatable).unwrap()
+}
+
+fn opts(name: &str) -> ModuleOptions {
+    ModuleOptions {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn new_function(work: &Path) -> Elf {
+    extract(
+        work,
+        &fixture("new-function"),
+        "feature.patched.o",
+        "feature_fn\nnew_helper\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[
+            "--orig".into(),
+            s(&fixture("new-function").join("feature.o")),
+        ],
+        "new-function.o",
+    )
+}
+
+fn module_ref(work: &Path) -> Elf {
+    extract(
+        work,
+        &fixture("module-ref"),
+        "mod_main.patched.o",
+        "fxmod_handle\n",
+        "fxmod",
+        &["vmlinux.elf", "fxmod.ko"],
+        &[
+            "--orig".into(),
+            s(&fixture("module-ref").join("mod_main.o")),
+        ],
+        "module-ref.o",
+    )
+}
+
+fn cmdline(work: &Path) -> Elf {
+    let d = root().join("examples/data/cmdline");
+    let list = work.join("cmdline.list");
+    std::fs::write(&list, "cmdline_proc_show\n").unwrap();
+    let o = work.join("cmdline.o");
+    run_ok(&[
+        "extract".into(),
+        s(&d.join("cmdline.patched.o")),
+        "--changes".into(),
+        s(&list),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.syms")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    reload(&o)
+}
+
+/// The bytes of these modules were pinned before `module::build` was split
+/// into steps; any change to them must be deliberate.
+#[test]
+fn module_bytes_are_pinned() {
+    let work = scratch("module-golden");
+    let h = |o: &OutObject| xxhash_rust::xxh3::xxh3_64(&bytes(o));
+    let one = module(&[cmdline(&work)], &opts("livepatch_cmdline"), true).unwrap();
+    let two = module(
+        &[new_function(&work), module_ref(&work)],
+        &ModuleOptions {
+            name: "klp_two".into(),
+            replace: true,
+            callbacks: vec![Callback {
+                slot: 1,
+                func: "new_helper".into(),
+                objname: "vmlinux".into(),
+            }],
+        },
+        false,
+    )
+    .unwrap();
+    let three = module(
+        &[module_ref(&work), cmdline(&work), new_function(&work)],
+        &opts("klp_three"),
+        true,
+    )
+    .unwrap();
+    let got = [h(&one), h(&two), h(&three)];
+    let want: [u64; 3] = [0xf4e2cc9918e1f9d9, 0x70526bd052729247, 0x802ff7fb27fd425f];
+    assert_eq!(got, want, "module bytes changed: {got:#x?}");
+}
