@@ -370,7 +370,17 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let list_path = path_str(&a.changes);
     let text = std::fs::read_to_string(&a.changes)
         .with_context(|| format!("{list_path}: cannot read the function list"))?;
-    let list = changes::parse(&list_path, &text)?;
+    // An empty list is fine for an object that only marks callbacks;
+    // extract refuses it otherwise.
+    let empty = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    });
+    let list = if empty && extract::marks_callbacks(&patched) {
+        Vec::new()
+    } else {
+        changes::parse(&list_path, &text)?
+    };
     extract_and_write(&patched, orig.as_ref(), &list, &a.common)
 }
 
@@ -392,14 +402,22 @@ fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffRep
 fn run_build(a: &BuildArgs) -> Result<u8> {
     let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain)?;
     print!("{}", rep.render(&o, &p));
-    if !rep.has_changes() {
+    let list = if rep.has_changes() {
+        changes::parse("diff", &rep.render(&o, &p))?
+    } else if extract::marks_callbacks(&p) {
+        // A patch that only adds callbacks (to existing functions).
+        eprintln!(
+            "klpwrite: no functional change between {} and {}, but {} marks livepatch callbacks",
+            o.path, p.path, p.path
+        );
+        Vec::new()
+    } else {
         eprintln!(
             "klpwrite: no functional change between {} and {}; nothing written",
             o.path, p.path
         );
         return Ok(1);
-    }
-    let list = changes::parse("diff", &rep.render(&o, &p))?;
+    };
     extract_and_write(&p, Some(&o), &list, &a.common)
 }
 

@@ -690,16 +690,16 @@ impl<'o> Module<'o> {
                 .iter()
                 .filter(|f| &f.objname == on && f.new_sym != usize::MAX)
                 .collect();
-            if fs.is_empty() {
-                return Err(Error::new(
-                    ErrorKind::Usage,
-                    format!(
-                        "no function of {on} is patched: a klp_object needs at least one klp_func"
-                    ),
-                )
-                .hint(
-                    "a patch that only adds functions must also change a function that calls them",
-                ));
+            // An object with callbacks and no function gets an empty,
+            // terminated funcs array: klp_enable_patch() only requires
+            // obj->funcs != NULL (kernel/livepatch/core.c, "if (!obj->funcs)
+            // return -EINVAL"), klp_for_each_func_static() stops at the
+            // first all-zero klp_func (include/linux/livepatch.h), and a
+            // NULL funcs would also end klp_for_each_object_static() early
+            // for vmlinux (name NULL). samples/livepatch/
+            // livepatch-callbacks-demo.c has such objects (`no_funcs`).
+            if fs.is_empty() && !self.callbacks.iter().any(|c| &c.objname == on) {
+                return Err(no_function(on));
             }
             let off = align_up(next, 8);
             next = off + fsize * (fs.len() as u64 + 1);
@@ -1052,6 +1052,18 @@ impl<'o> Module<'o> {
         });
         Ok(())
     }
+}
+
+/// An object with neither a function nor a callback: its klp_object would
+/// do nothing (shared with `kbuild`).
+pub(crate) fn no_function(objname: &str) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!(
+            "no function of {objname} is patched and it has no callback: its klp_object would do nothing"
+        ),
+    )
+    .hint("a patch that only adds functions must also change a function that calls them")
 }
 
 /// An extract output must be written for the target kernel's set of rules.

@@ -219,3 +219,187 @@ fn module_bytes_are_pinned() {
     let want: [u64; 3] = [0xf4e2cc9918e1f9d9, 0x70526bd052729247, 0x802ff7fb27fd425f];
     assert_eq!(got, want, "module bytes changed: {got:#x?}");
 }
+
+/// One `klp_object` of a written module, read back through its relocations.
+#[derive(Debug, Default)]
+struct KlpObject {
+    /// None: vmlinux.
+    name: Option<String>,
+    /// (old_name, new_func symbol, old_sympos).
+    funcs: Vec<(String, String, u64)>,
+    /// Callback function per slot.
+    callbacks: [Option<String>; 4],
+}
+
+/// The `klp_object`s of a module, following `klp_patch.objs` and each
+/// `funcs` to its terminator, with the layouts of [`facts`].
+fn klp_objects(ko: &Elf) -> Vec<KlpObject> {
+    let f = facts();
+    let data = ko
+        .section_by_name(b".data.klpwrite")
+        .expect(".data.klpwrite");
+    let bytes = ko.data(data);
+    let strsec = ko.section_by_name(b".rodata.klpwrite.str1.1").unwrap();
+    let strs = ko.data(strsec);
+    // offset -> (target symbol, addend)
+    let relocs: std::collections::BTreeMap<u64, (usize, i64)> = ko
+        .relocs_for(data)
+        .map(|r| (r.offset, (r.symbol, r.addend)))
+        .collect();
+    let at_data = |off: u64| -> Option<u64> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(ko.symbols[s].section, Some(data), "{off:#x} not into .data");
+        Some(a as u64)
+    };
+    let string = |off: u64| -> Option<String> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(ko.symbols[s].section, Some(strsec));
+        let b = &strs[a as usize..];
+        let end = b.iter().position(|&c| c == 0).unwrap();
+        Some(String::from_utf8_lossy(&b[..end]).into_owned())
+    };
+    let sym = |off: u64| -> Option<String> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(a, 0);
+        Some(ko.symbols[s].display_name())
+    };
+    let zero = |off: u64, len: u64| {
+        bytes[off as usize..(off + len) as usize]
+            .iter()
+            .all(|&b| b == 0)
+            && relocs.range(off..off + len).next().is_none()
+    };
+    let mut objs = Vec::new();
+    let mut o = at_data(f.klp_patch.2).expect("klp_patch.objs");
+    loop {
+        let name = string(o + f.klp_object.1);
+        let Some(funcs_at) = at_data(o + f.klp_object.2) else {
+            // The terminator: name and funcs NULL (klp_for_each_object_static).
+            assert!(name.is_none() && zero(o, f.klp_object.0), "bad terminator");
+            break;
+        };
+        let mut obj = KlpObject {
+            name,
+            ..Default::default()
+        };
+        for (slot, off) in f.klp_callbacks.iter().enumerate() {
+            obj.callbacks[slot] = sym(o + f.klp_object.3 + off);
+        }
+        let mut fp = funcs_at;
+        while !zero(fp, f.klp_func.0) {
+            let pos = &bytes[(fp + f.klp_func.3) as usize..][..8];
+            obj.funcs.push((
+                string(fp + f.klp_func.1).expect("old_name"),
+                sym(fp + f.klp_func.2).expect("new_func"),
+                u64::from_le_bytes(pos.try_into().unwrap()),
+            ));
+            fp += f.klp_func.0;
+        }
+        objs.push(obj);
+        o += f.klp_object.0;
+    }
+    objs
+}
+
+fn c11_outputs(work: &Path) -> Vec<Elf> {
+    let d = fixture("c11-callbacks-only");
+    let cb = extract(
+        work,
+        &d,
+        "cbdemo.patched.o",
+        "",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[],
+        "c11-cbdemo.o",
+    );
+    let o = work.join("c11-reset.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("reset.o")),
+        s(&d.join("reset.patched.o")),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    vec![cb, reload(&o)]
+}
+
+/// C11: an object whose only content is callbacks. klp_enable_patch()
+/// requires `obj->funcs != NULL` and klp_for_each_func_static() stops at the
+/// first all-zero entry (kernel/livepatch/core.c, include/linux/livepatch.h):
+/// the module has one vmlinux klp_object whose funcs array is just the
+/// terminator, with the three marked callbacks set.
+#[test]
+fn c11_callbacks_only_object_has_empty_funcs_and_callbacks() {
+    let work = scratch("module-c11");
+    let out = module(&c11_outputs(&work), &opts("klp_c11"), true).unwrap();
+    let ko = reread("klp_c11.ko", bytes(&out));
+    let objs = klp_objects(&ko);
+    assert_eq!(objs.len(), 1, "{objs:?}");
+    let o = &objs[0];
+    assert_eq!(o.name, None, "vmlinux: name NULL");
+    assert!(o.funcs.is_empty(), "{:?}", o.funcs);
+    assert_eq!(
+        o.callbacks,
+        [
+            Some("cbdemo_pre_patch".to_string()),
+            Some("cbdemo_reset".to_string()),
+            None,
+            Some("cbdemo_post_unpatch".to_string()),
+        ]
+    );
+    // The callbacks are the copied functions, defined in the module.
+    for cb in o.callbacks.iter().flatten() {
+        let s = &ko.symbols[ko.symbols_named(cb.as_bytes())[0]];
+        assert!(s.is_func() && s.section.is_some(), "{cb} not defined");
+    }
+    // An object with neither functions nor callbacks is still refused.
+    let work2 = scratch("module-c11-none");
+    let only_new = extract(
+        &work2,
+        &fixture("new-function"),
+        "feature.patched.o",
+        "new function: new_helper\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[],
+        "only-new.o",
+    );
+    let e = module(&[only_new], &opts("klp_none"), true).unwrap_err();
+    assert!(e.to_string().contains("no callback"), "{e}");
+}
+
+/// C11 in the kbuild form: `klp_func [] = { { } }` and the callbacks.
+#[test]
+fn c11_kbuild_stub_has_empty_funcs_array() {
+    let work = scratch("kbuild-c11");
+    let files = klpwrite::kbuild::generate(
+        &c11_outputs(&work),
+        &klpwrite::kbuild::KbuildOptions {
+            name: "klp_c11".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let stub = files
+        .iter()
+        .find(|f| f.name == "klpwrite_stub.c")
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .unwrap();
+    assert!(
+        stub.contains("static struct klp_func klpwrite_funcs_0[] = {\n\t{ }\n};"),
+        "{stub}"
+    );
+    for slot in ["pre_patch", "post_patch", "post_unpatch"] {
+        assert!(
+            stub.contains(&format!(".{slot} = __klpwrite_cb_0_{slot},")),
+            "{slot}: {stub}"
+        );
+    }
+}

@@ -114,6 +114,30 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
     Ok(meta)
 }
 
+/// Whether an object marks livepatch callbacks, in kpatch's form (a
+/// `.kpatch.callbacks.<slot>` section) or upstream's (a defined
+/// `__klp_<slot>_callback_<obj>` pointer). Such an object is a patch even
+/// when no function changed: `build` and `extract` go on with an empty
+/// function list.
+pub fn marks_callbacks(p: &Elf) -> bool {
+    let slot_section = |n: &[u8]| {
+        n.strip_prefix(b".kpatch.callbacks.")
+            .is_some_and(|s| CALLBACK_SLOTS.iter().any(|c| c.as_bytes() == s))
+    };
+    let slot_pointer = |n: &[u8]| {
+        n.strip_prefix(b"__klp_").is_some_and(|r| {
+            CALLBACK_SLOTS.iter().any(|c| {
+                r.strip_prefix(c.as_bytes())
+                    .is_some_and(|r| r.starts_with(b"_callback_"))
+            })
+        })
+    };
+    p.sections.iter().any(|s| slot_section(&s.name))
+        || p.symbols
+            .iter()
+            .any(|s| s.section.is_some() && slot_pointer(&s.name))
+}
+
 /// Everything `extract` reads.
 pub struct Inputs<'a> {
     /// The patched object.
@@ -316,6 +340,14 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     }
     ex.roots()?;
     ex.callbacks()?;
+    if inp.changes.is_empty() && ex.callbacks.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "the function list is empty and the object marks no livepatch callback: nothing to extract",
+        )
+        .in_file(&inp.patched.path)
+        .hint("list the changed functions (`klpwrite diff` output)"));
+    }
     loop {
         ex.closure()?;
         if let Some(e) = ex.deferred.pop() {
