@@ -511,10 +511,34 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     }
 
     // --- every klp_object has functions or callbacks; every module record has an object
+    // A symbol one input needs from another (C12) is resolved by the
+    // kbuild link; it must be defined by one of the inputs, whose object
+    // then has a reason to exist even without functions.
+    let mut providers: HashSet<&str> = HashSet::new();
+    for (m, p) in metas.iter().zip(patches) {
+        for n in &m.needs {
+            let Some(path) = globals.get(n.as_bytes()) else {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{n} is new in the patch and needed here, but no input of the module defines it"
+                    ),
+                )
+                .in_file(&p.path)
+                .hint("add the extract output of the object that defines it"));
+            };
+            if let Some(i) = patches.iter().position(|q| &q.path == path) {
+                providers.insert(&metas[i].objname);
+            }
+        }
+    }
     // An object with only callbacks gets `klp_func [] = { { } }`, as in
     // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
     for o in &objects {
-        if o.funcs.is_empty() && o.callbacks.iter().all(Option::is_none) {
+        if o.funcs.is_empty()
+            && o.callbacks.iter().all(Option::is_none)
+            && !providers.contains(o.objname.as_str())
+        {
             return Err(no_function(&o.objname));
         }
     }

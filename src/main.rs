@@ -127,6 +127,10 @@ struct CommonArgs {
     /// Any module built for the target kernel: its vermagic gives the kernel version.
     #[arg(long = "ref-module", value_name = "REF.ko")]
     ref_module: Option<PathBuf>,
+    /// Another object of the same patch (its extract output or patched .o): its new globals
+    /// that this object uses are linked inside the module (repeatable).
+    #[arg(long = "patch-symbols", value_name = "OBJ")]
+    patch_symbols: Vec<PathBuf>,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -312,6 +316,18 @@ fn parse_pairs(values: &[String], flag: &str, allow_zero: bool) -> Result<HashMa
     Ok(map)
 }
 
+/// `--patch-symbols`: the globals each named object defines (first wins).
+fn patch_symbols(files: &[PathBuf]) -> Result<std::collections::BTreeMap<Vec<u8>, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for f in files {
+        let elf = load_file(&path_str(f), Expect::Relocatable)?;
+        for name in extract::cross::defined_globals(&elf) {
+            map.entry(name).or_insert_with(|| elf.path.clone());
+        }
+    }
+    Ok(map)
+}
+
 fn extract_and_write(
     patched: &klpwrite::elf::Elf,
     orig: Option<&klpwrite::elf::Elf>,
@@ -346,6 +362,7 @@ fn extract_and_write(
             )?)?),
             (None, None) => None,
         },
+        patch_symbols: patch_symbols(&c.patch_symbols)?,
     };
     let ex = extract::run(&inputs, &opts)?;
     for w in &ex.warnings {

@@ -20,11 +20,15 @@
 //!    with a CRC from Module.symvers for every undefined symbol plus
 //!    `module_layout` from the reference module.
 //!
+//! A symbol one output needs from another (`needs` in `.klpwrite.patch`,
+//! written by `extract --patch-symbols`) is linked to that definition.
+//!
 //! Anything inconsistent (different vermagic, a missing CRC or BTF type,
-//! two outputs defining the same global, the same function patched twice)
-//! is refused before anything is written.
+//! two outputs defining the same global, the same function patched twice,
+//! a needed symbol no output defines) is refused before anything is
+//! written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::btf::Btf;
 use crate::elf::Elf;
@@ -233,6 +237,7 @@ pub fn build(
     for p in patches {
         m.merge(p, facts)?;
     }
+    m.link_needs()?;
     let objnames = m.object_names()?;
     let strsec = m.out.add_section(OutSection {
         name: b".rodata.klpwrite.str1.1".to_vec(),
@@ -304,7 +309,18 @@ struct Module<'o> {
     callbacks: Vec<Callback>,
     /// (object, old name, sympos) -> the file that patches it.
     seen_funcs: HashMap<(String, String, u64), String>,
+    /// `needs` references (name, file that needs it), linked to another
+    /// input's definition once every input is merged; until then a
+    /// relocation uses `PENDING + index` as its symbol.
+    pending: Vec<(Vec<u8>, String)>,
+    /// Input file -> its target object.
+    input_obj: HashMap<String, String>,
+    /// Objects whose inputs define a symbol another input needs.
+    providers: HashSet<String>,
 }
+
+/// Placeholder symbol ids for `needs` references (see [`Module::link_needs`]).
+const PENDING: usize = usize::MAX / 2;
 
 impl<'o> Module<'o> {
     fn new(opts: &'o ModuleOptions) -> Module<'o> {
@@ -319,6 +335,9 @@ impl<'o> Module<'o> {
             funcs: Vec::new(),
             callbacks: opts.callbacks.clone(),
             seen_funcs: HashMap::new(),
+            pending: Vec::new(),
+            input_obj: HashMap::new(),
+            providers: HashSet::new(),
         }
     }
 
@@ -332,11 +351,13 @@ impl<'o> Module<'o> {
             funcs: meta,
             callbacks: marked,
             legacy,
+            needs,
         } = read_patch_meta(p)?;
         check_rules(p, legacy, facts)?;
+        self.input_obj.insert(p.path.clone(), objname.clone());
         self.marked_callbacks(p, &objname, marked)?;
         let sec_map = self.merge_sections(p)?;
-        let sym_map = self.merge_symbols(p, &sec_map)?;
+        let sym_map = self.merge_symbols(p, &sec_map, &needs)?;
         self.merge_relocations(p, &sec_map, &sym_map)?;
         self.patched_functions(p, &objname, meta, &sym_map)
     }
@@ -446,12 +467,14 @@ impl<'o> Module<'o> {
     }
 
     /// Add the symbols of `p`: klp symbols and undefined globals are shared
-    /// by name, a global defined twice is refused. Returns input symbol ->
+    /// by name, a global defined twice is refused, and an undefined symbol
+    /// `p` needs from another input is left pending. Returns input symbol ->
     /// (output symbol, addend delta).
     fn merge_symbols(
         &mut self,
         p: &Elf,
         sec_map: &HashMap<usize, (usize, u64)>,
+        needs: &[String],
     ) -> Result<HashMap<usize, (usize, i64)>> {
         let out = &mut self.out;
         let mut sym_map: HashMap<usize, (usize, i64)> = HashMap::new();
@@ -489,6 +512,11 @@ impl<'o> Module<'o> {
                 })
             } else if s.is_undef() {
                 if s.name.is_empty() {
+                    continue;
+                }
+                if needs.iter().any(|n| n.as_bytes() == &s.name[..]) {
+                    self.pending.push((s.name.clone(), p.path.clone()));
+                    sym_map.insert(s.index, (PENDING + self.pending.len() - 1, 0));
                     continue;
                 }
                 *self.undef.entry(s.name.clone()).or_insert_with(|| {
@@ -634,6 +662,39 @@ impl<'o> Module<'o> {
         Ok(())
     }
 
+    /// Bind every `needs` reference to the global another input defines
+    /// (C12: a new symbol of the patch used from another of its objects).
+    /// A defined symbol of the module is relocated against its own address
+    /// (kernel/module/main.c: simplify_symbols() keeps the st_value of a
+    /// defined symbol, apply_relocate_add() uses it); left undefined, the
+    /// loader would look it up among the exports and fail.
+    fn link_needs(&mut self) -> Result<()> {
+        let mut ids = Vec::with_capacity(self.pending.len());
+        for (name, needer) in &self.pending {
+            let Some((id, path)) = self.globals.get(name) else {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is new in the patch and needed here, but no input of the module defines it",
+                        show(name)
+                    ),
+                )
+                .in_file(needer)
+                .hint("add the extract output of the object that defines it (extract/build it with the function or the code that uses the variable)"));
+            };
+            ids.push(*id);
+            if let Some(o) = self.input_obj.get(path) {
+                self.providers.insert(o.clone());
+            }
+        }
+        for r in self.relocs.values_mut().flatten() {
+            if r.symbol >= PENDING {
+                r.symbol = ids[r.symbol - PENDING];
+            }
+        }
+        Ok(())
+    }
+
     // --- 2. livepatch structures ------------------------------------------------
 
     /// The patched objects, in input order; every callback must belong to
@@ -698,7 +759,11 @@ impl<'o> Module<'o> {
             // NULL funcs would also end klp_for_each_object_static() early
             // for vmlinux (name NULL). samples/livepatch/
             // livepatch-callbacks-demo.c has such objects (`no_funcs`).
-            if fs.is_empty() && !self.callbacks.iter().any(|c| &c.objname == on) {
+            // So does an object whose new code another object calls (C12).
+            if fs.is_empty()
+                && !self.callbacks.iter().any(|c| &c.objname == on)
+                && !self.providers.contains(on)
+            {
                 return Err(no_function(on));
             }
             let off = align_up(next, 8);

@@ -403,3 +403,126 @@ fn c11_kbuild_stub_has_empty_funcs_array() {
         );
     }
 }
+
+/// `klpwrite build` of a C12 fixture pair into `work/out`.
+fn build_pair(work: &Path, orig: &str, patched: &str, extra: &[String], out: &str) -> Elf {
+    let d = fixture("c12-cross-object-new");
+    let o = work.join(out);
+    let mut args = vec![
+        "build".to_string(),
+        s(&d.join(orig)),
+        s(&d.join(patched)),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+    ];
+    args.extend(extra.iter().cloned());
+    args.extend(["-o".to_string(), s(&o)]);
+    run_ok(&args);
+    reload(&o)
+}
+
+/// C12: a.o's part of the patch defines the new new_helper()/new_total,
+/// b.o's part uses them (`--patch-symbols`). The module links them: no
+/// undefined or klp symbol of those names remains (the loader would look
+/// an undefined one up among the exports and fail: kernel/module/main.c
+/// simplify_symbols()), and b_fn's relocations point at the definitions.
+#[test]
+fn c12_new_symbol_of_another_object_is_linked_in_the_module() {
+    let work = scratch("module-c12");
+    let d = fixture("c12-cross-object-new");
+    let a = || build_pair(&work, "a.o", "a.patched.o", &[], "a.o");
+    let _ = a();
+    let b = || {
+        build_pair(
+            &work,
+            "b.o",
+            "b.patched.o",
+            &["--patch-symbols".into(), s(&work.join("a.o"))],
+            "b.o",
+        )
+    };
+    // The extract output records what it needs.
+    let meta = klpwrite::extract::read_patch_meta(&b()).unwrap();
+    assert_eq!(meta.needs, ["new_helper", "new_total"]);
+    // Either input order gives the same linked references.
+    for (name, inputs) in [("ab", vec![a(), b()]), ("ba", vec![b(), a()])] {
+        let out = module(&inputs, &opts("klp_c12"), true).unwrap();
+        let ko = reread(name, bytes(&out));
+        for n in ["new_helper", "new_total"] {
+            let syms: Vec<_> = ko
+                .symbols
+                .iter()
+                .filter(|s| s.display_name() == n || s.display_name().contains(&format!(".{n},")))
+                .collect();
+            assert_eq!(syms.len(), 1, "{name}: {n}: {syms:?}");
+            assert!(
+                syms[0].section.is_some() && !syms[0].is_livepatch() && !syms[0].is_local(),
+                "{name}: {n} must be defined: {:?}",
+                syms[0]
+            );
+        }
+        // Every relocation of b_fn's code against new_* uses the definition.
+        let text = ko.section_by_name(b".text.b_fn").unwrap();
+        let mut seen = Vec::new();
+        for r in ko.relocs_for(text) {
+            let t = &ko.symbols[r.symbol];
+            if t.display_name().starts_with("new_") {
+                let want = if t.display_name() == "new_helper" {
+                    ".text.new_helper"
+                } else {
+                    ".bss.new_total"
+                };
+                assert_eq!(
+                    ko.sections[t.section.unwrap()].display_name(),
+                    want,
+                    "{name}"
+                );
+                seen.push(t.display_name());
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["new_helper", "new_total"], "{name}");
+        // One vmlinux object with b_fn; a's part has no function of its own.
+        let objs = klp_objects(&ko);
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs[0].funcs, [("b_fn".to_string(), "b_fn".to_string(), 0)]);
+    }
+    // Without the object that defines them, module refuses.
+    let e = module(&[b()], &opts("klp_c12"), true).unwrap_err();
+    assert!(
+        e.to_string().contains("no input of the module defines it"),
+        "{e}"
+    );
+    // The patched a.o works as --patch-symbols too (a_fn is the target's).
+    let b2 = build_pair(
+        &work,
+        "b.o",
+        "b.patched.o",
+        &["--patch-symbols".into(), s(&d.join("a.patched.o"))],
+        "b2.o",
+    );
+    assert_eq!(
+        klpwrite::extract::read_patch_meta(&b2).unwrap().needs,
+        ["new_helper", "new_total"]
+    );
+    // kbuild: the link resolves it; without a definition it refuses too.
+    let k = |inputs: &[Elf]| {
+        klpwrite::kbuild::generate(
+            inputs,
+            &klpwrite::kbuild::KbuildOptions {
+                name: "klp_c12".into(),
+                ..Default::default()
+            },
+        )
+    };
+    k(&[a(), b()]).unwrap();
+    let e = k(&[b()]).unwrap_err();
+    assert!(
+        e.to_string().contains("no input of the module defines it"),
+        "{e}"
+    );
+}
