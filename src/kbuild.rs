@@ -39,7 +39,7 @@ use crate::elf::consts::*;
 use crate::elf::{Elf, uoffset_of};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, check_objname, read_patch_meta};
-use crate::module::{CALLBACK_SLOTS, Callback, duplicate_global, no_function};
+use crate::module::{CALLBACK_SLOTS, Callback, check_needs_objects, duplicate_global, no_function};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
 use crate::write;
 use records::{
@@ -528,6 +528,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
                 .hint("add the extract output of the object that defines it"));
             };
             if let Some(i) = patches.iter().position(|q| &q.path == path) {
+                check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
                 providers.insert(&metas[i].objname);
             }
         }

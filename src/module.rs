@@ -683,9 +683,9 @@ impl<'o> Module<'o> {
                 .hint("add the extract output of the object that defines it (extract/build it with the function or the code that uses the variable)"));
             };
             ids.push(*id);
-            if let Some(o) = self.input_obj.get(path) {
-                self.providers.insert(o.clone());
-            }
+            let provider = &self.input_obj[path];
+            check_needs_objects(show(name), path, provider, needer, &self.input_obj[needer])?;
+            self.providers.insert(provider.clone());
         }
         for r in self.relocs.values_mut().flatten() {
             if r.symbol >= PENDING {
@@ -1129,6 +1129,33 @@ pub(crate) fn no_function(objname: &str) -> Error {
         ),
     )
     .hint("a patch that only adds functions must also change a function that calls them")
+}
+
+/// Code of a module's part of the patch may only be used by the parts for
+/// the same object, or be vmlinux's: the klp relocations of a module's part
+/// are applied only while that module is loaded (kernel/livepatch/core.c:
+/// klp_init_object_loaded() → klp_apply_object_relocs(), called from
+/// klp_init_object() and klp_module_coming() only for a loaded object), so
+/// calling it from elsewhere could run it unrelocated. vmlinux's are
+/// applied when the patch module loads.
+pub(crate) fn check_needs_objects(
+    name: String,
+    provider_file: &str,
+    provider: &str,
+    needer_file: &str,
+    needer: &str,
+) -> Result<()> {
+    if provider == needer || provider == "vmlinux" {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Refused,
+        format!(
+            "{name} is defined by {provider_file}, the part for {provider}, but used by the part for {needer}: it could run while {provider} is not loaded and its klp relocations are not applied"
+        ),
+    )
+    .in_file(needer_file)
+    .hint("define the new code in the object that uses it, or in vmlinux"))
 }
 
 /// An extract output must be written for the target kernel's set of rules.

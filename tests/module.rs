@@ -497,6 +497,20 @@ fn c12_new_symbol_of_another_object_is_linked_in_the_module() {
         e.to_string().contains("no input of the module defines it"),
         "{e}"
     );
+    // New code of a module's part may not be called from vmlinux's part:
+    // its klp relocations are applied only while that module is loaded.
+    let a_mod = extract(
+        &work,
+        &d,
+        "a.patched.o",
+        "new function: new_helper\n",
+        "fxmod",
+        &["vmlinux.elf", "../module-ref/fxmod.ko"],
+        &[],
+        "a-fxmod.o",
+    );
+    let e = module(&[a_mod, b()], &opts("klp_c12"), true).unwrap_err();
+    assert!(e.to_string().contains("the part for fxmod"), "{e}");
     // The patched a.o works as --patch-symbols too (a_fn is the target's).
     let b2 = build_pair(
         &work,
