@@ -1137,7 +1137,9 @@ pub(crate) fn no_function(objname: &str) -> Error {
 /// klp_init_object_loaded() → klp_apply_object_relocs(), called from
 /// klp_init_object() and klp_module_coming() only for a loaded object), so
 /// calling it from elsewhere could run it unrelocated. vmlinux's are
-/// applied when the patch module loads.
+/// applied when the patch module loads (kernel/module/main.c:
+/// apply_relocations() → klp_apply_section_relocs(..., NULL), which only
+/// takes `.klp.rela.vmlinux.*`).
 pub(crate) fn check_needs_objects(
     name: String,
     provider_file: &str,
