@@ -533,7 +533,31 @@ fn c12_new_symbol_of_another_object_is_linked_in_the_module() {
             },
         )
     };
-    k(&[a(), b()]).unwrap();
+    let files = k(&[a(), b()]).unwrap();
+    if have("ld") {
+        // What kbuild's link does with the shipped objects: b's references
+        // resolve to a's definitions.
+        let dir = work.join("kb");
+        klpwrite::kbuild::write_dir(&dir, &files).unwrap();
+        let linked = work.join("kb-linked.o");
+        let o = std::process::Command::new("ld")
+            .arg("-r")
+            .arg("-o")
+            .arg(&linked)
+            .arg(dir.join("1-vmlinux.o_shipped"))
+            .arg(dir.join("2-vmlinux.o_shipped"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let l = reload(&linked);
+        for n in ["new_helper", "new_total"] {
+            let all = l.symbols_named(n.as_bytes());
+            assert!(
+                all.len() == 1 && l.symbols[all[0]].section.is_some(),
+                "{n} after ld -r: {all:?}"
+            );
+        }
+    }
     let e = k(&[b()]).unwrap_err();
     assert!(
         e.to_string().contains("no input of the module defines it"),
