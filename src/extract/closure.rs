@@ -481,7 +481,36 @@ impl<'a> Ex<'a> {
         for o in objs {
             tried.push(format!("{} ({})", o.objname, o.source));
             match o.resolve(name, false, &tu, false) {
-                Lookup::Found { sympos, how, .. } => {
+                Lookup::Found {
+                    sympos, how, index, ..
+                } => {
+                    // Init code and data of the target are freed after boot
+                    // (vmlinux: free_initmem() releases __init_begin ..
+                    // __init_end; modules: do_free_init() releases the
+                    // `.init*` layout, kernel/module/main.c), so a patch can
+                    // neither call nor read them. How each symbol source
+                    // marks them: src/target.rs (from_elf, parse_kallsyms).
+                    if o.syms[index].init {
+                        return Err(err_at(
+                            p,
+                            r.section,
+                            r.offset,
+                            ErrorKind::Refused,
+                            format!(
+                                "{} is {} of {} ({}): it is freed after {}, so the patched code cannot {} it",
+                                show(name),
+                                if kind == STT_FUNC { "__init code" } else { "__init data" },
+                                o.objname,
+                                o.syms[index]
+                                    .section
+                                    .as_ref()
+                                    .map_or_else(|| "in the init area".to_string(), |sec| format!("in {}", show(sec))),
+                                if o.objname == "vmlinux" { "boot" } else { "the module's init" },
+                                if kind == STT_FUNC { "call" } else { "use" }
+                            ),
+                        )
+                        .hint("do the work in a callback, or call a function that is not __init"));
+                    }
                     self.explain.push(format!(
                         "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",
                         o.objname,

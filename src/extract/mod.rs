@@ -139,8 +139,8 @@ pub struct Options {
     pub sympos: HashMap<String, u64>,
     /// `--struct-size SECTION=N` overrides of special-section entry sizes.
     pub struct_sizes: HashMap<String, u64>,
-    /// The target kernel's version, when known (None: 5.8+ rules).
-    pub kernel: Option<crate::kernel::Version>,
+    /// The target kernel's livepatch rules, when known (None: 5.8+ rules).
+    pub kernel: Option<crate::kernel::Rules>,
 }
 
 /// One function the patch replaces (a future `klp_func`).
