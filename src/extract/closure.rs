@@ -490,6 +490,7 @@ impl<'a> Ex<'a> {
                     // `.init*` layout, kernel/module/main.c), so a patch can
                     // neither call nor read them. How each symbol source
                     // marks them: src/target.rs (from_elf, parse_kallsyms).
+                    let code = matches!(o.syms[index].letter, 't' | 'T' | 'w' | 'W');
                     if o.syms[index].init {
                         return Err(err_at(
                             p,
@@ -499,14 +500,14 @@ impl<'a> Ex<'a> {
                             format!(
                                 "{} is {} of {} ({}): it is freed after {}, so the patched code cannot {} it",
                                 show(name),
-                                if kind == STT_FUNC { "__init code" } else { "__init data" },
+                                if code { "__init code" } else { "__init data" },
                                 o.objname,
                                 o.syms[index]
                                     .section
                                     .as_ref()
                                     .map_or_else(|| "in the init area".to_string(), |sec| format!("in {}", show(sec))),
                                 if o.objname == "vmlinux" { "boot" } else { "the module's init" },
-                                if kind == STT_FUNC { "call" } else { "use" }
+                                if code { "call" } else { "use" }
                             ),
                         )
                         .hint("do the work in a callback, or call a function that is not __init"));
