@@ -296,4 +296,47 @@ mod tests {
         assert!(Version(4, 8).check_supported().is_err());
         assert!(Version(4, 9).check_supported().is_ok());
     }
+
+    #[test]
+    fn rules_from_release_and_backports() {
+        let r = |s: &str| Rules::from_release(s).unwrap();
+        assert!(r("5.7.19").is_legacy());
+        assert!(!r("5.8").is_legacy());
+        assert!(!r("6.1.0-48-amd64 SMP preempt mod_unload modversions ").is_legacy());
+        // RHEL 8: the rework arrived in 4.18.0-284.
+        assert!(r("4.18.0-240.el8.x86_64").is_legacy());
+        assert!(!r("4.18.0-284.el8.x86_64").is_legacy());
+        assert!(!r("4.18.0-305.el8.x86_64 SMP mod_unload modversions ").is_legacy());
+        assert!(!r("4.18.0-553.5.1.el8_10.x86_64").is_legacy());
+        assert_eq!(r("4.18.0-305.el8.x86_64").basis, Basis::Backport(".el8"));
+        // Same numbers without the RHEL tag: the version decides.
+        assert!(r("4.18.0-305-generic").is_legacy());
+        assert!(Rules::from_release("x").is_err());
+    }
+
+    #[test]
+    fn rules_from_the_target_first() {
+        let rework = |n: &str| n == "klp_apply_section_relocs";
+        let legacy = |n: &str| n == "arch_klp_init_object_loaded";
+        let none = |_: &str| false;
+        let (r, why) = Rules::decide(Some(&rework), Some("4.18.0-240.el8.x86_64")).unwrap();
+        let r = r.unwrap();
+        assert!(!r.is_legacy());
+        assert_eq!(r.basis, Basis::Symbol("klp_apply_section_relocs"));
+        assert_eq!(r.version, Some(Version(4, 18)));
+        assert!(why.contains("klp_apply_section_relocs"), "{why}");
+        assert!(why.contains("alone would have meant"), "{why}");
+        let (r, _) = Rules::decide(Some(&legacy), None).unwrap();
+        assert!(r.unwrap().is_legacy());
+        assert_eq!(r.unwrap().to_string(), "pre-5.8");
+        let (r, why) = Rules::decide(Some(&none), Some("5.4.0")).unwrap();
+        assert!(r.unwrap().is_legacy());
+        assert!(why.contains("version number"), "{why}");
+        let (r, why) = Rules::decide(None, None).unwrap();
+        assert!(r.is_none());
+        assert!(why.contains("default"), "{why}");
+        // Unsupported versions stay refused even when the symbols tell.
+        let (r, _) = Rules::decide(Some(&legacy), Some("4.4.0")).unwrap();
+        assert!(r.unwrap().check_supported().is_err());
+    }
 }

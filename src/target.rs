@@ -579,6 +579,16 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
             .zip(addr(b"__init_end"))
             .filter(|(b, e)| b < e)
     };
+    let percpu = if is_module {
+        None
+    } else {
+        percpu_range(|n| {
+            elf.symbols
+                .iter()
+                .find(|s| s.name == n && !s.is_undef())
+                .map(|s| s.value)
+        })
+    };
     let mut obj = TargetObject::new(objname, elf.path.clone(), order);
     let mut current_file: Option<usize> = None;
     let mut file_of_symfile: HashMap<usize, usize> = HashMap::new();
@@ -619,7 +629,9 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
             } else {
                 names::is_init_section(&x.name)
             }
-        }) || init_range.is_some_and(|(b, e)| (b..e).contains(&s.value));
+        }) || (init_range.is_some_and(|(b, e)| (b..e).contains(&s.value))
+            && !sec.is_some_and(|x| x.name.starts_with(b".data..percpu"))
+            && !percpu.is_some_and(|(b, e)| (b..e).contains(&s.value)));
         let letter = kallsyms_letter(s.kind(), s.bind(), sec.map(|x| x.sh_flags));
         let row = TargetSym {
             name: s.name.clone(),
@@ -650,6 +662,19 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
     obj.syms = rows.into_iter().map(|r| r.2).collect();
     obj.finish();
     Ok(obj)
+}
+
+/// The per-CPU variables' range, `__per_cpu_start` .. `__per_cpu_end`.
+/// On x86-64 their load image lies between `__init_begin` and
+/// `__init_end` (arch/x86/kernel/vmlinux.lds.S PERCPU_VADDR or
+/// PERCPU_SECTION inside the init area) and is freed after being copied to
+/// each CPU's area, but the symbols name per-CPU offsets that stay valid:
+/// never init. (Zero-based per-CPU symbols lie outside the init range
+/// anyway.)
+fn percpu_range(addr: impl Fn(&[u8]) -> Option<u64>) -> Option<(u64, u64)> {
+    addr(b"__per_cpu_start")
+        .zip(addr(b"__per_cpu_end"))
+        .filter(|(b, e)| b < e)
 }
 
 fn kallsyms_letter(kind: u8, bind: u8, flags: Option<u64>) -> char {
@@ -781,7 +806,11 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
     .filter_map(|(b, e)| addr(v, b).zip(addr(v, e)))
     .filter(|(b, e)| b < e)
     .collect();
+    let percpu = percpu_range(|n| addr(v, n));
     for sym in &mut v.syms {
+        if percpu.is_some_and(|(b, e)| (b..e).contains(&sym.addr)) {
+            continue;
+        }
         // The boundary symbols themselves are not init code.
         if [
             &b"__init_begin"[..],
@@ -864,6 +893,98 @@ ffffffff81000080 t klpt_x\t[mod]
             other => panic!("{other:?}"),
         }
         assert_eq!(objs[1].objname, "mod");
+    }
+
+    #[test]
+    fn a_global_never_pairs_with_another_units_static() {
+        let dump = "\
+ffffffff81000000 t helper_calc
+ffffffff81000010 T other_entry
+ffffffff81000030 t feat_step
+ffffffff81000040 T feat_fn
+ffffffff81000060 T printk
+ffffffff81000080 t modhelper\t[mod]
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let v = &objs[0];
+        // A new global of feat.c: other.c's static is no match.
+        let feat = tu("feat.c", &[], &["feat_fn", "helper_calc", "feat_step"]);
+        assert!(matches!(
+            v.resolve(b"helper_calc", false, &feat, false),
+            Lookup::NotFound(_)
+        ));
+        // An undefined reference (no unit to confirm with) neither.
+        assert!(matches!(
+            v.resolve(b"helper_calc", false, &TuInfo::default(), false),
+            Lookup::NotFound(_)
+        ));
+        // feat.c's own static made global: its neighbour feat_fn confirms.
+        match v.resolve(b"feat_step", false, &feat, false) {
+            Lookup::Found { sympos, how, .. } => {
+                assert_eq!(sympos, 0);
+                assert!(how.contains("made global"), "{how}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A module's lower-case kallsyms line may be a global (only exports
+        // are upper case there).
+        assert!(matches!(
+            objs[1].resolve(b"modhelper", false, &TuInfo::default(), false),
+            Lookup::Found { .. }
+        ));
+    }
+
+    #[test]
+    fn kallsyms_init_range() {
+        let dump = "\
+0000000000000000 D fixed_percpu_data
+ffffffff81000000 T caller_fn
+ffffffff81001000 T __init_begin
+ffffffff81001000 T _sinittext
+ffffffff81001000 T setup_limits
+ffffffff81001013 T _einittext
+ffffffff81001014 D boot_limit
+ffffffff81001100 D __per_cpu_start
+ffffffff81001100 D pcpu_thing
+ffffffff81001200 D __per_cpu_end
+ffffffff81002000 D __init_end
+ffffffff81002000 D panic_timeout
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let v = &objs[0];
+        let init = |n: &str| v.syms[v.named(n.as_bytes())[0]].init;
+        assert!(init("setup_limits"));
+        assert!(init("boot_limit"));
+        assert!(!init("caller_fn"));
+        assert!(!init("panic_timeout"));
+        assert!(!init("__init_begin"));
+        assert!(!init("fixed_percpu_data"));
+        assert!(!init("pcpu_thing"));
+    }
+
+    #[test]
+    fn kallsyms_neighbours_leave_out_init_symbols() {
+        let dump = "\
+ffffffff81000000 T big_a
+ffffffff81000020 t small_show
+ffffffff81000030 T big_c
+ffffffff81000070 T small_init
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let mut small = tu("small.c", &["small_show"], &["small_init"]);
+        // Without knowing small_init is init code, nothing confirms.
+        assert!(matches!(
+            objs[0].resolve(b"small_show", true, &small, false),
+            Lookup::Ambiguous(_)
+        ));
+        small.init.insert(b"small_init".to_vec());
+        match objs[0].resolve(b"small_show", true, &small, false) {
+            Lookup::Found { sympos, how, .. } => {
+                assert_eq!(sympos, 0);
+                assert!(how.contains("init symbols"), "{how}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

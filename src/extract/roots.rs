@@ -295,7 +295,7 @@ impl<'a> Ex<'a> {
                 "{} is a __weak definition in {}, but {} uses a strong {} ({} {} at {:#x}{}): patching it would replace that override with the weak default",
                 show(&s.name),
                 p.file_name_of(sym)
-                    .map_or_else(|| p.path.clone(), |f| show(&f).to_string()),
+                    .map_or_else(|| p.path.clone(), |f| show(f).to_string()),
                 t.objname,
                 if ts.local { "local symbol" } else { "definition" },
                 ts.letter,
