@@ -126,8 +126,10 @@ pub fn is_once_section(sec: &[u8]) -> bool {
 // * Modules: kernel/module/main.c `module_init_layout_section` puts every
 //   section whose name starts with `.init` into the init layout (freed by
 //   `do_free_init` once the module's init returned); `.exit*` sections stay
-//   in the core layout with CONFIG_MODULE_UNLOAD (`module_exit_section`
-//   only decides whether they are loaded at all). Nothing else is freed.
+//   in the core layout with CONFIG_MODULE_UNLOAD (without it,
+//   `module_init_layout_section` counts `module_exit_section` names as init
+//   too; every distribution kernel has unload, which klpwrite assumes).
+//   Nothing else is freed.
 //   So `.init.text`, `.init.data`, `.init.rodata`, `.init_array` are init;
 //   `.exit.text`, `.meminit.text`, `.ref.text` are not.
 // * vmlinux: everything the linker script places between `__init_begin` and
@@ -137,8 +139,10 @@ pub fn is_once_section(sec: &[u8]) -> bool {
 //   KERNEL_CTORS `.ctors`/`.init_array*`, the `__*_of_table` and
 //   `__earlycon_table` tables), x86 `.x86_cpu_dev.init`, `.apicdrivers`,
 //   `.x86_intel_mid_dev.init`, `.iommu_table`, `.lsm_info.init`,
-//   `.early_lsm_info.init`, EXIT_TEXT/EXIT_DATA (`.exit.text`, `.exit.data`:
-//   built-in code never exits), and, with the alternatives applied at boot,
+//   `.early_lsm_info.init`, EXIT_TEXT/EXIT_DATA (`.exit.text`, `.text.exit`,
+//   `.exit.data`, `.fini_array`, `.dtors`: built-in code never exits; "is
+//   discarded at runtime, not link time"), and, with the alternatives
+//   applied at boot, `.altinstr_aux`,
 //   `.altinstructions`, `.altinstr_replacement`, `.parainstructions`,
 //   `.retpoline_sites`, `.return_sites` (klpwrite copies those entries for
 //   the patch itself; the names below leave them to the special-section
@@ -166,6 +170,10 @@ pub fn is_vmlinux_init_section(sec: &[u8]) -> bool {
         || sec == b".exit"
         || sec == b".text.startup"
         || sec.starts_with(b".text.startup.")
+        || sec == b".text.exit"
+        || sec.starts_with(b".text.exit.")
+        || sec.starts_with(b".fini_array")
+        || sec.starts_with(b".dtors")
         || sec.ends_with(b".init")
         || sec == b".apicdrivers"
         || sec == b".iommu_table"
@@ -250,6 +258,8 @@ mod tests {
             ".exit.text",
             ".exit.data",
             ".text.startup",
+            ".text.exit",
+            ".fini_array",
             ".x86_cpu_dev.init",
             ".con_initcall.init",
             "__timer_of_table",
@@ -264,6 +274,8 @@ mod tests {
             ".meminit.text",
             ".meminit.data",
             ".text",
+            ".text.exit_handler",
+            ".text.startup_cpu",
             ".ref.text",
             ".data",
             "__fair_sched_class",

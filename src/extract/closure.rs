@@ -541,7 +541,27 @@ impl<'a> Ex<'a> {
                         ),
                     ));
                 }
-                Lookup::NotFound(_) => {}
+                Lookup::NotFound(_) => {
+                    // A module's init symbols are not in its live symbol
+                    // table (kept aside in `init_only`): a name found only
+                    // there is the module's freed init code or data.
+                    if let Some(i) = o.init_only.iter().find(|i| i.name == name && !i.local) {
+                        return Err(err_at(
+                            p,
+                            r.section,
+                            r.offset,
+                            ErrorKind::Refused,
+                            format!(
+                                "{} is __init {} of module {} ({}): it is freed once the module's init returned, so the patched code cannot use it",
+                                show(name),
+                                if matches!(i.letter, 't' | 'T' | 'w' | 'W') { "code" } else { "data" },
+                                o.objname,
+                                i.section.as_ref().map_or_else(|| "init".to_string(), |s| format!("in {}", show(s)))
+                            ),
+                        )
+                        .hint("do the work in a callback, or call a function that is not __init"));
+                    }
+                }
             }
         }
         Err(err_at(
