@@ -357,6 +357,12 @@ fn extract_and_write(
         kernel: rules,
     };
     let ex = extract::run(&inputs, &opts)?;
+    if let (Some(r), Some(rel)) = (rules, &release)
+        && let Ok(by_release) = kernel::Rules::from_release(rel)
+        && by_release.is_legacy() != r.is_legacy()
+    {
+        eprintln!("klpwrite: warning: {rules_why}");
+    }
     for w in &ex.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
