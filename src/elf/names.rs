@@ -115,6 +115,9 @@ pub fn is_anonymous_data_section(sec: &[u8]) -> bool {
 }
 
 /// `.data..once` holds WARN_ONCE/printk_once flags: always a fresh copy.
+/// (include/linux/once_lite.h `__section(".data..once")`, earlier
+/// `.data.once`; vmlinux.lds.h DATA_DATA keeps both as ordinary data, so
+/// only the patch's own flags are fresh, the kernel's are untouched.)
 pub fn is_once_section(sec: &[u8]) -> bool {
     sec.starts_with(b".data..once") || sec.starts_with(b".data.once")
 }
