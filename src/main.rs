@@ -314,7 +314,7 @@ fn parse_pairs(values: &[String], flag: &str, allow_zero: bool) -> Result<HashMa
 
 fn extract_and_write(
     patched: &klpwrite::elf::Elf,
-    orig: Option<&klpwrite::elf::Elf>,
+    orig: Option<extract::Orig<'_>>,
     list: &[changes::Change],
     c: &CommonArgs,
 ) -> Result<u8> {
@@ -371,7 +371,23 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&a.changes)
         .with_context(|| format!("{list_path}: cannot read the function list"))?;
     let list = changes::parse(&list_path, &text)?;
-    extract_and_write(&patched, orig.as_ref(), &list, &a.common)
+    // The same pairing diff makes (and build passes on): correlate is the
+    // only source of twins.
+    let twins = match &orig {
+        Some(o) => {
+            let tw = klpwrite::correlate::run(o, &patched)?;
+            for w in &tw.warnings {
+                eprintln!("klpwrite: warning: {w}");
+            }
+            Some(tw)
+        }
+        None => None,
+    };
+    let orig = orig
+        .as_ref()
+        .zip(twins.as_ref())
+        .map(|(elf, twins)| extract::Orig { elf, twins });
+    extract_and_write(&patched, orig, &list, &a.common)
 }
 
 fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffReport, Elf, Elf)> {
@@ -400,7 +416,12 @@ fn run_build(a: &BuildArgs) -> Result<u8> {
         return Ok(1);
     }
     let list = changes::parse("diff", &rep.render(&o, &p))?;
-    extract_and_write(&p, Some(&o), &list, &a.common)
+    // extract works with diff's own pairing.
+    let orig = extract::Orig {
+        elf: &o,
+        twins: &rep.twins,
+    };
+    extract_and_write(&p, Some(orig), &list, &a.common)
 }
 
 fn run() -> Result<u8> {
