@@ -595,6 +595,13 @@ impl<'e> StaticsByUse<'e> {
         out
     }
 
+    /// `file.c: ` of an orig static (its STT_FILE), for messages.
+    fn file_o(&self, s: usize) -> String {
+        self.orig
+            .file_name_of(s)
+            .map_or_else(String::new, |f| format!("{}: ", show(f)))
+    }
+
     fn describe_o(&self, s: usize) -> String {
         self.describe(self.orig, s, self.users_o.get(&s))
     }
@@ -694,7 +701,8 @@ impl<'e> StaticsByUse<'e> {
                 ));
             } else {
                 refusals.push(format!(
-                    "the uses of static locals {} in the original and {} in the patched object do not tell which is which",
+                    "{}the uses of static locals {} in the original and {} in the patched object do not tell which is which",
+                    self.file_o(start),
                     os.iter().map(|&s| self.describe_o(s)).collect::<Vec<_>>().join(", "),
                     ps.iter().map(|&c| self.describe_p(c)).collect::<Vec<_>>().join(", ")
                 ));
@@ -704,7 +712,8 @@ impl<'e> StaticsByUse<'e> {
         for (&s, e) in &ev_o {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
-                    "static local {}: the twins of its users use different statics of that name",
+                    "{}static local {}: the twins of its users use different statics of that name",
+                    self.file_o(s),
                     self.describe_o(s)
                 ));
             }
@@ -712,7 +721,10 @@ impl<'e> StaticsByUse<'e> {
         for (&c, e) in &ev_p {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
-                    "static local {}: the originals of its users use different statics of that name",
+                    "{}static local {}: the originals of its users use different statics of that name",
+                    self.patched
+                        .file_name_of(c)
+                        .map_or_else(String::new, |f| format!("{}: ", show(f))),
                     self.describe_p(c)
                 ));
             }
@@ -745,7 +757,8 @@ impl<'e> StaticsByUse<'e> {
                 .collect();
             if !others.is_empty() {
                 refusals.push(format!(
-                    "static local {} in the original and {} in the patched object share a name, but no function with a twin uses them: pairing them by name would be a guess",
+                    "{}static local {} in the original and {} in the patched object share a name, but no function with a twin uses them: pairing them by name would be a guess",
+                    self.file_o(s),
                     self.describe_o(s),
                     others
                         .iter()

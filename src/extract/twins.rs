@@ -97,6 +97,12 @@ impl<'a> Ex<'a> {
 
     /// sympos of `name` (the target's name for patched `sym`).
     pub(super) fn sympos_for(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
+        // With --orig the target's symbol is the orig twin: its binding
+        // (a global that the patch made static is still global there).
+        let local = match self.inp.orig.and_then(|o| o.twin_of(sym).map(|i| (o, i))) {
+            Some((o, i)) => o.elf.symbols[i].is_local(),
+            None => local,
+        };
         let ckey = (
             name.to_vec(),
             local,
