@@ -68,7 +68,9 @@ fn extract_once(
     let twins = with_orig.then(|| klpwrite::correlate::run(orig, patched).unwrap());
     let inputs = Inputs {
         patched,
-        orig: twins.as_ref().map(|twins| extract::Orig { elf: orig, twins }),
+        orig: twins
+            .as_ref()
+            .map(|twins| extract::Orig { elf: orig, twins }),
         changes: list,
         target: &target,
         exports: &ex,
