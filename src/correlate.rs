@@ -36,6 +36,8 @@ use crate::error::{Error, ErrorKind, Result, show};
 /// How a pair was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Given by the user (`--pair ORIG=PATCHED`).
+    Pinned,
     /// Same name.
     Name,
     /// Same demangled name.
@@ -54,6 +56,7 @@ impl Level {
     /// Word used in reports.
     pub fn word(self) -> &'static str {
         match self {
+            Level::Pinned => "given by --pair",
             Level::Name => "name",
             Level::Demangled => "demangled name",
             Level::Reference => "referencing function",
@@ -171,6 +174,78 @@ fn blocks(elf: &Elf) -> (Vec<Option<usize>>, Vec<Vec<u8>>) {
 
 /// Correlate `orig` with `patched`.
 pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
+    run_with(orig, patched, &[])
+}
+
+/// A pair the user pins (`--pair ORIG=PATCHED`): symbol names, each
+/// optionally `FILE:NAME` to pick a local of one STT_FILE block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The original object's symbol.
+    pub orig: String,
+    /// The patched object's symbol.
+    pub patched: String,
+}
+
+impl Pin {
+    /// Parse `ORIG=PATCHED`.
+    pub fn parse(s: &str) -> Result<Pin> {
+        match s.split_once('=') {
+            Some((o, p)) if !o.is_empty() && !p.is_empty() => Ok(Pin {
+                orig: o.to_string(),
+                patched: p.to_string(),
+            }),
+            _ => Err(Error::new(
+                ErrorKind::Usage,
+                format!("--pair {s:?}: expected ORIG=PATCHED (symbol names, optionally FILE:NAME)"),
+            )),
+        }
+    }
+}
+
+/// The one correlatable symbol `spec` (`NAME` or `FILE:NAME`) names.
+fn pinned_symbol(elf: &Elf, cands: &[usize], spec: &str) -> Result<usize> {
+    let (file, name) = match spec.split_once(':') {
+        Some((f, n)) => (Some(f.as_bytes()), n.as_bytes()),
+        None => (None, spec.as_bytes()),
+    };
+    let found: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&i| {
+            elf.symbols[i].name == name
+                && file.is_none_or(|f| {
+                    elf.file_name_of(i)
+                        .is_some_and(|g| g == f || g.rsplit(|&b| b == b'/').next() == Some(f))
+                })
+        })
+        .collect();
+    match found[..] {
+        [i] => Ok(i),
+        [] => Err(Error::new(
+            ErrorKind::Usage,
+            format!("--pair: no symbol {spec} that could be paired"),
+        )
+        .in_file(&elf.path)),
+        _ => Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--pair: {spec} names {} symbols, in files {}",
+                found.len(),
+                found
+                    .iter()
+                    .map(|&i| elf.file_name_of(i).map_or("(none)".into(), show))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .in_file(&elf.path)
+        .hint("write FILE:NAME")),
+    }
+}
+
+/// Correlate `orig` with `patched`, with pairs the user pinned first.
+pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
     let (pb, pnames) = blocks(patched);
@@ -212,18 +287,35 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
         .filter(|&i| !never_correlated(patched, i))
         .collect();
 
+    // Pairs the user pinned come first; nothing else pairs them again.
+    for pin in pins {
+        let o = pinned_symbol(orig, &ocands, &pin.orig)?;
+        let p = pinned_symbol(patched, &pcands, &pin.patched)?;
+        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
+                    pin.orig, pin.patched
+                ),
+            ));
+        }
+        tw.pair(o, p, Level::Pinned);
+    }
+
     // Function-scope statics are paired by use (level 3), never by a
     // name alone while a function uses them: their counters are a
     // coincidence of the unit's numbering.
     let fss_o: HashSet<usize> = ocands
         .iter()
         .copied()
-        .filter(|&i| is_function_static(orig, i))
+        .filter(|&i| is_function_static(orig, i) && !tw.o2p.contains_key(&i))
         .collect();
     let fss_p: HashSet<usize> = pcands
         .iter()
         .copied()
-        .filter(|&i| is_function_static(patched, i))
+        .filter(|&i| is_function_static(patched, i) && !tw.p2o.contains_key(&i))
         .collect();
 
     // Levels 1 and 2, for everything but function-scope statics.
@@ -780,7 +872,7 @@ impl<'e> StaticsByUse<'e> {
         )
         .in_file(&self.patched.path)
         .hint(
-            "keep each static local in the function that used it in the original (or move it into a new static helper called only from there), and give a static that the patch adds a name no other static of that file has",
+            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
         ))
     }
 
@@ -949,6 +1041,7 @@ mod tests {
     #[test]
     fn level_words_are_distinct() {
         let all = [
+            Level::Pinned,
             Level::Name,
             Level::Demangled,
             Level::Reference,

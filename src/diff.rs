@@ -116,6 +116,11 @@ fn in_init(elf: &Elf, sym: usize) -> bool {
 
 /// Diff two objects.
 pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
+    run_with(orig, patched, &[])
+}
+
+/// Diff two objects, with pairs the user pinned (`--pair`).
+pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<DiffReport> {
     if orig.e_machine != patched.e_machine {
         return Err(Error::new(
             ErrorKind::Refused,
@@ -125,7 +130,7 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
     }
     let oc = checksum::run(orig)?;
     let pc = checksum::run(patched)?;
-    let twins = correlate::run(orig, patched)?;
+    let twins = correlate::run_with(orig, patched, pins)?;
     let mut rep = DiffReport {
         warnings: twins.warnings.clone(),
         ..Default::default()

@@ -49,6 +49,9 @@ enum Command {
         /// Show how symbols were paired and the first difference of each changed function.
         #[arg(long)]
         explain: bool,
+        /// Pin a pairing correlation cannot decide: ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
+        #[arg(long, value_name = "ORIG=PATCHED")]
+        pair: Vec<String>,
     },
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
     #[command(after_help = EXIT_CODES)]
@@ -111,6 +114,9 @@ struct CommonArgs {
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
     symvers: Option<PathBuf>,
+    /// Pin a pairing with the original object (with ORIG): ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
+    #[arg(long, value_name = "ORIG=PATCHED")]
+    pair: Vec<String>,
     /// Settle an ambiguous symbol: NAME=N, the 1-based position in kallsyms order (repeatable).
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
@@ -373,9 +379,13 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let list = changes::parse(&list_path, &text)?;
     // The same pairing diff makes (and build passes on): correlate is the
     // only source of twins.
+    let pins = parse_pins(&a.common.pair)?;
+    if orig.is_none() && !pins.is_empty() {
+        bail!("--pair needs --orig: it pins a pairing with the original object");
+    }
     let twins = match &orig {
         Some(o) => {
-            let tw = klpwrite::correlate::run(o, &patched)?;
+            let tw = klpwrite::correlate::run_with(o, &patched, &pins)?;
             for w in &tw.warnings {
                 eprintln!("klpwrite: warning: {w}");
             }
@@ -390,10 +400,23 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     extract_and_write(&patched, orig, &list, &a.common)
 }
 
-fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffReport, Elf, Elf)> {
+fn parse_pins(values: &[String]) -> Result<Vec<klpwrite::correlate::Pin>> {
+    Ok(values
+        .iter()
+        .map(|v| klpwrite::correlate::Pin::parse(v))
+        .collect::<klpwrite::error::Result<Vec<_>>>()?)
+}
+
+fn run_diff(
+    orig: &Path,
+    patched: &Path,
+    explain: bool,
+    pair: &[String],
+) -> Result<(diff::DiffReport, Elf, Elf)> {
+    let pins = parse_pins(pair)?;
     let o = load_file(&path_str(orig), Expect::Relocatable)?;
     let p = load_file(&path_str(patched), Expect::Relocatable)?;
-    let rep = diff::run(&o, &p)?;
+    let rep = diff::run_with(&o, &p, &pins)?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
@@ -406,7 +429,7 @@ fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffRep
 }
 
 fn run_build(a: &BuildArgs) -> Result<u8> {
-    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain)?;
+    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain, &a.common.pair)?;
     print!("{}", rep.render(&o, &p));
     if !rep.has_changes() {
         eprintln!(
@@ -449,8 +472,9 @@ fn run() -> Result<u8> {
             orig,
             patched,
             explain,
+            pair,
         } => {
-            let (rep, o, p) = run_diff(orig, patched, *explain)?;
+            let (rep, o, p) = run_diff(orig, patched, *explain, pair)?;
             print!("{}", rep.render(&o, &p));
             if rep.has_changes() {
                 Ok(0)
