@@ -574,6 +574,15 @@ enum Evidence {
 ///   happens to reuse a name); refused.
 ///
 /// Statics no function uses are left to the name levels.
+///
+/// Why it matters: a paired static becomes a klp relocation to the
+/// original's name, which the livepatch core binds to the running kernel's
+/// object (klp_resolve_symbols() → klp_find_object_symbol() in
+/// kernel/livepatch/core.c; static locals are in kallsyms as data symbols
+/// with CONFIG_KALLSYMS_ALL, which `config LIVEPATCH` depends on in
+/// kernel/livepatch/Kconfig). A wrong pair makes the patched code share
+/// another function's state; a missed pair gives it a private copy while
+/// the kernel keeps using the real one.
 struct StaticsByUse<'e> {
     orig: &'e Elf,
     patched: &'e Elf,

@@ -28,7 +28,12 @@ impl<'a> Ex<'a> {
             // The pairing correlate made is the only source of twins: a
             // renumbered static, a static with a same-named sibling in its
             // file or a global that became static are the kernel's symbols
-            // under the original's name, exactly as diff paired them.
+            // under the original's name, exactly as diff paired them. The
+            // livepatch core resolves a klp symbol by that name alone:
+            // klp_resolve_symbols() (kernel/livepatch/core.c) splits
+            // `.klp.sym.<obj>.<name>,<sympos>` and klp_find_callback()
+            // compares `name` with each kallsyms name (strcmp, no binding),
+            // so the original's name is what reaches the kernel's object.
             let o = orig.twin_of(sym);
             self.twins_used.insert(sym, o);
             let Some(o) = o else { return Ok(None) };
@@ -99,6 +104,9 @@ impl<'a> Ex<'a> {
     pub(super) fn sympos_for(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
         // With --orig the target's symbol is the orig twin: its binding
         // (a global that the patch made static is still global there).
+        // The kernel counts sympos over every same-named symbol whatever
+        // its binding (klp_find_callback() in kernel/livepatch/core.c); the
+        // binding only steers how the symbol source is searched.
         let local = match self.inp.orig.and_then(|o| o.twin_of(sym).map(|i| (o, i))) {
             Some((o, i)) => o.elf.symbols[i].is_local(),
             None => local,
