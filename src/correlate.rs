@@ -561,13 +561,15 @@ enum Evidence {
 ///   one `c` is a pair. Components with the same number n > 1 on each side
 ///   in which every member of one side is joined with every member of the
 ///   other (a function with n same-named statics in separate blocks) pair in
-///   symbol-table order (GCC numbers them in declaration order) with a
-///   warning; any other component is refused, naming the symbols;
+///   symbol-table order (GCC numbers them in declaration order): silently
+///   when the names agree one by one, else with a warning; any other
+///   component is refused, naming the symbols;
 /// - **moved** (3b): an orig static whose users' twins all dropped it pairs
 ///   with the one patched static `c` of the same name whose users are all
 ///   new, static (`STB_LOCAL`) functions not referenced from data, reached
-///   only from twins of `s`'s users (through other such new functions), when
-///   `s` is the only orig static that qualifies for `c`;
+///   only from twins of `s`'s users (through other such new functions; a
+///   `.cold` part counts as its parent), when `s` is the only orig static
+///   that qualifies for `c`;
 /// - a static whose users all lack a twin on one side and a same-named
 ///   unpaired static on the other side that nothing of the above paired: the
 ///   name alone would be a guess (a renamed function, or a new one that
@@ -728,6 +730,14 @@ impl<'e> StaticsByUse<'e> {
         )
     }
 
+    /// Whether the statics `os` and `ps` (each in symbol-table order) have
+    /// the same names, one by one.
+    fn same_names(&self, os: &BTreeSet<usize>, ps: &BTreeSet<usize>) -> bool {
+        os.iter()
+            .zip(ps.iter())
+            .all(|(&s, &c)| self.orig.symbols[s].name == self.patched.symbols[c].name)
+    }
+
     fn pair(&self, tw: &mut Twins) -> Result<()> {
         let ev_o = Self::evidence(
             &self.key_o,
@@ -783,6 +793,13 @@ impl<'e> StaticsByUse<'e> {
             if os.len() == 1 && ps.len() == 1 {
                 let (s, c) = (start, *ps.iter().next().expect("one"));
                 tw.pair(s, c, Level::Reference);
+            } else if complete && os.len() == ps.len() && self.same_names(&os, &ps) {
+                // Used by exactly the same functions and named alike on
+                // both sides (an untouched function with several statics
+                // of one name): the names agree with the order.
+                for (&s, &c) in os.iter().zip(ps.iter()) {
+                    tw.pair(s, c, Level::Reference);
+                }
             } else if complete && os.len() == ps.len() {
                 for (&s, &c) in os.iter().zip(ps.iter()) {
                     tw.pair(s, c, Level::Position);
@@ -894,10 +911,27 @@ impl<'e> StaticsByUse<'e> {
         ev_p: &BTreeMap<usize, Evidence>,
     ) {
         let p = self.patched;
+        if !ev_o
+            .iter()
+            .any(|(s, e)| *e == Evidence::Dropped && !tw.o2p.contains_key(s))
+        {
+            return;
+        }
         // New static functions referenced from data other than special
         // sections (function pointers in an ops table...) may be called by
         // anyone: they never carry a moved static.
         let from_data = functions_referenced_from_data(p);
+        // A `.cold` part stands for its parent: the parent's twin is the
+        // function that used the static.
+        let root = |elf: &Elf, f: usize| -> usize {
+            let n = &elf.symbols[f].name;
+            if names::is_cold_child(n)
+                && let Some(par) = names::child_parent(n).and_then(|pn| elf.find_function(pn))
+            {
+                return par;
+            }
+            f
+        };
         // Callers of each patched function.
         let mut callers: HashMap<usize, BTreeSet<usize>> = HashMap::new();
         for (&f, ts) in &self.refs_p {
@@ -918,7 +952,7 @@ impl<'e> StaticsByUse<'e> {
                     continue;
                 }
                 if tw.p2o.contains_key(&f) {
-                    out.insert(f);
+                    out.insert(root(p, f));
                     continue;
                 }
                 if !p.symbols[f].is_local() || from_data.contains(&f) {
@@ -937,6 +971,7 @@ impl<'e> StaticsByUse<'e> {
             let user_twins: BTreeSet<usize> = self.users_o[&s]
                 .iter()
                 .filter_map(|f| tw.o2p.get(f).copied())
+                .map(|f| root(p, f))
                 .collect();
             let key = &self.key_o[&s];
             let cands: Vec<usize> = ev_p

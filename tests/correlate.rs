@@ -292,6 +292,30 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "A2: an untouched function with two same-named statics keeps their names",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.1"),
+            Obj("buf.2"),
+            Ref("f", "buf.1"),
+            Ref("f", "buf.2"),
+        ],
+        patched: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.1"),
+            Obj("buf.2"),
+            Ref("f", "buf.1"),
+            Ref("f", "buf.2"),
+        ],
+        want: &[
+            ("buf.1", "buf.1", Reference),
+            ("buf.2", "buf.2", Reference),
+            ("f", "f", Name),
+        ],
+    },
+    Case {
         name: "C15: a static moved into a new static helper called only from its user",
         orig: &[
             File("a.c"),
