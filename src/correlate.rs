@@ -570,10 +570,11 @@ enum Evidence {
 ///   only from twins of `s`'s users (through other such new functions; a
 ///   `.cold` part counts as its parent), when `s` is the only orig static
 ///   that qualifies for `c`;
-/// - a static whose users all lack a twin on one side and a same-named
-///   unpaired static on the other side that nothing of the above paired: the
-///   name alone would be a guess (a renamed function, or a new one that
-///   happens to reuse a name); refused.
+/// - an orig static used only by functions without a twin (removed) and a
+///   same-named patched static used only by functions without a twin (new)
+///   that nothing of the above paired: the name alone would be a guess (a
+///   renamed function keeps the state, new code that reuses a name must
+///   not); refused, `--pair` settles it.
 ///
 /// Statics no function uses are left to the name levels.
 ///
@@ -849,13 +850,15 @@ impl<'e> StaticsByUse<'e> {
         }
         // 3b: moved into new static functions.
         self.moved(tw, &ev_o, &ev_p);
-        // What is left of the same name on both sides, with a user on at
-        // least one side that has no twin: a name match would be a guess.
+        // What is left of the same name on both sides, used on each side
+        // only by functions without a twin (a removed one and a new one):
+        // whether the new code continues the old state (a rename) or starts
+        // its own, only a name match could say, and that would be a guess.
+        // (A static used only by new functions and nothing of its name in
+        // the original is simply new.)
         let unpaired_o: Vec<usize> = ev_o
             .iter()
-            .filter(|(s, e)| {
-                !tw.o2p.contains_key(s) && matches!(e, Evidence::Orphan | Evidence::Free)
-            })
+            .filter(|(s, e)| !tw.o2p.contains_key(s) && **e == Evidence::Orphan)
             .map(|(&s, _)| s)
             .collect();
         for s in unpaired_o {
@@ -866,10 +869,7 @@ impl<'e> StaticsByUse<'e> {
             let others: Vec<usize> = ev_p
                 .iter()
                 .filter(|(c, e)| {
-                    !tw.p2o.contains_key(c)
-                        && &self.key_p[c] == key
-                        && matches!(e, Evidence::Orphan | Evidence::Free)
-                        && (**e == Evidence::Orphan || ev_o[&s] == Evidence::Orphan)
+                    !tw.p2o.contains_key(c) && &self.key_p[c] == key && **e == Evidence::Orphan
                 })
                 .map(|(&c, _)| c)
                 .collect();
