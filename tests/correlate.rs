@@ -22,6 +22,8 @@ enum It {
     Obj(&'static str),
     /// A reference from a function to a symbol (both named earlier).
     Ref(&'static str, &'static str),
+    /// A pointer in a data object to a symbol (both named earlier).
+    DataRef(&'static str, &'static str),
 }
 
 fn build(name: &str, items: &[It]) -> Elf {
@@ -47,6 +49,9 @@ fn build(name: &str, items: &[It]) -> Elf {
                 let slot = slots.entry(from).or_default();
                 o.reloc(&format!(".text.{from}"), 1 + 5 * *slot, to, 2, -4);
                 *slot += 1;
+            }
+            It::DataRef(from, to) => {
+                o.reloc(&format!(".data.{from}"), 0, to, 1, 0);
             }
         }
     }
@@ -371,6 +376,27 @@ const CASES: &[Case] = &[
             Ref("f_helper", "count.1"),
         ],
         want: &[("f", "f", Name)],
+    },
+    Case {
+        name: "C15: not a move when data holds the helper's address",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("count.1"),
+            Obj("ops"),
+            Ref("f", "count.1"),
+        ],
+        patched: &[
+            File("a.c"),
+            Fn("f_helper"),
+            GFn("f"),
+            Obj("count.1"),
+            Obj("ops"),
+            Ref("f", "f_helper"),
+            Ref("f_helper", "count.1"),
+            DataRef("ops", "f_helper"),
+        ],
+        want: &[("f", "f", Name), ("ops", "ops", Name)],
     },
     Case {
         name: "C15: not a move when an unrelated existing function also reaches the helper",
