@@ -140,6 +140,34 @@ fn fixture_cases() {
                 failures.push(format!("{name}: {d} should be defined in the output"));
             }
         }
+        for d in &c.expect_not_defined {
+            if elf
+                .symbols
+                .iter()
+                .any(|s| s.section.is_some() && s.display_name() == *d)
+            {
+                failures.push(format!(
+                    "{name}: {d} must not be defined (copied) in the output"
+                ));
+            }
+        }
+        for n in &c.expect_no_section {
+            if elf.sections.iter().any(|s| s.display_name() == *n) {
+                failures.push(format!("{name}: the output must not have a section {n}"));
+            }
+        }
+        for (sym, want) in &c.expect_relocs_to {
+            let have = elf
+                .relocs
+                .iter()
+                .filter(|r| elf.symbols[r.symbol].display_name() == *sym)
+                .count();
+            if have != *want {
+                failures.push(format!(
+                    "{name}: want {want} relocations against {sym}, have {have}"
+                ));
+            }
+        }
     }
     assert!(
         failures.is_empty(),

@@ -158,9 +158,36 @@ impl<'a> Ex<'a> {
             if is_char_strings(&p.sections[sec]) {
                 return Ok(Dest::Str(sec, off, adj));
             }
-            if let Some(t) = p.symbol_containing(sec, off) {
-                let toff = off - p.symbols[t].value;
-                return self.classify_named(id, t, toff as i64 - adj, true, &here);
+            // The object this reference belongs to, its end and zero-size
+            // objects included (Elf::resolve_ref has the rules): every
+            // reference into one object, `a+0` to `a+sizeof(a)`, must reach
+            // the same destination, or a loop `for (p = a; p < a + N; p++)`
+            // compares a pointer into the kernel's `a` with one into a copy.
+            if let Some(rt) = p.resolve_ref(sec, off) {
+                let t = rt.sym;
+                match rt.kind {
+                    RefKind::End => self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is the end of {} (one past its last byte)",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name()
+                    )),
+                    RefKind::ZeroSize => self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is the zero-size object {}",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name()
+                    )),
+                    RefKind::Inside => {}
+                }
+                if let Some(e) = rt.also_end_of {
+                    self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is both the start of {} and the end of {}; bound to {} (the object that contains it)",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name(),
+                        p.symbols[e].display_name(),
+                        p.symbols[t].display_name()
+                    ));
+                }
+                return self.classify_named(id, t, rt.offset as i64 - adj, true, &here);
             }
             return self.classify_anon(id, sec, off, adj, &here);
         }

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use crate::arch::x86_64::{self as x86, CodeMap};
 use crate::changes::{Change, ChangeKind};
 use crate::elf::consts::*;
-use crate::elf::{Elf, names};
+use crate::elf::{Elf, RefKind, names};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place, align_up};
 use crate::symvers::Exports;
