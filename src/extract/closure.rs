@@ -309,28 +309,16 @@ impl<'a> Ex<'a> {
         }
         let self_ref_ok = self.included_set.contains(&t);
         if self_ref_ok {
-            // Function pointer to a changed function: point at the original,
-            // which ftrace redirects while the patch is active and which
-            // stays valid after the patch is removed.
+            // Function pointer to a changed function: the original or the
+            // patch's copy, decided per site (fnptr.rs: IBT sealing, kCFI,
+            // pointer identity).
             if let Some((old, pos)) = self.changed.get(&t).cloned() {
                 let adj = self.adjustment(id);
                 if crate::elf::offset_of(0, addend, adj) == Some(0)
                     && !self.is_branch(id)
                     && !self.is_special_or_aux(p.relocs[id].section)
                 {
-                    let target_name = self.klp_target_name(&old, self.opts.objname.clone())?;
-                    self.explain.push(format!(
-                        "reloc {here} → klp {} [pointer to changed function {} keeps pointing at the original]",
-                        target_name,
-                        ts.display_name()
-                    ));
-                    return Ok(Dest::Klp(
-                        self.opts.objname.clone(),
-                        old,
-                        pos,
-                        ts.kind(),
-                        addend,
-                    ));
+                    return self.pointer_to_changed(id, t, old, pos, addend, here);
                 }
             }
             return Ok(Dest::Clone(t, addend));

@@ -20,6 +20,7 @@
 //! Every decision is recorded for `--explain`.
 
 mod closure;
+mod fnptr;
 mod layout;
 mod roots;
 mod special;
