@@ -9,11 +9,14 @@
 //!   module, and calls through it reach the new code because ftrace
 //!   redirects the original while the patch is active. But with IBT the
 //!   kernel *seals* functions whose address is never taken: objtool
-//!   (`tools/objtool/check.c`, `validate_ibt()` / `validate_ibt_insn()`)
-//!   lists every ENDBR that no relocation reaches other than a direct call
-//!   or jump, skipping `.discard.*` (except `.discard.ibt_endbr_noseal`,
-//!   `IBT_NOSEAL()` in `arch/x86/include/asm/ibt.h`), `.debug*` and the
-//!   special tables; at boot `apply_seal_endbr()` in
+//!   (`tools/objtool/check.c`) removes from its ENDBR list every ENDBR that
+//!   a relocation reaches other than a direct call or jump
+//!   (`validate_ibt_insn()`, `validate_ibt_data_reloc()`, called from
+//!   `validate_ibt()`, which skips `.discard.*` except
+//!   `.discard.ibt_endbr_noseal` (`IBT_NOSEAL()` in
+//!   `arch/x86/include/asm/ibt.h`), `.debug*`, `.orc*` and the special
+//!   tables) and writes the rest to `.ibt_endbr_seal`
+//!   (`create_ibt_endbr_seal_sections()`); at boot `apply_seal_endbr()` in
 //!   `arch/x86/kernel/alternative.c` overwrites each listed ENDBR through
 //!   `poison_endbr()` and, with FineIBT, poisons the kCFI hash before it
 //!   (`poison_cfi()`). An indirect call to a sealed original raises #CP;
@@ -69,16 +72,52 @@ fn pointer_use(p: &Elf, sec: usize, off: u64, map: &CodeMap) -> &'static str {
     }
 }
 
-/// Whether a relocation in section `sec` of `elf` can take an address the
-/// way objtool's IBT pass counts it (`validate_ibt()` skips these sections:
-/// they reference text "not with the intent to indirect branch to them").
+/// Sections whose references to code objtool's IBT pass ignores
+/// (`tools/objtool/check.c`, `validate_ibt()`: they "reference text
+/// addresses, but not with the intent to indirect branch to them"), the
+/// union over kernel versions. Skipping more than a given kernel does only
+/// makes klpwrite find less evidence, which is the safe direction.
+const IBT_IGNORED: &[&str] = &[
+    ".altinstructions",
+    ".ibt_endbr_seal",
+    ".orc_unwind_ip",
+    ".parainstructions",
+    ".retpoline_sites",
+    ".return_sites",
+    ".call_sites",
+    ".smp_locks",
+    ".static_call_sites",
+    "_error_injection_whitelist",
+    "_kprobe_blacklist",
+    "__bug_table",
+    "__ex_table",
+    "__jump_table",
+    "__mcount_loc",
+    ".kcfi_traps",
+    ".llvm.call-graph-profile",
+    ".llvm_bb_addr_map",
+];
+
+/// Whether a relocation in section `sec` of `elf` takes an address the way
+/// objtool's IBT pass counts it (`validate_ibt_insn()` for code,
+/// `validate_ibt_data_reloc()` for the rest; a reached ENDBR is removed
+/// from the list that `create_ibt_endbr_seal_sections()` writes).
 fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
     let s = &elf.sections[sec];
     let name = &s.name;
     if name.starts_with(b".discard") {
+        // IBT_NOSEAL() (arch/x86/include/asm/ibt.h) exists to count.
         return name == b".discard.ibt_endbr_noseal";
     }
-    if name.starts_with(b".debug") || !s.is_alloc() || s.is_klp_rela() {
+    if name.starts_with(b".debug")
+        || name.starts_with(b".orc")
+        || name
+            .windows(28)
+            .any(|w| w == b"__patchable_function_entries")
+        || IBT_IGNORED.iter().any(|n| name == n.as_bytes())
+        || !s.is_alloc()
+        || s.is_klp_rela()
+    {
         return false;
     }
     x86::special_for(name).is_none() && !x86::AUX_SECTIONS.iter().any(|a| name == a.as_bytes())
@@ -152,7 +191,8 @@ impl<'a> Ex<'a> {
         };
         // 1. Is the original's address taken in the target?
         let evidence: Option<String> = if let Some(orig) = self.inp.orig {
-            orig.find_function(&old)
+            orig_twin(p, orig, t)
+                .or_else(|| orig.find_function(&old))
                 .and_then(|o| address_taking_sites(orig, o).first().copied())
                 .map(|(s, off)| format!("{} in {}", orig.locate(s, off), orig.path))
         } else {
