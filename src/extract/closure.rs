@@ -187,7 +187,27 @@ impl<'a> Ex<'a> {
                         p.symbols[t].display_name()
                     ));
                 }
-                return self.classify_named(id, t, rt.offset as i64 - adj, true, &here);
+                let dest = self.classify_named(id, t, rt.offset as i64 - adj, true, &here)?;
+                if let Some(e) = rt.also_end_of {
+                    // Both readings give the same address when both objects
+                    // stay in the kernel's section or both are copied
+                    // (their ranges merge); say so when they do not.
+                    let t_kernel = matches!(dest, Dest::Klp(..) | Dest::Undef(..));
+                    let e_kernel = self.stays_in_kernel(e)?;
+                    if t_kernel != e_kernel && !self.loads_or_stores_exactly(id) {
+                        self.warnings.push(format!(
+                            "{here}: {}{off:+#x} is both the start of {} and the end of {}, which klpwrite places differently ({} is {}); it was bound to {}: if the code uses it as the end of {}, the patch is wrong",
+                            p.sections[sec].display_name(),
+                            p.symbols[t].display_name(),
+                            p.symbols[e].display_name(),
+                            p.symbols[t].display_name(),
+                            if t_kernel { "the kernel's" } else { "copied" },
+                            p.symbols[t].display_name(),
+                            p.symbols[e].display_name(),
+                        ));
+                    }
+                }
+                return Ok(dest);
             }
             return self.classify_anon(id, sec, off, adj, &here);
         }
@@ -327,12 +347,7 @@ impl<'a> Ex<'a> {
             return Err(self.init_ref_error(id, &ts.display_name()));
         }
         // Never correlated: always a fresh copy.
-        let fresh = (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
-            || names::is_once_section(&psec.name)
-            || names::is_anonymous_data_section(&psec.name)
-            || names::is_local_label(&ts.name)
-            || (ts.kind() == STT_NOTYPE && ts.is_local());
-        if fresh {
+        if never_correlated(p, t) {
             self.explain.push(format!(
                 "include {} [uncorrelated static, referenced at {here}]",
                 ts.display_name()
@@ -410,6 +425,54 @@ impl<'a> Ex<'a> {
                 ))
             }
         }
+    }
+
+    /// Whether relocation `id` is the displacement of a memory operand with
+    /// no base (or RIP) and no index register: the instruction reads or
+    /// writes exactly the address the relocation gives, so that address is
+    /// inside an object, never one past an end. (With a base or index
+    /// register GCC may well write `a+sizeof(a)(,%rax,4)` with a negative
+    /// index: induction-variable-optimised loops.)
+    pub(super) fn loads_or_stores_exactly(&mut self, id: usize) -> bool {
+        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+        let p = self.p;
+        let r = p.relocs[id];
+        if !p.sections[r.section].is_exec() {
+            return false;
+        }
+        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
+            return false;
+        };
+        let data = p.data(r.section);
+        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
+            return false;
+        };
+        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+        let insn = d.decode();
+        let offs = d.get_constant_offsets(&insn);
+        insn.mnemonic() != Mnemonic::Lea
+            && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
+            && matches!(insn.memory_base(), Register::None | Register::RIP)
+            && insn.memory_index() == Register::None
+            && offs.has_displacement()
+            && at.start + offs.displacement_offset() as u64 == r.offset
+    }
+
+    /// Whether a reference to named object `t` would stay in the target
+    /// kernel (a klp or normal relocation) rather than reach a copy: the
+    /// conditions of [`classify_named`](Self::classify_named), without
+    /// including anything.
+    pub(super) fn stays_in_kernel(&mut self, t: usize) -> Result<bool> {
+        let p = self.p;
+        let ts = &p.symbols[t];
+        let Some(sec) = ts.section else {
+            return Ok(true);
+        };
+        let psec = &p.sections[sec];
+        if is_char_strings(psec) || self.included_set.contains(&t) {
+            return Ok(false);
+        }
+        Ok(!never_correlated(p, t) && self.twin_name(t)?.is_some())
     }
 
     pub(super) fn klp_target_name(&self, name: &[u8], obj: String) -> Result<String> {
@@ -546,4 +609,18 @@ impl<'a> Ex<'a> {
             "pass --symvers Module.symvers of the target kernel"
         }))
     }
+}
+
+/// Objects that are never matched with the target, so a reference always
+/// reaches a fresh copy: uncorrelated static locals, WARN_ONCE flags,
+/// anonymous compiler data, local labels and untyped locals.
+fn never_correlated(p: &Elf, t: usize) -> bool {
+    let ts = &p.symbols[t];
+    let Some(sec) = ts.section else { return false };
+    let psec = &p.sections[sec];
+    (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
+        || names::is_once_section(&psec.name)
+        || names::is_anonymous_data_section(&psec.name)
+        || names::is_local_label(&ts.name)
+        || (ts.kind() == STT_NOTYPE && ts.is_local())
 }
