@@ -191,10 +191,15 @@ impl<'a> Ex<'a> {
                 if let Some(e) = rt.also_end_of {
                     // Both readings give the same address when both objects
                     // stay in the kernel's section or both are copied
-                    // (their ranges merge); say so when they do not.
+                    // (their ranges merge); say so when they do not, unless
+                    // the instruction shows which one it means (a call or
+                    // jump, an exact load or store reach the start of one).
                     let t_kernel = matches!(dest, Dest::Klp(..) | Dest::Undef(..));
                     let e_kernel = self.stays_in_kernel(e)?;
-                    if t_kernel != e_kernel && !self.loads_or_stores_exactly(id) {
+                    if t_kernel != e_kernel
+                        && !self.is_branch(id)
+                        && !self.loads_or_stores_exactly(id)
+                    {
                         self.warnings.push(format!(
                             "{here}: {}{off:+#x} is both the start of {} and the end of {}, which klpwrite places differently ({} is {}); it was bound to {}: if the code uses it as the end of {}, the patch is wrong",
                             p.sections[sec].display_name(),
