@@ -38,9 +38,11 @@
 //!    relocation), which also keeps identity and lifetime.
 //! 2. Otherwise, for a **static** function: no code outside its unit can
 //!    hold its address, and its unit never took it, so identity cannot be
-//!    observed; the original may be sealed. Point at the **copy**. Storing
-//!    the pointer (to memory or in data) is reported as a warning: the
-//!    stored pointer dies with the patch module.
+//!    observed; the original may be sealed. Point at the **copy**. An
+//!    instruction that stores the pointer to memory gets a warning: the
+//!    stored pointer dies with the patch module. (Only the instruction
+//!    carrying the relocation is looked at: `mov $f, %rax` followed by a
+//!    store of `%rax` is not seen as a store.)
 //! 3. Otherwise (a global whose address the unit never takes): other units
 //!    may hold the original's address (identity matters, and then it is not
 //!    sealed) or none may (then it may be sealed): klpwrite cannot tell
@@ -237,7 +239,9 @@ impl<'a> Ex<'a> {
             self.explain.push(format!(
                 "reloc {here} → {fname} of the patch [pointer to changed static function {fname} ({usage}): {checked}, so with IBT the kernel sealed the original's ENDBR and an indirect call to it would trap; no other code can hold the original's address, so the patch's own copy is used]"
             ));
-            if usage.starts_with("stored") {
+            // A copy stored in the patch's own data lives exactly as long
+            // as that data; one stored by code may land in kernel state.
+            if usage == "stored to memory" {
                 self.warnings.push(format!(
                     "{here}: a pointer to the patch's copy of {fname} is {usage}; it is only valid while the patch module is loaded"
                 ));
