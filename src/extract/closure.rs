@@ -477,7 +477,8 @@ impl<'a> Ex<'a> {
         if is_char_strings(psec) || self.included_set.contains(&t) {
             return Ok(false);
         }
-        Ok(!never_correlated(p, t) && self.twin_name(t)?.is_some())
+        // Only used for a warning: an ambiguous twin counts as "stays".
+        Ok(!never_correlated(p, t) && !matches!(self.twin_name(t), Ok(None)))
     }
 
     pub(super) fn klp_target_name(&self, name: &[u8], obj: String) -> Result<String> {

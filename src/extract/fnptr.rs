@@ -209,7 +209,8 @@ impl<'a> Ex<'a> {
                 {
                     continue;
                 }
-                if self.twin_name(owner)?.is_some() {
+                // An ambiguous twin is no evidence (and no reason to fail).
+                if matches!(self.twin_name(owner), Ok(Some(_))) {
                     found = Some(format!("{} (unchanged, in the target)", p.locate(s, off)));
                     break;
                 }
