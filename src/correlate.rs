@@ -1065,9 +1065,9 @@ pub fn references_of(elf: &Elf, want: impl Fn(usize) -> bool) -> HashMap<usize, 
                 };
                 let off = crate::elf::offset_of(t.value, r.addend, adj).unwrap_or(-1);
                 if off >= 0
-                    && let Some(c) = elf.symbol_containing(tsec, off as u64)
+                    && let Some(c) = elf.resolve_ref(tsec, off as u64)
                 {
-                    set.insert(c);
+                    set.insert(c.sym);
                 }
             } else {
                 set.insert(r.symbol);

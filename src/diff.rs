@@ -81,12 +81,12 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
             if t.is_func() {
                 funcs.insert(r.symbol);
             } else if let Some(sec) = t.section
-                && let Some(f) = elf.symbol_containing(
+                && let Some(f) = elf.resolve_ref(
                     sec,
                     crate::elf::uoffset_of(t.value, r.addend, 0).unwrap_or(0),
                 )
             {
-                funcs.insert(f);
+                funcs.insert(f.sym);
             }
         }
     }

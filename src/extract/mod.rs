@@ -21,6 +21,7 @@
 
 mod closure;
 pub mod cross;
+mod fnptr;
 mod layout;
 mod roots;
 mod special;
@@ -32,7 +33,7 @@ use crate::arch::x86_64::{self as x86, CodeMap};
 use crate::changes::{Change, ChangeKind};
 use crate::correlate::Twins;
 use crate::elf::consts::*;
-use crate::elf::{Elf, names};
+use crate::elf::{Elf, RefKind, names};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place, align_up};
 use crate::symvers::Exports;
