@@ -66,7 +66,9 @@ enum Command {
         module: PathBuf,
     },
     /// Check a livepatch object or module (from klpwrite or any tool) against the kernel's rules and klpwrite's invariants.
-    #[command(after_help = "Exit codes:\n  0  no problem found\n  2  problems found (listed on stdout), or bad input")]
+    #[command(
+        after_help = "Exit codes:\n  0  no problem found\n  2  problems found (listed on stdout), or bad input"
+    )]
     Verify(VerifyArgs),
     /// Print a stable text dump of an ELF object.
     #[command(after_help = EXIT_CODES)]

@@ -905,6 +905,14 @@ pub fn build(
         out.add_relocations(target, klp_obj.as_deref(), list);
     }
     let _ = names::demangle;
+    // Self-check before anyone writes it (crate::verify).
+    let file = format!("module {name}");
+    let bytes = crate::write::to_bytes(&out).map_err(|e| e.in_file(file.clone()))?;
+    let ctx = crate::verify::Context {
+        exports: Some(exports),
+        ..Default::default()
+    };
+    crate::verify::self_check(&file, &bytes, &ctx)?;
     Ok(out)
 }
 

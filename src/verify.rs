@@ -588,8 +588,7 @@ impl<'a> V<'a> {
             for r in out.relocs_of_rsec(s.index) {
                 let sym = &out.symbols[r.symbol];
                 if sym.is_livepatch() {
-                    used.entry(sym.name.clone())
-                        .or_insert_with(|| self.here(r));
+                    used.entry(sym.name.clone()).or_insert_with(|| self.here(r));
                 }
             }
         }
@@ -598,7 +597,9 @@ impl<'a> V<'a> {
         if let Some(m) = &self.meta {
             for (_, old, pos) in &m.funcs {
                 used.entry(format!(".klp.sym.{}.{old},{pos}", m.objname).into_bytes())
-                    .or_insert_with(|| format!("{} (patched function)", show(crate::extract::META_SECTION)));
+                    .or_insert_with(|| {
+                        format!("{} (patched function)", show(crate::extract::META_SECTION))
+                    });
             }
         }
         for (name, at) in used {
@@ -615,10 +616,19 @@ impl<'a> V<'a> {
             };
             self.ran(INV_SYMPOS);
             let cands = tobj.named(sym);
-            let what = format!("{} (object {} from {})", show(&name), show(obj), tobj.source);
+            let what = format!(
+                "{} (object {} from {})",
+                show(&name),
+                show(obj),
+                tobj.source
+            );
             let chosen = match (pos, cands.len()) {
                 (_, 0) => {
-                    self.find(INV_SYMPOS, at, format!("{what}: no symbol of that name in the target"));
+                    self.find(
+                        INV_SYMPOS,
+                        at,
+                        format!("{what}: no symbol of that name in the target"),
+                    );
                     continue;
                 }
                 (0, 1) => cands[0],
@@ -768,7 +778,10 @@ impl<'a> V<'a> {
             ));
         }
         if !POINTER_TO_ORIGINAL_IS_THE_RULE {
-            return Err("an address taken of a patched function binds to the original, not the new copy".into());
+            return Err(
+                "an address taken of a patched function binds to the original, not the new copy"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -883,7 +896,9 @@ impl<'a> V<'a> {
         let (adj, _) = self.insn_facts(false, out, r);
         let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
         Some(match Self::covering(out, sec, off) {
-            Some(t) if !out.symbols[t].name.is_empty() => OutDest::Copy(out.symbols[t].name.clone()),
+            Some(t) if !out.symbols[t].name.is_empty() => {
+                OutDest::Copy(out.symbols[t].name.clone())
+            }
             _ => OutDest::CopyAnon(out.sections[sec].name.clone()),
         })
     }
@@ -999,10 +1014,11 @@ impl<'a> V<'a> {
                 let t = &p.symbols[irl.symbol];
                 // A jump into .altinstr_aux is dropped when the alternative
                 // that rewrites it is kept (extract checks that).
-                if t
-                    .section
-                    .is_some_and(|s| x86::AUX_SECTIONS.iter().any(|a| p.sections[s].name == a.as_bytes()))
-                {
+                if t.section.is_some_and(|s| {
+                    x86::AUX_SECTIONS
+                        .iter()
+                        .any(|a| p.sections[s].name == a.as_bytes())
+                }) {
                     continue;
                 }
                 self.find(
@@ -1026,9 +1042,9 @@ impl<'a> V<'a> {
         let tw = match correlate::run(o, p) {
             Ok(t) => t,
             Err(e) => {
-                self.rep
-                    .notes
-                    .push(format!("{INV_TWIN_COPIED}: skipped (correlation failed: {e})"));
+                self.rep.notes.push(format!(
+                    "{INV_TWIN_COPIED}: skipped (correlation failed: {e})"
+                ));
                 return;
             }
         };

@@ -150,6 +150,18 @@ fn corpus_extract() {
         let elf = reload(&out);
         let names: HashSet<String> = exports_names(exports, orig, patched);
         check_livepatch_object(&elf, &names);
+        // And with everything verify can use: the inputs, the original
+        // (twins) and the target's symbols.
+        verify_output(
+            &elf,
+            &klpwrite::verify::Context {
+                patched: Some(patched),
+                orig: Some(orig),
+                target: Some(target),
+                exports: Some(exports),
+                objname: Some("vmlinux"),
+            },
+        );
         check_binutils(&out);
         // Every listed function is defined in the output.
         for func in &c.funcs {
@@ -211,6 +223,7 @@ fn corpus_extract() {
             }
         }
     }
+    println!("{}", verify_summary());
     assert!(n >= 38, "expected the corpus patch cases, found {n}");
     assert!(
         failures.is_empty(),
