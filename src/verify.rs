@@ -588,7 +588,8 @@ impl<'a> V<'a> {
             for r in out.relocs_of_rsec(s.index) {
                 let sym = &out.symbols[r.symbol];
                 if sym.is_livepatch() {
-                    used.entry(sym.name.clone()).or_insert_with(|| self.here(r));
+                    used.entry(sym.name.clone())
+                        .or_insert_with(|| self.here(r));
                 }
             }
         }
@@ -598,67 +599,14 @@ impl<'a> V<'a> {
             for (_, old, pos) in &m.funcs {
                 used.entry(format!(".klp.sym.{}.{old},{pos}", m.objname).into_bytes())
                     .or_insert_with(|| {
-                        format!("{} (patched function)", show(crate::extract::META_SECTION))
+                        format!(
+                            "{} (patched function)",
+                            show(crate::extract::META_SECTION)
+                        )
                     });
             }
         }
-        for (name, at) in used {
-            let Some((obj, sym, pos)) = parse_klp_sym_name(&name) else {
-                continue;
-            };
-            let Some(tobj) = target.object(&show(obj)) else {
-                self.rep.notes.push(format!(
-                    "{INV_SYMPOS}: no symbols for object {}; {} not checked",
-                    show(obj),
-                    show(&name)
-                ));
-                continue;
-            };
-            self.ran(INV_SYMPOS);
-            let cands = tobj.named(sym);
-            let what = format!(
-                "{} (object {} from {})",
-                show(&name),
-                show(obj),
-                tobj.source
-            );
-            let chosen = match (pos, cands.len()) {
-                (_, 0) => {
-                    self.find(
-                        INV_SYMPOS,
-                        at,
-                        format!("{what}: no symbol of that name in the target"),
-                    );
-                    continue;
-                }
-                (0, 1) => cands[0],
-                (0, n) => {
-                    self.find(
-                        INV_SYMPOS,
-                        at,
-                        format!("{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"),
-                    );
-                    continue;
-                }
-                (p, n) if p as usize > n => {
-                    self.find(
-                        INV_SYMPOS,
-                        at,
-                        format!("{what}: position {p} but the target has only {n}"),
-                    );
-                    continue;
-                }
-                (p, _) => cands[p as usize - 1],
-            };
-            self.ran(INV_INIT);
-            if tobj.syms[chosen].init {
-                self.find(
-                    INV_INIT,
-                    at,
-                    format!("{what}: resolves to init code or data, freed after boot"),
-                );
-            }
-        }
+        check_target_symbols(&used, target, &mut self.rep);
     }
 
     // ------------------------------------------------------------------
@@ -1095,4 +1043,180 @@ impl<'a> V<'a> {
             );
         }
     }
+}
+
+/// Check klp symbol names (name → where it is used) against the target:
+/// [`INV_SYMPOS`] and [`INV_INIT`].
+fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: &mut Report) {
+    let ran = |rep: &mut Report, inv: &'static str| {
+        if !rep.ran.contains(&inv) {
+            rep.ran.push(inv);
+        }
+    };
+    for (name, at) in used {
+        let at = at.clone();
+        let Some((obj, sym, pos)) = parse_klp_sym_name(name) else {
+            continue;
+        };
+        let Some(tobj) = target.object(&show(obj)) else {
+            rep.notes.push(format!(
+                "{INV_SYMPOS}: no symbols for object {}; {} not checked",
+                show(obj),
+                show(name)
+            ));
+            continue;
+        };
+        ran(rep, INV_SYMPOS);
+        let cands = tobj.named(sym);
+        let what = format!("{} (object {} from {})", show(name), show(obj), tobj.source);
+        let mut find = |inv: &'static str, message: String| {
+            rep.findings.push(Finding {
+                invariant: inv,
+                at: at.clone(),
+                message,
+            })
+        };
+        let chosen = match (pos, cands.len()) {
+            (_, 0) if tobj.init_only.iter().any(|t| t.name == sym) => {
+                // A module's init symbols are gone once it is live
+                // (kernel/module/kallsyms.c is_core_symbol).
+                ran(rep, INV_INIT);
+                rep.findings.push(Finding {
+                    invariant: INV_INIT,
+                    at: at.clone(),
+                    message: format!(
+                        "{what}: the target has that name only in init code or data, freed after boot"
+                    ),
+                });
+                continue;
+            }
+            (_, 0) => {
+                find(INV_SYMPOS, format!("{what}: no symbol of that name in the target"));
+                continue;
+            }
+            (0, 1) => cands[0],
+            (0, n) => {
+                find(
+                    INV_SYMPOS,
+                    format!("{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"),
+                );
+                continue;
+            }
+            (p, n) if p as usize > n => {
+                find(
+                    INV_SYMPOS,
+                    format!("{what}: position {p} but the target has only {n}"),
+                );
+                continue;
+            }
+            (p, _) => cands[p as usize - 1],
+        };
+        let init = tobj.syms[chosen].init;
+        ran(rep, INV_INIT);
+        if init {
+            rep.findings.push(Finding {
+                invariant: INV_INIT,
+                at,
+                message: format!("{what}: resolves to init code or data, freed after boot"),
+            });
+        }
+    }
+}
+
+/// What another tool's output says about its klp content, as a listing
+/// (kpatch's unit-test summaries: `relasec <name>:<count>`, `sym <bind>
+/// <type> <name>`), plus the functions it copied.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// klp relocation section names.
+    pub klp_sections: Vec<String>,
+    /// klp symbol names.
+    pub klp_symbols: Vec<String>,
+    /// Names of the functions copied into the output.
+    pub copied: Vec<String>,
+}
+
+impl Listing {
+    /// Parse kpatch's summary format (unknown lines are ignored).
+    pub fn parse_kpatch_summary(text: &str) -> Listing {
+        let mut l = Listing::default();
+        for line in text.lines() {
+            if let Some(r) = line.strip_prefix("relasec ") {
+                let name = r.rsplit_once(':').map_or(r, |(n, _)| n);
+                l.klp_sections.push(name.to_string());
+            } else if let Some(r) = line.strip_prefix("sym ") {
+                if let Some(n) = r.split_whitespace().nth(2) {
+                    l.klp_symbols.push(n.to_string());
+                }
+            }
+        }
+        l
+    }
+}
+
+/// The name-level checks for an output known only by its listing: klp
+/// section and symbol names ([`INV_KLP_RELA_NAME`], [`INV_KLP_SYM_NAME`]),
+/// one object for sections and symbols ([`INV_KLP_CROSS_OBJECT`]: a listing
+/// does not say which symbol each section uses, so every symbol must belong
+/// to an object some section names and vmlinux sections cannot use module
+/// symbols when there is no module section), sympos and init against
+/// `target`, and [`INV_COPIED_AND_REFERENCED`].
+pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
+    let mut rep = Report::default();
+    let mut objs: BTreeSet<Vec<u8>> = BTreeSet::new();
+    rep.ran.extend([
+        INV_KLP_RELA_NAME,
+        INV_KLP_SYM_NAME,
+        INV_KLP_CROSS_OBJECT,
+        INV_COPIED_AND_REFERENCED,
+    ]);
+    for s in &l.klp_sections {
+        match parse_klp_rela_name(s.as_bytes()) {
+            Some(o) => {
+                objs.insert(o.to_vec());
+            }
+            None => rep.findings.push(Finding {
+                invariant: INV_KLP_RELA_NAME,
+                at: s.clone(),
+                message: "name does not parse as .klp.rela.<object 1-55 chars, no '.'>".into(),
+            }),
+        }
+    }
+    let mut used = BTreeMap::new();
+    for s in &l.klp_symbols {
+        let Some((o, n, _)) = parse_klp_sym_name(s.as_bytes()) else {
+            rep.findings.push(Finding {
+                invariant: INV_KLP_SYM_NAME,
+                at: format!("symbol {s}"),
+                message: "does not parse as .klp.sym.<obj>.<name>,<pos>".into(),
+            });
+            continue;
+        };
+        if !objs.contains(o) {
+            rep.findings.push(Finding {
+                invariant: INV_KLP_CROSS_OBJECT,
+                at: format!("symbol {s}"),
+                message: format!(
+                    "object {} has no klp relocation section here ({} do)",
+                    show(o),
+                    objs.iter().map(|x| show(x)).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        if l.copied.iter().any(|c| c.as_bytes() == n) {
+            rep.findings.push(Finding {
+                invariant: INV_COPIED_AND_REFERENCED,
+                at: format!("symbol {s}"),
+                message: format!("{} is copied into the output and referenced in the target", show(n)),
+            });
+        }
+        used.insert(s.as_bytes().to_vec(), format!("symbol {s}"));
+    }
+    match target {
+        Some(t) => check_target_symbols(&used, t, &mut rep),
+        None => rep
+            .notes
+            .push(format!("{INV_SYMPOS}: skipped (no target symbols)")),
+    }
+    rep
 }
