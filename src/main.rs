@@ -299,9 +299,14 @@ fn run_verify(a: &VerifyArgs) -> Result<u8> {
         println!("{file}: {f}");
     }
     println!(
-        "{file}: {} problem(s); checks run: {}",
+        "{file}: {} problem(s); checks run: {}{}",
         rep.findings.len(),
-        rep.ran.join(", ")
+        rep.ran.join(", "),
+        if rep.traced > 0 {
+            format!("; {} relocation(s) traced to the patched object", rep.traced)
+        } else {
+            String::new()
+        }
     );
     Ok(if rep.is_clean() { 0 } else { 2 })
 }

@@ -134,6 +134,8 @@ pub struct Report {
     pub ran: Vec<&'static str>,
     /// Checks skipped for want of an input, and other remarks.
     pub notes: Vec<String>,
+    /// Output relocations traced back to their input relocation.
+    pub traced: usize,
 }
 
 impl Report {
@@ -867,8 +869,10 @@ impl<'a> V<'a> {
             })
             .map(|s| s.index)
             .collect();
+        let mut unmatched = Vec::new();
         for o in copied {
             let Some(i) = self.source_of(p, o) else {
+                unmatched.push(out.symbols[o].display_name());
                 continue;
             };
             let os = &out.symbols[o];
@@ -919,6 +923,7 @@ impl<'a> V<'a> {
                 let (Some(id), Some(od)) = (self.in_dest(p, irl), self.out_dest(orl)) else {
                     continue;
                 };
+                self.rep.traced += 1;
                 // References to init code or data left in the target.
                 if let InDest::Sym(t) = id
                     && matches!(od, OutDest::Klp(_) | OutDest::Export(_))
@@ -979,6 +984,13 @@ impl<'a> V<'a> {
                     ),
                 );
             }
+        }
+        if !unmatched.is_empty() {
+            self.rep.notes.push(format!(
+                "{INV_PROVENANCE}: no unique source in {} for {} (not traced)",
+                p.path,
+                unmatched.join(", ")
+            ));
         }
     }
 

@@ -321,14 +321,17 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
 pub static VERIFY_CHECKED: AtomicUsize = AtomicUsize::new(0);
 /// See [`VERIFY_CHECKED`].
 pub static VERIFY_REFUSED: AtomicUsize = AtomicUsize::new(0);
+/// Output relocations verify traced back to the patched object.
+pub static VERIFY_TRACED: AtomicUsize = AtomicUsize::new(0);
 
 /// The summary line tests print (`--nocapture`): `verify: N outputs
 /// checked, M refused`.
 pub fn verify_summary() -> String {
     format!(
-        "verify: {} outputs checked, {} refused",
+        "verify: {} outputs checked, {} refused, {} relocations traced to their input",
         VERIFY_CHECKED.load(Ordering::Relaxed),
-        VERIFY_REFUSED.load(Ordering::Relaxed)
+        VERIFY_REFUSED.load(Ordering::Relaxed),
+        VERIFY_TRACED.load(Ordering::Relaxed)
     )
 }
 
@@ -337,6 +340,7 @@ pub fn verify_summary() -> String {
 pub fn verify_output(elf: &Elf, ctx: &klpwrite::verify::Context<'_>) -> klpwrite::verify::Report {
     let rep = klpwrite::verify::verify(elf, ctx);
     VERIFY_CHECKED.fetch_add(1, Ordering::Relaxed);
+    VERIFY_TRACED.fetch_add(rep.traced, Ordering::Relaxed);
     if !rep.is_clean() {
         VERIFY_REFUSED.fetch_add(1, Ordering::Relaxed);
         let lines: Vec<String> = rep.findings.iter().map(|f| f.to_string()).collect();
