@@ -355,6 +355,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
     for (i, p) in patches.iter().enumerate() {
         let n = i + 1;
+        crate::verify::check_input(p)?;
         let meta = read_patch_meta(p)?;
         if meta.legacy {
             return Err(Error::new(

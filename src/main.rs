@@ -303,7 +303,10 @@ fn run_verify(a: &VerifyArgs) -> Result<u8> {
         rep.findings.len(),
         rep.ran.join(", "),
         if rep.traced > 0 {
-            format!("; {} relocation(s) traced to the patched object", rep.traced)
+            format!(
+                "; {} relocation(s) traced to the patched object",
+                rep.traced
+            )
         } else {
             String::new()
         }

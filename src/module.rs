@@ -251,6 +251,7 @@ pub fn build(
     let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
 
     for p in patches {
+        crate::verify::check_input(p)?;
         let PatchMeta {
             objname,
             funcs: meta,

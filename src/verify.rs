@@ -273,6 +273,26 @@ pub fn self_check(file: &str, bytes: &[u8], ctx: &Context<'_>) -> Result<Report>
     }
 }
 
+/// Check an input that should be a livepatch object (an extract output
+/// given to `module` or `kbuild`) with the checks that need nothing else;
+/// a finding is the input's fault, said so, and `klpwrite verify` shows it.
+pub fn check_input(elf: &Elf) -> Result<()> {
+    let rep = verify(elf, &Context::default());
+    if rep.is_clean() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "not a valid livepatch object ({} problem(s)):",
+        rep.findings.len()
+    );
+    for f in rep.findings.iter().take(20) {
+        msg.push_str(&format!("\n  {f}"));
+    }
+    Err(Error::new(ErrorKind::Klp, msg)
+        .in_file(&elf.path)
+        .hint("`klpwrite verify` lists every problem; an output of `klpwrite extract` never has them (if this one is, report it)"))
+}
+
 struct V<'a> {
     out: &'a Elf,
     ctx: &'a Context<'a>,
@@ -553,19 +573,20 @@ impl<'a> V<'a> {
                     sym.display_name()
                 ),
             );
-        } else if sym.is_undef() && r.symbol != 0 {
-            if let Some(e) = self.ctx.exports {
-                self.ran(INV_UNDEF_EXPORT);
-                if e.get(&show(&sym.name)).is_none() {
-                    self.find(
-                        INV_UNDEF_EXPORT,
-                        here,
-                        format!(
-                            "undefined {} is neither exported (Module.symvers) nor a klp symbol",
-                            sym.display_name()
-                        ),
-                    );
-                }
+        } else if sym.is_undef()
+            && r.symbol != 0
+            && let Some(e) = self.ctx.exports
+        {
+            self.ran(INV_UNDEF_EXPORT);
+            if e.get(&show(&sym.name)).is_none() {
+                self.find(
+                    INV_UNDEF_EXPORT,
+                    here,
+                    format!(
+                        "undefined {} is neither exported (Module.symvers) nor a klp symbol",
+                        sym.display_name()
+                    ),
+                );
             }
         }
     }
@@ -590,8 +611,7 @@ impl<'a> V<'a> {
             for r in out.relocs_of_rsec(s.index) {
                 let sym = &out.symbols[r.symbol];
                 if sym.is_livepatch() {
-                    used.entry(sym.name.clone())
-                        .or_insert_with(|| self.here(r));
+                    used.entry(sym.name.clone()).or_insert_with(|| self.here(r));
                 }
             }
         }
@@ -601,10 +621,7 @@ impl<'a> V<'a> {
             for (_, old, pos) in &m.funcs {
                 used.entry(format!(".klp.sym.{}.{old},{pos}", m.objname).into_bytes())
                     .or_insert_with(|| {
-                        format!(
-                            "{} (patched function)",
-                            show(crate::extract::META_SECTION)
-                        )
+                        format!("{} (patched function)", show(crate::extract::META_SECTION))
                     });
             }
         }
@@ -1103,14 +1120,19 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
                 continue;
             }
             (_, 0) => {
-                find(INV_SYMPOS, format!("{what}: no symbol of that name in the target"));
+                find(
+                    INV_SYMPOS,
+                    format!("{what}: no symbol of that name in the target"),
+                );
                 continue;
             }
             (0, 1) => cands[0],
             (0, n) => {
                 find(
                     INV_SYMPOS,
-                    format!("{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"),
+                    format!(
+                        "{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"
+                    ),
                 );
                 continue;
             }
@@ -1156,10 +1178,10 @@ impl Listing {
             if let Some(r) = line.strip_prefix("relasec ") {
                 let name = r.rsplit_once(':').map_or(r, |(n, _)| n);
                 l.klp_sections.push(name.to_string());
-            } else if let Some(r) = line.strip_prefix("sym ") {
-                if let Some(n) = r.split_whitespace().nth(2) {
-                    l.klp_symbols.push(n.to_string());
-                }
+            } else if let Some(r) = line.strip_prefix("sym ")
+                && let Some(n) = r.split_whitespace().nth(2)
+            {
+                l.klp_symbols.push(n.to_string());
             }
         }
         l
@@ -1219,7 +1241,10 @@ pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
             rep.findings.push(Finding {
                 invariant: INV_COPIED_AND_REFERENCED,
                 at: format!("symbol {s}"),
-                message: format!("{} is copied into the output and referenced in the target", show(n)),
+                message: format!(
+                    "{} is copied into the output and referenced in the target",
+                    show(n)
+                ),
             });
         }
         used.insert(s.as_bytes().to_vec(), format!("symbol {s}"));

@@ -370,7 +370,11 @@ fn kpatch_outputs_verify() {
         .iter()
         .map(|l| {
             let case = l.split(':').next().unwrap();
-            let inv = l.split('[').nth(1).and_then(|x| x.split(']').next()).unwrap();
+            let inv = l
+                .split('[')
+                .nth(1)
+                .and_then(|x| x.split(']').next())
+                .unwrap();
             format!("{case} {inv}")
         })
         .collect();

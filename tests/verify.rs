@@ -753,3 +753,34 @@ fn cli_verify() {
         "{stdout}"
     );
 }
+
+#[test]
+fn kbuild_refuses_an_invalid_input_and_blames_it() {
+    let b = base();
+    let opts = klpwrite::kbuild::KbuildOptions {
+        name: "livepatch_cmdline".into(),
+        replace: false,
+        callbacks: Vec::new(),
+    };
+    let good = load(
+        "good.o",
+        write::to_bytes(&b.out).unwrap(),
+        Expect::Relocatable,
+    )
+    .unwrap();
+    klpwrite::kbuild::generate(&[good], &opts).unwrap();
+    let mut out = b.out.clone();
+    let k = sym(&out, KLP_SYM);
+    out.symbols[k].name = b".klp.sym.vmlinux.saved_command_line".to_vec();
+    let bad = load("bad.o", write::to_bytes(&out).unwrap(), Expect::Relocatable).unwrap();
+    let e = klpwrite::kbuild::generate(&[bad], &opts)
+        .unwrap_err()
+        .to_string();
+    for n in [
+        "bad.o: not a valid livepatch object",
+        "[klp-sym-name]",
+        "`klpwrite verify` lists every problem",
+    ] {
+        assert!(e.contains(n), "{n:?} missing from:\n{e}");
+    }
+}
