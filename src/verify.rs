@@ -101,6 +101,14 @@ pub const INV_TWIN_COPIED: &str = "twin-copied";
 /// is never right.
 pub const INV_PATCHED_FUNC_POINTER: &str = "patched-func-pointer";
 
+/// Every function `.klpwrite.patch` lists as patched has its new version
+/// defined here as a named `STT_FUNC` of non-zero size in code: the module
+/// writes `klp_func.new_func` from it, and `klp_init_object_loaded`
+/// (kernel/livepatch/core.c) looks its size up in the patch module's
+/// kallsyms ("kallsyms size lookup failed"); the old name fits
+/// `KSYM_NAME_LEN` (`klp_init_func`).
+pub const INV_KLP_FUNC: &str = "patched-func-defined";
+
 /// Today `extract` makes a pointer to a changed function point at the
 /// original (src/extract/closure.rs, "keeps pointing at the original"):
 /// ftrace redirects its entry while the patch is active, and it stays
@@ -216,6 +224,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
             .push("no .klpwrite.patch: patched-function checks use the klp sections only".into()),
     }
     v.structure();
+    v.patched_funcs_defined();
     v.sympos();
     v.copied_and_referenced();
     v.patched_func_pointers();
@@ -586,6 +595,32 @@ impl<'a> V<'a> {
                         "undefined {} is neither exported (Module.symvers) nor a klp symbol",
                         sym.display_name()
                     ),
+                );
+            }
+        }
+    }
+
+    fn patched_funcs_defined(&mut self) {
+        let Some(m) = self.meta.clone() else { return };
+        self.ran(INV_KLP_FUNC);
+        let out = self.out;
+        for (new, old, _) in &m.funcs {
+            let ok = out.symbols_named(new.as_bytes()).iter().any(|&i| {
+                let s = &out.symbols[i];
+                s.is_func() && s.size > 0 && s.section.is_some_and(|x| out.sections[x].is_exec())
+            });
+            if !ok {
+                self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function {old}: its new version {new} is not a function defined in code here"),
+                );
+            }
+            if old.is_empty() || old.len() > crate::extract::MAX_SYMNAME {
+                self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function name {old:?} is not 1 to 511 characters"),
                 );
             }
         }

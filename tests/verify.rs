@@ -178,6 +178,7 @@ fn clean_output_passes_every_check() {
         verify::INV_PROVENANCE,
         verify::INV_SAME_DEST,
         verify::INV_TWIN_COPIED,
+        verify::INV_KLP_FUNC,
     ] {
         assert!(rep.ran.contains(&inv), "{inv} did not run: {:?}", rep.ran);
     }
@@ -783,4 +784,19 @@ fn kbuild_refuses_an_invalid_input_and_blames_it() {
     ] {
         assert!(e.contains(n), "{n:?} missing from:\n{e}");
     }
+}
+
+#[test]
+fn patched_function_must_be_defined() {
+    let b = base();
+    let mut out = b.out.clone();
+    set_meta(&mut out, |t| {
+        t.replace("func cmdline_proc_show ", "func cmdline_proc_show_v2 ")
+    });
+    let rep = b.verify(&out);
+    expect(
+        &rep,
+        verify::INV_KLP_FUNC,
+        &["new version cmdline_proc_show_v2 is not a function defined in code here"],
+    );
 }
