@@ -976,6 +976,24 @@ impl<'a> V<'a> {
                     continue;
                 };
                 self.rep.traced += 1;
+                // A reference to a function this output patches binds to
+                // its new copy (or the deliberate original, which out_dest
+                // already counts as the copy).
+                if let InDest::Sym(t) = id
+                    && let Some(m) = &self.meta
+                    && let Some((new, _, _)) = m
+                        .funcs
+                        .iter()
+                        .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
+                    && od != OutDest::Copy(new.clone().into_bytes())
+                {
+                    let msg = format!(
+                        "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
+                        p.symbols[t].display_name()
+                    );
+                    let here = self.here(orl);
+                    self.find(INV_PATCHED_FUNC_POINTER, here, msg);
+                }
                 // References to init code or data left in the target.
                 if let InDest::Sym(t) = id
                     && matches!(od, OutDest::Klp(_) | OutDest::Export(_))

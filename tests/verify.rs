@@ -800,3 +800,93 @@ fn patched_function_must_be_defined() {
         &["new version cmdline_proc_show_v2 is not a function defined in code here"],
     );
 }
+
+#[test]
+fn reference_to_patched_function_binds_to_the_original_export() {
+    // Patched input: bar (new) takes the address of foo (changed).
+    let dir = scratch("verify-ptr");
+    let path = dir.join("ptr.o").display().to_string();
+    let mut o = build::Obj::default();
+    o.file("ptr.c")
+        .func("foo", true, &[0xc3])
+        .func("bar", true, &[0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xc3])
+        .reloc(".text.bar", 3, "foo", 11, 0);
+    let patched = o.finish(&path);
+    // Output: both copied, but bar's pointer goes to the export foo, the
+    // original, through a normal relocation.
+    let mut out = OutObject::default();
+    let mut func = |out: &mut OutObject, name: &str, code: &[u8]| {
+        let t = out.add_section(OutSection {
+            name: format!(".text.{name}").into_bytes(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC | SHF_EXECINSTR,
+            sh_addralign: 16,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(code.to_vec()),
+            symbol: None,
+        });
+        out.add_symbol(OutSymbol {
+            name: name.into(),
+            st_info: STT_FUNC,
+            st_other: 0,
+            place: Place::Section(t),
+            value: 0,
+            size: code.len() as u64,
+        });
+        t
+    };
+    func(&mut out, "foo", &[0xc3]);
+    let bar = func(&mut out, "bar", &[0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xc3]);
+    out.add_section(OutSection {
+        name: b".klpwrite.patch".to_vec(),
+        sh_type: SHT_PROGBITS,
+        sh_flags: 0,
+        sh_addralign: 1,
+        sh_entsize: 0,
+        link: None,
+        data: OutData::Bytes(
+            b"klpwrite-patch 1\nobject vmlinux\nrules current\nfunc foo foo 0\n".to_vec(),
+        ),
+        symbol: None,
+    });
+    let ext = out.add_symbol(OutSymbol {
+        name: b"foo".to_vec(),
+        st_info: STB_GLOBAL << 4,
+        st_other: 0,
+        place: Place::Undef,
+        value: 0,
+        size: 0,
+    });
+    out.add_relocations(
+        bar,
+        None,
+        vec![OutReloc {
+            offset: 3,
+            symbol: ext,
+            r_type: 11,
+            addend: 0,
+        }],
+    );
+    let elf = load("ptr-klp.o", write::to_bytes(&out).unwrap(), Expect::Any).unwrap();
+    let rep = verify::verify(
+        &elf,
+        &Context {
+            patched: Some(&patched),
+            ..Default::default()
+        },
+    );
+    expect(
+        &rep,
+        verify::INV_PATCHED_FUNC_POINTER,
+        &[
+            ".text.bar+0x3",
+            "reference to patched function foo binds to export foo, neither its new copy nor the start of its original",
+        ],
+    );
+    expect(
+        &rep,
+        verify::INV_COPIED_AND_REFERENCED,
+        &["foo is defined in the patch"],
+    );
+}
