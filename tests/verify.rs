@@ -815,7 +815,7 @@ fn reference_to_patched_function_binds_to_the_original_export() {
     // Output: both copied, but bar's pointer goes to the export foo, the
     // original, through a normal relocation.
     let mut out = OutObject::default();
-    let mut func = |out: &mut OutObject, name: &str, code: &[u8]| {
+    let func = |out: &mut OutObject, name: &str, code: &[u8]| {
         let t = out.add_section(OutSection {
             name: format!(".text.{name}").into_bytes(),
             sh_type: SHT_PROGBITS,
