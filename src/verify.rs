@@ -14,6 +14,13 @@
 //! symbols) instead of trusting a record that `extract` keeps, so a wrong
 //! decision in `extract` cannot hide itself.
 //!
+//! Not covered yet: relocations of special sections (alternatives, jump
+//! labels, exception tables, ORC, ...) and of `.altinstr_replacement`-like
+//! auxiliary sections are checked structurally (types, sites, klp rules,
+//! patched-function pointers) but not traced back to their input entries,
+//! so [`INV_SAME_DEST`] only compares references made from copied
+//! functions and objects.
+//!
 //! Each invariant has a short id (the `INV_*` constants) that appears in
 //! every finding; the kernel code each one rests on is cited at the
 //! constant. Kernel paths are linux 6.1 (see docs: kernel-abi.md).
