@@ -234,6 +234,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
     v.patched_funcs_defined();
     v.sympos();
     v.copied_and_referenced();
+    v.one_position_per_name();
     v.patched_func_pointers();
     if let Some(p) = ctx.patched {
         v.provenance(p);
@@ -744,6 +745,43 @@ impl<'a> V<'a> {
                         show(name),
                         out.locate(out.symbols[d].section.unwrap_or(0), out.symbols[d].value),
                         sym.display_name()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Within one translation unit a name means one symbol, so every klp
+    /// symbol for one object and name carries the same position: two
+    /// positions are two different target symbols for what the unit sees
+    /// as one ([`INV_SAME_DEST`] at the name level; unlike the traced check
+    /// it also covers special sections). Outputs made from several units
+    /// (more than one STT_FILE) are not checked.
+    fn one_position_per_name(&mut self) {
+        let out = self.out;
+        if out.symbols.iter().filter(|s| s.is_file()).count() > 1 {
+            return;
+        }
+        self.ran(INV_SAME_DEST);
+        let mut pos: BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<u64>> = BTreeMap::new();
+        for s in &out.symbols {
+            if let Some((o, n, p)) = s
+                .is_livepatch()
+                .then(|| parse_klp_sym_name(&s.name))
+                .flatten()
+            {
+                pos.entry((o.to_vec(), n.to_vec())).or_default().insert(p);
+            }
+        }
+        for ((o, n), ps) in pos {
+            if ps.len() > 1 {
+                let list: Vec<String> = ps.iter().map(u64::to_string).collect();
+                self.find(
+                    INV_SAME_DEST,
+                    format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
+                    format!(
+                        "one name of the unit, several target symbols: positions {}",
+                        list.join(", ")
                     ),
                 );
             }
@@ -1308,6 +1346,23 @@ pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
             });
         }
         used.insert(s.as_bytes().to_vec(), format!("symbol {s}"));
+    }
+    // One name of the unit, one position (see one_position_per_name).
+    let mut pos: BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<u64>> = BTreeMap::new();
+    for s in &l.klp_symbols {
+        if let Some((o, n, p)) = parse_klp_sym_name(s.as_bytes()) {
+            pos.entry((o.to_vec(), n.to_vec())).or_default().insert(p);
+        }
+    }
+    rep.ran.push(INV_SAME_DEST);
+    for ((o, n), ps) in pos {
+        if ps.len() > 1 {
+            rep.findings.push(Finding {
+                invariant: INV_SAME_DEST,
+                at: format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
+                message: format!("one name of the unit, several target symbols: positions {ps:?}"),
+            });
+        }
     }
     match target {
         Some(t) => check_target_symbols(&used, t, &mut rep),

@@ -890,3 +890,37 @@ fn reference_to_patched_function_binds_to_the_original_export() {
         &["foo is defined in the patch"],
     );
 }
+
+#[test]
+fn one_name_two_positions() {
+    let b = base();
+    let mut out = b.out.clone();
+    // The __mcount_loc entry (a special section, not traced) references
+    // another saved_command_line than the code does.
+    let k = klp_symbol(&mut out, ".klp.sym.vmlinux.saved_command_line,2");
+    let m = sec(&out, "__mcount_loc");
+    let ml = sec(&out, ".rela__mcount_loc");
+    out.sections[ml].data = OutData::Relocs {
+        target: m,
+        relocs: vec![],
+    };
+    out.add_relocations(
+        m,
+        Some(b"vmlinux"),
+        vec![OutReloc {
+            offset: 0,
+            symbol: k,
+            r_type: 1,
+            addend: 0,
+        }],
+    );
+    let rep = b.verify(&out);
+    expect(
+        &rep,
+        verify::INV_SAME_DEST,
+        &[
+            "symbol .klp.sym.vmlinux.saved_command_line",
+            "several target symbols: positions 0, 2",
+        ],
+    );
+}
