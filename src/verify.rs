@@ -1243,7 +1243,7 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
             }
             (p, _) => cands[p as usize - 1],
         };
-        let init = tobj.syms[chosen].init;
+        let init = tobj.syms[chosen].init || in_init_range(tobj, tobj.syms[chosen].addr);
         ran(rep, INV_INIT);
         if init {
             rep.findings.push(Finding {
@@ -1253,6 +1253,23 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
             });
         }
     }
+}
+
+/// Whether `addr` lies in vmlinux's init area, `[__init_begin, __init_end)`
+/// (arch/x86/kernel/vmlinux.lds.S: init text and data, freed by
+/// `free_initmem`), or `[_sinittext, _einittext)`; this is how a kallsyms
+/// dump, which has no sections, shows init symbols.
+fn in_init_range(tobj: &crate::target::TargetObject, addr: u64) -> bool {
+    if tobj.objname != "vmlinux" {
+        return false;
+    }
+    let at = |n: &[u8]| tobj.named(n).first().map(|&i| tobj.syms[i].addr);
+    [
+        (&b"__init_begin"[..], &b"__init_end"[..]),
+        (b"_sinittext", b"_einittext"),
+    ]
+    .iter()
+    .any(|(b, e)| matches!((at(b), at(e)), (Some(b), Some(e)) if b < e && (b..e).contains(&addr)))
 }
 
 /// What another tool's output says about its klp content, as a listing

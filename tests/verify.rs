@@ -924,3 +924,24 @@ fn one_name_two_positions() {
         ],
     );
 }
+
+#[test]
+fn klp_symbol_in_the_init_area_of_a_kallsyms_dump() {
+    let b = base();
+    let t = kallsyms_target(
+        "ffffffff81000000 T cmdline_proc_show\n\
+         ffffffff83000000 D __init_begin\n\
+         ffffffff83000100 d saved_command_line\n\
+         ffffffff83100000 D __init_end\n",
+    );
+    let ctx = Context {
+        target: Some(&t),
+        ..b.ctx()
+    };
+    let rep = b.verify_with(&b.out, &ctx);
+    expect(
+        &rep,
+        verify::INV_INIT,
+        &["saved_command_line", "freed after boot"],
+    );
+}
