@@ -945,3 +945,89 @@ fn klp_symbol_in_the_init_area_of_a_kallsyms_dump() {
         &["saved_command_line", "freed after boot"],
     );
 }
+
+/// A unit that walks a static array up to its end: `arr` at the start
+/// (through its symbol) and `arr + sizeof(arr)` (through the section
+/// symbol, one past the end). Both mean the same object, so extract must
+/// bind both to the target's `arr` (or both to one copy); an output that
+/// mixes them is never written: the self-check refuses it as a klpwrite
+/// bug. (Found on the Debian e2e objects: fs/proc/base.c `lnames` in
+/// proc_pid_limits.)
+#[test]
+fn end_of_object_reference_is_never_written_inconsistently() {
+    let dir = scratch("verify-end");
+    let unit = |path: &str, ret: u8| {
+        let mut o = build::Obj::default();
+        o.file("u.c");
+        let code = [
+            0xe8, 0, 0, 0, 0, // call __fentry__
+            0x48, 0x8d, 0x05, 0, 0, 0, 0, // lea arr(%rip),%rax
+            0x48, 0x8d, 0x15, 0, 0, 0, 0, // lea arr+16(%rip),%rdx
+            0xb8, ret, 0, 0, 0, // mov $ret,%eax
+            0xc3,
+        ];
+        o.func("foo", true, &code);
+        let s = o.section(".rodata.arr", SHF_ALLOC, &[7; 16], 0);
+        o.data_symbol("arr", s, 16)
+            .undef("__fentry__")
+            .reloc(".text.foo", 1, "__fentry__", 4, -4)
+            .reloc(".text.foo", 8, "arr", 2, -4)
+            .reloc(".text.foo", 15, ".rodata.arr", 2, 12);
+        o.finish(path)
+    };
+    let orig = dir.join("u.o").display().to_string();
+    let patched = dir.join("u.patched.o").display().to_string();
+    unit(&orig, 1);
+    unit(&patched, 2);
+    let list = dir.join("list");
+    std::fs::write(&list, "foo\n").unwrap();
+    let symvers = dir.join("Module.symvers");
+    std::fs::write(
+        &symvers,
+        "0x00000000\t__fentry__\tvmlinux\tEXPORT_SYMBOL\t\n",
+    )
+    .unwrap();
+    let out = dir.join("u.klp.o");
+    let o = klpwrite(&[
+        "extract",
+        &patched,
+        "--changes",
+        &list.display().to_string(),
+        "--objname",
+        "vmlinux",
+        "--symbols",
+        &orig,
+        "--orig",
+        &orig,
+        "--symvers",
+        &symvers.display().to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(0) {
+        let elf = reload(&out);
+        let p = load_file(&patched, Expect::Relocatable).unwrap();
+        let og = load_file(&orig, Expect::Relocatable).unwrap();
+        let rep = verify::verify(
+            &elf,
+            &Context {
+                patched: Some(&p),
+                orig: Some(&og),
+                ..Default::default()
+            },
+        );
+        assert!(rep.is_clean(), "{:#?}", rep.findings);
+        assert!(rep.traced >= 2, "{rep:?}");
+        println!("end reference: extract wrote a consistent object");
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(!out.exists());
+        assert!(
+            stderr.contains("[same-destination] arr of the patched object")
+                && stderr.contains("this is a klpwrite bug"),
+            "{stderr}"
+        );
+        println!("end reference: extract's output refused by the self-check:\n{stderr}");
+    }
+}
