@@ -44,6 +44,7 @@ pub mod output;
 pub mod special;
 pub mod symvers;
 pub mod target;
+pub mod verify;
 pub mod write;
 
 pub use error::{Error, ErrorKind, Result};
