@@ -197,6 +197,9 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
                         "{}: only __LINE__ arguments moved; not a change",
                         s.display_name()
                     ));
+                    for m in ctx_p.line_masks(p) {
+                        rep.explain.push(format!("  {m}"));
+                    }
                     continue;
                 }
                 if in_init(orig, o) || in_init(patched, p) {
