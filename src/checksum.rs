@@ -123,6 +123,9 @@ fn is_compiler_constant(elf: &Elf, sym: usize) -> bool {
 /// Precomputed per-object state.
 pub struct Ctx<'a> {
     elf: &'a Elf,
+    /// Line numbers of verbose `__bug_table` entries, by (section, code
+    /// offset).
+    bug_lines: HashMap<(usize, u64), i64>,
     /// Per constant-data section: the offsets anything refers to, sorted
     /// (they delimit anonymous items).
     ro_bounds: HashMap<usize, Vec<u64>>,
@@ -174,6 +177,7 @@ impl<'a> Ctx<'a> {
         let mut ctx = Ctx {
             elf,
             ro_bounds: HashMap::new(),
+            bug_lines: HashMap::new(),
             src_base: elf
                 .symbols
                 .iter()
@@ -533,6 +537,16 @@ impl<'a> Ctx<'a> {
                 let Some(bytes) = data.get(e.start as usize..e.end as usize) else {
                     continue;
                 };
+                // The line of a verbose bug entry (`struct bug_entry` of
+                // include/asm-generic/bug.h with CONFIG_DEBUG_BUGVERBOSE:
+                // bug_addr_disp, file_disp, unsigned short line, flags),
+                // for the __LINE__ a WARN passes to __warn_printk.
+                if s.name == b".__bug_table"[1..] && layout.size == 12 && bytes.len() >= 10 {
+                    self.bug_lines.insert(
+                        (csec, coff as u64),
+                        u16::from_le_bytes([bytes[8], bytes[9]]) as i64,
+                    );
+                }
                 // Unrelocated bytes that carry meaning.
                 let raw: &[(u64, u64)] = match (&s.name[..], layout.size) {
                     (b".altinstructions", _) => &[(8, 0)],
@@ -835,7 +849,14 @@ impl<'a> Ctx<'a> {
                 .filter(|&x| elf.symbols[x].value == t)
                 .map(|x| elf.symbols[x].name.clone())
         };
-        linemask::sites(insns, code, start, &callee_of)
+        // The line of the bug entry of a `ud2` right after call `k`.
+        let bug_line = |k: usize| -> Option<i64> {
+            let next = &insns.get(k + 1)?.0;
+            (next.code() == iced_x86::Code::Ud2)
+                .then(|| self.bug_lines.get(&(sec, next.ip())).copied())
+                .flatten()
+        };
+        linemask::sites(insns, code, start, &callee_of, &bug_line)
     }
 
     /// What the line-masked checksum of function `sym` leaves out, one

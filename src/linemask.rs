@@ -342,6 +342,7 @@ pub fn sites(
     code: &[u8],
     base: u64,
     callee_of: &dyn Fn(usize) -> Option<Vec<u8>>,
+    bug_line: &dyn Fn(usize) -> Option<i64>,
 ) -> Vec<Option<Site>> {
     let mut out: Vec<Option<Site>> = vec![None; insns.len()];
     let origins: Vec<(usize, Loc)> = insns
@@ -381,8 +382,21 @@ pub fn sites(
     let mut line_vals: std::collections::HashMap<usize, Vec<i64>> = Default::default();
     for (_, v, uses) in &results {
         for u in uses {
-            if let Use::Line(c, _, _) = u {
-                line_vals.entry(*c).or_default().push(*v);
+            match u {
+                Use::Line(c, _, _) => line_vals.entry(*c).or_default().push(*v),
+                // No line argument (`__warn_printk`): the WARN's own line
+                // is in the bug entry of the `ud2` that follows the call
+                // (`__WARN_printf` in include/asm-generic/bug.h, then
+                // `__WARN_FLAGS` of arch/x86/include/asm/bug.h).
+                Use::Var(c, lc, _) if lc.line_arg.is_none() => {
+                    if let Some(l) = bug_line(*c) {
+                        let e = line_vals.entry(*c).or_default();
+                        if !e.contains(&l) {
+                            e.push(l);
+                        }
+                    }
+                }
+                Use::Var(..) => {}
             }
         }
     }
