@@ -374,7 +374,7 @@ pub fn sites(
         let at = (insn.ip() - base) as usize;
         let bytes = &code[at.min(code.len())..(at + insn.len()).min(code.len())];
         let value = imm_value(bytes, *io, *is);
-        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory, callee_of) {
+        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory) {
             results.push((k, value, uses));
         }
     }
@@ -435,7 +435,6 @@ fn walk(
     k: usize,
     loc: Loc,
     factory: &mut InstructionInfoFactory,
-    callee_of: &dyn Fn(usize) -> Option<Vec<u8>>,
 ) -> Option<Vec<Use>> {
     let index_of = |ip: u64| -> Option<usize> {
         let i = insns.partition_point(|(x, _, _)| x.ip() < ip);
@@ -491,10 +490,12 @@ fn walk(
                 let a = arg_index(loc, true)?;
                 if c.line_arg == Some(a) {
                     uses.push(Use::Line(i, c, a));
-                    continue;
+                } else if c.varargs_from.is_some_and(|v| a >= v) {
+                    uses.push(Use::Var(i, c, a));
+                } else {
+                    return None;
                 }
-                let _ = callee_of;
-                return None;
+                continue;
             }
             FlowControl::ConditionalBranch => {
                 todo.push((target_in()?, loc));
