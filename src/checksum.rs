@@ -6,8 +6,14 @@
 //! * its bytes, with relocated fields (zero in a relocatable object) and the
 //!   displacement of unrelocated direct branches left out;
 //! * for each relocation: the field's place, the type, and the target by
-//!   *demangled* name plus offset, or by content for string literals and
-//!   constant-pool entries;
+//!   *demangled* name plus offset, or by content for string literals,
+//!   constant-pool entries and read-only data that is never correlated
+//!   (B9: `CSWTCH.N` switch tables, `__func__`, anonymous `.rodata` such as
+//!   local-array initialisers and jump tables reached through the section
+//!   symbol). Content means the bytes up to the next referenced offset and
+//!   the targets of the relocations inside, recursively, with cycle
+//!   protection. Named `static const` objects stay by name: they are
+//!   correlated, and diff refuses a change to them as changed data;
 //! * for an unrelocated direct branch: the target as function-relative
 //!   offset, or as another symbol's demangled name plus offset;
 //! * the special-section entries that describe the instruction: the
@@ -19,11 +25,13 @@
 //! A `.cold` part is hashed as part of its parent. Data objects hash their
 //! size, bytes (not for NOBITS) and relocations by offset and target.
 //!
-//! Each function also gets a *line-masked* checksum in which the immediate
-//! of `mov $imm, %esi/%edx/%ecx` feeding a call to a function that takes
-//! `__LINE__` (`__might_sleep`, `lockdep_rcu_suspicious`, ...) is left out:
-//! two functions whose checksums differ but whose masked checksums agree
-//! differ only by a moved line number.
+//! Each function also gets a *line-masked* checksum (B10) in which
+//! `__LINE__` values are left out: an immediate that reaches only the
+//! argument a known callee declares as its line (see [`crate::linemask`]
+//! for the table and the data-flow walk), and the digits of
+//! `<source file>:<line>` inside string literals. Two functions whose
+//! checksums differ but whose masked checksums agree differ only by moved
+//! line numbers.
 
 use std::collections::HashMap;
 
@@ -107,17 +115,14 @@ fn is_const_data_section(ps: &crate::elf::Section) -> bool {
         && ps.name.starts_with(b".rodata")
 }
 
-/// A named object that is compiler-generated constant data, never
-/// correlated and so never diffed as data: GCC's switch conversion tables
-/// (`CSWTCH.N`, gcc/tree-switch-conversion.cc names them so). Named
-/// `static const` objects are correlated and refused by diff when they
-/// change, so they stay hashed by name.
+/// A named local object in read-only data that is never correlated, and
+/// so never diffed as data: GCC's switch conversion tables (`CSWTCH.N`)
+/// and `__func__` strings (in `.rodata.__func__.N`, not a string section).
+/// Named `static const` objects are correlated and refused by diff when
+/// they change, so they stay hashed by name.
 fn is_compiler_constant(elf: &Elf, sym: usize) -> bool {
     let s = &elf.symbols[sym];
-    s.is_object()
-        && s.is_local()
-        && names::demangle(&s.name) == b"CSWTCH"
-        && crate::correlate::never_correlated(elf, sym)
+    s.is_object() && s.is_local() && crate::correlate::never_correlated(elf, sym)
 }
 
 /// Precomputed per-object state.

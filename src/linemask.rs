@@ -641,3 +641,75 @@ fn step(insn: &Instruction, loc: Loc, factory: &mut InstructionInfoFactory) -> S
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    fn run(code: &[u8], callee: &'static str) -> Vec<Option<Site>> {
+        let mut d = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+        let mut insns = Vec::new();
+        while d.can_decode() {
+            let i = d.decode();
+            let co = d.get_constant_offsets(&i);
+            let (io, is) = if co.has_immediate() {
+                (co.immediate_offset(), co.immediate_size())
+            } else {
+                (0, 0)
+            };
+            insns.push((i, io, is));
+        }
+        let calls: Vec<bool> = insns
+            .iter()
+            .map(|(i, _, _)| i.flow_control() == FlowControl::Call)
+            .collect();
+        sites(
+            &insns,
+            code,
+            0,
+            &|k| calls[k].then(|| callee.as_bytes().to_vec()),
+            &|_| None,
+        )
+    }
+
+    #[test]
+    fn only_the_declared_line_argument() {
+        // mov $0x2a,%esi; mov $-5,%ecx; mov $0x2a,%edx; call __ext4_std_error
+        let code = [
+            0xbe, 0x2a, 0, 0, 0, 0xb9, 0xfb, 0xff, 0xff, 0xff, 0xba, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0,
+            0,
+        ];
+        let s = run(&code, "__ext4_std_error");
+        assert_eq!(s[0], None, "%esi is the function name slot");
+        assert_eq!(s[1], None, "%ecx is the errno");
+        assert_eq!(
+            s[2],
+            Some(Site {
+                callee: "__ext4_std_error",
+                arg: 2,
+                variadic: false
+            })
+        );
+        // The same code calling a function that is not in the table.
+        assert!(run(&code, "consume").iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn stack_argument() {
+        // push $0x5d; call xfs_corruption_error; pop %rax
+        let code = [0x6a, 0x5d, 0xe8, 0, 0, 0, 0, 0x58];
+        let s = run(&code, "xfs_corruption_error");
+        assert_eq!(s[0].as_ref().map(|x| x.arg), Some(6));
+    }
+
+    #[test]
+    fn other_reads_keep_the_immediate() {
+        // mov $0x2a,%esi; add %esi,%eax; call __might_sleep
+        let code = [0xbe, 0x2a, 0, 0, 0, 0x01, 0xf0, 0xe8, 0, 0, 0, 0];
+        assert_eq!(run(&code, "__might_sleep")[0], None);
+        // mov $0x2a,%esi; call __might_sleep
+        let code = [0xbe, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0];
+        assert!(run(&code, "__might_sleep")[0].is_some());
+    }
+}
