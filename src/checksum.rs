@@ -382,6 +382,7 @@ impl<'a> Ctx<'a> {
         func: Option<(usize, u64, u64)>,
         cx: &mut Tcx,
     ) {
+        let b = b.max(a);
         if cx.visited.contains(&(sec, a)) || cx.visited.len() >= 64 || cx.steps >= 4096 {
             h.update(b"cycle");
             h_u64(h, b.saturating_sub(a));
