@@ -337,7 +337,7 @@ impl<'a> Ctx<'a> {
                 h_str(h, b"N", &names::demangle(&ts.name));
                 h_i64(h, off - ts.value as i64);
             }
-            None if off >= 0 && is_const_data_section(ps) => {
+            None if off >= 0 && (off as u64) < ps.sh_size && is_const_data_section(ps) => {
                 // B9: anonymous constant data (`.LC` initialisers of local
                 // arrays, jump tables, ...) reached through a section
                 // symbol: no symbol, no correlation, no data diff; hash
@@ -346,6 +346,14 @@ impl<'a> Ctx<'a> {
                 let o = off as u64;
                 h.update(b"R");
                 self.hash_const_bytes(h, sec, o, self.const_extent_end(sec, o), func, cx);
+            }
+            None if is_const_data_section(ps) => {
+                // Before the section or past its end: a table whose first
+                // index was folded into the displacement. Which item is
+                // meant is unknown, so the whole section counts.
+                h.update(b"R*");
+                h_i64(h, off);
+                self.hash_const_bytes(h, sec, 0, ps.sh_size, func, cx);
             }
             None => {
                 h_str(h, b"A", &names::demangle(&ps.name));
