@@ -893,17 +893,18 @@ impl<'a> Ctx<'a> {
                 let mut text = String::new();
                 fmt.format(insn, &mut text);
                 out.push(format!(
-                    "{}+{:#x}: masked `{}`: argument {} ({}) of {}",
+                    "{}+{:#x}: masked `{}`: {} of {} (argument {}, 0-based: {})",
                     s.display_name(),
                     insn.ip() - start,
                     text,
-                    site.arg,
                     if site.variadic {
-                        "variadic, equal to the line argument"
+                        "a variadic argument equal to the line"
                     } else {
-                        "line"
+                        "the line argument"
                     },
-                    site.callee
+                    site.callee,
+                    site.arg,
+                    linemask::arg_place(site.arg)
                 ));
             }
             for (k, (insn, _, _)) in insns.iter().enumerate() {

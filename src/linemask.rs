@@ -283,6 +283,16 @@ fn arg_index(loc: Loc, tail: bool) -> Option<u8> {
     }
 }
 
+/// Where argument `arg` (0-based) is passed: `%rdi`, ..., `%r9`, then
+/// `stack+0`, `stack+8`, ... (relative to %rsp at the call).
+pub fn arg_place(arg: u8) -> String {
+    const NAMES: [&str; 6] = ["%rdi", "%rsi", "%rdx", "%rcx", "%r8", "%r9"];
+    match NAMES.get(arg as usize) {
+        Some(n) => n.to_string(),
+        None => format!("stack+{}", (arg as usize - 6) * 8),
+    }
+}
+
 /// A use of a tracked immediate.
 #[derive(Debug, Clone, Copy)]
 enum Use {
