@@ -870,7 +870,12 @@ impl<'a> Ctx<'a> {
                 .then(|| self.bug_lines.get(&(sec, next.ip())).copied())
                 .flatten()
         };
-        linemask::sites(insns, code, start, &callee_of, &bug_line)
+        let relocated = |k: usize| {
+            let (insn, io, is) = &insns[k];
+            let a = insn.ip() + *io as u64;
+            *is > 0 && !self.relocs_in(sec, a, a + *is as u64).is_empty()
+        };
+        linemask::sites(insns, code, start, &callee_of, &bug_line, &relocated)
     }
 
     /// What the line-masked checksum of function `sym` leaves out, one

@@ -353,11 +353,15 @@ pub fn sites(
     base: u64,
     callee_of: &dyn Fn(usize) -> Option<Vec<u8>>,
     bug_line: &dyn Fn(usize) -> Option<i64>,
+    relocated: &dyn Fn(usize) -> bool,
 ) -> Vec<Option<Site>> {
     let mut out: Vec<Option<Site>> = vec![None; insns.len()];
+    // A relocated immediate (`mov $__func__, %rsi`) is an address, never a
+    // line.
     let origins: Vec<(usize, Loc)> = insns
         .iter()
         .enumerate()
+        .filter(|&(k, _)| !relocated(k))
         .filter_map(|(k, (i, _, is))| origin(i, *is).map(|l| (k, l)))
         .collect();
     if origins.is_empty() {
@@ -680,6 +684,7 @@ mod tests {
             0,
             &|k| calls[k].then(|| callee.as_bytes().to_vec()),
             &|_| None,
+            &|_| false,
         )
     }
 
