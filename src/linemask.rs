@@ -10,8 +10,12 @@
 //! the line argument of a table callee (or a variadic argument of that
 //! call equal to its line argument, e.g. `WARN(1, "at %d", __LINE__)` on
 //! kernels whose WARN passes `__FILE__, __LINE__` to `warn_slowpath_fmt`).
-//! Any other read, a call to another function, an indirect call, a tail
-//! jump or a stack manipulation the walk does not model keeps it.
+//! A direct (conditional) tail jump to a table callee counts as its call.
+//! Any other read, a call to another function, an indirect call or jump, a
+//! jump out of the function part, or a stack manipulation the walk does
+//! not model keeps the immediate; so does a relocated immediate (an
+//! address). A `push $imm8` line that becomes `push $imm32` (line 127 →
+//! 128) changes the code layout and is reported as a change.
 //!
 //! Arguments follow the x86-64 SysV ABI the kernel uses: %rdi, %rsi,
 //! %rdx, %rcx, %r8, %r9, then the stack (`(%rsp)` at the call is the
@@ -371,7 +375,12 @@ pub fn sites(
     let calls: Vec<Option<&'static LineCallee>> = (0..insns.len())
         .map(|k| {
             let fc = insns[k].0.flow_control();
-            if matches!(fc, FlowControl::Call | FlowControl::UnconditionalBranch) {
+            if matches!(
+                fc,
+                FlowControl::Call
+                    | FlowControl::UnconditionalBranch
+                    | FlowControl::ConditionalBranch
+            ) {
                 callee_of(k).and_then(|n| callee(&n))
             } else {
                 None
@@ -494,12 +503,15 @@ fn walk(
                 }
                 continue;
             }
-            FlowControl::UnconditionalBranch => {
+            FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch => {
+                if fc == FlowControl::ConditionalBranch {
+                    todo.push((i + 1, loc));
+                }
                 if let Some(t) = target_in() {
                     todo.push((t, loc));
                     continue;
                 }
-                // A tail call.
+                // A (conditional) tail call.
                 let c = calls[i]?;
                 let a = arg_index(loc, true)?;
                 if c.line_arg == Some(a) {
@@ -509,11 +521,6 @@ fn walk(
                 } else {
                     return None;
                 }
-                continue;
-            }
-            FlowControl::ConditionalBranch => {
-                todo.push((target_in()?, loc));
-                todo.push((i + 1, loc));
                 continue;
             }
             FlowControl::Return => {
