@@ -30,8 +30,10 @@ use iced_x86::{
 pub struct LineCallee {
     /// Its symbol name (exact: a `.constprop` clone has other arguments).
     pub name: &'static str,
-    /// The 0-based index of the line argument, if it has one.
-    pub line_arg: Option<u8>,
+    /// The 0-based index of the line argument (several where kernel
+    /// versions differ and the other versions' slot can never hold a plain
+    /// immediate: a pointer, or no argument at all); empty if none.
+    pub line_args: &'static [u8],
     /// The 0-based index of the first variadic argument, if variadic.
     pub varargs_from: Option<u8>,
     /// The kernel declaration that says so.
@@ -40,13 +42,13 @@ pub struct LineCallee {
 
 const fn lc(
     name: &'static str,
-    line_arg: Option<u8>,
+    line_args: &'static [u8],
     varargs_from: Option<u8>,
     cite: &'static str,
 ) -> LineCallee {
     LineCallee {
         name,
-        line_arg,
+        line_args,
         varargs_from,
         cite,
     }
@@ -61,183 +63,183 @@ const fn lc(
 pub const LINE_CALLEES: &[LineCallee] = &[
     lc(
         "__might_sleep",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h: __might_sleep(const char *file, int line[, int preempt_offset])",
     ),
     lc(
         "___might_sleep",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h (<= v5.15): ___might_sleep(const char *file, int line, int preempt_offset)",
     ),
     lc(
         "__might_resched",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h: __might_resched(const char *file, int line, unsigned int offsets)",
     ),
     lc(
         "__might_fault",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h, mm/memory.c: __might_fault(const char *file, int line)",
     ),
     lc(
         "__cant_sleep",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h: __cant_sleep(const char *file, int line, int preempt_offset)",
     ),
     lc(
         "__cant_migrate",
-        Some(1),
+        &[1],
         None,
         "include/linux/kernel.h: __cant_migrate(const char *file, int line)",
     ),
     lc(
         "warn_slowpath_fmt",
-        Some(1),
+        &[1],
         Some(3),
         "include/asm-generic/bug.h: warn_slowpath_fmt(const char *file, const int line, unsigned taint, const char *fmt, ...) (before v5.6: (file, line, fmt, ...))",
     ),
     lc(
         "warn_slowpath_fmt_taint",
-        Some(1),
+        &[1],
         Some(4),
         "include/asm-generic/bug.h (<= v5.5): warn_slowpath_fmt_taint(const char *file, const int line, unsigned taint, const char *fmt, ...)",
     ),
     lc(
         "warn_slowpath_null",
-        Some(1),
+        &[1],
         None,
         "include/asm-generic/bug.h (<= v5.5): warn_slowpath_null(const char *file, const int line)",
     ),
     lc(
         "__warn_printk",
-        None,
+        &[],
         Some(1),
         "include/asm-generic/bug.h: __warn_printk(const char *fmt, ...); the line is in the __bug_table entry, which checksums leave out",
     ),
     lc(
         "lockdep_rcu_suspicious",
-        Some(1),
+        &[1],
         None,
         "include/linux/lockdep.h: lockdep_rcu_suspicious(const char *file, const int line, const char *s)",
     ),
     lc(
         "__btrfs_abort_transaction",
-        Some(2),
+        &[2],
         None,
         "fs/btrfs/messages.h (ctree.h before v6.2): __btrfs_abort_transaction(struct btrfs_trans_handle *trans, const char *function, unsigned int line, int error, bool first_hit)",
     ),
     lc(
         "__btrfs_handle_fs_error",
-        Some(2),
+        &[2],
         Some(5),
         "fs/btrfs/messages.h: __btrfs_handle_fs_error(struct btrfs_fs_info *fs_info, const char *function, unsigned int line, int error, const char *fmt, ...)",
     ),
     lc(
         "__btrfs_panic",
-        Some(2),
+        &[2],
         Some(5),
         "fs/btrfs/messages.h: __btrfs_panic(struct btrfs_fs_info *fs_info, const char *function, unsigned int line, int error, const char *fmt, ...)",
     ),
     lc(
         "__ext4_error",
-        Some(2),
+        &[2],
         Some(7),
         "fs/ext4/ext4.h: __ext4_error(struct super_block *, const char *, unsigned int, bool, int, __u64, const char *, ...)",
     ),
     lc(
         "__ext4_error_inode",
-        Some(2),
+        &[2],
         Some(6),
         "fs/ext4/ext4.h: __ext4_error_inode(struct inode *, const char *, unsigned int, ext4_fsblk_t, int, const char *, ...)",
     ),
     lc(
         "__ext4_error_file",
-        Some(2),
+        &[2],
         Some(5),
         "fs/ext4/ext4.h: __ext4_error_file(struct file *, const char *, unsigned int, ext4_fsblk_t, const char *, ...)",
     ),
     lc(
         "__ext4_std_error",
-        Some(2),
+        &[2],
         None,
         "fs/ext4/ext4.h: __ext4_std_error(struct super_block *, const char *, unsigned int, int); the int (errno) is real",
     ),
     lc(
         "__ext4_abort",
-        Some(2),
+        &[2],
         Some(4),
         "fs/ext4/ext4.h (<= v5.9): __ext4_abort(struct super_block *, const char *, unsigned int, [int,] const char *, ...)",
     ),
     lc(
         "__ext4_warning",
-        Some(2),
+        &[2],
         Some(4),
         "fs/ext4/ext4.h: __ext4_warning(struct super_block *, const char *, unsigned int, const char *, ...)",
     ),
     lc(
         "__ext4_warning_inode",
-        Some(2),
+        &[2],
         Some(4),
         "fs/ext4/ext4.h: __ext4_warning_inode(const struct inode *inode, const char *function, unsigned int line, const char *fmt, ...)",
     ),
     lc(
         "__ext4_grp_locked_error",
-        Some(1),
+        &[1],
         Some(7),
         "fs/ext4/ext4.h: __ext4_grp_locked_error(const char *, unsigned int, struct super_block *, ext4_group_t, unsigned long, ext4_fsblk_t, const char *, ...)",
     ),
     lc(
         "__ext4_journal_stop",
-        Some(1),
+        &[1],
         None,
         "fs/ext4/ext4_jbd2.h: __ext4_journal_stop(const char *where, unsigned int line, handle_t *handle)",
     ),
     lc(
         "__ext4_journal_get_write_access",
-        Some(1),
+        &[1],
         None,
         "fs/ext4/ext4_jbd2.h: __ext4_journal_get_write_access(const char *where, unsigned int line, handle_t *handle, ...)",
     ),
     lc(
         "__ext4_handle_dirty_metadata",
-        Some(1),
+        &[1],
         None,
         "fs/ext4/ext4_jbd2.h: __ext4_handle_dirty_metadata(const char *where, unsigned int line, handle_t *handle, struct inode *inode, struct buffer_head *bh)",
     ),
     lc(
         "__ext4_forget",
-        Some(1),
+        &[1],
         None,
         "fs/ext4/ext4_jbd2.h: __ext4_forget(const char *where, unsigned int line, handle_t *handle, int is_metadata, struct inode *inode, struct buffer_head *bh, ext4_fsblk_t blocknr)",
     ),
     lc(
         "assfail",
-        Some(3),
+        &[3, 2],
         None,
-        "fs/xfs/xfs_message.h: assfail(struct xfs_mount *mp, char *expr, char *f, int l)",
+        "fs/xfs/xfs_message.h: assfail(struct xfs_mount *mp, char *expr, char *f, int l); before mp was added: assfail(char *expr, char *f, int l), where slot 3 is no argument and slot 2 (now f) a pointer",
     ),
     lc(
         "asswarn",
-        Some(3),
+        &[3, 2],
         None,
-        "fs/xfs/xfs_message.h: asswarn(struct xfs_mount *mp, char *expr, char *f, int l)",
+        "fs/xfs/xfs_message.h: asswarn(struct xfs_mount *mp, char *expr, char *f, int l); older asswarn(char *expr, char *f, int l) as assfail",
     ),
     lc(
         "xfs_error_report",
-        Some(4),
+        &[4],
         None,
         "fs/xfs/xfs_error.h: xfs_error_report(const char *tag, int level, struct xfs_mount *mp, const char *filename, int linenum, xfs_failaddr_t failaddr)",
     ),
     lc(
         "xfs_corruption_error",
-        Some(6),
+        &[6, 5],
         None,
-        "fs/xfs/xfs_error.h: xfs_corruption_error(const char *tag, int level, struct xfs_mount *mp, const void *buf, size_t bufsize, const char *filename, int linenum, xfs_failaddr_t failaddr)",
+        "fs/xfs/xfs_error.h: xfs_corruption_error(const char *tag, int level, struct xfs_mount *mp, const void *buf, size_t bufsize, const char *filename, int linenum, xfs_failaddr_t failaddr); older (tag, level, mp, void *p, const char *filename, int linenum, inst_t *ra), where slot 6 is a return address and slot 5 (now filename) a pointer",
     ),
 ];
 
@@ -411,7 +413,7 @@ pub fn sites(
                 // is in the bug entry of the `ud2` that follows the call
                 // (`__WARN_printf` in include/asm-generic/bug.h, then
                 // `__WARN_FLAGS` of arch/x86/include/asm/bug.h).
-                Use::Var(c, lc, _) if lc.line_arg.is_none() => {
+                Use::Var(c, lc, _) if lc.line_args.is_empty() => {
                     if let Some(l) = bug_line(*c) {
                         let e = line_vals.entry(*c).or_default();
                         if !e.contains(&l) {
@@ -494,7 +496,7 @@ fn walk(
                 };
                 let c = c?;
                 let a = arg_index(loc, false)?;
-                if c.line_arg == Some(a) {
+                if c.line_args.contains(&a) {
                     uses.push(Use::Line(i, c, a));
                 } else if c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
@@ -514,7 +516,7 @@ fn walk(
                 // A (conditional) tail call.
                 let c = calls[i]?;
                 let a = arg_index(loc, true)?;
-                if c.line_arg == Some(a) {
+                if c.line_args.contains(&a) {
                     uses.push(Use::Line(i, c, a));
                 } else if c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
