@@ -38,6 +38,7 @@ pub mod extract;
 pub mod image;
 pub mod kbuild;
 pub mod kernel;
+pub mod linemask;
 pub mod module;
 #[allow(missing_docs)]
 pub mod output;
