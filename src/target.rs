@@ -383,8 +383,11 @@ impl TargetObject {
     /// kind (text or data) while they belong to the unit (compiler-generated
     /// names are
     /// skipped: clones and numbered statics are renamed between builds),
-    /// and count the unit's names met. The candidate with the strictly
-    /// largest count wins.
+    /// and count the unit's names met on each side. Only a candidate with
+    /// unit members on *both* sides is confirmed (one at the run's edge is
+    /// indistinguishable from the neighbouring file's symbol); the one with
+    /// the strictly largest count wins. A unique name the original object
+    /// shows the unit defines is settled before this (`exists`).
     fn resolve_by_neighbours(&self, name: &[u8], cands: &[usize], tu: &TuInfo) -> Lookup {
         let is_text = |c: char| matches!(c, 't' | 'T' | 'w' | 'W');
         let want_text = is_text(self.syms[cands[0]].letter);
@@ -424,11 +427,24 @@ impl TargetObject {
                 },
             };
         }
-        let score = |c: usize| -> usize {
+        // Walk each side separately: a unit's symbols are contiguous, so
+        // its own copy of `name` has unit members on both sides, or sits
+        // at one edge of the run. Only the first is evidence. A symbol
+        // right before or after the run (the last static of the previous
+        // file, the first of the next one) sees the whole unit on one side
+        // and nothing on the other: exactly what another file's
+        // same-named static looks like when the patch makes a formerly
+        // inlined (or `.constprop`/`.isra`-renamed) static of this unit
+        // out-of-line under its plain name. Without the original object we
+        // cannot know whether the patched symbol is new, so an edge never
+        // confirms (review F3: `helper` of cp.c bound to other.c's).
+        let sides = |c: usize| -> (usize, usize, usize) {
             let class = is_text(self.syms[c].letter);
             let mut seen: HashSet<&[u8]> = HashSet::new();
-            for dir in [-1i64, 1] {
+            let mut side = [0usize; 2];
+            for (k, dir) in [-1i64, 1].into_iter().enumerate() {
                 let mut i = c as i64;
+                let mut here: HashSet<&[u8]> = HashSet::new();
                 loop {
                     i += dir;
                     if i < 0 || i as usize >= self.syms.len() {
@@ -439,20 +455,31 @@ impl TargetObject {
                         continue; // other kind of symbol: neither hit nor miss
                     }
                     if members.contains(s.name.as_slice()) {
-                        seen.insert(s.name.as_slice());
+                        here.insert(s.name.as_slice());
                     } else if !compiler_generated(&s.name) {
                         break;
                     }
                 }
+                side[k] = here.len();
+                seen.extend(here);
             }
-            seen.len()
+            (seen.len(), side[0], side[1])
         };
-        let mut scored: Vec<(usize, usize)> = cands.iter().map(|&c| (score(c), c)).collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // (score, index, left, right); only a candidate inside the run
+        // scores, but every candidate's total competes against it.
+        let mut scored: Vec<(usize, usize, usize, usize, usize)> = cands
+            .iter()
+            .map(|&c| {
+                let (total, l, r) = sides(c);
+                let inside = if l > 0 && r > 0 { total } else { 0 };
+                (inside, c, l, r, total)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(b.4.cmp(&a.4)).then(a.1.cmp(&b.1)));
         let best = scored[0];
         // Weak evidence is no evidence: hot/cold placement can put a lone
         // symbol of one file next to another file's functions.
-        let second = scored.get(1).map_or(0, |s| s.0);
+        let second = scored.iter().skip(1).map(|s| s.4).max().unwrap_or(0);
         let clear = if scored.len() == 1 {
             best.0 >= 1 // only "is it the unit's own?" is in question
         } else {
@@ -463,21 +490,32 @@ impl TargetObject {
                 sympos: self.pos_of(cands, best.1),
                 index: best.1,
                 how: format!(
-                    "neighbours: {} of the unit's {} other symbols next to it (next best {})",
+                    "neighbours: {} of the unit's {} other symbols next to it, {} before and {} after (next best {})",
                     best.0,
                     members.len(),
-                    scored.get(1).map_or(0, |s| s.0)
+                    best.2,
+                    best.3,
+                    second
                 ),
             };
         }
         Lookup::Ambiguous(
             scored
                 .iter()
-                .map(|&(s, c)| {
+                .map(|&(_, c, l, r, total)| {
+                    let edge = if total > 0 && (l == 0 || r == 0) {
+                        format!(
+                            ", all {} on one side: at the edge of the unit's run, which another file's symbol next to it looks the same as",
+                            if l == 0 { "after it" } else { "before it" }
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{} ({} of the unit's symbols next to it)",
+                        "{} ({} of the unit's symbols next to it{})",
                         self.describe(c),
-                        s
+                        total,
+                        edge
                     )
                 })
                 .collect(),
@@ -900,7 +938,8 @@ ffffffff81000080 t klpt_x\t[mod]
         let dump = "\
 ffffffff81000000 t helper_calc
 ffffffff81000010 T other_entry
-ffffffff81000030 t feat_step
+ffffffff81000030 t feat_pre
+ffffffff81000038 t feat_step
 ffffffff81000040 T feat_fn
 ffffffff81000060 T printk
 ffffffff81000080 t modhelper\t[mod]
@@ -908,7 +947,11 @@ ffffffff81000080 t modhelper\t[mod]
         let objs = parse_kallsyms("k", dump).unwrap();
         let v = &objs[0];
         // A new global of feat.c: other.c's static is no match.
-        let feat = tu("feat.c", &[], &["feat_fn", "helper_calc", "feat_step"]);
+        let feat = tu(
+            "feat.c",
+            &["feat_pre"],
+            &["feat_fn", "helper_calc", "feat_step"],
+        );
         assert!(matches!(
             v.resolve(b"helper_calc", false, &feat, false),
             Lookup::NotFound(_)
@@ -918,7 +961,8 @@ ffffffff81000080 t modhelper\t[mod]
             v.resolve(b"helper_calc", false, &TuInfo::default(), false),
             Lookup::NotFound(_)
         ));
-        // feat.c's own static made global: its neighbour feat_fn confirms.
+        // feat.c's own static made global: its neighbours feat_pre and
+        // feat_fn, one on each side, confirm.
         match v.resolve(b"feat_step", false, &feat, false) {
             Lookup::Found { sympos, how, .. } => {
                 assert_eq!(sympos, 0);
@@ -931,6 +975,48 @@ ffffffff81000080 t modhelper\t[mod]
         assert!(matches!(
             objs[1].resolve(b"modhelper", false, &TuInfo::default(), false),
             Lookup::Found { .. }
+        ));
+    }
+
+    #[test]
+    fn kallsyms_neighbours_an_edge_is_no_proof() {
+        // cp.c's `helper` was `helper.constprop.0` in the kernel; other.c's
+        // static `helper` follows cp.c's run. It sees all of cp.c on one
+        // side, nothing on the other: not confirmed (review F3).
+        let dump = "\
+ffffffff81000000 t helper.constprop.0
+ffffffff81000050 T caller_a
+ffffffff81000060 T caller_b
+ffffffff81000080 t helper
+ffffffff810000a0 T other_user
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let cp = tu("cp.c", &["helper"], &["caller_a", "caller_b"]);
+        match objs[0].resolve(b"helper", true, &cp, false) {
+            Lookup::Ambiguous(c) => assert!(c[0].contains("edge"), "{c:?}"),
+            other => panic!("{other:?}"),
+        }
+        // The same as a global (static made global, or a new global): no.
+        assert!(matches!(
+            objs[0].resolve(b"helper", false, &cp, false),
+            Lookup::NotFound(_)
+        ));
+        // The original object defines it: the unique name is the unit's.
+        assert!(matches!(
+            objs[0].resolve(b"helper", true, &cp, true),
+            Lookup::Found { sympos: 0, .. }
+        ));
+        // Inside the run it is confirmed.
+        let dump = "\
+ffffffff81000050 T caller_a
+ffffffff81000080 t helper
+ffffffff81000060 T caller_b
+ffffffff810000a0 T other_user
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        assert!(matches!(
+            objs[0].resolve(b"helper", true, &cp, false),
+            Lookup::Found { sympos: 0, .. }
         ));
     }
 
