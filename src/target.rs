@@ -91,6 +91,8 @@ pub struct TargetObject {
     /// Symbols of a module that only exist while it is loading (init
     /// sections); they shift positions during late patching.
     pub init_only: Vec<TargetSym>,
+    /// What the source could not tell (printed once when it is loaded).
+    pub warnings: Vec<String>,
     by_name: HashMap<Vec<u8>, Vec<usize>>,
 }
 
@@ -195,6 +197,7 @@ impl TargetObject {
             files: Vec::new(),
             ksymtab: HashSet::new(),
             init_only: Vec::new(),
+            warnings: Vec::new(),
             by_name: HashMap::new(),
         }
     }
@@ -561,6 +564,9 @@ impl Target {
             parse_kallsyms(path, &text)?
         };
         for o in objs {
+            for w in &o.warnings {
+                eprintln!("klpwrite: warning: {w}");
+            }
             if let Some(prev) = self.object(&o.objname) {
                 return Err(Error::new(
                     ErrorKind::Usage,
@@ -828,6 +834,22 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
     if objs.iter().all(|o| o.syms.is_empty()) {
         return Err(Error::malformed("no symbols in kallsyms dump").in_file(path));
     }
+    // /proc/kallsyms prints every address as 0 to a reader who may not see
+    // them: s_show() prints `iter->show_value ? iter->value : NULL`, and
+    // kallsyms_show_value() (kernel/kallsyms.c in 6.1, kernel/ksyms_common.c
+    // later) allows them only with kptr_restrict 0 and perf_event_paranoid
+    // <= 1, or CAP_SYSLOG with kptr_restrict <= 1. Such a dump keeps the
+    // kernel's order, but the init area (__init_begin .. __init_end) and
+    // the per-CPU range cannot be read from it: every init symbol would
+    // pass as patchable (review F2). Refuse it.
+    if objs.iter().flat_map(|o| o.syms.iter()).all(|s| s.addr == 0) {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "every address in this kallsyms dump is 0: it was read without permission to see kernel addresses (kernel/kallsyms.c kallsyms_show_value: kptr_restrict, CAP_SYSLOG), so init code and data cannot be told apart".to_string(),
+        )
+        .in_file(path)
+        .hint("read /proc/kallsyms as root (and with kernel.kptr_restrict below 2), or pass the target's vmlinux"));
+    }
     // vmlinux init symbols stay in kallsyms after boot (the table is built
     // at link time, scripts/kallsyms), but their memory is freed: mark what
     // lies between __init_begin and __init_end (the range free_initmem()
@@ -844,6 +866,30 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
     .filter_map(|(b, e)| addr(v, b).zip(addr(v, e)))
     .filter(|(b, e)| b < e)
     .collect();
+    // Every real vmlinux has both pairs (include/asm-generic/vmlinux.lds.h
+    // and arch/x86/kernel/vmlinux.lds.S define them; scripts/kallsyms keeps
+    // them, kernel/kallsyms.c is_kernel_inittext() uses the latter). A
+    // dump of a real kernel (it has `_stext`) without them was cut or
+    // filtered: refuse. A small hand-made dump gets a warning, because its
+    // init symbols, if any, cannot be recognised.
+    let has = |n: &[u8]| v.syms.iter().any(|s| s.name == n);
+    let markers = has(b"__init_begin") && has(b"__init_end");
+    if !v.syms.is_empty() && !markers {
+        let why = format!(
+            "the vmlinux part of kallsyms dump {path} has no __init_begin/__init_end{}: init code and data of vmlinux cannot be recognised",
+            if ranges.is_empty() {
+                " nor _sinittext/_einittext"
+            } else {
+                " (only _sinittext/_einittext: init data cannot be recognised)"
+            }
+        );
+        if has(b"_stext") {
+            return Err(Error::new(ErrorKind::Usage, why)
+                .in_file(path)
+                .hint("use the complete /proc/kallsyms of the target, read as root"));
+        }
+        v.warnings.push(why);
+    }
     let percpu = percpu_range(|n| addr(v, n));
     for sym in &mut v.syms {
         if percpu.is_some_and(|(b, e)| (b..e).contains(&sym.addr)) {
@@ -887,6 +933,8 @@ mod tests {
     fn kallsyms_neighbours_pick_the_right_duplicate() {
         let dump = "\
 ffffffff81000000 T _stext
+ffffffff81000008 T __init_begin
+ffffffff81000008 T __init_end
 ffffffff81000010 t a_helper
 ffffffff81000020 t dup_show
 ffffffff81000030 T a_entry
@@ -1071,6 +1119,34 @@ ffffffff81000070 T small_init
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn kallsyms_zeroed_or_without_init_markers() {
+        // A non-root read with kptr_restrict set (review F2).
+        let zero = "\
+0000000000000000 T _stext
+0000000000000000 D __init_begin
+0000000000000000 T setup_limits
+0000000000000000 D __init_end
+0000000000000000 t klpt_x\t[mod]
+";
+        let e = parse_kallsyms("k", zero).unwrap_err();
+        assert!(e.to_string().contains("kptr_restrict"), "{e}");
+        // A real kernel's dump without the init markers: refused.
+        let cut = "\
+ffffffff81000000 T _stext
+ffffffff81001000 T setup_limits
+";
+        let e = parse_kallsyms("k", cut).unwrap_err();
+        assert!(e.to_string().contains("__init_begin"), "{e}");
+        // A hand-made one: a warning.
+        let small = "ffffffff81001000 T setup_limits\n";
+        let objs = parse_kallsyms("k", small).unwrap();
+        assert!(objs[0].warnings[0].contains("cannot be recognised"));
+        // A module-only dump says nothing about vmlinux.
+        let objs = parse_kallsyms("k", "ffffffffc0000000 t x\t[mod]\n").unwrap();
+        assert!(objs[0].warnings.is_empty());
     }
 
     #[test]
