@@ -564,7 +564,16 @@ impl<'a> Ctx<'a> {
                 // Unrelocated bytes that carry meaning.
                 let raw: &[(u64, u64)] = match (&s.name[..], layout.size) {
                     (b".altinstructions", _) => &[(8, 0)],
+                    // `flags` (BUGFLAG_WARNING/ONCE/NO_CUT_HERE and the
+                    // taint in the high byte, include/asm-generic/bug.h):
+                    // after file_disp and line with CONFIG_DEBUG_BUGVERBOSE,
+                    // right after bug_addr_disp without it (x86 _BUG_FLAGS
+                    // in arch/x86/include/asm/bug.h, 6.1: `.long 1b - .`,
+                    // `.word flags`, `.org 2b+sizeof(struct bug_entry)`:
+                    // 4 + 2 + 2 bytes of padding). WARN_ON -> WARN_ON_ONCE
+                    // only changes these bytes (review F4).
                     (b"__bug_table", 12) => &[(10, 12)],
+                    (b"__bug_table", 8) => &[(4, 6)],
                     (b"__ex_table", _) => &[(8, 12)],
                     (b".parainstructions", _) => &[(8, 10)],
                     _ => &[],

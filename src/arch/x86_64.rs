@@ -445,6 +445,12 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
         }]),
         restriction: Restriction::None,
     },
+    // `struct bug_entry` (include/asm-generic/bug.h, x86 has
+    // GENERIC_BUG_RELATIVE_POINTERS), emitted by _BUG_FLAGS in
+    // arch/x86/include/asm/bug.h: {bug_addr_disp, file_disp, line, flags}
+    // = 12 bytes with CONFIG_DEBUG_BUGVERBOSE, {bug_addr_disp, flags} + 2
+    // bytes of padding = 8 without. The unrelocated line and flags are
+    // hashed by src/checksum.rs build_meta.
     Special {
         name: "__bug_table",
         treatment: Treatment::Entries(&[
