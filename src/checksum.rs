@@ -84,7 +84,7 @@ pub struct Checksums {
 pub struct InsnSig {
     /// Offset from the function start.
     pub offset: u64,
-    /// Its hash.
+    /// Its hash, `__LINE__` arguments masked.
     pub hash: u64,
     /// Disassembly (AT&T) with relocation targets.
     pub text: String,
@@ -721,8 +721,9 @@ impl<'a> Ctx<'a> {
             };
             let ihash = xxh3_64(&ih);
             h_u64(h, ihash);
+            let mhash = ihm.map_or(ihash, |m| xxh3_64(m));
             if let Some(hm) = hm.as_deref_mut() {
-                h_u64(hm, ihm.map_or(ihash, |m| xxh3_64(m)));
+                h_u64(hm, mhash);
             }
             if let Some(dv) = detail.as_deref_mut() {
                 let mut text = String::new();
@@ -737,9 +738,12 @@ impl<'a> Ctx<'a> {
                         crate::dump::reloc_target(elf, &r)
                     ));
                 }
+                if line {
+                    text.push_str("  [__LINE__ masked]");
+                }
                 dv.push(InsnSig {
                     offset: ip - func.map_or(start, |f| f.1),
-                    hash: ihash,
+                    hash: mhash,
                     text,
                 });
             }
@@ -1022,11 +1026,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// Per-instruction signatures of function `sym` (with its `.cold`
-    /// parts), for explaining a difference.
+    /// parts), for explaining a difference. The hashes are the line-masked
+    /// ones, which decide whether a function changed, so the first
+    /// differing signature is the first difference that remains after
+    /// masking.
     pub fn function_detail(&self, sym: usize) -> Vec<InsnSig> {
         let mut v = Vec::new();
         let mut h = Xxh3::new();
-        self.function_into(&mut h, None, sym, Some(&mut v));
+        let mut hm = Xxh3::new();
+        self.function_into(&mut h, Some(&mut hm), sym, Some(&mut v));
         v
     }
 

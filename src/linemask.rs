@@ -36,6 +36,12 @@ pub struct LineCallee {
     pub line_args: &'static [u8],
     /// The 0-based index of the first variadic argument, if variadic.
     pub varargs_from: Option<u8>,
+    /// `(line, witness)`: argument `line` is the line only at a call where
+    /// register argument `witness` was last set, in the straight-line code
+    /// right before the call, by a 64-bit copy or load (`mov %r64/m64,
+    /// %r64`, `lea`): a pointer, which shows the prototype version that has
+    /// the line there (see `wide_at`).
+    pub line_if_wide: &'static [(u8, u8)],
     /// The kernel declaration that says so.
     pub cite: &'static str,
 }
@@ -50,16 +56,35 @@ const fn lc(
         name,
         line_args,
         varargs_from,
+        line_if_wide: &[],
+        cite,
+    }
+}
+
+/// [`lc`] with a line slot that depends on the prototype version, told
+/// apart by a pointer in `witness` (see [`LineCallee::line_if_wide`]).
+const fn lc_wide(
+    name: &'static str,
+    line_args: &'static [u8],
+    line_if_wide: &'static [(u8, u8)],
+    cite: &'static str,
+) -> LineCallee {
+    LineCallee {
+        name,
+        line_args,
+        varargs_from: None,
+        line_if_wide,
         cite,
     }
 }
 
 /// The callees and their line arguments. `printk` is deliberately absent
 /// (kpatch has it): a constant argument of a plain `printk` is as likely a
-/// real change as a line number. Callees whose line position moved between
-/// kernel versions so that an older kernel would put a real value in the
-/// slot (`__ext4_journal_start_sb`, `__ext4_new_inode`) are absent too:
-/// masking too little reports a change, masking too much hides one.
+/// real change as a line number. Where the line moved between kernel
+/// versions so that another version puts a real value in the slot
+/// (`__ext4_journal_start_sb`, `__ext4_new_inode`), that slot is the line
+/// only where the call itself shows the version (`line_if_wide`): masking
+/// too little reports a change, masking too much hides one.
 pub const LINE_CALLEES: &[LineCallee] = &[
     lc(
         "__might_sleep",
@@ -216,6 +241,60 @@ pub const LINE_CALLEES: &[LineCallee] = &[
         &[1],
         None,
         "fs/ext4/ext4_jbd2.h: __ext4_forget(const char *where, unsigned int line, handle_t *handle, int is_metadata, struct inode *inode, struct buffer_head *bh, ext4_fsblk_t blocknr)",
+    ),
+    lc_wide(
+        "__ext4_journal_start_sb",
+        &[1],
+        &[(2, 1)],
+        "fs/ext4/ext4_jbd2.h <= v6.1: __ext4_journal_start_sb(struct super_block *sb, unsigned int line, int type, int blocks, int rsv_blocks, int revoke_creds) (4.x: no revoke_creds); v6.2+: __ext4_journal_start_sb(struct inode *inode, struct super_block *sb, unsigned int line, int type, ...). Slot 1 is the line or `sb`, a pointer, never an immediate; slot 2 is the line only when slot 1 holds a pointer (v6.2+), else it is the real `type`",
+    ),
+    lc(
+        "__ext4_journal_start_reserved",
+        &[1],
+        None,
+        "fs/ext4/ext4_jbd2.h: __ext4_journal_start_reserved(handle_t *handle, unsigned int line, int type)",
+    ),
+    lc(
+        "__ext4_journal_get_create_access",
+        &[1],
+        None,
+        "fs/ext4/ext4_jbd2.h: __ext4_journal_get_create_access(const char *where, unsigned int line, handle_t *handle, struct super_block *sb, struct buffer_head *bh, enum ext4_journal_trigger_type trigger_type) (older: (where, line, handle, bh))",
+    ),
+    lc(
+        "__ext4_mark_inode_dirty",
+        &[3],
+        None,
+        "fs/ext4/ext4_jbd2.h (v5.8+): __ext4_mark_inode_dirty(handle_t *handle, struct inode *inode, const char *func, unsigned int line); before, ext4_mark_inode_dirty(handle, inode) had no slot 3",
+    ),
+    lc(
+        "__ext4_iget",
+        &[4],
+        None,
+        "fs/ext4/ext4.h (v5.0+): __ext4_iget(struct super_block *sb, unsigned long ino, ext4_iget_flags flags, const char *function, unsigned int line)",
+    ),
+    lc_wide(
+        "__ext4_new_inode",
+        &[],
+        &[(9, 2)],
+        "fs/ext4/ext4.h v5.12+: __ext4_new_inode(struct user_namespace * (v6.3+: struct mnt_idmap *), handle_t *, struct inode *dir, umode_t, const struct qstr *, __u32 goal, uid_t *owner, __u32 i_flags, int handle_type, unsigned int line_no, int nblocks); before: (handle_t *, struct inode *dir, umode_t mode, qstr, goal, owner, i_flags, handle_type, line_no, nblocks), where slot 9 is the real nblocks and slot 2 the 16-bit mode. Slot 9 is the line only when slot 2 holds a pointer (dir); the older slot 8 (the newer handle_type) is never masked",
+    ),
+    lc(
+        "__ext4_check_dir_entry",
+        &[1],
+        None,
+        "fs/ext4/ext4.h: __ext4_check_dir_entry(const char *, unsigned int, struct inode *, struct file *, struct ext4_dir_entry_2 *, struct buffer_head *, char *, int, unsigned int)",
+    ),
+    lc(
+        "ext4_check_blockref",
+        &[1],
+        None,
+        "fs/ext4/ext4.h: ext4_check_blockref(const char *, unsigned int, struct inode *, __le32 *, unsigned int)",
+    ),
+    lc(
+        "__dump_mmp_msg",
+        &[3],
+        None,
+        "fs/ext4/ext4.h: __dump_mmp_msg(struct super_block *, struct mmp_struct *mmp, const char *, unsigned int, const char *)",
     ),
     lc(
         "assfail",
@@ -393,13 +472,33 @@ pub fn sites(
         return out;
     }
     let mut factory = InstructionInfoFactory::new();
+    // Branch targets inside the part, for `wide_at` (a merge point ends
+    // the straight-line code it looks at); with an indirect jump (a jump
+    // table) the targets are unknown and no call shows a version.
+    let indirect = insns
+        .iter()
+        .any(|(i, _, _)| i.flow_control() == FlowControl::IndirectBranch);
+    let targets: std::collections::HashSet<u64> = insns
+        .iter()
+        .filter(|(i, _, _)| {
+            matches!(
+                i.flow_control(),
+                FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
+            ) && matches!(
+                i.op0_kind(),
+                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+            )
+        })
+        .map(|(i, _, _)| i.near_branch_target())
+        .collect();
+    let wide = |call: usize, arg: u8| !indirect && wide_at(insns, &targets, call, arg);
     let mut results: Vec<(usize, i64, Vec<Use>)> = Vec::new();
     for &(k, loc) in &origins {
         let (insn, io, is) = &insns[k];
         let at = (insn.ip() - base) as usize;
         let bytes = &code[at.min(code.len())..(at + insn.len()).min(code.len())];
         let value = imm_value(bytes, *io, *is);
-        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory) {
+        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory, &wide) {
             results.push((k, value, uses));
         }
     }
@@ -460,7 +559,14 @@ fn walk(
     k: usize,
     loc: Loc,
     factory: &mut InstructionInfoFactory,
+    wide: &dyn Fn(usize, u8) -> bool,
 ) -> Option<Vec<Use>> {
+    let is_line = |c: &LineCallee, call: usize, a: u8| {
+        c.line_args.contains(&a)
+            || c.line_if_wide
+                .iter()
+                .any(|&(l, w)| l == a && wide(call, w))
+    };
     let index_of = |ip: u64| -> Option<usize> {
         let i = insns.partition_point(|(x, _, _)| x.ip() < ip);
         (i < insns.len() && insns[i].0.ip() == ip).then_some(i)
@@ -496,7 +602,7 @@ fn walk(
                 };
                 let c = c?;
                 let a = arg_index(loc, false)?;
-                if c.line_args.contains(&a) {
+                if is_line(c, i, a) {
                     uses.push(Use::Line(i, c, a));
                 } else if c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
@@ -516,7 +622,7 @@ fn walk(
                 // A (conditional) tail call.
                 let c = calls[i]?;
                 let a = arg_index(loc, true)?;
-                if c.line_args.contains(&a) {
+                if is_line(c, i, a) {
                     uses.push(Use::Line(i, c, a));
                 } else if c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
@@ -547,6 +653,55 @@ fn walk(
         }
     }
     (!uses.is_empty()).then_some(uses)
+}
+
+/// Whether register argument `arg` holds a 64-bit value at call `call`:
+/// walking back over the straight-line code before the call (no branch
+/// target at the call or in between, no other control flow), the last
+/// instruction that writes the register is a 64-bit register copy, a
+/// 64-bit load or a `lea` into its full 64-bit form. A line number is an
+/// `unsigned int` constant: GCC materializes it with 32-bit moves (`mov
+/// $imm,%esi`, `mov %ebx,%esi`, a 32-bit reload of a spill), never as a
+/// 64-bit copy or load, so such a write is a pointer (`sb`, `dir`).
+/// Anything else, or not finding the write, is no evidence.
+fn wide_at(
+    insns: &[Decoded],
+    targets: &std::collections::HashSet<u64>,
+    call: usize,
+    arg: u8,
+) -> bool {
+    let Some(&reg) = ARG_REGS.get(arg as usize) else {
+        return false;
+    };
+    let mut factory = InstructionInfoFactory::new();
+    let mut j = call;
+    while j > 0 {
+        if targets.contains(&insns[j].0.ip()) {
+            return false; // another path joins here
+        }
+        j -= 1;
+        let insn = &insns[j].0;
+        if insn.flow_control() != FlowControl::Next {
+            return false;
+        }
+        let writes = factory.info(insn).used_registers().iter().any(|u| {
+            u.register().full_register() == reg
+                && !matches!(
+                    u.access(),
+                    OpAccess::Read | OpAccess::CondRead | OpAccess::None | OpAccess::NoMemAccess
+                )
+        });
+        if !writes {
+            continue;
+        }
+        return insn.op0_kind() == OpKind::Register
+            && insn.op0_register() == reg
+            && matches!(
+                insn.code(),
+                Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Lea_r64_m
+            );
+    }
+    false
 }
 
 enum Step {
