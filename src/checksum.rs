@@ -888,7 +888,36 @@ impl<'a> Ctx<'a> {
             let a = insn.ip() + *io as u64;
             *is > 0 && !self.relocs_in(sec, a, a + *is as u64).is_empty()
         };
-        linemask::sites(insns, code, start, &callee_of, &bug_line, &relocated)
+        // The string constant an instruction's relocated immediate points
+        // at (`mov $.LC0,%rdi`), for a printk's format and `__FILE__`.
+        let string_of = |k: usize| -> Option<Vec<u8>> {
+            let (insn, io, is) = &insns[k];
+            if *is == 0 {
+                return None;
+            }
+            let a = insn.ip() + *io as u64;
+            let &id = self.relocs_in(sec, a, a + *is as u64).first()?;
+            let r = elf.relocs[id];
+            let s = &elf.symbols[r.symbol];
+            let tsec = s.section?;
+            let ps = &elf.sections[tsec];
+            if !ps.is_strings() {
+                return None;
+            }
+            let off = crate::elf::uoffset_of(s.value, r.addend, 0)? as usize;
+            let tail = elf.data(tsec).get(off..)?;
+            let end = tail.iter().position(|&b| b == 0)?;
+            Some(tail[..end].to_vec())
+        };
+        linemask::sites(
+            insns,
+            code,
+            start,
+            &callee_of,
+            &bug_line,
+            &relocated,
+            &string_of,
+        )
     }
 
     /// What the line-masked checksum of function `sym` leaves out, one

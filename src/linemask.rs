@@ -42,6 +42,10 @@ pub struct LineCallee {
     /// %r64`, `lea`): a pointer, which shows the prototype version that has
     /// the line there (see `wide_at`).
     pub line_if_wide: &'static [(u8, u8)],
+    /// A printk: a variadic argument is the line only where the format
+    /// prints it as `%s:%d` right after a `__FILE__` argument (see
+    /// `file_line_at`).
+    pub file_line: bool,
     /// The kernel declaration that says so.
     pub cite: &'static str,
 }
@@ -57,6 +61,20 @@ const fn lc(
         line_args,
         varargs_from,
         line_if_wide: &[],
+        file_line: false,
+        cite,
+    }
+}
+
+/// A printk whose `<__FILE__>:<__LINE__>` pair is recognised by its
+/// format (see [`LineCallee::file_line`]).
+const fn lc_printk(name: &'static str, cite: &'static str) -> LineCallee {
+    LineCallee {
+        name,
+        line_args: &[],
+        varargs_from: Some(1),
+        line_if_wide: &[],
+        file_line: true,
         cite,
     }
 }
@@ -74,6 +92,7 @@ const fn lc_wide(
         line_args,
         varargs_from: None,
         line_if_wide,
+        file_line: false,
         cite,
     }
 }
@@ -296,6 +315,14 @@ pub const LINE_CALLEES: &[LineCallee] = &[
         None,
         "fs/ext4/ext4.h: __dump_mmp_msg(struct super_block *, struct mmp_struct *mmp, const char *, unsigned int, const char *)",
     ),
+    lc_printk(
+        "_printk",
+        "include/linux/printk.h (v5.15+): _printk(const char *fmt, ...); only an argument printed as `%s:%d` right after a `.c`/`.h` string constant, e.g. ext4's ASSERT (fs/ext4/ext4.h: printk(KERN_EMERG \"Assertion failure in %s() at %s:%d: '%s'\\n\", __func__, __FILE__, __LINE__, #assert))",
+    ),
+    lc_printk(
+        "printk",
+        "include/linux/printk.h (<= v5.14): printk(const char *fmt, ...); as _printk",
+    ),
     lc(
         "assfail",
         &[3, 2],
@@ -439,6 +466,7 @@ pub fn sites(
     callee_of: &dyn Fn(usize) -> Option<Vec<u8>>,
     bug_line: &dyn Fn(usize) -> Option<i64>,
     relocated: &dyn Fn(usize) -> bool,
+    string_of: &dyn Fn(usize) -> Option<Vec<u8>>,
 ) -> Vec<Option<Site>> {
     let mut out: Vec<Option<Site>> = vec![None; insns.len()];
     // A relocated immediate (`mov $__func__, %rsi`) is an address, never a
@@ -492,13 +520,20 @@ pub fn sites(
         .map(|(i, _, _)| i.near_branch_target())
         .collect();
     let wide = |call: usize, arg: u8| !indirect && wide_at(insns, &targets, call, arg);
+    let file_line = |call: usize, arg: u8| {
+        !indirect
+            && file_line_at(arg, &|a| {
+                let k = last_write(insns, &targets, call, a)?;
+                string_of(k)
+            })
+    };
     let mut results: Vec<(usize, i64, Vec<Use>)> = Vec::new();
     for &(k, loc) in &origins {
         let (insn, io, is) = &insns[k];
         let at = (insn.ip() - base) as usize;
         let bytes = &code[at.min(code.len())..(at + insn.len()).min(code.len())];
         let value = imm_value(bytes, *io, *is);
-        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory, &wide) {
+        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory, &wide, &file_line) {
             results.push((k, value, uses));
         }
     }
@@ -560,9 +595,11 @@ fn walk(
     loc: Loc,
     factory: &mut InstructionInfoFactory,
     wide: &dyn Fn(usize, u8) -> bool,
+    file_line: &dyn Fn(usize, u8) -> bool,
 ) -> Option<Vec<Use>> {
     let is_line = |c: &LineCallee, call: usize, a: u8| {
         c.line_args.contains(&a)
+            || (c.file_line && file_line(call, a))
             || c.line_if_wide
                 .iter()
                 .any(|&(l, w)| l == a && wide(call, w))
@@ -604,7 +641,7 @@ fn walk(
                 let a = arg_index(loc, false)?;
                 if is_line(c, i, a) {
                     uses.push(Use::Line(i, c, a));
-                } else if c.varargs_from.is_some_and(|v| a >= v) {
+                } else if !c.file_line && c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
                 } else {
                     return None;
@@ -624,7 +661,7 @@ fn walk(
                 let a = arg_index(loc, true)?;
                 if is_line(c, i, a) {
                     uses.push(Use::Line(i, c, a));
-                } else if c.varargs_from.is_some_and(|v| a >= v) {
+                } else if !c.file_line && c.varargs_from.is_some_and(|v| a >= v) {
                     uses.push(Use::Var(i, c, a));
                 } else {
                     return None;
@@ -655,11 +692,44 @@ fn walk(
     (!uses.is_empty()).then_some(uses)
 }
 
+/// The instruction that last writes register argument `arg` before call
+/// `call`, in the straight-line code right before it (no branch target at
+/// the call or in between, no other control flow); None if not found.
+fn last_write(
+    insns: &[Decoded],
+    targets: &std::collections::HashSet<u64>,
+    call: usize,
+    arg: u8,
+) -> Option<usize> {
+    let &reg = ARG_REGS.get(arg as usize)?;
+    let mut factory = InstructionInfoFactory::new();
+    let mut j = call;
+    while j > 0 {
+        if targets.contains(&insns[j].0.ip()) {
+            return None; // another path joins here
+        }
+        j -= 1;
+        let insn = &insns[j].0;
+        if insn.flow_control() != FlowControl::Next {
+            return None;
+        }
+        let writes = factory.info(insn).used_registers().iter().any(|u| {
+            u.register().full_register() == reg
+                && !matches!(
+                    u.access(),
+                    OpAccess::Read | OpAccess::CondRead | OpAccess::None | OpAccess::NoMemAccess
+                )
+        });
+        if writes {
+            return Some(j);
+        }
+    }
+    None
+}
+
 /// Whether register argument `arg` holds a 64-bit value at call `call`:
-/// walking back over the straight-line code before the call (no branch
-/// target at the call or in between, no other control flow), the last
-/// instruction that writes the register is a 64-bit register copy, a
-/// 64-bit load or a `lea` into its full 64-bit form. A line number is an
+/// the [`last_write`] of the register is a 64-bit register copy, a 64-bit
+/// load or a `lea` into its full 64-bit form. A line number is an
 /// `unsigned int` constant: GCC materializes it with 32-bit moves (`mov
 /// $imm,%esi`, `mov %ebx,%esi`, a 32-bit reload of a spill), never as a
 /// 64-bit copy or load, so such a write is a pointer (`sb`, `dir`).
@@ -670,38 +740,82 @@ fn wide_at(
     call: usize,
     arg: u8,
 ) -> bool {
-    let Some(&reg) = ARG_REGS.get(arg as usize) else {
+    let Some(j) = last_write(insns, targets, call, arg) else {
         return false;
     };
-    let mut factory = InstructionInfoFactory::new();
-    let mut j = call;
-    while j > 0 {
-        if targets.contains(&insns[j].0.ip()) {
-            return false; // another path joins here
-        }
-        j -= 1;
-        let insn = &insns[j].0;
-        if insn.flow_control() != FlowControl::Next {
-            return false;
-        }
-        let writes = factory.info(insn).used_registers().iter().any(|u| {
-            u.register().full_register() == reg
-                && !matches!(
-                    u.access(),
-                    OpAccess::Read | OpAccess::CondRead | OpAccess::None | OpAccess::NoMemAccess
-                )
-        });
-        if !writes {
+    let insn = &insns[j].0;
+    insn.op0_kind() == OpKind::Register
+        && insn.op0_register() == ARG_REGS[arg as usize]
+        && matches!(
+            insn.code(),
+            Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Lea_r64_m
+        )
+}
+
+/// Whether variadic argument `arg` of a printk is a `__LINE__`: the format
+/// (argument 0, a string constant) prints argument `arg - 1` and `arg`
+/// as `%s:%d`, the conversions counted from the start (any `*` width or
+/// precision gives up), and argument `arg - 1` is a string constant that
+/// names a C source or header (`__FILE__`). `string_arg(a)` is the string
+/// constant register argument `a` holds at the call.
+pub fn file_line_at(arg: u8, string_arg: &dyn Fn(u8) -> Option<Vec<u8>>) -> bool {
+    if !(2..=6).contains(&arg) {
+        return false;
+    }
+    let Some(file) = string_arg(arg - 1) else {
+        return false;
+    };
+    let is_file = (file.ends_with(b".c") || file.ends_with(b".h"))
+        && file.len() > 2
+        && file
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'%' && b != b':');
+    if !is_file {
+        return false;
+    }
+    let Some(fmt) = string_arg(0) else {
+        return false;
+    };
+    // Conversions: (start of '%', one past the conversion character).
+    let mut convs: Vec<(usize, usize, u8)> = Vec::new();
+    let mut i = 0;
+    while i < fmt.len() {
+        if fmt[i] != b'%' {
+            i += 1;
             continue;
         }
-        return insn.op0_kind() == OpKind::Register
-            && insn.op0_register() == reg
-            && matches!(
-                insn.code(),
-                Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Lea_r64_m
-            );
+        if fmt.get(i + 1) == Some(&b'%') {
+            i += 2;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        while i < fmt.len() && b"-+ #0123456789.hlLzjtq".contains(&fmt[i]) {
+            i += 1;
+        }
+        match fmt.get(i) {
+            None | Some(b'*') => return false,
+            Some(&c) => {
+                i += 1;
+                if c == b'p' {
+                    // %p extensions (lib/vsprintf.c pointer()): letters.
+                    while i < fmt.len() && fmt[i].is_ascii_alphanumeric() {
+                        i += 1;
+                    }
+                }
+                convs.push((start, i, c));
+            }
+        }
     }
-    false
+    let (f, l) = (arg as usize - 2, arg as usize - 1);
+    let (Some(&(_, fend, fc)), Some(&(lstart, lend, lc))) = (convs.get(f), convs.get(l)) else {
+        return false;
+    };
+    fc == b's'
+        && fmt.get(fend) == Some(&b':')
+        && lstart == fend + 1
+        && matches!(lc, b'd' | b'u' | b'i')
+        && lend == lstart + 2
 }
 
 enum Step {
@@ -849,6 +963,7 @@ mod tests {
             &|k| calls[k].then(|| callee.as_bytes().to_vec()),
             &|_| None,
             &|_| false,
+            &|_| None,
         )
     }
 
