@@ -910,13 +910,7 @@ impl<'a> Ctx<'a> {
             Some(tail[..end].to_vec())
         };
         linemask::sites(
-            insns,
-            code,
-            start,
-            &callee_of,
-            &bug_line,
-            &relocated,
-            &string_of,
+            insns, code, start, &callee_of, &bug_line, &relocated, &string_of,
         )
     }
 

@@ -600,9 +600,7 @@ fn walk(
     let is_line = |c: &LineCallee, call: usize, a: u8| {
         c.line_args.contains(&a)
             || (c.file_line && file_line(call, a))
-            || c.line_if_wide
-                .iter()
-                .any(|&(l, w)| l == a && wide(call, w))
+            || c.line_if_wide.iter().any(|&(l, w)| l == a && wide(call, w))
     };
     let index_of = |ip: u64| -> Option<usize> {
         let i = insns.partition_point(|(x, _, _)| x.ip() < ip);
