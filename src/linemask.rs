@@ -1004,4 +1004,52 @@ mod tests {
         let code = [0xbe, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0];
         assert!(run(&code, "__might_sleep")[0].is_some());
     }
+
+    #[test]
+    fn file_line_needs_the_format_and_a_file_name() {
+        let strs = |fmt: &'static str, file: &'static str| {
+            move |a: u8| match a {
+                0 => Some(fmt.as_bytes().to_vec()),
+                2 => Some(file.as_bytes().to_vec()),
+                _ => Some(b"f".to_vec()),
+            }
+        };
+        // ext4 ASSERT: "%s() at %s:%d" with __func__, __FILE__, __LINE__.
+        let ok = strs(
+            "\u{1}0Assertion failure in %s() at %s:%d: '%s'\n",
+            "fs/ext4/super.c",
+        );
+        assert!(file_line_at(3, &ok));
+        assert!(!file_line_at(2, &ok), "the file itself");
+        assert!(!file_line_at(4, &ok), "the expression string");
+        // Not a file name, or not `%s:%d`, or a `*` width: no.
+        assert!(!file_line_at(3, &strs("%s() at %s:%d", "super")));
+        assert!(!file_line_at(3, &strs("%s() at %s %d", "fs/ext4/super.c")));
+        assert!(!file_line_at(3, &strs("%s() at %s:%5d", "fs/ext4/super.c")));
+        assert!(!file_line_at(3, &strs("%*s %s:%d", "fs/ext4/super.c")));
+        // `%%` is no conversion.
+        assert!(file_line_at(3, &strs("100%% %s at %s:%d", "a.h")));
+    }
+
+    #[test]
+    fn a_version_dependent_slot_needs_a_pointer_in_the_witness() {
+        // mov %rdi,%rsi; mov $0x2a,%edx; call __ext4_journal_start_sb
+        // (v6.2: slot 1 is sb, slot 2 the line)
+        let code = [0x48, 0x89, 0xfe, 0xba, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0];
+        let s = run(&code, "__ext4_journal_start_sb");
+        assert_eq!(s[1].as_ref().map(|x| x.arg), Some(2));
+        // mov $0x2a,%esi; mov $0x8,%edx; call __ext4_journal_start_sb
+        // (v6.1: slot 1 the line, slot 2 the real type)
+        let code = [0xbe, 0x2a, 0, 0, 0, 0xba, 8, 0, 0, 0, 0xe8, 0, 0, 0, 0];
+        let s = run(&code, "__ext4_journal_start_sb");
+        assert_eq!(s[0].as_ref().map(|x| x.arg), Some(1));
+        assert_eq!(s[1], None, "the type");
+        // mov %edi,%esi (32-bit: could be a line) ; mov $8,%edx: no.
+        let code = [0x89, 0xfe, 0xba, 8, 0, 0, 0, 0xe8, 0, 0, 0, 0];
+        assert!(
+            run(&code, "__ext4_journal_start_sb")
+                .iter()
+                .all(Option::is_none)
+        );
+    }
 }
