@@ -315,6 +315,18 @@ pub const LINE_CALLEES: &[LineCallee] = &[
         None,
         "fs/ext4/ext4.h: __dump_mmp_msg(struct super_block *, struct mmp_struct *mmp, const char *, unsigned int, const char *)",
     ),
+    lc(
+        "__ext4_read_dirblock",
+        &[4],
+        None,
+        "fs/ext4/namei.c (static): __ext4_read_dirblock(struct inode *inode, ext4_lblk_t block, dirblock_type_t type, const char *func, unsigned int line)",
+    ),
+    lc(
+        "__xattr_check_inode",
+        &[4],
+        None,
+        "fs/ext4/xattr.h: __xattr_check_inode(struct inode *inode, struct ext4_xattr_ibody_header *header, void *end, const char *function, unsigned int line)",
+    ),
     lc_printk(
         "_printk",
         "include/linux/printk.h (v5.15+): _printk(const char *fmt, ...); only an argument printed as `%s:%d` right after a `.c`/`.h` string constant, e.g. ext4's ASSERT (fs/ext4/ext4.h: printk(KERN_EMERG \"Assertion failure in %s() at %s:%d: '%s'\\n\", __func__, __FILE__, __LINE__, #assert))",
@@ -405,6 +417,17 @@ pub fn arg_place(arg: u8) -> String {
     }
 }
 
+/// Where a jump goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// Inside the part (or unknown: its displacement decides).
+    Inside,
+    /// Out of it, to a named symbol (a tail call).
+    Out,
+    /// To the return thunk: a `ret`.
+    Return,
+}
+
 /// A use of a tracked immediate.
 #[derive(Debug, Clone, Copy)]
 enum Use {
@@ -481,7 +504,12 @@ pub fn sites(
         return out;
     }
     // Only worth walking if a table callee is called at all.
-    let calls: Vec<Option<&'static LineCallee>> = (0..insns.len())
+    // Where each jump goes. A relocated jump leaves the part whatever its
+    // unrelocated displacement says (a tail call `jmp __ext4_journal_stop`
+    // reads as a jump to the next instruction); `jmp __x86_return_thunk`
+    // is the `ret` of a kernel built with CONFIG_RETHUNK
+    // (arch/x86/include/asm/linkage.h RET).
+    let names: Vec<Option<Vec<u8>>> = (0..insns.len())
         .map(|k| {
             let fc = insns[k].0.flow_control();
             if matches!(
@@ -490,11 +518,23 @@ pub fn sites(
                     | FlowControl::UnconditionalBranch
                     | FlowControl::ConditionalBranch
             ) {
-                callee_of(k).and_then(|n| callee(&n))
+                callee_of(k)
             } else {
                 None
             }
         })
+        .collect();
+    let dests: Vec<Dest> = names
+        .iter()
+        .map(|n| match n.as_deref() {
+            None => Dest::Inside,
+            Some(b"__x86_return_thunk") => Dest::Return,
+            Some(_) => Dest::Out,
+        })
+        .collect();
+    let calls: Vec<Option<&'static LineCallee>> = names
+        .iter()
+        .map(|n| n.as_deref().and_then(callee))
         .collect();
     if calls.iter().all(Option::is_none) {
         return out;
@@ -508,6 +548,9 @@ pub fn sites(
         .any(|(i, _, _)| i.flow_control() == FlowControl::IndirectBranch);
     let targets: std::collections::HashSet<u64> = insns
         .iter()
+        .zip(&dests)
+        .filter(|&(_, d)| matches!(d, Dest::Inside))
+        .map(|(x, _)| x)
         .filter(|(i, _, _)| {
             matches!(
                 i.flow_control(),
@@ -533,7 +576,16 @@ pub fn sites(
         let at = (insn.ip() - base) as usize;
         let bytes = &code[at.min(code.len())..(at + insn.len()).min(code.len())];
         let value = imm_value(bytes, *io, *is);
-        if let Some(uses) = walk(insns, &calls, k, loc, &mut factory, &wide, &file_line) {
+        if let Some(uses) = walk(
+            insns,
+            &calls,
+            &dests,
+            k,
+            loc,
+            &mut factory,
+            &wide,
+            &file_line,
+        ) {
             results.push((k, value, uses));
         }
     }
@@ -588,9 +640,11 @@ pub fn sites(
 /// Follow the value stored by instruction `k` into `loc`. None when some
 /// use is not a line argument of a table callee (or cannot be modelled);
 /// otherwise its uses (at least one).
+#[allow(clippy::too_many_arguments)]
 fn walk(
     insns: &[Decoded],
     calls: &[Option<&'static LineCallee>],
+    dests: &[Dest],
     k: usize,
     loc: Loc,
     factory: &mut InstructionInfoFactory,
@@ -650,7 +704,15 @@ fn walk(
                 if fc == FlowControl::ConditionalBranch {
                     todo.push((i + 1, loc));
                 }
-                if let Some(t) = target_in() {
+                if dests[i] == Dest::Return {
+                    if matches!(loc, Loc::Stack(_)) {
+                        return None;
+                    }
+                    continue;
+                }
+                if dests[i] == Dest::Inside
+                    && let Some(t) = target_in()
+                {
                     todo.push((t, loc));
                     continue;
                 }
