@@ -46,6 +46,9 @@ pub enum Level {
     Reference,
     /// Function-scope static moved by the patch into a new static helper.
     Moved,
+    /// Function-scope static no function uses, through the paired data
+    /// that references it.
+    Data,
     /// Binding changed.
     Scope,
     /// Last resort: order.
@@ -61,6 +64,7 @@ impl Level {
             Level::Demangled => "demangled name",
             Level::Reference => "referencing function",
             Level::Moved => "use moved into a new static function",
+            Level::Data => "referencing data",
             Level::Scope => "name, binding changed",
             Level::Position => "position (last resort)",
         }
@@ -78,6 +82,13 @@ pub struct Twins {
     pub level: HashMap<usize, Level>,
     /// Warnings (weak pairings, unpaired symbols).
     pub warnings: Vec<String>,
+    /// Function-scope statics of the patched object that neither use nor
+    /// data references could pair while their file has several statics of
+    /// that name: patched symbol → why. Left unpaired, but never new:
+    /// extract refuses any reference to one (`--pair` settles it).
+    pub ambiguous_p: BTreeMap<usize, String>,
+    /// The same, original side.
+    pub ambiguous_o: BTreeSet<usize>,
 }
 
 impl Twins {
@@ -340,7 +351,29 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         use_free_o = su.free_o;
         use_free_p = su.free_p;
         // Statics no function uses (referenced from data only, such as
-        // `__quirk.N`): use cannot tell, so names do, as for any symbol.
+        // `__quirk.N` or a static published through a static holder):
+        // first through the paired data that references them (level 3c),
+        // then, when the name is unique in its file on both sides so that
+        // the numbering cannot matter, by name like any symbol; several
+        // of one name left over are ambiguous, never paired by number.
+        pair_by_data(
+            orig,
+            patched,
+            &mut tw,
+            &use_free_o,
+            &use_free_p,
+            &su.key_o,
+            &su.key_p,
+        );
+        mark_ambiguous(
+            orig,
+            patched,
+            &mut tw,
+            &mut use_free_o,
+            &mut use_free_p,
+            &su.key_o,
+            &su.key_p,
+        );
         name_levels(
             orig,
             patched,
@@ -457,6 +490,237 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         }
     }
     Ok(tw)
+}
+
+/// Key of a function-scope static: (file block as orig block, demangled
+/// name).
+type StaticKey = (Option<Key>, Vec<u8>);
+
+/// For every data symbol (an object, or any named symbol of a
+/// non-executable section) the symbols its relocations reach: named
+/// targets as they are, section-relative ones through `Elf::resolve_ref`.
+fn data_references(elf: &Elf) -> HashMap<usize, BTreeSet<usize>> {
+    let mut out: HashMap<usize, BTreeSet<usize>> = HashMap::new();
+    for r in &elf.relocs {
+        let sec = &elf.sections[r.section];
+        if sec.is_exec() || !sec.is_alloc() {
+            continue;
+        }
+        let Some(h) = elf.symbol_containing(r.section, r.offset) else {
+            continue;
+        };
+        let t = &elf.symbols[r.symbol];
+        let target = if t.is_section() {
+            t.section
+                .and_then(|ts| Some((ts, crate::elf::uoffset_of(t.value, r.addend, 0)?)))
+                .and_then(|(ts, off)| elf.resolve_ref(ts, off))
+                .map(|rt| rt.sym)
+        } else if t.section.is_some() {
+            Some(r.symbol)
+        } else {
+            None
+        };
+        if let Some(t) = target
+            && t != h
+        {
+            out.entry(h).or_default().insert(t);
+        }
+    }
+    out
+}
+
+/// Level 3c: function-scope statics no function uses, paired through the
+/// paired data that references them. A holder `H` paired with `H'`, `H`
+/// referencing the static `x` and `H'` the same-named `y` (both unpaired),
+/// is evidence for `x ↔ y`; each holder narrows the candidates as in
+/// [`StaticsByUse`], and a pair needs agreement from both sides. Repeated
+/// until nothing changes: a paired static may itself hold others.
+///
+/// Why: such a static is reached by the patch only through data (a new
+/// holder the patch copies, `static struct holder extra = { &val }`); the
+/// copy must point at the running kernel's object, so its pair decides
+/// the klp symbol, and its `.N` number is only GCC's unit-wide counter.
+fn pair_by_data(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    free_o: &HashSet<usize>,
+    free_p: &HashSet<usize>,
+    key_o: &BTreeMap<usize, StaticKey>,
+    key_p: &BTreeMap<usize, StaticKey>,
+) {
+    if free_o.is_empty() || free_p.is_empty() {
+        return;
+    }
+    let refs_o = data_references(orig);
+    let refs_p = data_references(patched);
+    // Holders of each free static.
+    let holders = |refs: &HashMap<usize, BTreeSet<usize>>, free: &HashSet<usize>| {
+        let mut h: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for (&d, ts) in refs {
+            for t in ts.iter().filter(|t| free.contains(t)) {
+                h.entry(*t).or_default().insert(d);
+            }
+        }
+        h
+    };
+    let holders_o = holders(&refs_o, free_o);
+    let holders_p = holders(&refs_p, free_p);
+    // Candidates of `s` on the other side: intersection over its holders
+    // with a twin whose twin references unpaired same-key statics.
+    fn cands(
+        s: usize,
+        key: &StaticKey,
+        holders: &BTreeMap<usize, BTreeSet<usize>>,
+        twin: &HashMap<usize, usize>,
+        other_paired: &HashMap<usize, usize>,
+        other_refs: &HashMap<usize, BTreeSet<usize>>,
+        other_keys: &BTreeMap<usize, StaticKey>,
+        other_free: &HashSet<usize>,
+    ) -> Option<BTreeSet<usize>> {
+        key.0?;
+        let mut among: Option<BTreeSet<usize>> = None;
+        for h in holders.get(&s)? {
+            let Some(ht) = twin.get(h) else { continue };
+            let here: BTreeSet<usize> = other_refs
+                .get(ht)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|c| {
+                    other_free.contains(c)
+                        && !other_paired.contains_key(c)
+                        && other_keys.get(c) == Some(key)
+                })
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            among = Some(match among {
+                None => here,
+                Some(a) => a.intersection(&here).copied().collect(),
+            });
+        }
+        among
+    }
+    loop {
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for &s in free_o.iter().filter(|s| !tw.o2p.contains_key(s)) {
+            let Some(key) = key_o.get(&s) else { continue };
+            let Some(cs) = cands(
+                s, key, &holders_o, &tw.o2p, &tw.p2o, &refs_p, key_p, free_p,
+            ) else {
+                continue;
+            };
+            let [c] = cs.iter().copied().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let Some(kc) = key_p.get(&c) else { continue };
+            let back = cands(
+                c, kc, &holders_p, &tw.p2o, &tw.o2p, &refs_o, key_o, free_o,
+            );
+            if back.is_some_and(|b| b.len() == 1 && b.contains(&s)) {
+                found.push((s, c));
+            }
+        }
+        found.sort();
+        found.dedup();
+        let mut progress = false;
+        for (s, c) in found {
+            if !tw.o2p.contains_key(&s) && !tw.p2o.contains_key(&c) {
+                tw.pair(s, c, Level::Data);
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+}
+
+/// Function-scope statics that no function uses and no paired data
+/// decided (after [`pair_by_data`]): when their file has several statics
+/// of that name on either side, a name or position match would rest on
+/// GCC's unit-wide `.N` counter alone (a patch that adds or moves one
+/// renumbers the rest), so they are not paired but recorded as ambiguous
+/// and taken out of `free_o`/`free_p` (the later name levels). extract
+/// refuses any reference to one; diff of other functions goes on.
+fn mark_ambiguous(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    free_o: &mut HashSet<usize>,
+    free_p: &mut HashSet<usize>,
+    key_o: &BTreeMap<usize, StaticKey>,
+    key_p: &BTreeMap<usize, StaticKey>,
+) {
+    let mut count: BTreeMap<&StaticKey, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (s, k) in key_o {
+        count.entry(k).or_default().0.push(*s);
+    }
+    for (c, k) in key_p {
+        count.entry(k).or_default().1.push(*c);
+    }
+    for (k, (os, ps)) in count {
+        if k.0.is_none() || (os.len() < 2 && ps.len() < 2) {
+            continue;
+        }
+        let left_o: Vec<usize> = os
+            .iter()
+            .copied()
+            .filter(|s| free_o.contains(s) && !tw.o2p.contains_key(s))
+            .collect();
+        let left_p: Vec<usize> = ps
+            .iter()
+            .copied()
+            .filter(|c| free_p.contains(c) && !tw.p2o.contains_key(c))
+            .collect();
+        if left_o.is_empty() && left_p.is_empty() {
+            continue;
+        }
+        let names = |elf: &Elf, v: &[usize]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter()
+                    .map(|&i| elf.symbols[i].display_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let file = left_o
+            .first()
+            .and_then(|&s| orig.file_name_of(s))
+            .or_else(|| left_p.first().and_then(|&c| patched.file_name_of(c)))
+            .map_or_else(String::new, |f| format!("{}: ", show(f)));
+        let why = format!(
+            "{file}function-scope static {} cannot be paired: no function uses it and no paired data decides, and the file has {} static(s) named {} in the original ({}; unpaired: {}) and {} in the patched object ({}; unpaired: {}), so a name match would rest on GCC's .N counter alone",
+            "{}",
+            os.len(),
+            show(&k.1),
+            names(orig, &os),
+            names(orig, &left_o),
+            ps.len(),
+            names(patched, &ps),
+            names(patched, &left_p),
+        );
+        for &s in &left_o {
+            free_o.remove(&s);
+            tw.ambiguous_o.insert(s);
+        }
+        for &c in &left_p {
+            free_p.remove(&c);
+            tw.ambiguous_p
+                .insert(c, why.replacen("{}", &patched.symbols[c].display_name(), 1));
+        }
+        if !left_o.is_empty() || !left_p.is_empty() {
+            tw.warnings.push(why.replacen(
+                "{}",
+                &names(patched, &left_p).replace(", ", "/"),
+                1,
+            ));
+        }
+    }
 }
 
 /// Levels 1 (name) and 2 (demangled name) over the candidates `use_o` /
@@ -590,8 +854,8 @@ struct StaticsByUse<'e> {
     orig: &'e Elf,
     patched: &'e Elf,
     /// (file block as orig block, demangled name) of every static.
-    key_o: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
-    key_p: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+    key_o: BTreeMap<usize, StaticKey>,
+    key_p: BTreeMap<usize, StaticKey>,
     /// Users (functions) of each static.
     users_o: BTreeMap<usize, BTreeSet<usize>>,
     users_p: BTreeMap<usize, BTreeSet<usize>>,
@@ -1090,6 +1354,7 @@ mod tests {
             Level::Demangled,
             Level::Reference,
             Level::Moved,
+            Level::Data,
             Level::Scope,
             Level::Position,
         ];
