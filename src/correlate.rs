@@ -693,9 +693,8 @@ fn mark_ambiguous(
             .and_then(|&s| orig.file_name_of(s))
             .or_else(|| left_p.first().and_then(|&c| patched.file_name_of(c)))
             .map_or_else(String::new, |f| format!("{}: ", show(f)));
-        let why = format!(
-            "{file}function-scope static {} cannot be paired: no function uses it and no paired data decides, and the file has {} static(s) named {} in the original ({}; unpaired: {}) and {} in the patched object ({}; unpaired: {}), so a name match would rest on GCC's .N counter alone",
-            "{}",
+        let tail = format!(
+            "no function uses it and no paired data decides, and the file has {} static(s) named {} in the original ({}; unpaired: {}) and {} in the patched object ({}; unpaired: {}), so a name match would rest on GCC's .N counter alone",
             os.len(),
             show(&k.1),
             names(orig, &os),
@@ -710,16 +709,18 @@ fn mark_ambiguous(
         }
         for &c in &left_p {
             free_p.remove(&c);
-            tw.ambiguous_p
-                .insert(c, why.replacen("{}", &patched.symbols[c].display_name(), 1));
+            tw.ambiguous_p.insert(
+                c,
+                format!(
+                    "{file}function-scope static {} cannot be paired: {tail}",
+                    patched.symbols[c].display_name()
+                ),
+            );
         }
-        if !left_o.is_empty() || !left_p.is_empty() {
-            tw.warnings.push(why.replacen(
-                "{}",
-                &names(patched, &left_p).replace(", ", "/"),
-                1,
-            ));
-        }
+        tw.warnings.push(format!(
+            "{file}function-scope statics named {} left unpaired (a reference to one from extracted code is refused): {tail}",
+            show(&k.1)
+        ));
     }
 }
 

@@ -522,8 +522,8 @@ fn weak_pairings_warn() {
         tw.warnings
     );
     assert!(
-        tw.warnings.iter().any(|w| w.contains("a.c: function-scope static")
-            && w.contains("cannot be paired")
+        tw.warnings.iter().any(|w| w
+            .contains("a.c: function-scope statics named __quirk left unpaired")
             && w.contains("__quirk.1, __quirk.2")
             && w.contains("__quirk.5, __quirk.6")),
         "{:?}",
