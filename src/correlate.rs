@@ -16,7 +16,11 @@
 //!    the numbers and an exact name match is a coincidence. A static the
 //!    patch moved into a new static helper pairs across the move; what use
 //!    cannot decide is refused (see `StaticsByUse`). Statics that no
-//!    function uses go through levels 1, 2 and 5 like any symbol;
+//!    function uses pair through the paired data that references them
+//!    (`pair_by_data`), else by levels 1 and 2 when their name is unique
+//!    in the file on both sides; several of one name that nothing decides
+//!    are never paired by number or order: `Twins::ambiguous_p` records
+//!    them and extract refuses a reference to one (`mark_ambiguous`);
 //! 4. **scope**: a symbol that became global (or local) pairs by name, with a
 //!    warning (function-scope statics never change binding);
 //! 5. **position**: N same-named candidates on each side pair in order, with
@@ -529,6 +533,57 @@ fn data_references(elf: &Elf) -> HashMap<usize, BTreeSet<usize>> {
     out
 }
 
+/// One side of [`pair_by_data`].
+struct DataSide<'k> {
+    /// Data symbols referencing each free static.
+    holders: BTreeMap<usize, BTreeSet<usize>>,
+    /// Every data symbol's references.
+    refs: HashMap<usize, BTreeSet<usize>>,
+    keys: &'k BTreeMap<usize, StaticKey>,
+    free: &'k HashSet<usize>,
+}
+
+impl DataSide<'_> {
+    /// Candidates of static `s` of this side on the `other`: the
+    /// intersection, over its holders with a twin (`twin`), of the
+    /// unpaired (`other_paired`) free same-key statics the twin
+    /// references; None when no holder gives evidence.
+    fn cands(
+        &self,
+        s: usize,
+        other: &DataSide<'_>,
+        twin: &HashMap<usize, usize>,
+        other_paired: &HashMap<usize, usize>,
+    ) -> Option<BTreeSet<usize>> {
+        let key = self.keys.get(&s)?;
+        key.0?;
+        let mut among: Option<BTreeSet<usize>> = None;
+        for h in self.holders.get(&s)? {
+            let Some(ht) = twin.get(h) else { continue };
+            let here: BTreeSet<usize> = other
+                .refs
+                .get(ht)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|c| {
+                    other.free.contains(c)
+                        && !other_paired.contains_key(c)
+                        && other.keys.get(c) == Some(key)
+                })
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            among = Some(match among {
+                None => here,
+                Some(a) => a.intersection(&here).copied().collect(),
+            });
+        }
+        among
+    }
+}
+
 /// Level 3c: function-scope statics no function uses, paired through the
 /// paired data that references them. A holder `H` paired with `H'`, `H`
 /// referencing the static `x` and `H'` the same-named `y` (both unpaired),
@@ -564,61 +619,28 @@ fn pair_by_data(
         }
         h
     };
-    let holders_o = holders(&refs_o, free_o);
-    let holders_p = holders(&refs_p, free_p);
-    // Candidates of `s` on the other side: intersection over its holders
-    // with a twin whose twin references unpaired same-key statics.
-    fn cands(
-        s: usize,
-        key: &StaticKey,
-        holders: &BTreeMap<usize, BTreeSet<usize>>,
-        twin: &HashMap<usize, usize>,
-        other_paired: &HashMap<usize, usize>,
-        other_refs: &HashMap<usize, BTreeSet<usize>>,
-        other_keys: &BTreeMap<usize, StaticKey>,
-        other_free: &HashSet<usize>,
-    ) -> Option<BTreeSet<usize>> {
-        key.0?;
-        let mut among: Option<BTreeSet<usize>> = None;
-        for h in holders.get(&s)? {
-            let Some(ht) = twin.get(h) else { continue };
-            let here: BTreeSet<usize> = other_refs
-                .get(ht)
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|c| {
-                    other_free.contains(c)
-                        && !other_paired.contains_key(c)
-                        && other_keys.get(c) == Some(key)
-                })
-                .collect();
-            if here.is_empty() {
-                continue;
-            }
-            among = Some(match among {
-                None => here,
-                Some(a) => a.intersection(&here).copied().collect(),
-            });
-        }
-        among
-    }
+    let side_o = DataSide {
+        holders: holders(&refs_o, free_o),
+        refs: refs_o,
+        keys: key_o,
+        free: free_o,
+    };
+    let side_p = DataSide {
+        holders: holders(&refs_p, free_p),
+        refs: refs_p,
+        keys: key_p,
+        free: free_p,
+    };
     loop {
         let mut found: Vec<(usize, usize)> = Vec::new();
         for &s in free_o.iter().filter(|s| !tw.o2p.contains_key(s)) {
-            let Some(key) = key_o.get(&s) else { continue };
-            let Some(cs) = cands(
-                s, key, &holders_o, &tw.o2p, &tw.p2o, &refs_p, key_p, free_p,
-            ) else {
+            let Some(cs) = side_o.cands(s, &side_p, &tw.o2p, &tw.p2o) else {
                 continue;
             };
             let [c] = cs.iter().copied().collect::<Vec<_>>()[..] else {
                 continue;
             };
-            let Some(kc) = key_p.get(&c) else { continue };
-            let back = cands(
-                c, kc, &holders_p, &tw.p2o, &tw.o2p, &refs_o, key_o, free_o,
-            );
+            let back = side_p.cands(c, &side_o, &tw.p2o, &tw.o2p);
             if back.is_some_and(|b| b.len() == 1 && b.contains(&s)) {
                 found.push((s, c));
             }
@@ -841,7 +863,8 @@ enum Evidence {
 ///   renamed function keeps the state, new code that reuses a name must
 ///   not); refused, `--pair` settles it.
 ///
-/// Statics no function uses are left to the name levels.
+/// Statics no function uses are left to [`pair_by_data`],
+/// [`mark_ambiguous`] and the name levels.
 ///
 /// Why it matters: a paired static becomes a klp relocation to the
 /// original's name, which the livepatch core binds to the running kernel's

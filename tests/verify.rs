@@ -1147,7 +1147,11 @@ fn klp_symbol_names_the_twin() {
     let b = renumbered_base();
     let rep = b.verify(&b.out);
     assert!(rep.is_clean(), "{:#?}", rep.findings);
-    assert!(rep.ran.contains(&verify::INV_KLP_TWIN_NAME), "{:?}", rep.ran);
+    assert!(
+        rep.ran.contains(&verify::INV_KLP_TWIN_NAME),
+        "{:?}",
+        rep.ran
+    );
     // tick's static bound by a number instead of its twin's name: the
     // kernel has a count.0 (tock's), so only this invariant can tell.
     let mut out = b.out.clone();
