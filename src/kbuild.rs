@@ -137,25 +137,7 @@ struct Shipped {
 /// parts and add the records and the function aliases.
 fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
     let file = p.path.as_str();
-    for s in &p.sections {
-        if s.name.starts_with(RECORDS_PREFIX) || s.name == NAMES_SECTION {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "already has {}: this is a shipped object, not an `extract` output",
-                    s.display_name()
-                ),
-            )
-            .in_file(file));
-        }
-        if s.name.starts_with(b".klp.arch.") {
-            return Err(Error::unsupported(format!(
-                "{}: the legacy .klp.arch form has no kbuild form",
-                s.display_name()
-            ))
-            .in_file(file));
-        }
-    }
+    check_not_shipped(p)?;
     let copied = copy::copy(
         p,
         &|s| s.name == META_SECTION || is_klp_rela_section(s),
@@ -177,9 +159,66 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
     }
 
     // --- records ---------------------------------------------------------------
+    let by_obj = collect_records(p, &copied.sections)?;
+    let record_objs: Vec<String> = by_obj.keys().cloned().collect();
+    add_records(&mut out, by_obj);
+
+    // --- aliases -------------------------------------------------------------------
+    for (k, (new, _, _)) in meta.funcs.iter().enumerate() {
+        let s = defined_func(p, new).ok_or_else(|| {
+            Error::malformed(format!(
+                ".klpwrite.patch names {new}, which is not a function here"
+            ))
+            .in_file(file)
+        })?;
+        let of = copied.symbols[s].expect("defined functions are carried over");
+        add_alias(&mut out, of, &format!("__klpwrite_fn_{n}_{k}"));
+    }
+    Ok(Shipped {
+        file: format!("{n}-{}.o", meta.objname),
+        out,
+        record_objs,
+        symbols: copied.symbols,
+    })
+}
+
+/// An extract output, not something already shipped or in the legacy form.
+fn check_not_shipped(p: &Elf) -> Result<()> {
+    let file = p.path.as_str();
+    for s in &p.sections {
+        if s.name.starts_with(RECORDS_PREFIX) || s.name == NAMES_SECTION {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "already has {}: this is a shipped object, not an `extract` output",
+                    s.display_name()
+                ),
+            )
+            .in_file(file));
+        }
+        if s.name.starts_with(b".klp.arch.") {
+            return Err(Error::unsupported(format!(
+                "{}: the legacy .klp.arch form has no kbuild form",
+                s.display_name()
+            ))
+            .in_file(file));
+        }
+    }
+    Ok(())
+}
+
+/// A record in the making: (output target section, offset, klp symbol, record).
+type PendingRecord = (usize, u64, Vec<u8>, Record);
+
+/// The records of every `.klp.rela` section, per klp object, each
+/// relocation checked as the kernel would apply it.
+fn collect_records(
+    p: &Elf,
+    copied_sections: &[Option<usize>],
+) -> Result<BTreeMap<String, Vec<PendingRecord>>> {
+    let file = p.path.as_str();
     // Per klp object: (output target section, offset, klp symbol, record).
-    type Pending = (usize, u64, Vec<u8>, Record);
-    let mut by_obj: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let mut by_obj: BTreeMap<String, Vec<PendingRecord>> = BTreeMap::new();
     for rs in p.sections.iter().filter(|s| is_klp_rela_section(s)) {
         let at = |m: String| {
             Error::new(ErrorKind::Klp, m)
@@ -196,7 +235,7 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             .ok_or_else(|| at("not named .klp.rela.<obj>.<section>".into()))?;
         check_objname(&obj).map_err(|e| e.in_file(file))?;
         let tsec = rs.sh_info as usize;
-        let target = copied.sections[tsec]
+        let target = copied_sections[tsec]
             .ok_or_else(|| at("applies to a section that is not carried over".into()))?;
         let data = p.data(tsec);
         for (k, r) in p.relocs_of_rsec(rs.index).iter().enumerate() {
@@ -248,7 +287,12 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             ));
         }
     }
-    let record_objs: Vec<String> = by_obj.keys().cloned().collect();
+    Ok(by_obj)
+}
+
+/// The names section and one records section per klp object, with the
+/// relocations that fill in each record's place and name.
+fn add_records(out: &mut OutObject, by_obj: BTreeMap<String, Vec<PendingRecord>>) {
     if !by_obj.is_empty() {
         let names = out.add_section(OutSection {
             name: NAMES_SECTION.to_vec(),
@@ -308,24 +352,6 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             out.add_relocations(rsec, None, relocs);
         }
     }
-
-    // --- aliases -------------------------------------------------------------------
-    for (k, (new, _, _)) in meta.funcs.iter().enumerate() {
-        let s = defined_func(p, new).ok_or_else(|| {
-            Error::malformed(format!(
-                ".klpwrite.patch names {new}, which is not a function here"
-            ))
-            .in_file(file)
-        })?;
-        let of = copied.symbols[s].expect("defined functions are carried over");
-        add_alias(&mut out, of, &format!("__klpwrite_fn_{n}_{k}"));
-    }
-    Ok(Shipped {
-        file: format!("{n}-{}.o", meta.objname),
-        out,
-        record_objs,
-        symbols: copied.symbols,
-    })
 }
 
 /// Build the files of the kbuild directory from `extract` outputs.
