@@ -357,6 +357,24 @@ fn add_records(out: &mut OutObject, by_obj: BTreeMap<String, Vec<PendingRecord>>
 /// Build the files of the kbuild directory from `extract` outputs.
 pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>> {
     let name = &opts.name;
+    check_module_name(name)?;
+    if patches.is_empty() {
+        return Err(Error::new(ErrorKind::Usage, "no patch objects"));
+    }
+    let mut g = Generated::ship_all(patches)?;
+
+    // --- callbacks: marked in the objects, then given on the command line ----------
+    g.callbacks(patches, opts)?;
+
+    // --- every klp_object has functions or callbacks; every module record has an object
+    g.check_objects(patches)?;
+
+    // --- files ------------------------------------------------------------------------
+    g.files(name, opts)
+}
+
+/// The module name: a C identifier kbuild keeps as it is.
+fn check_module_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > MAX_OBJNAME
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -370,246 +388,297 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
             ),
         ));
     }
-    if patches.is_empty() {
-        return Err(Error::new(ErrorKind::Usage, "no patch objects"));
-    }
-    let mut objects: Vec<StubObject> = Vec::new();
-    let mut shipped: Vec<Shipped> = Vec::new();
-    let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
-    let mut globals: HashMap<Vec<u8>, String> = HashMap::new();
-    let mut metas: Vec<PatchMeta> = Vec::new();
-    let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
-    for (i, p) in patches.iter().enumerate() {
-        let n = i + 1;
-        crate::verify::check_input(p)?;
-        let meta = read_patch_meta(p)?;
-        if meta.legacy {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "extracted for the pre-5.8 rules (.klp.arch sections); the kbuild form targets 5.8 and later",
-            )
-            .in_file(&p.path)
-            .hint("use `klpwrite module` for older kernels"));
-        }
-        for s in p.symbols.iter().skip(1) {
-            if s.is_local() || s.section.is_none() {
-                continue;
-            }
-            if reserved_global(&s.name) {
+    Ok(())
+}
+
+/// The kbuild form in the making: the stub's objects and the shipped
+/// objects, with what the later steps check against.
+struct Generated {
+    objects: Vec<StubObject>,
+    shipped: Vec<Shipped>,
+    /// Defining input of each global.
+    globals: HashMap<Vec<u8>, String>,
+    metas: Vec<PatchMeta>,
+    /// Where each set callback came from (4 slots per object).
+    cb_from: Vec<String>,
+}
+
+impl Generated {
+    /// Ship every input and collect the stub's objects and functions.
+    fn ship_all(patches: &[Elf]) -> Result<Generated> {
+        let mut objects: Vec<StubObject> = Vec::new();
+        let mut shipped: Vec<Shipped> = Vec::new();
+        let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
+        let mut globals: HashMap<Vec<u8>, String> = HashMap::new();
+        let mut metas: Vec<PatchMeta> = Vec::new();
+        let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
+        for (i, p) in patches.iter().enumerate() {
+            let n = i + 1;
+            crate::verify::check_input(p)?;
+            let meta = read_patch_meta(p)?;
+            if meta.legacy {
                 return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "defines {}, a name the generated module uses",
-                        s.display_name()
-                    ),
+                    ErrorKind::Unsupported,
+                    "extracted for the pre-5.8 rules (.klp.arch sections); the kbuild form targets 5.8 and later",
                 )
-                .in_file(&p.path));
+                .in_file(&p.path)
+                .hint("use `klpwrite module` for older kernels"));
             }
-            if let Some(other) = globals.insert(s.name.clone(), p.path.clone()) {
-                return Err(duplicate_global(&s.display_name(), &other, &p.path));
+            for s in p.symbols.iter().skip(1) {
+                if s.is_local() || s.section.is_none() {
+                    continue;
+                }
+                if reserved_global(&s.name) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "defines {}, a name the generated module uses",
+                            s.display_name()
+                        ),
+                    )
+                    .in_file(&p.path));
+                }
+                if let Some(other) = globals.insert(s.name.clone(), p.path.clone()) {
+                    return Err(duplicate_global(&s.display_name(), &other, &p.path));
+                }
+            }
+            let sh = ship(p, n, &meta)?;
+            let oi = match objects.iter().position(|o| o.objname == meta.objname) {
+                Some(oi) => oi,
+                None => {
+                    objects.push(StubObject {
+                        objname: meta.objname.clone(),
+                        funcs: Vec::new(),
+                        callbacks: Default::default(),
+                    });
+                    cb_from.extend(std::iter::repeat_n(String::new(), 4));
+                    objects.len() - 1
+                }
+            };
+            for (k, (_, old, pos)) in meta.funcs.iter().enumerate() {
+                let key = (meta.objname.clone(), old.clone(), *pos);
+                if let Some(other) = seen_funcs.insert(key, p.path.clone()) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{old} (sympos {pos}) of {} is patched by both {other} and {}",
+                            meta.objname, p.path
+                        ),
+                    ));
+                }
+                objects[oi].funcs.push(StubFunc {
+                    alias: format!("__klpwrite_fn_{n}_{k}"),
+                    old_name: old.clone(),
+                    sympos: *pos,
+                });
+            }
+            shipped.push(sh);
+            metas.push(meta);
+        }
+        Ok(Generated {
+            objects,
+            shipped,
+            globals,
+            metas,
+            cb_from,
+        })
+    }
+
+    /// Callbacks marked in the objects, then those given on the command
+    /// line: each gets an alias in the object that defines it.
+    fn callbacks(&mut self, patches: &[Elf], opts: &KbuildOptions) -> Result<()> {
+        let Generated {
+            objects,
+            shipped,
+            metas,
+            cb_from,
+            ..
+        } = self;
+        let mut wanted: Vec<(Callback, Option<usize>, String)> = Vec::new(); // callback, input, origin
+        for (i, m) in metas.iter().enumerate() {
+            for (slot, func) in &m.callbacks {
+                let cb = Callback {
+                    slot: *slot,
+                    func: func.clone(),
+                    objname: m.objname.clone(),
+                };
+                wanted.push((cb, Some(i), format!("marked in {}", patches[i].path)));
             }
         }
-        let sh = ship(p, n, &meta)?;
-        let oi = match objects.iter().position(|o| o.objname == meta.objname) {
-            Some(oi) => oi,
-            None => {
-                objects.push(StubObject {
-                    objname: meta.objname.clone(),
-                    funcs: Vec::new(),
-                    callbacks: Default::default(),
-                });
-                cb_from.extend(std::iter::repeat_n(String::new(), 4));
-                objects.len() - 1
-            }
-        };
-        for (k, (_, old, pos)) in meta.funcs.iter().enumerate() {
-            let key = (meta.objname.clone(), old.clone(), *pos);
-            if let Some(other) = seen_funcs.insert(key, p.path.clone()) {
+        for cb in &opts.callbacks {
+            wanted.push((cb.clone(), None, "--callback".to_string()));
+        }
+        for (cb, input, origin) in wanted {
+            let slot_name = CALLBACK_SLOTS[cb.slot];
+            let oi = objects
+                .iter()
+                .position(|o| o.objname == cb.objname)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Usage,
+                        format!(
+                            "callback {} for object {}, which none of the patch objects patches",
+                            cb.func, cb.objname
+                        ),
+                    )
+                })?;
+            if objects[oi].callbacks[cb.slot].is_some() {
                 return Err(Error::new(
-                    ErrorKind::Refused,
+                    ErrorKind::Usage,
                     format!(
-                        "{old} (sympos {pos}) of {} is patched by both {other} and {}",
-                        meta.objname, p.path
+                        "two {slot_name} callbacks for {} ({} and {origin})",
+                        cb.objname,
+                        cb_from[oi * 4 + cb.slot]
                     ),
                 ));
             }
-            objects[oi].funcs.push(StubFunc {
-                alias: format!("__klpwrite_fn_{n}_{k}"),
-                old_name: old.clone(),
-                sympos: *pos,
-            });
-        }
-        shipped.push(sh);
-        metas.push(meta);
-    }
-
-    // --- callbacks: marked in the objects, then given on the command line ----------
-    let mut wanted: Vec<(Callback, Option<usize>, String)> = Vec::new(); // callback, input, origin
-    for (i, m) in metas.iter().enumerate() {
-        for (slot, func) in &m.callbacks {
-            let cb = Callback {
-                slot: *slot,
-                func: func.clone(),
-                objname: m.objname.clone(),
+            let input = match input {
+                Some(i) => i,
+                None => callback_input(patches, metas, &cb)?,
             };
-            wanted.push((cb, Some(i), format!("marked in {}", patches[i].path)));
-        }
-    }
-    for cb in &opts.callbacks {
-        wanted.push((cb.clone(), None, "--callback".to_string()));
-    }
-    for (cb, input, origin) in wanted {
-        let slot_name = CALLBACK_SLOTS[cb.slot];
-        let oi = objects
-            .iter()
-            .position(|o| o.objname == cb.objname)
-            .ok_or_else(|| {
+            let p = &patches[input];
+            let s = defined_func(p, &cb.func).ok_or_else(|| {
                 Error::new(
-                    ErrorKind::Usage,
-                    format!(
-                        "callback {} for object {}, which none of the patch objects patches",
-                        cb.func, cb.objname
-                    ),
-                )
-            })?;
-        if objects[oi].callbacks[cb.slot].is_some() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "two {slot_name} callbacks for {} ({} and {origin})",
-                    cb.objname,
-                    cb_from[oi * 4 + cb.slot]
-                ),
-            ));
-        }
-        let input = match input {
-            Some(i) => i,
-            None => {
-                let defining: Vec<usize> = (0..patches.len())
-                    .filter(|&i| defined_func(&patches[i], &cb.func).is_some())
-                    .collect();
-                let same: Vec<usize> = defining
-                    .iter()
-                    .copied()
-                    .filter(|&i| metas[i].objname == cb.objname)
-                    .collect();
-                let pick = if same.is_empty() { defining } else { same };
-                match pick.as_slice() {
-                    [i] => *i,
-                    [] => {
-                        return Err(Error::new(
-                            ErrorKind::Symbol,
-                            format!(
-                                "callback function {} is not defined in the patch objects",
-                                cb.func
-                            ),
-                        ));
-                    }
-                    many => {
-                        return Err(Error::new(
-                            ErrorKind::Symbol,
-                            format!(
-                                "callback function {} is defined in several patch objects: {}",
-                                cb.func,
-                                many.iter()
-                                    .map(|&i| patches[i].path.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
-        let p = &patches[input];
-        let s = defined_func(p, &cb.func).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Symbol,
-                format!("callback function {} is not defined here", cb.func),
-            )
-            .in_file(&p.path)
-        })?;
-        let sh = &mut shipped[input];
-        let of = sh.symbols[s].expect("defined functions are carried over");
-        let alias = format!("__klpwrite_cb_{oi}_{slot_name}");
-        add_alias(&mut sh.out, of, &alias);
-        objects[oi].callbacks[cb.slot] = Some(alias);
-        cb_from[oi * 4 + cb.slot] = origin;
-    }
-
-    // --- every klp_object has functions or callbacks; every module record has an object
-    // A symbol one input needs from another (C12) is resolved by the
-    // kbuild link; it must be defined by one of the inputs, whose object
-    // then has a reason to exist even without functions.
-    let mut providers: HashSet<&str> = HashSet::new();
-    for (m, p) in metas.iter().zip(patches) {
-        for n in &m.needs {
-            let Some(path) = globals.get(n.as_bytes()) else {
-                return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "{n} is new in the patch and needed here, but no input of the module defines it"
-                    ),
+                    ErrorKind::Symbol,
+                    format!("callback function {} is not defined here", cb.func),
                 )
                 .in_file(&p.path)
-                .hint("add the extract output of the object that defines it"));
-            };
-            if let Some(i) = patches.iter().position(|q| &q.path == path) {
-                check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
-                providers.insert(&metas[i].objname);
-            }
+            })?;
+            let sh = &mut shipped[input];
+            let of = sh.symbols[s].expect("defined functions are carried over");
+            let alias = format!("__klpwrite_cb_{oi}_{slot_name}");
+            add_alias(&mut sh.out, of, &alias);
+            objects[oi].callbacks[cb.slot] = Some(alias);
+            cb_from[oi * 4 + cb.slot] = origin;
         }
-    }
-    // An object with only callbacks gets `klp_func [] = { { } }`, as in
-    // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
-    for o in &objects {
-        if o.funcs.is_empty()
-            && o.callbacks.iter().all(Option::is_none)
-            && !providers.contains(o.objname.as_str())
-        {
-            return Err(no_function(&o.objname));
-        }
-    }
-    for (sh, p) in shipped.iter().zip(patches) {
-        for obj in &sh.record_objs {
-            if obj != "vmlinux" && !objects.iter().any(|o| &o.objname == obj) {
-                return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "has klp relocations for {obj}, but no patch object patches {obj}: the kernel would never apply them"
-                    ),
-                )
-                .in_file(&p.path));
-            }
-        }
+        Ok(())
     }
 
-    // --- files ------------------------------------------------------------------------
-    let mut files = Vec::new();
-    let names: Vec<String> = shipped.iter().map(|s| s.file.clone()).collect();
-    for sh in &shipped {
-        files.push(KbuildFile {
-            name: format!("{}_shipped", sh.file),
-            bytes: write::to_bytes(&sh.out)?,
-        });
-        files.push(KbuildFile {
-            name: format!(".{}.cmd", sh.file),
-            bytes: Vec::new(),
-        });
+    /// Every klp_object has functions or callbacks; every module record has
+    /// an object.
+    fn check_objects(&self, patches: &[Elf]) -> Result<()> {
+        let Generated {
+            objects,
+            shipped,
+            globals,
+            metas,
+            ..
+        } = self;
+        // A symbol one input needs from another (C12) is resolved by the
+        // kbuild link; it must be defined by one of the inputs, whose object
+        // then has a reason to exist even without functions.
+        let mut providers: HashSet<&str> = HashSet::new();
+        for (m, p) in metas.iter().zip(patches) {
+            for n in &m.needs {
+                let Some(path) = globals.get(n.as_bytes()) else {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{n} is new in the patch and needed here, but no input of the module defines it"
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .hint("add the extract output of the object that defines it"));
+                };
+                if let Some(i) = patches.iter().position(|q| &q.path == path) {
+                    check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
+                    providers.insert(&metas[i].objname);
+                }
+            }
+        }
+        // An object with only callbacks gets `klp_func [] = { { } }`, as in
+        // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
+        for o in objects.iter() {
+            if o.funcs.is_empty()
+                && o.callbacks.iter().all(Option::is_none)
+                && !providers.contains(o.objname.as_str())
+            {
+                return Err(no_function(&o.objname));
+            }
+        }
+        for (sh, p) in shipped.iter().zip(patches) {
+            for obj in &sh.record_objs {
+                if obj != "vmlinux" && !objects.iter().any(|o| &o.objname == obj) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "has klp relocations for {obj}, but no patch object patches {obj}: the kernel would never apply them"
+                        ),
+                    )
+                    .in_file(&p.path));
+                }
+            }
+        }
+        Ok(())
     }
-    files.push(KbuildFile {
-        name: stub::STUB_C.to_string(),
-        bytes: stub::stub_c(name, opts.replace, &objects).into_bytes(),
-    });
-    files.push(KbuildFile {
-        name: "Kbuild".to_string(),
-        bytes: stub::kbuild(name, &names).into_bytes(),
-    });
-    files.push(KbuildFile {
-        name: "Makefile".to_string(),
-        bytes: stub::makefile(name, &names).into_bytes(),
-    });
-    Ok(files)
+
+    /// The files: shipped objects with their empty .cmd files, stub, Kbuild
+    /// and Makefile.
+    fn files(self, name: &str, opts: &KbuildOptions) -> Result<Vec<KbuildFile>> {
+        let Generated {
+            objects, shipped, ..
+        } = self;
+        let mut files = Vec::new();
+        let names: Vec<String> = shipped.iter().map(|s| s.file.clone()).collect();
+        for sh in &shipped {
+            files.push(KbuildFile {
+                name: format!("{}_shipped", sh.file),
+                bytes: write::to_bytes(&sh.out)?,
+            });
+            files.push(KbuildFile {
+                name: format!(".{}.cmd", sh.file),
+                bytes: Vec::new(),
+            });
+        }
+        files.push(KbuildFile {
+            name: stub::STUB_C.to_string(),
+            bytes: stub::stub_c(name, opts.replace, &objects).into_bytes(),
+        });
+        files.push(KbuildFile {
+            name: "Kbuild".to_string(),
+            bytes: stub::kbuild(name, &names).into_bytes(),
+        });
+        files.push(KbuildFile {
+            name: "Makefile".to_string(),
+            bytes: stub::makefile(name, &names).into_bytes(),
+        });
+        Ok(files)
+    }
+}
+
+/// The input that defines a `--callback` function: the one for the
+/// callback's object when several define it.
+fn callback_input(patches: &[Elf], metas: &[PatchMeta], cb: &Callback) -> Result<usize> {
+    let defining: Vec<usize> = (0..patches.len())
+        .filter(|&i| defined_func(&patches[i], &cb.func).is_some())
+        .collect();
+    let same: Vec<usize> = defining
+        .iter()
+        .copied()
+        .filter(|&i| metas[i].objname == cb.objname)
+        .collect();
+    let pick = if same.is_empty() { defining } else { same };
+    match pick.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(Error::new(
+            ErrorKind::Symbol,
+            format!(
+                "callback function {} is not defined in the patch objects",
+                cb.func
+            ),
+        )),
+        many => Err(Error::new(
+            ErrorKind::Symbol,
+            format!(
+                "callback function {} is defined in several patch objects: {}",
+                cb.func,
+                many.iter()
+                    .map(|&i| patches[i].path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// Write the files into `dir` (created if missing), each atomically.
