@@ -763,20 +763,8 @@ struct Restored {
 
 /// Read every record of the linked module, checking each.
 fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
-    let file = elf.path.as_str();
-    let names = elf
-        .sections
-        .iter()
-        .find(|s| s.name == NAMES_SECTION && !s.is_rela())
-        .map(|s| s.index);
-    // Sites that normal relocations write, per section: (offset, width).
-    let mut normal: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
-    for r in &elf.relocs {
-        let w = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
-        normal.entry(r.section).or_default().push((r.offset, w));
-    }
+    let mut reader = RecordReader::new(elf);
     let mut out = Vec::new();
-    let mut places: HashSet<(usize, u64)> = HashSet::new();
     for rs in &elf.sections {
         let Some(obj) = rs.name.strip_prefix(RECORDS_PREFIX) else {
             continue;
@@ -784,6 +772,55 @@ fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
         if rs.is_rela() {
             continue;
         }
+        reader.section(rs, obj, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// What reading the records checks each one against.
+struct RecordReader<'e> {
+    elf: &'e Elf,
+    file: &'e str,
+    /// The names section.
+    names: Option<usize>,
+    /// Sites that normal relocations write, per section: (offset, width).
+    normal: HashMap<usize, Vec<(u64, u64)>>,
+    /// Places that already have a record.
+    places: HashSet<(usize, u64)>,
+}
+
+impl<'e> RecordReader<'e> {
+    fn new(elf: &'e Elf) -> RecordReader<'e> {
+        let file = elf.path.as_str();
+        let names = elf
+            .sections
+            .iter()
+            .find(|s| s.name == NAMES_SECTION && !s.is_rela())
+            .map(|s| s.index);
+        // Sites that normal relocations write, per section: (offset, width).
+        let mut normal: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+        for r in &elf.relocs {
+            let w = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
+            normal.entry(r.section).or_default().push((r.offset, w));
+        }
+        RecordReader {
+            elf,
+            file,
+            names,
+            normal,
+            places: HashSet::new(),
+        }
+    }
+
+    /// One records section (for klp object `obj`): its relocations, then
+    /// each record.
+    fn section(
+        &mut self,
+        rs: &crate::elf::Section,
+        obj: &[u8],
+        out: &mut Vec<Restored>,
+    ) -> Result<()> {
+        let (elf, file) = (self.elf, self.file);
         let sec_err = |m: String| {
             Error::new(ErrorKind::Malformed, m)
                 .in_file(file)
@@ -817,119 +854,131 @@ fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
                 )));
             }
         }
-        let data = elf.data(rs.index);
         for k in 0..count {
-            let base = k * RECORD_SIZE;
-            let refuse = |m: String| {
-                Error::new(ErrorKind::Refused, m)
-                    .in_file(file)
-                    .at(format!("record #{k} of {}", rs.display_name()))
-            };
-            let place = fields
-                .get(&(base + PLACE))
-                .ok_or_else(|| refuse("the place field has no relocation".into()))?;
-            let name = fields
-                .get(&(base + NAME))
-                .ok_or_else(|| refuse("the name field has no relocation".into()))?;
-            // Place: a defined symbol in an allocated section with bytes.
-            let ps = &elf.symbols[place.symbol];
-            let target = ps
-                .section
-                .filter(|&t| {
-                    let t = &elf.sections[t];
-                    t.is_alloc()
-                        && !t.is_nobits()
-                        && !t.is_rela()
-                        && !t.name.starts_with(RECORDS_PREFIX)
-                        && t.name != NAMES_SECTION
-                })
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "the place relocation uses {}, which is not in an allocated section of the module",
-                        ps.display_name()
-                    ))
-                })?;
-            let offset = uoffset_of(ps.value, place.addend, 0)
-                .ok_or_else(|| refuse("the place offset overflows".into()))?;
-            // Name: a NUL-terminated string in the names section.
-            let ns = &elf.symbols[name.symbol];
-            if ns.section.is_none() || ns.section != names {
-                return Err(refuse(format!(
-                    "the name relocation uses {}, not a string in {}",
-                    ns.display_name(),
-                    show(NAMES_SECTION)
-                )));
-            }
-            let nd = elf.data(ns.section.expect("checked"));
-            let noff = uoffset_of(ns.value, name.addend, 0)
-                .map(|o| o as usize)
-                .filter(|&o| o < nd.len())
-                .ok_or_else(|| refuse("the name offset lies outside the names section".into()))?;
-            let len = nd[noff..]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(|| refuse("the name is not NUL-terminated".into()))?;
-            let sym_name = nd[noff..noff + len].to_vec();
-            let (sobj, _, _) = parse_klp_sym(&sym_name).ok_or_else(|| {
+            out.push(self.record(rs, &obj, &fields, k)?);
+        }
+        Ok(())
+    }
+
+    /// Record #`k` of `rs`, checked as the kernel would apply it.
+    fn record(
+        &mut self,
+        rs: &crate::elf::Section,
+        obj: &str,
+        fields: &HashMap<u64, &crate::elf::Reloc>,
+        k: u64,
+    ) -> Result<Restored> {
+        let (elf, file, names) = (self.elf, self.file, self.names);
+        let data = elf.data(rs.index);
+        let base = k * RECORD_SIZE;
+        let refuse = |m: String| {
+            Error::new(ErrorKind::Refused, m)
+                .in_file(file)
+                .at(format!("record #{k} of {}", rs.display_name()))
+        };
+        let place = fields
+            .get(&(base + PLACE))
+            .ok_or_else(|| refuse("the place field has no relocation".into()))?;
+        let name = fields
+            .get(&(base + NAME))
+            .ok_or_else(|| refuse("the name field has no relocation".into()))?;
+        // Place: a defined symbol in an allocated section with bytes.
+        let ps = &elf.symbols[place.symbol];
+        let target = ps
+            .section
+            .filter(|&t| {
+                let t = &elf.sections[t];
+                t.is_alloc()
+                    && !t.is_nobits()
+                    && !t.is_rela()
+                    && !t.name.starts_with(RECORDS_PREFIX)
+                    && t.name != NAMES_SECTION
+            })
+            .ok_or_else(|| {
                 refuse(format!(
-                    "{} is not .klp.sym.<obj>.<name>,<pos>",
-                    show(&sym_name)
+                    "the place relocation uses {}, which is not in an allocated section of the module",
+                    ps.display_name()
                 ))
             })?;
-            if (obj == "vmlinux") != (sobj == "vmlinux") {
-                return Err(refuse(format!(
-                    "{} in the records for {obj}: the kernel resolves vmlinux and module symbols in their own sections",
-                    show(&sym_name)
-                )));
-            }
-            let rec = Record::decode(&data[base as usize..(base + RECORD_SIZE) as usize]);
-            if rec.info >> 8 != 0 {
-                return Err(refuse(format!("unknown info bits {:#x}", rec.info)));
-            }
-            let width = match x86::reloc_width(rec.r_type) {
-                Some(w) if x86::reloc_allowed_in_module(rec.r_type) && w > 0 => w as u64,
-                _ => {
-                    return Err(refuse(format!(
-                        "type {} is not one the kernel applies",
-                        x86::reloc_name(rec.r_type)
-                    )));
-                }
-            };
-            let where_ = elf.locate(target, offset);
-            let site = elf
-                .data(target)
-                .get(offset as usize..)
-                .and_then(|d| d.get(..width as usize))
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "the place {where_} lies outside {}",
-                        elf.sections[target].display_name()
-                    ))
-                })?;
-            if site.iter().any(|&b| b != 0) {
-                return Err(refuse(format!(
-                    "non-zero relocation site at {where_}: the kernel refuses to apply a klp relocation over non-zero bytes"
-                )));
-            }
-            if normal.get(&target).is_some_and(|v| {
-                v.iter()
-                    .any(|&(o, w)| o < offset + width && offset < o + w.max(1))
-            }) {
-                return Err(refuse(format!("a normal relocation also writes {where_}")));
-            }
-            if !places.insert((target, offset)) {
-                return Err(refuse(format!("a second record for {where_}")));
-            }
-            out.push(Restored {
-                obj: obj.clone(),
-                target,
-                offset,
-                name: sym_name,
-                rec,
-            });
+        let offset = uoffset_of(ps.value, place.addend, 0)
+            .ok_or_else(|| refuse("the place offset overflows".into()))?;
+        // Name: a NUL-terminated string in the names section.
+        let ns = &elf.symbols[name.symbol];
+        if ns.section.is_none() || ns.section != names {
+            return Err(refuse(format!(
+                "the name relocation uses {}, not a string in {}",
+                ns.display_name(),
+                show(NAMES_SECTION)
+            )));
         }
+        let nd = elf.data(ns.section.expect("checked"));
+        let noff = uoffset_of(ns.value, name.addend, 0)
+            .map(|o| o as usize)
+            .filter(|&o| o < nd.len())
+            .ok_or_else(|| refuse("the name offset lies outside the names section".into()))?;
+        let len = nd[noff..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| refuse("the name is not NUL-terminated".into()))?;
+        let sym_name = nd[noff..noff + len].to_vec();
+        let (sobj, _, _) = parse_klp_sym(&sym_name).ok_or_else(|| {
+            refuse(format!(
+                "{} is not .klp.sym.<obj>.<name>,<pos>",
+                show(&sym_name)
+            ))
+        })?;
+        if (obj == "vmlinux") != (sobj == "vmlinux") {
+            return Err(refuse(format!(
+                "{} in the records for {obj}: the kernel resolves vmlinux and module symbols in their own sections",
+                show(&sym_name)
+            )));
+        }
+        let rec = Record::decode(&data[base as usize..(base + RECORD_SIZE) as usize]);
+        if rec.info >> 8 != 0 {
+            return Err(refuse(format!("unknown info bits {:#x}", rec.info)));
+        }
+        let width = match x86::reloc_width(rec.r_type) {
+            Some(w) if x86::reloc_allowed_in_module(rec.r_type) && w > 0 => w as u64,
+            _ => {
+                return Err(refuse(format!(
+                    "type {} is not one the kernel applies",
+                    x86::reloc_name(rec.r_type)
+                )));
+            }
+        };
+        let where_ = elf.locate(target, offset);
+        let site = elf
+            .data(target)
+            .get(offset as usize..)
+            .and_then(|d| d.get(..width as usize))
+            .ok_or_else(|| {
+                refuse(format!(
+                    "the place {where_} lies outside {}",
+                    elf.sections[target].display_name()
+                ))
+            })?;
+        if site.iter().any(|&b| b != 0) {
+            return Err(refuse(format!(
+                "non-zero relocation site at {where_}: the kernel refuses to apply a klp relocation over non-zero bytes"
+            )));
+        }
+        if self.normal.get(&target).is_some_and(|v| {
+            v.iter()
+                .any(|&(o, w)| o < offset + width && offset < o + w.max(1))
+        }) {
+            return Err(refuse(format!("a normal relocation also writes {where_}")));
+        }
+        if !self.places.insert((target, offset)) {
+            return Err(refuse(format!("a second record for {where_}")));
+        }
+        Ok(Restored {
+            obj: obj.to_string(),
+            target,
+            offset,
+            name: sym_name,
+            rec,
+        })
     }
-    Ok(out)
 }
 
 /// Restore the klp relocations of a kbuild-linked module.
