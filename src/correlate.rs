@@ -805,14 +805,45 @@ impl<'e> StaticsByUse<'e> {
             &self.key_o,
         );
         let mut refusals: Vec<String> = Vec::new();
-        // Join s and c when each is in the other's evidence.
+        let (edges_o, edges_p) = Self::edges(&ev_o, &ev_p);
+        self.components(tw, &edges_o, &edges_p, &mut refusals);
+        self.disagreeing(&ev_o, &ev_p, &mut refusals);
+        // 3b: moved into new static functions.
+        self.moved(tw, &ev_o, &ev_p);
+        self.orphans_of_a_name(tw, &ev_o, &ev_p, &mut refusals);
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
+                refusals.join("\n  ")
+            ),
+        )
+        .in_file(&self.patched.path)
+        .hint(
+            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
+        ))
+    }
+
+    /// Join s and c when each is in the other's evidence: the edges from
+    /// each side.
+    #[allow(clippy::type_complexity)]
+    fn edges(
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+    ) -> (
+        BTreeMap<usize, BTreeSet<usize>>,
+        BTreeMap<usize, BTreeSet<usize>>,
+    ) {
         let among = |e: Option<&Evidence>| match e {
             Some(Evidence::Among(a)) => a.clone(),
             _ => BTreeSet::new(),
         };
         let mut edges_o: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut edges_p: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        for (&s, e) in &ev_o {
+        for (&s, e) in ev_o {
             for c in among(Some(e)) {
                 if among(ev_p.get(&c)).contains(&s) {
                     edges_o.entry(s).or_default().insert(c);
@@ -820,7 +851,18 @@ impl<'e> StaticsByUse<'e> {
                 }
             }
         }
-        // Components.
+        (edges_o, edges_p)
+    }
+
+    /// Components of the edges: one static on each side pairs; complete
+    /// components of equal size pair in order; anything else is refused.
+    fn components(
+        &self,
+        tw: &mut Twins,
+        edges_o: &BTreeMap<usize, BTreeSet<usize>>,
+        edges_p: &BTreeMap<usize, BTreeSet<usize>>,
+        refusals: &mut Vec<String>,
+    ) {
         let mut done_o: HashSet<usize> = HashSet::new();
         for &start in edges_o.keys() {
             if done_o.contains(&start) {
@@ -877,8 +919,16 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // Twins that disagree.
-        for (&s, e) in &ev_o {
+    }
+
+    /// Twins that disagree.
+    fn disagreeing(
+        &self,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
+        for (&s, e) in ev_o {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the twins of its users use different statics of that name",
@@ -887,7 +937,7 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        for (&c, e) in &ev_p {
+        for (&c, e) in ev_p {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the originals of its users use different statics of that name",
@@ -898,8 +948,17 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // 3b: moved into new static functions.
-        self.moved(tw, &ev_o, &ev_p);
+    }
+
+    /// What is left of the same name on both sides, used on each side only
+    /// by functions without a twin, is refused.
+    fn orphans_of_a_name(
+        &self,
+        tw: &Twins,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
         // What is left of the same name on both sides, used on each side
         // only by functions without a twin (a removed one and a new one):
         // whether the new code continues the old state (a rename) or starts
@@ -936,20 +995,6 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        if refusals.is_empty() {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorKind::Refused,
-            format!(
-                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
-                refusals.join("\n  ")
-            ),
-        )
-        .in_file(&self.patched.path)
-        .hint(
-            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
-        ))
     }
 
     /// Level 3b: a static the patch moved from changed functions into new
