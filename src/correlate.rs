@@ -373,8 +373,8 @@ fn pin_pairs(
     tw: &mut Twins,
 ) -> Result<()> {
     for pin in pins {
-        let o = pinned_symbol(orig, &ocands, &pin.orig)?;
-        let p = pinned_symbol(patched, &pcands, &pin.patched)?;
+        let o = pinned_symbol(orig, ocands, &pin.orig)?;
+        let p = pinned_symbol(patched, pcands, &pin.patched)?;
         if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
         {
             return Err(Error::new(
@@ -452,6 +452,7 @@ fn scope_level(
 /// Level 5: position, the last resort: same-named symbols of one key, as
 /// many on each side, paired in order; `name_ok` leaves out what only use
 /// may pair.
+#[allow(clippy::type_complexity)]
 fn position_level(
     orig: &Elf,
     patched: &Elf,

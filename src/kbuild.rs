@@ -828,7 +828,7 @@ impl<'e> RecordReader<'e> {
         };
         let obj = String::from_utf8_lossy(obj).into_owned();
         check_objname(&obj).map_err(|e| e.in_file(file).at(rs.display_name()))?;
-        if rs.sh_type != SHT_PROGBITS || rs.sh_size % RECORD_SIZE != 0 {
+        if rs.sh_type != SHT_PROGBITS || !rs.sh_size.is_multiple_of(RECORD_SIZE) {
             return Err(sec_err(format!(
                 "not a PROGBITS section of {RECORD_SIZE}-byte records (size {:#x})",
                 rs.sh_size
