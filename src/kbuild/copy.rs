@@ -61,10 +61,6 @@ pub fn copy(
     let ids = kept_sections(elf, drop_section)?;
     let next = ids.iter().flatten().count();
 
-    // --- symbols, in input order ------------------------------------------------------
-    // Section symbols are made here, where the input has them, so that the
-    // output keeps the input's symbol order; sections without one get one
-    // after the others.
     let mut c = Copier {
         elf,
         file: elf.path.as_str(),
@@ -76,6 +72,11 @@ pub fn copy(
         syms: vec![None; elf.symbols.len()],
         ids,
     };
+
+    // --- symbols, in input order ------------------------------------------------------
+    // Section symbols are made here, where the input has them, so that the
+    // output keeps the input's symbol order; sections without one get one
+    // after the others.
     c.symbols(drop_symbol)?;
 
     // --- sections ---------------------------------------------------------------
