@@ -237,6 +237,10 @@ impl<'a> Reader<'a> {
             if s.sh_type != SHT_NULL {
                 return Err(Error::malformed("section #0 is not SHT_NULL"));
             }
+            return Err(Error::malformed(format!(
+                "section #0 has sh_size {:#x}, but e_shnum ({shnum}) did not overflow",
+                s.sh_size
+            )));
         }
         Ok(sections)
     }
