@@ -29,7 +29,9 @@
 # Env: KLPWRITE_E2E_CACHE (default /var/cache/klpwrite-e2e), E2E_JOBS (make
 #      -j for kernel objects, default 2), E2E_BOOT_TIMEOUT (s, default 240),
 #      E2E_KLPWRITE (klpwrite binary for the scenarios; default
-#      <repo>/target/release/klpwrite, then target/debug/klpwrite).
+#      <repo>/target/release/klpwrite, then target/debug/klpwrite),
+#      E2E_WORK (work directory, wiped at start; default $CACHE/work/run;
+#      give each concurrent run its own).
 set -uo pipefail
 E2E=$(cd "$(dirname "$0")" && pwd)
 . "$E2E/lib/common.sh"
@@ -70,7 +72,7 @@ step() {
 }
 
 [ "$(id -u)" = 0 ] || { echo "FAIL: e2e needs root"; echo "E2E: 0 passed, 1 failed"; exit 1; }
-WORK=$E2E_CACHE/work/run
+WORK=${E2E_WORK:-$E2E_CACHE/work/run}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 echo "klpwrite e2e: cache $E2E_CACHE, work $WORK"
