@@ -403,7 +403,7 @@ else
 	# 14. C12: one patch, two objects of klpw_target (klpw_main.o calls
 	#     klpw_shared_note, new in klpw_aux.o), one module.  The command
 	#     lines are here and only here:
-	s14_build_main() { kw_build s14-main mod_shared:klpw_main.o klpw_target "$TARGET_KO"; }
+	s14_build_main() { kw_build s14-main mod_shared:klpw_main.o klpw_target "$TARGET_KO" -- --patch-symbols "$KW/s14-aux.o"; }
 	s14_build_aux() { kw_build s14-aux mod_shared:klpw_aux.o klpw_target "$TARGET_KO"; }
 	s14_module() { kw_module klpw_s14 "$KW/s14-main.o" "$KW/s14-aux.o"; }
 	if step scenario14/build_aux "$KW/s14-build-aux.log" s14_build_aux &&
