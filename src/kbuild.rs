@@ -39,7 +39,7 @@ use crate::elf::consts::*;
 use crate::elf::{Elf, uoffset_of};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, check_objname, read_patch_meta};
-use crate::module::{CALLBACK_SLOTS, Callback, duplicate_global};
+use crate::module::{CALLBACK_SLOTS, Callback, check_needs_objects, duplicate_global, no_function};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
 use crate::write;
 use records::{
@@ -510,17 +510,37 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
         cb_from[oi * 4 + cb.slot] = origin;
     }
 
-    // --- every klp_object has functions; every module record has an object ----------
+    // --- every klp_object has functions or callbacks; every module record has an object
+    // A symbol one input needs from another (C12) is resolved by the
+    // kbuild link; it must be defined by one of the inputs, whose object
+    // then has a reason to exist even without functions.
+    let mut providers: HashSet<&str> = HashSet::new();
+    for (m, p) in metas.iter().zip(patches) {
+        for n in &m.needs {
+            let Some(path) = globals.get(n.as_bytes()) else {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{n} is new in the patch and needed here, but no input of the module defines it"
+                    ),
+                )
+                .in_file(&p.path)
+                .hint("add the extract output of the object that defines it"));
+            };
+            if let Some(i) = patches.iter().position(|q| &q.path == path) {
+                check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
+                providers.insert(&metas[i].objname);
+            }
+        }
+    }
+    // An object with only callbacks gets `klp_func [] = { { } }`, as in
+    // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
     for o in &objects {
-        if o.funcs.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "no function of {} is patched: a klp_object needs at least one klp_func",
-                    o.objname
-                ),
-            )
-            .hint("a patch that only adds functions must also change a function that calls them"));
+        if o.funcs.is_empty()
+            && o.callbacks.iter().all(Option::is_none)
+            && !providers.contains(o.objname.as_str())
+        {
+            return Err(no_function(&o.objname));
         }
     }
     for (sh, p) in shipped.iter().zip(patches) {

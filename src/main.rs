@@ -127,6 +127,10 @@ struct CommonArgs {
     /// Any module built for the target kernel: its vermagic gives the kernel version.
     #[arg(long = "ref-module", value_name = "REF.ko")]
     ref_module: Option<PathBuf>,
+    /// Another object of the same patch (its extract output or patched .o): its new globals
+    /// that this object uses are linked inside the module (repeatable).
+    #[arg(long = "patch-symbols", value_name = "OBJ")]
+    patch_symbols: Vec<PathBuf>,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -312,6 +316,18 @@ fn parse_pairs(values: &[String], flag: &str, allow_zero: bool) -> Result<HashMa
     Ok(map)
 }
 
+/// `--patch-symbols`: the globals each named object defines (first wins).
+fn patch_symbols(files: &[PathBuf]) -> Result<std::collections::BTreeMap<Vec<u8>, String>> {
+    let mut map = std::collections::BTreeMap::new();
+    for f in files {
+        let elf = load_file(&path_str(f), Expect::Relocatable)?;
+        for name in extract::cross::defined_globals(&elf) {
+            map.entry(name).or_insert_with(|| elf.path.clone());
+        }
+    }
+    Ok(map)
+}
+
 fn extract_and_write(
     patched: &klpwrite::elf::Elf,
     orig: Option<&klpwrite::elf::Elf>,
@@ -346,6 +362,7 @@ fn extract_and_write(
             )?)?),
             (None, None) => None,
         },
+        patch_symbols: patch_symbols(&c.patch_symbols)?,
     };
     let ex = extract::run(&inputs, &opts)?;
     for w in &ex.warnings {
@@ -370,7 +387,17 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     let list_path = path_str(&a.changes);
     let text = std::fs::read_to_string(&a.changes)
         .with_context(|| format!("{list_path}: cannot read the function list"))?;
-    let list = changes::parse(&list_path, &text)?;
+    // An empty list is fine for an object that only marks callbacks;
+    // extract refuses it otherwise.
+    let empty = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    });
+    let list = if empty && extract::marks_callbacks(&patched) {
+        Vec::new()
+    } else {
+        changes::parse(&list_path, &text)?
+    };
     extract_and_write(&patched, orig.as_ref(), &list, &a.common)
 }
 
@@ -392,14 +419,22 @@ fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffRep
 fn run_build(a: &BuildArgs) -> Result<u8> {
     let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain)?;
     print!("{}", rep.render(&o, &p));
-    if !rep.has_changes() {
+    let list = if rep.has_changes() {
+        changes::parse("diff", &rep.render(&o, &p))?
+    } else if extract::marks_callbacks(&p) {
+        // A patch that only adds callbacks (to existing functions).
+        eprintln!(
+            "klpwrite: no functional change between {} and {}, but {} marks livepatch callbacks",
+            o.path, p.path, p.path
+        );
+        Vec::new()
+    } else {
         eprintln!(
             "klpwrite: no functional change between {} and {}; nothing written",
             o.path, p.path
         );
         return Ok(1);
-    }
-    let list = changes::parse("diff", &rep.render(&o, &p))?;
+    };
     extract_and_write(&p, Some(&o), &list, &a.common)
 }
 

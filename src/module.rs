@@ -20,15 +20,19 @@
 //!    with a CRC from Module.symvers for every undefined symbol plus
 //!    `module_layout` from the reference module.
 //!
+//! A symbol one output needs from another (`needs` in `.klpwrite.patch`,
+//! written by `extract --patch-symbols`) is linked to that definition.
+//!
 //! Anything inconsistent (different vermagic, a missing CRC or BTF type,
-//! two outputs defining the same global, the same function patched twice)
-//! is refused before anything is written.
+//! two outputs defining the same global, the same function patched twice,
+//! a needed symbol no output defines) is refused before anything is
+//! written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::btf::Btf;
+use crate::elf::Elf;
 use crate::elf::consts::*;
-use crate::elf::{Elf, names};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, read_patch_meta};
 use crate::kernel;
@@ -220,14 +224,45 @@ fn is_entry_section(name: &[u8]) -> bool {
     crate::arch::x86_64::special_for(name).is_some() || name.starts_with(b".klp.arch.")
 }
 
-/// Build the module.
+/// Build the module: merge the patch objects, then add the livepatch
+/// structures, init/exit, `struct module`, `.modinfo` and `__versions`.
 pub fn build(
     patches: &[Elf],
     facts: &KernelFacts,
     exports: &Exports,
     opts: &ModuleOptions,
 ) -> Result<OutObject> {
-    let name = &opts.name;
+    check_module_name(&opts.name)?;
+    let mut m = Module::new(opts);
+    for p in patches {
+        m.merge(p, facts)?;
+    }
+    m.link_needs()?;
+    let objnames = m.object_names()?;
+    let strsec = m.out.add_section(OutSection {
+        name: b".rodata.klpwrite.str1.1".to_vec(),
+        sh_type: SHT_PROGBITS,
+        sh_flags: SHF_ALLOC | SHF_MERGE | SHF_STRINGS,
+        sh_addralign: 1,
+        sh_entsize: 1,
+        link: None,
+        data: OutData::Bytes(vec![0]),
+        symbol: None,
+    });
+    let (datasec, data_relocs) = m.klp_structures(facts, &objnames, strsec)?;
+    let (init_sym, exit_sym) = m.init_exit(exports, datasec);
+    let this_sym = m.this_module(facts, init_sym, exit_sym);
+    m.data_relocations(datasec, strsec, this_sym, data_relocs);
+    m.modinfo(facts, exports);
+    m.versions(facts, exports)?;
+    for ((klp_obj, target), list) in std::mem::take(&mut m.relocs) {
+        m.out.add_relocations(target, klp_obj.as_deref(), list);
+    }
+    Ok(m.out)
+}
+
+/// The module name must be a valid kbuild module name.
+fn check_module_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > MAX_OBJNAME
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -240,45 +275,107 @@ pub fn build(
             ),
         ));
     }
-    let mut out = OutObject::default();
-    let mut by_name: HashMap<Vec<u8>, usize> = HashMap::new(); // out section by name
-    let mut globals: HashMap<Vec<u8>, (usize, String)> = HashMap::new();
-    let mut undef: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut relocs: BTreeMap<(Option<Vec<u8>>, usize), Vec<OutReloc>> = BTreeMap::new(); // (klp object, target) -> relocs
-    let mut funcs: Vec<Func> = Vec::new();
-    let mut callbacks: Vec<Callback> = opts.callbacks.clone();
-    let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
+    Ok(())
+}
 
-    for p in patches {
+/// What a relocation in `.data.klpwrite` points at.
+#[derive(Clone, Copy)]
+enum DataTarget {
+    ThisModule,
+    Data,
+    Str,
+    Sym(usize),
+}
+
+/// A relocation in `.data.klpwrite`: (offset, target, addend).
+type DataReloc = (u64, DataTarget, i64);
+
+/// The module being written: the merged patch objects, and what the later
+/// steps need to know about them.
+struct Module<'o> {
+    opts: &'o ModuleOptions,
+    out: OutObject,
+    /// Output section by name.
+    by_name: HashMap<Vec<u8>, usize>,
+    /// Defined globals: output symbol and the file that defines it.
+    globals: HashMap<Vec<u8>, (usize, String)>,
+    /// Undefined (imported) symbols by name.
+    undef: BTreeMap<Vec<u8>, usize>,
+    /// SHN_LIVEPATCH symbols by name.
+    klp_syms: HashMap<Vec<u8>, usize>,
+    /// (klp object, target section) -> relocations.
+    relocs: BTreeMap<(Option<Vec<u8>>, usize), Vec<OutReloc>>,
+    funcs: Vec<Func>,
+    callbacks: Vec<Callback>,
+    /// (object, old name, sympos) -> the file that patches it.
+    seen_funcs: HashMap<(String, String, u64), String>,
+    /// `needs` references (name, file that needs it), linked to another
+    /// input's definition once every input is merged; until then a
+    /// relocation uses `PENDING + index` as its symbol.
+    pending: Vec<(Vec<u8>, String)>,
+    /// Input file -> its target object.
+    input_obj: HashMap<String, String>,
+    /// Objects whose inputs define a symbol another input needs.
+    providers: HashSet<String>,
+}
+
+/// Placeholder symbol ids for `needs` references (see [`Module::link_needs`]).
+const PENDING: usize = usize::MAX / 2;
+
+impl<'o> Module<'o> {
+    fn new(opts: &'o ModuleOptions) -> Module<'o> {
+        Module {
+            opts,
+            out: OutObject::default(),
+            by_name: HashMap::new(),
+            globals: HashMap::new(),
+            undef: BTreeMap::new(),
+            klp_syms: HashMap::new(),
+            relocs: BTreeMap::new(),
+            funcs: Vec::new(),
+            callbacks: opts.callbacks.clone(),
+            seen_funcs: HashMap::new(),
+            pending: Vec::new(),
+            input_obj: HashMap::new(),
+            providers: HashSet::new(),
+        }
+    }
+
+    // --- 1. merge -------------------------------------------------------------
+
+    /// Merge one extract output: sections, symbols, relocations, and its
+    /// `.klpwrite.patch` (functions and marked callbacks).
+    fn merge(&mut self, p: &Elf, facts: &KernelFacts) -> Result<()> {
         let PatchMeta {
             objname,
             funcs: meta,
             callbacks: marked,
             legacy,
+            needs,
         } = read_patch_meta(p)?;
-        if legacy != facts.version.is_legacy() {
-            let (was, is) = if legacy {
-                ("the pre-5.8 rules (.klp.arch sections)", "5.8 or later")
-            } else {
-                ("the 5.8+ rules", "older than 5.8")
-            };
-            return Err(Error::new(
-                ErrorKind::Refused,
-                format!(
-                    "extracted for {was}, but the target kernel ({}) is {is}: its special sections would be applied in the wrong order or not at all",
-                    facts.version
-                ),
-            )
-            .in_file(&p.path)
-            .hint("run extract/build again with --ref-module (the same reference module) or --kernel-version"));
-        }
+        check_rules(p, legacy, facts)?;
+        self.input_obj.insert(p.path.clone(), objname.clone());
+        self.marked_callbacks(p, &objname, marked)?;
+        let sec_map = self.merge_sections(p)?;
+        let sym_map = self.merge_symbols(p, &sec_map, &needs)?;
+        self.merge_relocations(p, &sec_map, &sym_map)?;
+        self.patched_functions(p, &objname, meta, &sym_map)
+    }
+
+    fn marked_callbacks(
+        &mut self,
+        p: &Elf,
+        objname: &str,
+        marked: Vec<(usize, String)>,
+    ) -> Result<()> {
         for (slot, func) in marked {
-            if opts
+            if self
+                .opts
                 .callbacks
                 .iter()
                 .any(|c| c.slot == slot && c.objname == objname)
-                || callbacks
+                || self
+                    .callbacks
                     .iter()
                     .any(|c: &Callback| c.slot == slot && c.objname == objname)
             {
@@ -290,13 +387,19 @@ pub fn build(
                     ),
                 ));
             }
-            callbacks.push(Callback {
+            self.callbacks.push(Callback {
                 slot,
                 func,
-                objname: objname.clone(),
+                objname: objname.to_string(),
             });
         }
-        // Sections.
+        Ok(())
+    }
+
+    /// Append the sections of `p` to the same-named output sections (or
+    /// new ones); returns input section -> (output section, base offset).
+    fn merge_sections(&mut self, p: &Elf) -> Result<HashMap<usize, (usize, u64)>> {
+        let out = &mut self.out;
         let mut sec_map: HashMap<usize, (usize, u64)> = HashMap::new();
         for s in &p.sections {
             if s.index == 0
@@ -310,7 +413,7 @@ pub fn build(
             }
             let packed = is_entry_section(&s.name) || s.name == b".orc_unwind";
             let bytes = p.data(s.index);
-            let (os, base) = match by_name.get(&s.name) {
+            let (os, base) = match self.by_name.get(&s.name) {
                 Some(&os) => {
                     let o = &out.sections[os];
                     if o.sh_type != s.sh_type || o.sh_flags != s.sh_flags {
@@ -354,14 +457,27 @@ pub fn build(
                         },
                         symbol: None,
                     });
-                    by_name.insert(s.name.clone(), os);
+                    self.by_name.insert(s.name.clone(), os);
                     (os, 0)
                 }
             };
             sec_map.insert(s.index, (os, base));
         }
-        // Symbols.
-        let mut sym_map: HashMap<usize, (usize, i64)> = HashMap::new(); // input sym -> (out sym, addend delta)
+        Ok(sec_map)
+    }
+
+    /// Add the symbols of `p`: klp symbols and undefined globals are shared
+    /// by name, a global defined twice is refused, and an undefined symbol
+    /// `p` needs from another input is left pending. Returns input symbol ->
+    /// (output symbol, addend delta).
+    fn merge_symbols(
+        &mut self,
+        p: &Elf,
+        sec_map: &HashMap<usize, (usize, u64)>,
+        needs: &[String],
+    ) -> Result<HashMap<usize, (usize, i64)>> {
+        let out = &mut self.out;
+        let mut sym_map: HashMap<usize, (usize, i64)> = HashMap::new();
         for s in p.symbols.iter().skip(1) {
             if s.is_section() {
                 if let Some(sec) = s.section
@@ -384,7 +500,7 @@ pub fn build(
                 continue;
             }
             let id = if s.is_livepatch() {
-                *klp_syms.entry(s.name.clone()).or_insert_with(|| {
+                *self.klp_syms.entry(s.name.clone()).or_insert_with(|| {
                     out.add_symbol(OutSymbol {
                         name: s.name.clone(),
                         st_info: s.st_info,
@@ -398,7 +514,12 @@ pub fn build(
                 if s.name.is_empty() {
                     continue;
                 }
-                *undef.entry(s.name.clone()).or_insert_with(|| {
+                if needs.iter().any(|n| n.as_bytes() == &s.name[..]) {
+                    self.pending.push((s.name.clone(), p.path.clone()));
+                    sym_map.insert(s.index, (PENDING + self.pending.len() - 1, 0));
+                    continue;
+                }
+                *self.undef.entry(s.name.clone()).or_insert_with(|| {
                     out.add_symbol(OutSymbol {
                         name: s.name.clone(),
                         st_info: (STB_GLOBAL << 4) | s.kind(),
@@ -413,7 +534,7 @@ pub fn build(
                     continue;
                 };
                 if !s.is_local()
-                    && let Some((_, other)) = globals.get(&s.name)
+                    && let Some((_, other)) = self.globals.get(&s.name)
                 {
                     return Err(duplicate_global(&s.display_name(), other, &p.path));
                 }
@@ -426,7 +547,7 @@ pub fn build(
                     size: s.size,
                 });
                 if !s.is_local() {
-                    globals.insert(s.name.clone(), (id, p.path.clone()));
+                    self.globals.insert(s.name.clone(), (id, p.path.clone()));
                 }
                 id
             } else {
@@ -434,7 +555,17 @@ pub fn build(
             };
             sym_map.insert(s.index, (id, 0));
         }
-        // Relocations.
+        Ok(sym_map)
+    }
+
+    /// Rebase the relocations of `p`; klp relocation sections keep their
+    /// object.
+    fn merge_relocations(
+        &mut self,
+        p: &Elf,
+        sec_map: &HashMap<usize, (usize, u64)>,
+        sym_map: &HashMap<usize, (usize, i64)>,
+    ) -> Result<()> {
         for rs in p.sections.iter().filter(|s| s.is_rela()) {
             let Some(&(os, base)) = sec_map.get(&(rs.sh_info as usize)) else {
                 return Err(Error::malformed(format!(
@@ -465,7 +596,7 @@ pub fn build(
                     ))
                     .in_file(&p.path));
                 };
-                relocs
+                self.relocs
                     .entry((klp_obj.clone(), os))
                     .or_default()
                     .push(OutReloc {
@@ -476,7 +607,18 @@ pub fn build(
                     });
             }
         }
-        // Functions to patch.
+        Ok(())
+    }
+
+    /// The `func` lines of `.klpwrite.patch`: one future `klp_func` each; a
+    /// function patched by two inputs is refused.
+    fn patched_functions(
+        &mut self,
+        p: &Elf,
+        objname: &str,
+        meta: Vec<(String, String, u64)>,
+        sym_map: &HashMap<usize, (usize, i64)>,
+    ) -> Result<()> {
         for (new, old, pos) in meta {
             let Some(&s) = p
                 .symbols_named(new.as_bytes())
@@ -488,8 +630,8 @@ pub fn build(
                 ))
                 .in_file(&p.path));
             };
-            let key = (objname.clone(), old.clone(), pos);
-            if let Some(other) = seen_funcs.get(&key) {
+            let key = (objname.to_string(), old.clone(), pos);
+            if let Some(other) = self.seen_funcs.get(&key) {
                 return Err(Error::new(
                     ErrorKind::Refused,
                     format!(
@@ -498,200 +640,193 @@ pub fn build(
                     ),
                 ));
             }
-            seen_funcs.insert(key, p.path.clone());
+            self.seen_funcs.insert(key, p.path.clone());
             let new_sym = sym_map[&s].0;
-            funcs.push(Func {
-                objname: objname.clone(),
+            self.funcs.push(Func {
+                objname: objname.to_string(),
                 new_sym,
                 old_name: old,
                 sympos: pos,
             });
         }
-        if funcs.iter().all(|f| f.objname != objname) {
+        if self.funcs.iter().all(|f| f.objname != objname) {
             // An object with only new functions still needs a klp_object
             // when it carries klp relocations; remember the name.
-            funcs.push(Func {
-                objname: objname.clone(),
+            self.funcs.push(Func {
+                objname: objname.to_string(),
                 new_sym: usize::MAX,
                 old_name: String::new(),
                 sympos: 0,
             });
         }
+        Ok(())
     }
 
-    // --- livepatch structures --------------------------------------------
-    let mut objnames: Vec<String> = Vec::new();
-    for f in &funcs {
-        if !objnames.contains(&f.objname) {
-            objnames.push(f.objname.clone());
-        }
-    }
-    for cb in &callbacks {
-        if !objnames.contains(&cb.objname) {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "callback {} for object {}, which none of the patch objects patches",
-                    cb.func, cb.objname
-                ),
-            ));
-        }
-    }
-    let strsec = out.add_section(OutSection {
-        name: b".rodata.klpwrite.str1.1".to_vec(),
-        sh_type: SHT_PROGBITS,
-        sh_flags: SHF_ALLOC | SHF_MERGE | SHF_STRINGS,
-        sh_addralign: 1,
-        sh_entsize: 1,
-        link: None,
-        data: OutData::Bytes(vec![0]),
-        symbol: None,
-    });
-    let mut strings: HashMap<String, u64> = HashMap::new();
-    let mut string = |out: &mut OutObject, s: &str| -> u64 {
-        *strings.entry(s.to_string()).or_insert_with(|| {
-            let mut b = s.as_bytes().to_vec();
-            b.push(0);
-            out.append(strsec, &b, 1)
-        })
-    };
-    let (psize, p_mod, p_objs, p_replace) = facts.klp_patch;
-    let (osize, o_name, o_funcs, o_cbs) = facts.klp_object;
-    let (fsize, f_old, f_new, f_pos) = facts.klp_func;
-    let patch_off = 0u64;
-    let objs_off = align_up(psize, 8);
-    let mut next = objs_off + osize * (objnames.len() as u64 + 1);
-    let mut data: Vec<u8> = Vec::new();
-    let mut data_relocs: Vec<(u64, Target, i64)> = Vec::new();
-    #[derive(Clone, Copy)]
-    enum Target {
-        ThisModule,
-        Data,
-        Str,
-        Sym(usize),
-    }
-    let mut func_arrays: Vec<(u64, Vec<&Func>)> = Vec::new();
-    for on in &objnames {
-        let fs: Vec<&Func> = funcs
-            .iter()
-            .filter(|f| &f.objname == on && f.new_sym != usize::MAX)
-            .collect();
-        if fs.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!("no function of {on} is patched: a klp_object needs at least one klp_func"),
-            )
-            .hint("a patch that only adds functions must also change a function that calls them"));
-        }
-        let off = align_up(next, 8);
-        next = off + fsize * (fs.len() as u64 + 1);
-        func_arrays.push((off, fs));
-    }
-    data.resize(next as usize, 0);
-    data_relocs.push((patch_off + p_mod, Target::ThisModule, 0));
-    data_relocs.push((patch_off + p_objs, Target::Data, objs_off as i64));
-    if opts.replace {
-        data[(patch_off + p_replace) as usize] = 1;
-    }
-    let find_func = |out: &OutObject, name: &str| -> Result<usize> {
-        out.symbols
-            .iter()
-            .position(|s| {
-                s.name == name.as_bytes()
-                    && s.st_info & 0xf == STT_FUNC
-                    && matches!(s.place, Place::Section(_))
-            })
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Symbol,
-                    format!("callback function {name} is not defined in the patch objects"),
+    /// Bind every `needs` reference to the global another input defines
+    /// (C12: a new symbol of the patch used from another of its objects).
+    /// A defined symbol of the module is relocated against its own address
+    /// (kernel/module/main.c: simplify_symbols() keeps the st_value of a
+    /// defined symbol, apply_relocate_add() uses it); left undefined, the
+    /// loader would look it up among the exports and fail.
+    fn link_needs(&mut self) -> Result<()> {
+        let mut ids = Vec::with_capacity(self.pending.len());
+        for (name, needer) in &self.pending {
+            let Some((id, path)) = self.globals.get(name) else {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is new in the patch and needed here, but no input of the module defines it",
+                        show(name)
+                    ),
                 )
-            })
-    };
-    for (i, on) in objnames.iter().enumerate() {
-        let base = objs_off + osize * i as u64;
-        if on != "vmlinux" {
-            let s = string(&mut out, on);
-            data_relocs.push((base + o_name, Target::Str, s as i64));
+                .in_file(needer)
+                .hint("add the extract output of the object that defines it (extract/build it with the function or the code that uses the variable)"));
+            };
+            ids.push(*id);
+            let provider = &self.input_obj[path];
+            check_needs_objects(show(name), path, provider, needer, &self.input_obj[needer])?;
+            self.providers.insert(provider.clone());
         }
-        data_relocs.push((base + o_funcs, Target::Data, func_arrays[i].0 as i64));
-        for cb in callbacks.iter().filter(|c| &c.objname == on) {
-            let sym = find_func(&out, &cb.func)?;
-            data_relocs.push((
-                base + o_cbs + facts.klp_callbacks[cb.slot],
-                Target::Sym(sym),
-                0,
-            ));
+        for r in self.relocs.values_mut().flatten() {
+            if r.symbol >= PENDING {
+                r.symbol = ids[r.symbol - PENDING];
+            }
         }
-        for (j, f) in func_arrays[i].1.iter().enumerate() {
-            let fb = func_arrays[i].0 + fsize * j as u64;
-            let s = string(&mut out, &f.old_name);
-            data_relocs.push((fb + f_old, Target::Str, s as i64));
-            data_relocs.push((fb + f_new, Target::Sym(f.new_sym), 0));
-            data[(fb + f_pos) as usize..(fb + f_pos + 8) as usize]
-                .copy_from_slice(&f.sympos.to_le_bytes());
-        }
+        Ok(())
     }
-    let datasec = out.add_section(OutSection {
-        name: b".data.klpwrite".to_vec(),
-        sh_type: SHT_PROGBITS,
-        sh_flags: SHF_ALLOC | SHF_WRITE,
-        sh_addralign: 64,
-        sh_entsize: 0,
-        link: None,
-        data: OutData::Bytes(data),
-        symbol: None,
-    });
-    out.add_symbol(OutSymbol {
-        name: b"klpwrite_patch".to_vec(),
-        st_info: STT_OBJECT,
-        st_other: 0,
-        place: Place::Section(datasec),
-        value: patch_off,
-        size: psize,
-    });
 
-    // --- init / exit --------------------------------------------------------
-    let thunk = exports.get("__x86_return_thunk").is_some();
-    let mut text = vec![
-        0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0,
-    ];
-    let exit_off = text.len() as u64;
-    text.extend([0xf3, 0x0f, 0x1e, 0xfa]);
-    if thunk {
-        text.extend([0xe9, 0, 0, 0, 0]);
-    } else {
-        text.extend([0xc3, 0xcc]);
+    // --- 2. livepatch structures ------------------------------------------------
+
+    /// The patched objects, in input order; every callback must belong to
+    /// one of them.
+    fn object_names(&self) -> Result<Vec<String>> {
+        let mut objnames: Vec<String> = Vec::new();
+        for f in &self.funcs {
+            if !objnames.contains(&f.objname) {
+                objnames.push(f.objname.clone());
+            }
+        }
+        for cb in &self.callbacks {
+            if !objnames.contains(&cb.objname) {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "callback {} for object {}, which none of the patch objects patches",
+                        cb.func, cb.objname
+                    ),
+                ));
+            }
+        }
+        Ok(objnames)
     }
-    let exit_size = text.len() as u64 - exit_off;
-    let textsec = out.add_section(OutSection {
-        name: b".text.klpwrite".to_vec(),
-        sh_type: SHT_PROGBITS,
-        sh_flags: SHF_ALLOC | SHF_EXECINSTR,
-        sh_addralign: 16,
-        sh_entsize: 0,
-        link: None,
-        data: OutData::Bytes(text),
-        symbol: None,
-    });
-    let init_sym = out.add_symbol(OutSymbol {
-        name: b"init_module".to_vec(),
-        st_info: (STB_GLOBAL << 4) | STT_FUNC,
-        st_other: 0,
-        place: Place::Section(textsec),
-        value: 0,
-        size: exit_off,
-    });
-    let exit_sym = out.add_symbol(OutSymbol {
-        name: b"cleanup_module".to_vec(),
-        st_info: (STB_GLOBAL << 4) | STT_FUNC,
-        st_other: 0,
-        place: Place::Section(textsec),
-        value: exit_off,
-        size: exit_size,
-    });
-    let mut undef_sym = |out: &mut OutObject, n: &str| -> usize {
-        *undef.entry(n.as_bytes().to_vec()).or_insert_with(|| {
+
+    /// `klp_patch`, the `klp_object` array and one `klp_func` array per
+    /// object in a new `.data.klpwrite`; returns it and its relocations.
+    fn klp_structures(
+        &mut self,
+        facts: &KernelFacts,
+        objnames: &[String],
+        strsec: usize,
+    ) -> Result<(usize, Vec<DataReloc>)> {
+        let mut strings: HashMap<String, u64> = HashMap::new();
+        let mut string = |out: &mut OutObject, s: &str| -> u64 {
+            *strings.entry(s.to_string()).or_insert_with(|| {
+                let mut b = s.as_bytes().to_vec();
+                b.push(0);
+                out.append(strsec, &b, 1)
+            })
+        };
+        let (psize, p_mod, p_objs, p_replace) = facts.klp_patch;
+        let (osize, o_name, o_funcs, o_cbs) = facts.klp_object;
+        let (fsize, f_old, f_new, f_pos) = facts.klp_func;
+        let patch_off = 0u64;
+        let objs_off = align_up(psize, 8);
+        let mut next = objs_off + osize * (objnames.len() as u64 + 1);
+        let mut data: Vec<u8> = Vec::new();
+        let mut data_relocs: Vec<DataReloc> = Vec::new();
+        let mut func_arrays: Vec<(u64, Vec<&Func>)> = Vec::new();
+        for on in objnames {
+            let fs: Vec<&Func> = self
+                .funcs
+                .iter()
+                .filter(|f| &f.objname == on && f.new_sym != usize::MAX)
+                .collect();
+            // An object with callbacks and no function gets an empty,
+            // terminated funcs array: klp_enable_patch() only requires
+            // obj->funcs != NULL (kernel/livepatch/core.c, "if (!obj->funcs)
+            // return -EINVAL"), klp_for_each_func_static() stops at the
+            // first all-zero klp_func (include/linux/livepatch.h), and a
+            // NULL funcs would also end klp_for_each_object_static() early
+            // for vmlinux (name NULL). samples/livepatch/
+            // livepatch-callbacks-demo.c has such objects (`no_funcs`).
+            // So does an object whose new code another object calls (C12).
+            if fs.is_empty()
+                && !self.callbacks.iter().any(|c| &c.objname == on)
+                && !self.providers.contains(on)
+            {
+                return Err(no_function(on));
+            }
+            let off = align_up(next, 8);
+            next = off + fsize * (fs.len() as u64 + 1);
+            func_arrays.push((off, fs));
+        }
+        data.resize(next as usize, 0);
+        data_relocs.push((patch_off + p_mod, DataTarget::ThisModule, 0));
+        data_relocs.push((patch_off + p_objs, DataTarget::Data, objs_off as i64));
+        if self.opts.replace {
+            data[(patch_off + p_replace) as usize] = 1;
+        }
+        for (i, on) in objnames.iter().enumerate() {
+            let base = objs_off + osize * i as u64;
+            if on != "vmlinux" {
+                let s = string(&mut self.out, on);
+                data_relocs.push((base + o_name, DataTarget::Str, s as i64));
+            }
+            data_relocs.push((base + o_funcs, DataTarget::Data, func_arrays[i].0 as i64));
+            for cb in self.callbacks.iter().filter(|c| &c.objname == on) {
+                let sym = find_func(&self.out, &cb.func)?;
+                data_relocs.push((
+                    base + o_cbs + facts.klp_callbacks[cb.slot],
+                    DataTarget::Sym(sym),
+                    0,
+                ));
+            }
+            for (j, f) in func_arrays[i].1.iter().enumerate() {
+                let fb = func_arrays[i].0 + fsize * j as u64;
+                let s = string(&mut self.out, &f.old_name);
+                data_relocs.push((fb + f_old, DataTarget::Str, s as i64));
+                data_relocs.push((fb + f_new, DataTarget::Sym(f.new_sym), 0));
+                data[(fb + f_pos) as usize..(fb + f_pos + 8) as usize]
+                    .copy_from_slice(&f.sympos.to_le_bytes());
+            }
+        }
+        let datasec = self.out.add_section(OutSection {
+            name: b".data.klpwrite".to_vec(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC | SHF_WRITE,
+            sh_addralign: 64,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(data),
+            symbol: None,
+        });
+        self.out.add_symbol(OutSymbol {
+            name: b"klpwrite_patch".to_vec(),
+            st_info: STT_OBJECT,
+            st_other: 0,
+            place: Place::Section(datasec),
+            value: patch_off,
+            size: psize,
+        });
+        Ok((datasec, data_relocs))
+    }
+
+    // --- 3. module glue -----------------------------------------------------------
+
+    /// An undefined global, shared by name.
+    fn undef_sym(&mut self, n: &str) -> usize {
+        let out = &mut self.out;
+        *self.undef.entry(n.as_bytes().to_vec()).or_insert_with(|| {
             out.add_symbol(OutSymbol {
                 name: n.as_bytes().to_vec(),
                 st_info: (STB_GLOBAL << 4) | STT_NOTYPE,
@@ -701,35 +836,88 @@ pub fn build(
                 size: 0,
             })
         })
-    };
-    let enable = undef_sym(&mut out, "klp_enable_patch");
-    let data_sym = out.sections[datasec].symbol.expect("symbol");
-    let text_relocs = relocs.entry((None, textsec)).or_default();
-    text_relocs.push(OutReloc {
-        offset: 7,
-        symbol: data_sym,
-        r_type: R_32S,
-        addend: patch_off as i64,
-    });
-    text_relocs.push(OutReloc {
-        offset: 12,
-        symbol: enable,
-        r_type: R_PLT32,
-        addend: -4,
-    });
-    if thunk {
-        let t = undef_sym(&mut out, "__x86_return_thunk");
-        relocs.entry((None, textsec)).or_default().push(OutReloc {
-            offset: exit_off + 5,
-            symbol: t,
+    }
+
+    /// `init_module` (`mov $patch,%rdi; jmp klp_enable_patch`) and
+    /// `cleanup_module` in `.text.klpwrite`; returns their symbols.
+    fn init_exit(&mut self, exports: &Exports, datasec: usize) -> (usize, usize) {
+        let patch_off = 0u64;
+        let thunk = exports.get("__x86_return_thunk").is_some();
+        let mut text = vec![
+            0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0,
+        ];
+        let exit_off = text.len() as u64;
+        text.extend([0xf3, 0x0f, 0x1e, 0xfa]);
+        if thunk {
+            text.extend([0xe9, 0, 0, 0, 0]);
+        } else {
+            text.extend([0xc3, 0xcc]);
+        }
+        let exit_size = text.len() as u64 - exit_off;
+        let textsec = self.out.add_section(OutSection {
+            name: b".text.klpwrite".to_vec(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC | SHF_EXECINSTR,
+            sh_addralign: 16,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(text),
+            symbol: None,
+        });
+        let init_sym = self.out.add_symbol(OutSymbol {
+            name: b"init_module".to_vec(),
+            st_info: (STB_GLOBAL << 4) | STT_FUNC,
+            st_other: 0,
+            place: Place::Section(textsec),
+            value: 0,
+            size: exit_off,
+        });
+        let exit_sym = self.out.add_symbol(OutSymbol {
+            name: b"cleanup_module".to_vec(),
+            st_info: (STB_GLOBAL << 4) | STT_FUNC,
+            st_other: 0,
+            place: Place::Section(textsec),
+            value: exit_off,
+            size: exit_size,
+        });
+        let enable = self.undef_sym("klp_enable_patch");
+        let data_sym = self.out.sections[datasec].symbol.expect("symbol");
+        let text_relocs = self.relocs.entry((None, textsec)).or_default();
+        text_relocs.push(OutReloc {
+            offset: 7,
+            symbol: data_sym,
+            r_type: R_32S,
+            addend: patch_off as i64,
+        });
+        text_relocs.push(OutReloc {
+            offset: 12,
+            symbol: enable,
             r_type: R_PLT32,
             addend: -4,
         });
-        // The return goes through the thunk, so list it for apply_returns.
-        let rs = match by_name.get(&b".return_sites"[..]) {
+        if thunk {
+            self.return_thunk(textsec, exit_off);
+        }
+        (init_sym, exit_sym)
+    }
+
+    /// `cleanup_module` returns through `__x86_return_thunk`: relocate the
+    /// jump and list it in `.return_sites` for `apply_returns`.
+    fn return_thunk(&mut self, textsec: usize, exit_off: u64) {
+        let t = self.undef_sym("__x86_return_thunk");
+        self.relocs
+            .entry((None, textsec))
+            .or_default()
+            .push(OutReloc {
+                offset: exit_off + 5,
+                symbol: t,
+                r_type: R_PLT32,
+                addend: -4,
+            });
+        let rs = match self.by_name.get(&b".return_sites"[..]) {
             Some(&rs) => rs,
             None => {
-                let rs = out.add_section(OutSection {
+                let rs = self.out.add_section(OutSection {
                     name: b".return_sites".to_vec(),
                     sh_type: SHT_PROGBITS,
                     sh_flags: SHF_ALLOC,
@@ -739,13 +927,13 @@ pub fn build(
                     data: OutData::Bytes(Vec::new()),
                     symbol: None,
                 });
-                by_name.insert(b".return_sites".to_vec(), rs);
+                self.by_name.insert(b".return_sites".to_vec(), rs);
                 rs
             }
         };
-        let off = out.append(rs, &[0; 4], 1);
-        let tsym = out.sections[textsec].symbol.expect("symbol");
-        relocs.entry((None, rs)).or_default().push(OutReloc {
+        let off = self.out.append(rs, &[0; 4], 1);
+        let tsym = self.out.sections[textsec].symbol.expect("symbol");
+        self.relocs.entry((None, rs)).or_default().push(OutReloc {
             offset: off,
             symbol: tsym,
             r_type: R_PC32,
@@ -753,90 +941,119 @@ pub fn build(
         });
     }
 
-    // --- struct module --------------------------------------------------------
-    let (msize, m_name, m_init, m_exit) = facts.module;
-    let mut this = vec![0u8; msize as usize];
-    this[m_name as usize..m_name as usize + name.len()].copy_from_slice(name.as_bytes());
-    let thissec = out.add_section(OutSection {
-        name: b".gnu.linkonce.this_module".to_vec(),
-        sh_type: SHT_PROGBITS,
-        sh_flags: SHF_ALLOC | SHF_WRITE,
-        sh_addralign: 64,
-        sh_entsize: 0,
-        link: None,
-        data: OutData::Bytes(this),
-        symbol: None,
-    });
-    let this_sym = out.add_symbol(OutSymbol {
-        name: b"__this_module".to_vec(),
-        st_info: (STB_GLOBAL << 4) | STT_OBJECT,
-        st_other: 0,
-        place: Place::Section(thissec),
-        value: 0,
-        size: msize,
-    });
-    relocs.entry((None, thissec)).or_default().extend([
-        OutReloc {
-            offset: m_init,
-            symbol: init_sym,
-            r_type: R_64,
-            addend: 0,
-        },
-        OutReloc {
-            offset: m_exit,
-            symbol: exit_sym,
-            r_type: R_64,
-            addend: 0,
-        },
-    ]);
-    let str_sym = out.sections[strsec].symbol.expect("symbol");
-    let dr = relocs.entry((None, datasec)).or_default();
-    for (off, t, add) in data_relocs {
-        let (symbol, addend) = match t {
-            Target::ThisModule => (this_sym, 0),
-            Target::Data => (data_sym, add),
-            Target::Str => (str_sym, add),
-            Target::Sym(s) => (s, 0),
-        };
-        dr.push(OutReloc {
-            offset: off,
-            symbol,
-            r_type: R_64,
-            addend,
+    /// `.gnu.linkonce.this_module`: `struct module` with the name, init and
+    /// exit set; returns `__this_module`.
+    fn this_module(&mut self, facts: &KernelFacts, init_sym: usize, exit_sym: usize) -> usize {
+        let name = &self.opts.name;
+        let (msize, m_name, m_init, m_exit) = facts.module;
+        let mut this = vec![0u8; msize as usize];
+        this[m_name as usize..m_name as usize + name.len()].copy_from_slice(name.as_bytes());
+        let thissec = self.out.add_section(OutSection {
+            name: b".gnu.linkonce.this_module".to_vec(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC | SHF_WRITE,
+            sh_addralign: 64,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(this),
+            symbol: None,
+        });
+        let this_sym = self.out.add_symbol(OutSymbol {
+            name: b"__this_module".to_vec(),
+            st_info: (STB_GLOBAL << 4) | STT_OBJECT,
+            st_other: 0,
+            place: Place::Section(thissec),
+            value: 0,
+            size: msize,
+        });
+        self.relocs.entry((None, thissec)).or_default().extend([
+            OutReloc {
+                offset: m_init,
+                symbol: init_sym,
+                r_type: R_64,
+                addend: 0,
+            },
+            OutReloc {
+                offset: m_exit,
+                symbol: exit_sym,
+                r_type: R_64,
+                addend: 0,
+            },
+        ]);
+        this_sym
+    }
+
+    /// The relocations of `.data.klpwrite`, now that every target exists.
+    fn data_relocations(
+        &mut self,
+        datasec: usize,
+        strsec: usize,
+        this_sym: usize,
+        data_relocs: Vec<DataReloc>,
+    ) {
+        let str_sym = self.out.sections[strsec].symbol.expect("symbol");
+        let data_sym = self.out.sections[datasec].symbol.expect("symbol");
+        let dr = self.relocs.entry((None, datasec)).or_default();
+        for (off, t, add) in data_relocs {
+            let (symbol, addend) = match t {
+                DataTarget::ThisModule => (this_sym, 0),
+                DataTarget::Data => (data_sym, add),
+                DataTarget::Str => (str_sym, add),
+                DataTarget::Sym(s) => (s, 0),
+            };
+            dr.push(OutReloc {
+                offset: off,
+                symbol,
+                r_type: R_64,
+                addend,
+            });
+        }
+    }
+
+    /// `.modinfo`: livepatch, license, vermagic and the namespaces of the
+    /// imported symbols.
+    fn modinfo(&mut self, facts: &KernelFacts, exports: &Exports) {
+        let mut modinfo = String::from("livepatch=Y\0license=GPL\0depends=\0");
+        if facts.retpoline {
+            modinfo.push_str("retpoline=Y\0");
+        }
+        modinfo.push_str(&format!(
+            "name={}\0vermagic={}\0",
+            self.opts.name, facts.vermagic
+        ));
+        let mut namespaces: Vec<String> = self
+            .undef
+            .keys()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|n| exports.get(n))
+                    .and_then(|e| e.namespace.clone())
+            })
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        for ns in namespaces {
+            modinfo.push_str(&format!("import_ns={ns}\0"));
+        }
+        self.out.add_section(OutSection {
+            name: b".modinfo".to_vec(),
+            sh_type: SHT_PROGBITS,
+            sh_flags: SHF_ALLOC,
+            sh_addralign: 1,
+            sh_entsize: 0,
+            link: None,
+            data: OutData::Bytes(modinfo.into_bytes()),
+            symbol: None,
         });
     }
 
-    // --- .modinfo and __versions ------------------------------------------------
-    let mut modinfo = String::from("livepatch=Y\0license=GPL\0depends=\0");
-    if facts.retpoline {
-        modinfo.push_str("retpoline=Y\0");
-    }
-    modinfo.push_str(&format!("name={name}\0vermagic={}\0", facts.vermagic));
-    let mut namespaces: Vec<String> = undef
-        .keys()
-        .filter_map(|n| {
-            std::str::from_utf8(n)
-                .ok()
-                .and_then(|n| exports.get(n))
-                .and_then(|e| e.namespace.clone())
-        })
-        .collect();
-    namespaces.sort();
-    namespaces.dedup();
-    for ns in namespaces {
-        modinfo.push_str(&format!("import_ns={ns}\0"));
-    }
-    out.add_section(OutSection {
-        name: b".modinfo".to_vec(),
-        sh_type: SHT_PROGBITS,
-        sh_flags: SHF_ALLOC,
-        sh_addralign: 1,
-        sh_entsize: 0,
-        link: None,
-        data: OutData::Bytes(modinfo.into_bytes()),
-        symbol: None,
-    });
-    if facts.modversions {
+    /// `__versions`: `module_layout` and every imported symbol with its CRC
+    /// (kernels with modversions only).
+    fn versions(&mut self, facts: &KernelFacts, exports: &Exports) -> Result<()> {
+        if !facts.modversions {
+            return Ok(());
+        }
         let mut v: Vec<u8> = Vec::new();
         let mut entry = |crc: u32, n: &[u8]| -> Result<()> {
             if n.len() > 55 {
@@ -865,7 +1082,7 @@ pub fn build(
             })?;
         entry(layout, b"module_layout")?;
         let mut missing = Vec::new();
-        for n in undef.keys() {
+        for n in self.undef.keys() {
             match std::str::from_utf8(n).ok().and_then(|s| exports.get(s)) {
                 Some(e) if e.module == "vmlinux" => entry(e.crc, n)?,
                 Some(e) => {
@@ -888,7 +1105,7 @@ pub fn build(
             )
             .hint("the kernel checks every imported symbol's CRC (CONFIG_MODVERSIONS); use the target kernel's Module.symvers"));
         }
-        out.add_section(OutSection {
+        self.out.add_section(OutSection {
             name: b"__versions".to_vec(),
             sh_type: SHT_PROGBITS,
             sh_flags: SHF_ALLOC,
@@ -898,14 +1115,87 @@ pub fn build(
             data: OutData::Bytes(v),
             symbol: None,
         });
+        Ok(())
     }
+}
 
-    // --- relocation sections --------------------------------------------------------
-    for ((klp_obj, target), list) in relocs {
-        out.add_relocations(target, klp_obj.as_deref(), list);
+/// An object with neither a function nor a callback: its klp_object would
+/// do nothing (shared with `kbuild`).
+pub(crate) fn no_function(objname: &str) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!(
+            "no function of {objname} is patched and it has no callback: its klp_object would do nothing"
+        ),
+    )
+    .hint("a patch that only adds functions must also change a function that calls them")
+}
+
+/// Code of a module's part of the patch may only be used by the parts for
+/// the same object, or be vmlinux's: the klp relocations of a module's part
+/// are applied only while that module is loaded (kernel/livepatch/core.c:
+/// klp_init_object_loaded() → klp_apply_object_relocs(), called from
+/// klp_init_object() and klp_module_coming() only for a loaded object), so
+/// calling it from elsewhere could run it unrelocated. vmlinux's are
+/// applied when the patch module loads (kernel/module/main.c:
+/// apply_relocations() → klp_apply_section_relocs(..., NULL), which only
+/// takes `.klp.rela.vmlinux.*`).
+pub(crate) fn check_needs_objects(
+    name: String,
+    provider_file: &str,
+    provider: &str,
+    needer_file: &str,
+    needer: &str,
+) -> Result<()> {
+    if provider == needer || provider == "vmlinux" {
+        return Ok(());
     }
-    let _ = names::demangle;
-    Ok(out)
+    Err(Error::new(
+        ErrorKind::Refused,
+        format!(
+            "{name} is defined by {provider_file}, the part for {provider}, but used by the part for {needer}: it could run while {provider} is not loaded and its klp relocations are not applied"
+        ),
+    )
+    .in_file(needer_file)
+    .hint("define the new code in the object that uses it, or in vmlinux"))
+}
+
+/// An extract output must be written for the target kernel's set of rules.
+fn check_rules(p: &Elf, legacy: bool, facts: &KernelFacts) -> Result<()> {
+    if legacy == facts.version.is_legacy() {
+        return Ok(());
+    }
+    let (was, is) = if legacy {
+        ("the pre-5.8 rules (.klp.arch sections)", "5.8 or later")
+    } else {
+        ("the 5.8+ rules", "older than 5.8")
+    };
+    Err(Error::new(
+        ErrorKind::Refused,
+        format!(
+            "extracted for {was}, but the target kernel ({}) is {is}: its special sections would be applied in the wrong order or not at all",
+            facts.version
+        ),
+    )
+    .in_file(&p.path)
+    .hint("run extract/build again with --ref-module (the same reference module) or --kernel-version"))
+}
+
+/// A callback function: a function defined in the merged patch objects.
+fn find_func(out: &OutObject, name: &str) -> Result<usize> {
+    out.symbols
+        .iter()
+        .position(|s| {
+            s.name == name.as_bytes()
+                && s.st_info & 0xf == STT_FUNC
+                && matches!(s.place, Place::Section(_))
+        })
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Symbol,
+                format!("callback function {name} is not defined in the patch objects"),
+            )
+        })
 }
 
 /// Two patch objects define the same global: the module (or the kbuild

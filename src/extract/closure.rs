@@ -428,6 +428,9 @@ impl<'a> Ex<'a> {
         addend: i64,
         here: &str,
     ) -> Result<Dest> {
+        if let Some(d) = self.provided_by_patch(name, kind, addend, here) {
+            return Ok(d);
+        }
         let p = self.p;
         let r = p.relocs[id];
         let objname = self.opts.objname.clone();

@@ -377,6 +377,9 @@ impl<'a> Ex<'a> {
                 show(&p.symbols[*f].name)
             ));
         }
+        for n in &self.needs {
+            meta.push_str(&format!("needs {}\n", show(n)));
+        }
         out.add_section(OutSection {
             name: META_SECTION.to_vec(),
             sh_type: SHT_PROGBITS,

@@ -20,12 +20,13 @@
 //! Every decision is recorded for `--explain`.
 
 mod closure;
+pub mod cross;
 mod layout;
 mod roots;
 mod special;
 mod twins;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::arch::x86_64::{self as x86, CodeMap};
 use crate::changes::{Change, ChangeKind};
@@ -43,8 +44,10 @@ pub const MAX_SYMNAME: usize = 511;
 /// Name of the metadata section `extract` writes for `module` and `kbuild`:
 /// text lines `klpwrite-patch 1`, `object <objname>`, `rules legacy|current`
 /// (the livepatch rules it was written for: before 5.8 or 5.8+), one
-/// `func <new symbol> <old name> <sympos>` per patched function and one
-/// `callback <slot> <function>` per marked callback.
+/// `func <new symbol> <old name> <sympos>` per patched function, one
+/// `callback <slot> <function>` per marked callback and one `needs <name>`
+/// per undefined symbol another object of the same patch must define
+/// (`--patch-symbols`; `module` links it, see [`cross`]).
 pub const META_SECTION: &[u8] = b".klpwrite.patch";
 
 /// The `klp_callbacks` slots, in struct order.
@@ -62,6 +65,8 @@ pub struct PatchMeta {
     /// Written for the pre-5.8 rules (`.klp.arch` sections, no klp
     /// relocations in jump labels).
     pub legacy: bool,
+    /// Undefined symbols another object of the same patch defines.
+    pub needs: Vec<String>,
 }
 
 /// Read the `.klpwrite.patch` section of an extract output.
@@ -84,6 +89,7 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
         funcs: Vec::new(),
         callbacks: Vec::new(),
         legacy: false,
+        needs: Vec::new(),
     };
     let mut rules = None;
     for l in lines {
@@ -103,6 +109,7 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
                     .ok_or_else(|| bad(format!("bad callback slot in {l:?}")))?;
                 meta.callbacks.push((slot, f.to_string()));
             }
+            ["needs", n] if !n.is_empty() => meta.needs.push(n.to_string()),
             _ => return Err(bad(format!("bad line {l:?}"))),
         }
     }
@@ -112,6 +119,30 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
     meta.legacy = rules.ok_or_else(|| bad("no rules line".into()))?;
     check_objname(&meta.objname).map_err(|e| e.in_file(&p.path))?;
     Ok(meta)
+}
+
+/// Whether an object marks livepatch callbacks, in kpatch's form (a
+/// `.kpatch.callbacks.<slot>` section) or upstream's (a defined
+/// `__klp_<slot>_callback_<obj>` pointer). Such an object is a patch even
+/// when no function changed: `build` and `extract` go on with an empty
+/// function list.
+pub fn marks_callbacks(p: &Elf) -> bool {
+    let slot_section = |n: &[u8]| {
+        n.strip_prefix(b".kpatch.callbacks.")
+            .is_some_and(|s| CALLBACK_SLOTS.iter().any(|c| c.as_bytes() == s))
+    };
+    let slot_pointer = |n: &[u8]| {
+        n.strip_prefix(b"__klp_").is_some_and(|r| {
+            CALLBACK_SLOTS.iter().any(|c| {
+                r.strip_prefix(c.as_bytes())
+                    .is_some_and(|r| r.starts_with(b"_callback_"))
+            })
+        })
+    };
+    p.sections.iter().any(|s| slot_section(&s.name))
+        || p.symbols
+            .iter()
+            .any(|s| s.section.is_some() && slot_pointer(&s.name))
 }
 
 /// Everything `extract` reads.
@@ -141,6 +172,9 @@ pub struct Options {
     pub struct_sizes: HashMap<String, u64>,
     /// The target kernel's version, when known (None: 5.8+ rules).
     pub kernel: Option<crate::kernel::Version>,
+    /// `--patch-symbols`: globals defined by the other objects of the same
+    /// patch (name → the file that defines it), see [`cross`].
+    pub patch_symbols: BTreeMap<Vec<u8>, String>,
 }
 
 /// One function the patch replaces (a future `klp_func`).
@@ -249,6 +283,8 @@ struct Ex<'a> {
     deferred: Vec<Error>,
     /// Callbacks marked in the patched object: (slot, function, object).
     callbacks: Vec<(usize, usize, String)>,
+    /// Undefined symbols left for another object of the patch to define.
+    needs: BTreeSet<Vec<u8>>,
     explain: Vec<String>,
     warnings: Vec<String>,
 }
@@ -304,6 +340,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         aux_drops: Vec::new(),
         deferred: Vec::new(),
         callbacks: Vec::new(),
+        needs: BTreeSet::new(),
         explain: Vec::new(),
         warnings: Vec::new(),
     };
@@ -316,6 +353,14 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     }
     ex.roots()?;
     ex.callbacks()?;
+    if inp.changes.is_empty() && ex.callbacks.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "the function list is empty and the object marks no livepatch callback: nothing to extract",
+        )
+        .in_file(&inp.patched.path)
+        .hint("list the changed functions (`klpwrite diff` output)"));
+    }
     loop {
         ex.closure()?;
         if let Some(e) = ex.deferred.pop() {

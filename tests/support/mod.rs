@@ -333,6 +333,8 @@ pub struct Case {
     pub symbols: Vec<String>,
     pub symvers: Option<String>,
     pub sympos: Vec<String>,
+    /// `--patch-symbols` files (relative to the case directory).
+    pub patch_symbols: Vec<String>,
     pub expect_klp_sym: Vec<String>,
     pub expect_no_klp_sym: Vec<String>,
     pub expect_undef: Vec<String>,
@@ -379,6 +381,7 @@ impl Case {
                 "symbols" => c.symbols.push(v),
                 "symvers" => c.symvers = Some(v),
                 "sympos" => c.sympos.push(v),
+                "patch_symbols" => c.patch_symbols.push(v),
                 "expect_klp_sym" => c.expect_klp_sym.push(v),
                 "expect_no_klp_sym" => c.expect_no_klp_sym.push(v),
                 "expect_undef" => c.expect_undef.push(v),
@@ -449,6 +452,10 @@ impl Case {
         }
         if let Some(s) = &self.symvers {
             a.push("--symvers".into());
+            a.push(p(s));
+        }
+        for s in &self.patch_symbols {
+            a.push("--patch-symbols".into());
             a.push(p(s));
         }
         if let Some(o) = &self.orig

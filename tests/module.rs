@@ -1,0 +1,566 @@
+//! `klpwrite module` on the committed C fixtures, without a real kernel:
+//! the kernel facts (struct layouts from BTF, vermagic, CRCs) are the
+//! Debian 6.1 values of docs/kernel-abi.md §4, given directly to
+//! `module::build`; the extract outputs come from the klpwrite binary.
+//!
+//! - golden: the bytes of a few modules are pinned (xxh3), so a refactoring
+//!   of `module::build` that changes one byte fails here;
+//! - C11: an object whose only content is callbacks gets a `klp_object`
+//!   with an empty, zero-terminated `funcs` array and its callbacks set;
+//! - C12: a new function defined in one object of the patch and called from
+//!   another is linked inside the module, not left undefined or klp.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use klpwrite::elf::Elf;
+use klpwrite::elf::load::{Expect, load};
+use klpwrite::module::{Callback, KernelFacts, ModuleOptions};
+use klpwrite::output::OutObject;
+use klpwrite::symvers::Exports;
+use support::*;
+
+/// Debian 6.1 layouts (docs/kernel-abi.md §4), struct module 0x380 bytes.
+fn facts() -> KernelFacts {
+    KernelFacts {
+        vermagic: "6.1.0-48-amd64 SMP preempt mod_unload modversions ".into(),
+        version: klpwrite::kernel::Version::parse("6.1").unwrap(),
+        modversions: true,
+        module_layout_crc: Some(0x1234_5678),
+        retpoline: true,
+        module: (0x380, 24, 0x138, 0x368),
+        klp_func: (152, 0, 8, 16),
+        klp_object: (168, 0, 8, 16),
+        klp_callbacks: [0, 8, 16, 24],
+        klp_patch: (200, 0, 8, 24),
+    }
+}
+
+/// The exports every test module imports, plus the fixtures' own.
+fn exports(thunk: bool) -> Exports {
+    let mut text = String::from(
+        "0x11111111\tklp_enable_patch\tvmlinux\tEXPORT_SYMBOL_GPL\n\
+         0xab39ef79\t__fentry__\tvmlinux\tEXPORT_SYMBOL\n\
+         0xaca6454c\tprintk\tvmlinux\tEXPORT_SYMBOL\n\
+         0x03eef7be\tjiffies\tvmlinux\tEXPORT_SYMBOL\n\
+         0x8e41afea\tproc_create_single_data\tvmlinux\tEXPORT_SYMBOL\n\
+         0x3eb20204\tseq_printf\tvmlinux\tEXPORT_SYMBOL\n\
+         0x42a32a11\tseq_putc\tvmlinux\tEXPORT_SYMBOL\n\
+         0x5f143a75\tseq_puts\tvmlinux\tEXPORT_SYMBOL\n\
+         0x2b2b2b2b\tothermod_export\tdrivers/misc/othermod\tEXPORT_SYMBOL_GPL\n",
+    );
+    if thunk {
+        text.push_str("0x22222222\t__x86_return_thunk\tvmlinux\tEXPORT_SYMBOL\n");
+    }
+    Exports::parse("test.symvers", &text).unwrap()
+}
+
+fn fixture(case: &str) -> PathBuf {
+    root().join("tests/fixtures/x86_64").join(case)
+}
+
+/// Run klpwrite with `args` (paths already absolute); panic with its
+/// stderr unless it exits 0.
+fn run_ok(args: &[String]) {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = klpwrite(&a);
+    assert!(
+        o.status.success(),
+        "klpwrite {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// `klpwrite extract` of a fixture object into `work/out`.
+#[allow(clippy::too_many_arguments)]
+fn extract(
+    work: &Path,
+    dir: &Path,
+    patched: &str,
+    changes: &str,
+    objname: &str,
+    symbols: &[&str],
+    extra: &[String],
+    out: &str,
+) -> Elf {
+    let list = work.join(format!("{out}.list"));
+    std::fs::write(&list, changes).unwrap();
+    let o = work.join(out);
+    let mut args = vec![
+        "extract".to_string(),
+        s(&dir.join(patched)),
+        "--changes".into(),
+        s(&list),
+        "--objname".into(),
+        objname.into(),
+        "--symvers".into(),
+        s(&dir.join("Module.symvers")),
+    ];
+    for sym in symbols {
+        args.push("--symbols".into());
+        args.push(s(&dir.join(sym)));
+    }
+    args.extend(extra.iter().cloned());
+    args.extend(["-o".to_string(), s(&o)]);
+    run_ok(&args);
+    reload(&o)
+}
+
+fn module(patches: &[Elf], opts: &ModuleOptions, thunk: bool) -> klpwrite::Result<OutObject> {
+    klpwrite::module::build(patches, &facts(), &exports(thunk), opts)
+}
+
+fn bytes(out: &OutObject) -> Vec<u8> {
+    klpwrite::write::to_bytes(out).unwrap()
+}
+
+fn reread(name: &str, b: Vec<u8>) -> Elf {
+    load(name, b, Expect::Relocatable).unwrap()
+}
+
+fn opts(name: &str) -> ModuleOptions {
+    ModuleOptions {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn new_function(work: &Path) -> Elf {
+    extract(
+        work,
+        &fixture("new-function"),
+        "feature.patched.o",
+        "feature_fn\nnew_helper\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[
+            "--orig".into(),
+            s(&fixture("new-function").join("feature.o")),
+        ],
+        "new-function.o",
+    )
+}
+
+fn module_ref(work: &Path) -> Elf {
+    extract(
+        work,
+        &fixture("module-ref"),
+        "mod_main.patched.o",
+        "fxmod_handle\n",
+        "fxmod",
+        &["vmlinux.elf", "fxmod.ko"],
+        &[
+            "--orig".into(),
+            s(&fixture("module-ref").join("mod_main.o")),
+        ],
+        "module-ref.o",
+    )
+}
+
+fn cmdline(work: &Path) -> Elf {
+    let d = root().join("examples/data/cmdline");
+    let list = work.join("cmdline.list");
+    std::fs::write(&list, "cmdline_proc_show\n").unwrap();
+    let o = work.join("cmdline.o");
+    run_ok(&[
+        "extract".into(),
+        s(&d.join("cmdline.patched.o")),
+        "--changes".into(),
+        s(&list),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.syms")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    reload(&o)
+}
+
+/// The bytes of these modules were pinned before `module::build` was split
+/// into steps; any change to them must be deliberate.
+#[test]
+fn module_bytes_are_pinned() {
+    let work = scratch("module-golden");
+    let h = |o: &OutObject| xxhash_rust::xxh3::xxh3_64(&bytes(o));
+    let one = module(&[cmdline(&work)], &opts("livepatch_cmdline"), true).unwrap();
+    let two = module(
+        &[new_function(&work), module_ref(&work)],
+        &ModuleOptions {
+            name: "klp_two".into(),
+            replace: true,
+            callbacks: vec![Callback {
+                slot: 1,
+                func: "new_helper".into(),
+                objname: "vmlinux".into(),
+            }],
+        },
+        false,
+    )
+    .unwrap();
+    let three = module(
+        &[module_ref(&work), cmdline(&work), new_function(&work)],
+        &opts("klp_three"),
+        true,
+    )
+    .unwrap();
+    for (n, o) in [("one", &one), ("two", &two), ("three", &three)] {
+        reread(n, bytes(o));
+    }
+    let got = [h(&one), h(&two), h(&three)];
+    let want: [u64; 3] = [0xf4e2cc9918e1f9d9, 0x70526bd052729247, 0x802ff7fb27fd425f];
+    assert_eq!(got, want, "module bytes changed: {got:#x?}");
+}
+
+/// One `klp_object` of a written module, read back through its relocations.
+#[derive(Debug, Default)]
+struct KlpObject {
+    /// None: vmlinux.
+    name: Option<String>,
+    /// (old_name, new_func symbol, old_sympos).
+    funcs: Vec<(String, String, u64)>,
+    /// Callback function per slot.
+    callbacks: [Option<String>; 4],
+}
+
+/// The `klp_object`s of a module, following `klp_patch.objs` and each
+/// `funcs` to its terminator, with the layouts of [`facts`].
+fn klp_objects(ko: &Elf) -> Vec<KlpObject> {
+    let f = facts();
+    let data = ko
+        .section_by_name(b".data.klpwrite")
+        .expect(".data.klpwrite");
+    let bytes = ko.data(data);
+    let strsec = ko.section_by_name(b".rodata.klpwrite.str1.1").unwrap();
+    let strs = ko.data(strsec);
+    // offset -> (target symbol, addend)
+    let relocs: std::collections::BTreeMap<u64, (usize, i64)> = ko
+        .relocs_for(data)
+        .map(|r| (r.offset, (r.symbol, r.addend)))
+        .collect();
+    let at_data = |off: u64| -> Option<u64> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(ko.symbols[s].section, Some(data), "{off:#x} not into .data");
+        Some(a as u64)
+    };
+    let string = |off: u64| -> Option<String> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(ko.symbols[s].section, Some(strsec));
+        let b = &strs[a as usize..];
+        let end = b.iter().position(|&c| c == 0).unwrap();
+        Some(String::from_utf8_lossy(&b[..end]).into_owned())
+    };
+    let sym = |off: u64| -> Option<String> {
+        let &(s, a) = relocs.get(&off)?;
+        assert_eq!(a, 0);
+        Some(ko.symbols[s].display_name())
+    };
+    let zero = |off: u64, len: u64| {
+        bytes[off as usize..(off + len) as usize]
+            .iter()
+            .all(|&b| b == 0)
+            && relocs.range(off..off + len).next().is_none()
+    };
+    let mut objs = Vec::new();
+    let mut o = at_data(f.klp_patch.2).expect("klp_patch.objs");
+    loop {
+        let name = string(o + f.klp_object.1);
+        let Some(funcs_at) = at_data(o + f.klp_object.2) else {
+            // The terminator: name and funcs NULL (klp_for_each_object_static).
+            assert!(name.is_none() && zero(o, f.klp_object.0), "bad terminator");
+            break;
+        };
+        let mut obj = KlpObject {
+            name,
+            ..Default::default()
+        };
+        for (slot, off) in f.klp_callbacks.iter().enumerate() {
+            obj.callbacks[slot] = sym(o + f.klp_object.3 + off);
+        }
+        let mut fp = funcs_at;
+        while !zero(fp, f.klp_func.0) {
+            let pos = &bytes[(fp + f.klp_func.3) as usize..][..8];
+            obj.funcs.push((
+                string(fp + f.klp_func.1).expect("old_name"),
+                sym(fp + f.klp_func.2).expect("new_func"),
+                u64::from_le_bytes(pos.try_into().unwrap()),
+            ));
+            fp += f.klp_func.0;
+        }
+        objs.push(obj);
+        o += f.klp_object.0;
+    }
+    objs
+}
+
+fn c11_outputs(work: &Path) -> Vec<Elf> {
+    let d = fixture("c11-callbacks-only");
+    let cb = extract(
+        work,
+        &d,
+        "cbdemo.patched.o",
+        "",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[],
+        "c11-cbdemo.o",
+    );
+    let o = work.join("c11-reset.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("reset.o")),
+        s(&d.join("reset.patched.o")),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    vec![cb, reload(&o)]
+}
+
+/// C11: an object whose only content is callbacks. klp_enable_patch()
+/// requires `obj->funcs != NULL` and klp_for_each_func_static() stops at the
+/// first all-zero entry (kernel/livepatch/core.c, include/linux/livepatch.h):
+/// the module has one vmlinux klp_object whose funcs array is just the
+/// terminator, with the three marked callbacks set.
+#[test]
+fn c11_callbacks_only_object_has_empty_funcs_and_callbacks() {
+    let work = scratch("module-c11");
+    let out = module(&c11_outputs(&work), &opts("klp_c11"), true).unwrap();
+    let ko = reread("klp_c11.ko", bytes(&out));
+    let objs = klp_objects(&ko);
+    assert_eq!(objs.len(), 1, "{objs:?}");
+    let o = &objs[0];
+    assert_eq!(o.name, None, "vmlinux: name NULL");
+    assert!(o.funcs.is_empty(), "{:?}", o.funcs);
+    assert_eq!(
+        o.callbacks,
+        [
+            Some("cbdemo_pre_patch".to_string()),
+            Some("cbdemo_reset".to_string()),
+            None,
+            Some("cbdemo_post_unpatch".to_string()),
+        ]
+    );
+    // The callbacks are the copied functions, defined in the module.
+    for cb in o.callbacks.iter().flatten() {
+        let s = &ko.symbols[ko.symbols_named(cb.as_bytes())[0]];
+        assert!(s.is_func() && s.section.is_some(), "{cb} not defined");
+    }
+    // An object with neither functions nor callbacks is still refused.
+    let work2 = scratch("module-c11-none");
+    let only_new = extract(
+        &work2,
+        &fixture("new-function"),
+        "feature.patched.o",
+        "new function: new_helper\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[],
+        "only-new.o",
+    );
+    let e = module(&[only_new], &opts("klp_none"), true).unwrap_err();
+    assert!(e.to_string().contains("no callback"), "{e}");
+}
+
+/// C11 in the kbuild form: `klp_func [] = { { } }` and the callbacks.
+#[test]
+fn c11_kbuild_stub_has_empty_funcs_array() {
+    let work = scratch("kbuild-c11");
+    let files = klpwrite::kbuild::generate(
+        &c11_outputs(&work),
+        &klpwrite::kbuild::KbuildOptions {
+            name: "klp_c11".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let stub = files
+        .iter()
+        .find(|f| f.name == "klpwrite_stub.c")
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .unwrap();
+    assert!(
+        stub.contains("static struct klp_func klpwrite_funcs_0[] = {\n\t{ }\n};"),
+        "{stub}"
+    );
+    for slot in ["pre_patch", "post_patch", "post_unpatch"] {
+        assert!(
+            stub.contains(&format!(".{slot} = __klpwrite_cb_0_{slot},")),
+            "{slot}: {stub}"
+        );
+    }
+}
+
+/// `klpwrite build` of a C12 fixture pair into `work/out`.
+fn build_pair(work: &Path, orig: &str, patched: &str, extra: &[String], out: &str) -> Elf {
+    let d = fixture("c12-cross-object-new");
+    let o = work.join(out);
+    let mut args = vec![
+        "build".to_string(),
+        s(&d.join(orig)),
+        s(&d.join(patched)),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+    ];
+    args.extend(extra.iter().cloned());
+    args.extend(["-o".to_string(), s(&o)]);
+    run_ok(&args);
+    reload(&o)
+}
+
+/// C12: a.o's part of the patch defines the new new_helper()/new_total,
+/// b.o's part uses them (`--patch-symbols`). The module links them: no
+/// undefined or klp symbol of those names remains (the loader would look
+/// an undefined one up among the exports and fail: kernel/module/main.c
+/// simplify_symbols()), and b_fn's relocations point at the definitions.
+#[test]
+fn c12_new_symbol_of_another_object_is_linked_in_the_module() {
+    let work = scratch("module-c12");
+    let d = fixture("c12-cross-object-new");
+    let a = || build_pair(&work, "a.o", "a.patched.o", &[], "a.o");
+    let _ = a();
+    let b = || {
+        build_pair(
+            &work,
+            "b.o",
+            "b.patched.o",
+            &["--patch-symbols".into(), s(&work.join("a.o"))],
+            "b.o",
+        )
+    };
+    // The extract output records what it needs.
+    let meta = klpwrite::extract::read_patch_meta(&b()).unwrap();
+    assert_eq!(meta.needs, ["new_helper", "new_total"]);
+    // Either input order gives the same linked references.
+    for (name, inputs) in [("ab", vec![a(), b()]), ("ba", vec![b(), a()])] {
+        let out = module(&inputs, &opts("klp_c12"), true).unwrap();
+        let ko = reread(name, bytes(&out));
+        for n in ["new_helper", "new_total"] {
+            let syms: Vec<_> = ko
+                .symbols
+                .iter()
+                .filter(|s| s.display_name() == n || s.display_name().contains(&format!(".{n},")))
+                .collect();
+            assert_eq!(syms.len(), 1, "{name}: {n}: {syms:?}");
+            assert!(
+                syms[0].section.is_some() && !syms[0].is_livepatch() && !syms[0].is_local(),
+                "{name}: {n} must be defined: {:?}",
+                syms[0]
+            );
+        }
+        // Every relocation of b_fn's code against new_* uses the definition.
+        let text = ko.section_by_name(b".text.b_fn").unwrap();
+        let mut seen = Vec::new();
+        for r in ko.relocs_for(text) {
+            let t = &ko.symbols[r.symbol];
+            if t.display_name().starts_with("new_") {
+                let want = if t.display_name() == "new_helper" {
+                    ".text.new_helper"
+                } else {
+                    ".bss.new_total"
+                };
+                assert_eq!(
+                    ko.sections[t.section.unwrap()].display_name(),
+                    want,
+                    "{name}"
+                );
+                seen.push(t.display_name());
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["new_helper", "new_total"], "{name}");
+        // One vmlinux object with b_fn; a's part has no function of its own.
+        let objs = klp_objects(&ko);
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs[0].funcs, [("b_fn".to_string(), "b_fn".to_string(), 0)]);
+    }
+    // Without the object that defines them, module refuses.
+    let e = module(&[b()], &opts("klp_c12"), true).unwrap_err();
+    assert!(
+        e.to_string().contains("no input of the module defines it"),
+        "{e}"
+    );
+    // New code of a module's part may not be called from vmlinux's part:
+    // its klp relocations are applied only while that module is loaded.
+    let a_mod = extract(
+        &work,
+        &d,
+        "a.patched.o",
+        "new function: new_helper\n",
+        "fxmod",
+        &["vmlinux.elf", "../module-ref/fxmod.ko"],
+        &[],
+        "a-fxmod.o",
+    );
+    let e = module(&[a_mod, b()], &opts("klp_c12"), true).unwrap_err();
+    assert!(e.to_string().contains("the part for fxmod"), "{e}");
+    // The patched a.o works as --patch-symbols too (a_fn is the target's).
+    let b2 = build_pair(
+        &work,
+        "b.o",
+        "b.patched.o",
+        &["--patch-symbols".into(), s(&d.join("a.patched.o"))],
+        "b2.o",
+    );
+    assert_eq!(
+        klpwrite::extract::read_patch_meta(&b2).unwrap().needs,
+        ["new_helper", "new_total"]
+    );
+    // kbuild: the link resolves it; without a definition it refuses too.
+    let k = |inputs: &[Elf]| {
+        klpwrite::kbuild::generate(
+            inputs,
+            &klpwrite::kbuild::KbuildOptions {
+                name: "klp_c12".into(),
+                ..Default::default()
+            },
+        )
+    };
+    let files = k(&[a(), b()]).unwrap();
+    if have("ld") {
+        // What kbuild's link does with the shipped objects: b's references
+        // resolve to a's definitions.
+        let dir = work.join("kb");
+        klpwrite::kbuild::write_dir(&dir, &files).unwrap();
+        let linked = work.join("kb-linked.o");
+        let o = std::process::Command::new("ld")
+            .arg("-r")
+            .arg("-o")
+            .arg(&linked)
+            .arg(dir.join("1-vmlinux.o_shipped"))
+            .arg(dir.join("2-vmlinux.o_shipped"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let l = reload(&linked);
+        for n in ["new_helper", "new_total"] {
+            let all = l.symbols_named(n.as_bytes());
+            assert!(
+                all.len() == 1 && l.symbols[all[0]].section.is_some(),
+                "{n} after ld -r: {all:?}"
+            );
+        }
+    }
+    let e = k(&[b()]).unwrap_err();
+    assert!(
+        e.to_string().contains("no input of the module defines it"),
+        "{e}"
+    );
+}
