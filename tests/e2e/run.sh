@@ -20,6 +20,10 @@
 #             klpwrite module) per patch, then the guest checks behaviour
 #   scenario 9    the kbuild form: klpwrite kbuild -> kbuild link against the
 #             headers -> klpwrite post-link (generated Makefile), then the guest
+#   scenario 10-14  issue 9 classes on real code: A1 end-of-object and
+#             zero-size references, A2/A3 a renumbered static, C11 a
+#             callbacks-only object, C12 a new function shared by two objects
+#   blank_line  B10: a blank line at the top of big files is no change (exit 1)
 #
 # Output: one line per check, "PASS: name", "FAIL: name - why" or
 # "SKIP: name - why", timings, and as the very last line
