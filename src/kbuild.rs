@@ -871,8 +871,12 @@ pub fn post_link(elf: &Elf) -> Result<PostLinked> {
         }
     }
     // kbuild only accepts objects extracted for the 5.8+ rules.
+    // The release decides, with the known backports of the 5.8 rework
+    // (kernel::Rules::from_release): RHEL 8 4.18.0-284+ is not legacy.
     if let Ok(v) = crate::kernel::version_of_module(elf)
-        && v.is_legacy()
+        && crate::kernel::vermagic(elf)
+            .and_then(|m| crate::kernel::Rules::from_release(&m))
+            .map_or(v.is_legacy(), |r| r.is_legacy())
     {
         return Err(Error::new(
             ErrorKind::Refused,

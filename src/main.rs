@@ -117,14 +117,14 @@ struct CommonArgs {
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).
     #[arg(long = "struct-size", value_name = "SECTION=N")]
     struct_size: Vec<String>,
-    /// Target kernel version (MAJOR.MINOR); decides the livepatch rules (5.8+ unless given).
+    /// Target kernel release (MAJOR.MINOR[...]); decides the livepatch rules when the target's symbols do not (5.8+ unless given).
     #[arg(
         long = "kernel-version",
         value_name = "X.Y",
         conflicts_with = "ref_module"
     )]
     kernel_version: Option<String>,
-    /// Any module built for the target kernel: its vermagic gives the kernel version.
+    /// Any module built for the target kernel: its vermagic gives the kernel release (fallback for the livepatch rules).
     #[arg(long = "ref-module", value_name = "REF.ko")]
     ref_module: Option<PathBuf>,
     /// Another object of the same patch (its extract output or patched .o): its new globals
@@ -342,6 +342,22 @@ fn extract_and_write(
         Some(s) => symvers::Exports::load(&path_str(s))?,
         None => symvers::Exports::default(),
     };
+    // The livepatch rules: from the target's vmlinux symbols when they
+    // tell, else from --kernel-version / the reference module's vermagic.
+    let release = match (&c.kernel_version, &c.ref_module) {
+        (Some(v), _) => Some(v.clone()),
+        (None, Some(r)) => Some(kernel::vermagic(&load_file(
+            &path_str(r),
+            Expect::Relocatable,
+        )?)?),
+        (None, None) => None,
+    };
+    let vmlinux = tgt.object("vmlinux");
+    let has = |name: &str| vmlinux.is_some_and(|v| v.contains(name.as_bytes()));
+    let (rules, rules_why) = kernel::Rules::decide(
+        vmlinux.map(|_| &has as &dyn Fn(&str) -> bool),
+        release.as_deref(),
+    )?;
     let inputs = extract::Inputs {
         patched,
         orig,
@@ -354,21 +370,21 @@ fn extract_and_write(
         objname: c.objname.clone(),
         sympos: parse_pairs(&c.sympos, "--sympos", true)?,
         struct_sizes: parse_pairs(&c.struct_size, "--struct-size", false)?,
-        kernel: match (&c.kernel_version, &c.ref_module) {
-            (Some(v), _) => Some(kernel::Version::parse(v)?),
-            (None, Some(r)) => Some(kernel::version_of_module(&load_file(
-                &path_str(r),
-                Expect::Relocatable,
-            )?)?),
-            (None, None) => None,
-        },
+        kernel: rules,
         patch_symbols: patch_symbols(&c.patch_symbols)?,
     };
     let ex = extract::run(&inputs, &opts)?;
+    if let (Some(r), Some(rel)) = (rules, &release)
+        && let Ok(by_release) = kernel::Rules::from_release(rel)
+        && by_release.is_legacy() != r.is_legacy()
+    {
+        eprintln!("klpwrite: warning: {rules_why}");
+    }
     for w in &ex.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
     if c.explain {
+        println!("{rules_why}");
         for line in &ex.explain {
             println!("{line}");
         }

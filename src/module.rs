@@ -351,9 +351,10 @@ impl<'o> Module<'o> {
             funcs: meta,
             callbacks: marked,
             legacy,
+            rules_symbol,
             needs,
         } = read_patch_meta(p)?;
-        check_rules(p, legacy, facts)?;
+        check_rules(p, legacy, rules_symbol.as_deref(), facts)?;
         self.input_obj.insert(p.path.clone(), objname.clone());
         self.marked_callbacks(p, &objname, marked)?;
         let sec_map = self.merge_sections(p)?;
@@ -1161,8 +1162,31 @@ pub(crate) fn check_needs_objects(
 }
 
 /// An extract output must be written for the target kernel's set of rules.
-fn check_rules(p: &Elf, legacy: bool, facts: &KernelFacts) -> Result<()> {
-    if legacy == facts.version.is_legacy() {
+///
+/// When extract decided the rules from a symbol of the target's vmlinux
+/// (`arch_klp_init_object_loaded` or `klp_apply_section_relocs`, see
+/// [`kernel::RULE_MARKERS`]), that decision stands: the symbols are the
+/// kernel itself, the release string only a proxy. Otherwise the release
+/// of the reference module decides, with the table of known backports
+/// ([`kernel::Rules::from_release`]: RHEL 8 from 4.18.0-284 has the 5.8
+/// rules).
+fn check_rules(
+    p: &Elf,
+    legacy: bool,
+    rules_symbol: Option<&str>,
+    facts: &KernelFacts,
+) -> Result<()> {
+    if rules_symbol.is_some_and(|s| {
+        kernel::RULE_MARKERS
+            .iter()
+            .any(|(m, l)| *m == s && *l == legacy)
+    }) {
+        return Ok(());
+    }
+    let target_legacy = kernel::Rules::from_release(&facts.vermagic)
+        .map(|r| r.is_legacy())
+        .unwrap_or_else(|_| facts.version.is_legacy());
+    if legacy == target_legacy {
         return Ok(());
     }
     let (was, is) = if legacy {

@@ -50,6 +50,10 @@ pub struct TargetSym {
     pub addr: u64,
     /// Local binding (kallsyms: lower-case type letter).
     pub local: bool,
+    /// Whether `local` is the real binding. A module's lines in
+    /// /proc/kallsyms are upper case only for exported symbols
+    /// (kernel/kallsyms.c `s_show`), so there lower case may be a global.
+    pub bind_known: bool,
     /// Type letter as kallsyms would print it.
     pub letter: char,
     /// File block index, when the source has STT_FILE symbols.
@@ -101,6 +105,11 @@ pub struct TuInfo {
     pub globals: HashSet<Vec<u8>>,
     /// Which of those names are data objects (the rest are functions).
     pub data: HashSet<Vec<u8>>,
+    /// Which of those names live in sections freed after init (vmlinux or
+    /// module rules, see `names::is_vmlinux_init_section`): kallsyms of a
+    /// live module lacks them, and in vmlinux they sit in the init area, far
+    /// from the unit's other symbols, so they never confirm a neighbour.
+    pub init: HashSet<Vec<u8>>,
 }
 
 impl TuInfo {
@@ -134,11 +143,22 @@ impl TuInfo {
             .filter(|s| s.is_object() && s.section.is_some() && (s.file == file || !s.is_local()))
             .map(|s| s.name.clone())
             .collect();
+        let init = elf
+            .symbols
+            .iter()
+            .filter(|s| {
+                (s.file == file || !s.is_local())
+                    && s.section
+                        .is_some_and(|x| names::is_vmlinux_init_section(&elf.sections[x].name))
+            })
+            .map(|s| s.name.clone())
+            .collect();
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
             locals,
             globals,
             data,
+            init,
         }
     }
 }
@@ -238,25 +258,58 @@ impl TargetObject {
             how,
         };
         if !local {
-            if cands.len() == 1 {
-                return found(cands[0], "unique name".into());
-            }
+            // A global pairs with a global: the linker binds a global name
+            // only to a global definition, so another unit's static of the
+            // same name is a different symbol (a new global function must
+            // not replace it). The one exception, a static of the *same*
+            // unit that the patch made global, needs evidence: its
+            // neighbours must be the unit's own symbols.
             let globals: Vec<usize> = cands
                 .iter()
                 .copied()
-                .filter(|&c| !self.syms[c].local)
+                .filter(|&c| !self.syms[c].local || !self.syms[c].bind_known)
                 .collect();
             return match globals.len() {
+                1 if cands.len() == 1 => found(globals[0], "unique name".into()),
                 1 => found(globals[0], "the only global of that name".into()),
-                0 => Lookup::NotFound(format!(
-                    "{} has {} local symbol(s) named {} but no global one",
-                    self.objname,
-                    cands.len(),
-                    show(name)
-                )),
+                0 => {
+                    let why = format!(
+                        "{} has {} local symbol(s) named {} but no global one",
+                        self.objname,
+                        cands.len(),
+                        show(name)
+                    );
+                    if tu.locals.is_empty() && tu.globals.is_empty() {
+                        return Lookup::NotFound(why);
+                    }
+                    match self.resolve_local(name, cands, tu, false) {
+                        Lookup::Found { sympos, index, how }
+                            if how.starts_with("neighbours") || how.starts_with("file ") =>
+                        {
+                            Lookup::Found {
+                                sympos,
+                                index,
+                                how: format!(
+                                    "a local of the same unit, made global by the patch ({how})"
+                                ),
+                            }
+                        }
+                        _ => Lookup::NotFound(why),
+                    }
+                }
                 _ => Lookup::Ambiguous(globals.iter().map(|&c| self.describe(c)).collect()),
             };
         }
+        self.resolve_local(name, cands, tu, exists)
+    }
+
+    /// [`resolve`](Self::resolve) for a name the unit binds locally.
+    fn resolve_local(&self, name: &[u8], cands: &[usize], tu: &TuInfo, exists: bool) -> Lookup {
+        let found = |chosen: usize, how: String| Lookup::Found {
+            sympos: self.pos_of(cands, chosen),
+            index: chosen,
+            how,
+        };
         // A local reference: find the unit's own copy.
         if !self.files.is_empty()
             && let Some(file) = &tu.file
@@ -342,12 +395,30 @@ impl TargetObject {
             .map(|v| v.as_slice())
             .filter(|n| *n != name && tu.data.contains(*n) != want_text)
             .collect();
+        // Only symbols kallsyms keeps next to the candidate can confirm it:
+        // init symbols are gone from a live module's kallsyms
+        // (kernel/module/kallsyms.c `is_core_symbol`) and in vmlinux they sit
+        // in the init area (vmlinux.lds.h INIT_TEXT/INIT_DATA, between
+        // `__init_begin` and `__init_end`), never next to the unit's text or
+        // data.
+        let freed = members.iter().filter(|n| tu.init.contains(**n)).count();
+        let members: HashSet<&[u8]> = members
+            .into_iter()
+            .filter(|n| !tu.init.contains(*n))
+            .collect();
         if cands.len() == 1 && (members.is_empty() || self.order != Order::Kallsyms) {
             return Lookup::Found {
                 sympos: 0,
                 index: cands[0],
                 how: if members.is_empty() && self.order == Order::Kallsyms {
-                    "unique name (the unit has no other symbols of its kind to confirm it)".into()
+                    if freed > 0 {
+                        format!(
+                            "unique name (nothing to confirm it with: the unit's {freed} other symbol(s) of its kind are init symbols, which kallsyms does not keep next to it)"
+                        )
+                    } else {
+                        "unique name (the unit has no other symbols of its kind to confirm it)"
+                            .into()
+                    }
                 } else {
                     "unique name".into()
                 },
@@ -487,8 +558,38 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
     } else {
         ("vmlinux".to_string(), Order::Address)
     };
-    let mut obj = TargetObject::new(objname, elf.path.clone(), order);
     let is_module = elf.e_type == ET_REL;
+    // vmlinux: what lies between __init_begin and __init_end is freed by
+    // free_initmem() (include/asm-generic/vmlinux.lds.h, x86
+    // arch/x86/kernel/vmlinux.lds.S); section names decide when those
+    // symbols are missing. A module frees its `.init*` sections
+    // (kernel/module/main.c module_init_layout_section). A plain object
+    // standing in for a vmlinux unit follows the vmlinux names.
+    let vmlinux_names = !is_module || objname == "vmlinux";
+    let init_range = if is_module {
+        None
+    } else {
+        let addr = |n: &[u8]| {
+            elf.symbols
+                .iter()
+                .find(|s| s.name == n && !s.is_undef())
+                .map(|s| s.value)
+        };
+        addr(b"__init_begin")
+            .zip(addr(b"__init_end"))
+            .filter(|(b, e)| b < e)
+    };
+    let percpu = if is_module {
+        None
+    } else {
+        percpu_range(|n| {
+            elf.symbols
+                .iter()
+                .find(|s| s.name == n && !s.is_undef())
+                .map(|s| s.value)
+        })
+    };
+    let mut obj = TargetObject::new(objname, elf.path.clone(), order);
     let mut current_file: Option<usize> = None;
     let mut file_of_symfile: HashMap<usize, usize> = HashMap::new();
     let mut rows: Vec<(u64, usize, TargetSym)> = Vec::new();
@@ -522,12 +623,21 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         if let Some(f) = file {
             obj.files[f].locals.insert(s.name.clone());
         }
-        let init = sec.is_some_and(|x| names::is_init_section(&x.name));
+        let init = sec.is_some_and(|x| {
+            if vmlinux_names {
+                names::is_vmlinux_init_section(&x.name)
+            } else {
+                names::is_init_section(&x.name)
+            }
+        }) || (init_range.is_some_and(|(b, e)| (b..e).contains(&s.value))
+            && !sec.is_some_and(|x| x.name.starts_with(b".data..percpu"))
+            && !percpu.is_some_and(|(b, e)| (b..e).contains(&s.value)));
         let letter = kallsyms_letter(s.kind(), s.bind(), sec.map(|x| x.sh_flags));
         let row = TargetSym {
             name: s.name.clone(),
             addr: s.value,
             local: s.is_local(),
+            bind_known: true,
             letter,
             file,
             init,
@@ -536,7 +646,7 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         if is_module {
             // A live module keeps only core symbols (kernel/module/kallsyms.c
             // is_core_symbol): named, defined in an allocated non-init section.
-            let core = sec.is_some_and(|x| x.is_alloc()) && !init;
+            let core = sec.is_some_and(|x| x.is_alloc() && !names::is_init_section(&x.name));
             if !core {
                 if sec.is_some_and(|x| x.is_alloc()) {
                     obj.init_only.push(row);
@@ -552,6 +662,19 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
     obj.syms = rows.into_iter().map(|r| r.2).collect();
     obj.finish();
     Ok(obj)
+}
+
+/// The per-CPU variables' range, `__per_cpu_start` .. `__per_cpu_end`.
+/// On x86-64 their load image lies between `__init_begin` and
+/// `__init_end` (arch/x86/kernel/vmlinux.lds.S PERCPU_VADDR or
+/// PERCPU_SECTION inside the init area) and is freed after being copied to
+/// each CPU's area, but the symbols name per-CPU offsets that stay valid:
+/// never init. (Zero-based per-CPU symbols lie outside the init range
+/// anyway.)
+fn percpu_range(addr: impl Fn(&[u8]) -> Option<u64>) -> Option<(u64, u64)> {
+    addr(b"__per_cpu_start")
+        .zip(addr(b"__per_cpu_end"))
+        .filter(|(b, e)| b < e)
 }
 
 fn kallsyms_letter(kind: u8, bind: u8, flags: Option<u64>) -> char {
@@ -657,6 +780,7 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
             name: name.as_bytes().to_vec(),
             addr,
             local: letter.is_ascii_lowercase(),
+            bind_known: module.is_none(),
             letter,
             file: None,
             init: false,
@@ -665,6 +789,40 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
     }
     if objs.iter().all(|o| o.syms.is_empty()) {
         return Err(Error::malformed("no symbols in kallsyms dump").in_file(path));
+    }
+    // vmlinux init symbols stay in kallsyms after boot (the table is built
+    // at link time, scripts/kallsyms), but their memory is freed: mark what
+    // lies between __init_begin and __init_end (the range free_initmem()
+    // releases), or at least the init text between _sinittext and
+    // _einittext (kernel/kallsyms.c is_kernel_inittext) when the dump lacks
+    // the former. A live module's kallsyms has no init symbols at all.
+    let v = &mut objs[0];
+    let addr = |v: &TargetObject, n: &[u8]| v.syms.iter().find(|s| s.name == n).map(|s| s.addr);
+    let ranges: Vec<(u64, u64)> = [
+        (&b"__init_begin"[..], &b"__init_end"[..]),
+        (b"_sinittext", b"_einittext"),
+    ]
+    .iter()
+    .filter_map(|(b, e)| addr(v, b).zip(addr(v, e)))
+    .filter(|(b, e)| b < e)
+    .collect();
+    let percpu = percpu_range(|n| addr(v, n));
+    for sym in &mut v.syms {
+        if percpu.is_some_and(|(b, e)| (b..e).contains(&sym.addr)) {
+            continue;
+        }
+        // The boundary symbols themselves are not init code.
+        if [
+            &b"__init_begin"[..],
+            b"__init_end",
+            b"_sinittext",
+            b"_einittext",
+        ]
+        .contains(&sym.name.as_slice())
+        {
+            continue;
+        }
+        sym.init = ranges.iter().any(|&(b, e)| (b..e).contains(&sym.addr));
     }
     objs.retain(|o| !o.syms.is_empty());
     for o in &mut objs {
@@ -683,6 +841,7 @@ mod tests {
             locals: locals.iter().map(|s| s.as_bytes().to_vec()).collect(),
             globals: globals.iter().map(|s| s.as_bytes().to_vec()).collect(),
             data: HashSet::new(),
+            init: HashSet::new(),
         }
     }
 
@@ -734,6 +893,98 @@ ffffffff81000080 t klpt_x\t[mod]
             other => panic!("{other:?}"),
         }
         assert_eq!(objs[1].objname, "mod");
+    }
+
+    #[test]
+    fn a_global_never_pairs_with_another_units_static() {
+        let dump = "\
+ffffffff81000000 t helper_calc
+ffffffff81000010 T other_entry
+ffffffff81000030 t feat_step
+ffffffff81000040 T feat_fn
+ffffffff81000060 T printk
+ffffffff81000080 t modhelper\t[mod]
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let v = &objs[0];
+        // A new global of feat.c: other.c's static is no match.
+        let feat = tu("feat.c", &[], &["feat_fn", "helper_calc", "feat_step"]);
+        assert!(matches!(
+            v.resolve(b"helper_calc", false, &feat, false),
+            Lookup::NotFound(_)
+        ));
+        // An undefined reference (no unit to confirm with) neither.
+        assert!(matches!(
+            v.resolve(b"helper_calc", false, &TuInfo::default(), false),
+            Lookup::NotFound(_)
+        ));
+        // feat.c's own static made global: its neighbour feat_fn confirms.
+        match v.resolve(b"feat_step", false, &feat, false) {
+            Lookup::Found { sympos, how, .. } => {
+                assert_eq!(sympos, 0);
+                assert!(how.contains("made global"), "{how}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A module's lower-case kallsyms line may be a global (only exports
+        // are upper case there).
+        assert!(matches!(
+            objs[1].resolve(b"modhelper", false, &TuInfo::default(), false),
+            Lookup::Found { .. }
+        ));
+    }
+
+    #[test]
+    fn kallsyms_init_range() {
+        let dump = "\
+0000000000000000 D fixed_percpu_data
+ffffffff81000000 T caller_fn
+ffffffff81001000 T __init_begin
+ffffffff81001000 T _sinittext
+ffffffff81001000 T setup_limits
+ffffffff81001013 T _einittext
+ffffffff81001014 D boot_limit
+ffffffff81001100 D __per_cpu_start
+ffffffff81001100 D pcpu_thing
+ffffffff81001200 D __per_cpu_end
+ffffffff81002000 D __init_end
+ffffffff81002000 D panic_timeout
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let v = &objs[0];
+        let init = |n: &str| v.syms[v.named(n.as_bytes())[0]].init;
+        assert!(init("setup_limits"));
+        assert!(init("boot_limit"));
+        assert!(!init("caller_fn"));
+        assert!(!init("panic_timeout"));
+        assert!(!init("__init_begin"));
+        assert!(!init("fixed_percpu_data"));
+        assert!(!init("pcpu_thing"));
+    }
+
+    #[test]
+    fn kallsyms_neighbours_leave_out_init_symbols() {
+        let dump = "\
+ffffffff81000000 T big_a
+ffffffff81000020 t small_show
+ffffffff81000030 T big_c
+ffffffff81000070 T small_init
+";
+        let objs = parse_kallsyms("k", dump).unwrap();
+        let mut small = tu("small.c", &["small_show"], &["small_init"]);
+        // Without knowing small_init is init code, nothing confirms.
+        assert!(matches!(
+            objs[0].resolve(b"small_show", true, &small, false),
+            Lookup::Ambiguous(_)
+        ));
+        small.init.insert(b"small_init".to_vec());
+        match objs[0].resolve(b"small_show", true, &small, false) {
+            Lookup::Found { sympos, how, .. } => {
+                assert_eq!(sympos, 0);
+                assert!(how.contains("init symbols"), "{how}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn corpus_legacy_kernel() {
         let inputs = l.inputs();
         let opts = Options {
             objname: "vmlinux".into(),
-            kernel: Some(klpwrite::kernel::Version(5, 7)),
+            kernel: Some(klpwrite::kernel::Rules::from_release("5.7").unwrap()),
             ..Default::default()
         };
         let result = extract::run(&inputs, &opts);

@@ -131,6 +131,19 @@ fn fixture_cases() {
                 ));
             }
         }
+        let names: Vec<String> = elf.sections.iter().map(|s| s.display_name()).collect();
+        for want in &c.expect_section {
+            if !names.iter().any(|n| n.starts_with(want.as_str())) {
+                failures.push(format!(
+                    "{name}: no section starts with {want}; have {names:?}"
+                ));
+            }
+        }
+        for no in &c.expect_no_section {
+            if let Some(n) = names.iter().find(|n| n.starts_with(no.as_str())) {
+                failures.push(format!("{name}: section {n} must not be written"));
+            }
+        }
         for d in &c.expect_defined {
             if !elf
                 .symbols

@@ -570,6 +570,52 @@ pub fn special_for(name: &[u8]) -> Option<&'static Special> {
         })
 }
 
+/// Tables the kernel keeps and reads only from its own image (or from the
+/// module that defines them), whose entries point into code: (name or
+/// `prefix*`, why a patch leaves them alone). The running kernel's entries
+/// keep pointing at the original functions, which ftrace redirects to the
+/// patched ones, so the patch owns none of them; a reference to such an
+/// entry is a reference to existing kernel data (a klp relocation, like any
+/// other kernel object). An entry in the patched object for a function the
+/// target does not have cannot take effect and is reported.
+///
+/// * `__<name>_sched_class`: include/asm-generic/vmlinux.lds.h SCHED_DATA
+///   (5.9+, kernel/sched/sched.h DEFINE_SCHED_CLASS): one `struct
+///   sched_class` per section, ordered by address, which is the classes'
+///   priority (sched_class_above). A copy would be a class the scheduler
+///   never walks.
+/// * `.pci_fixup_*`: vmlinux.lds.h RO_DATA `.pci_fixup` output section,
+///   walked by drivers/pci/quirks.c pci_fixup_device between the
+///   `__start_pci_fixups_<pass>` bounds of vmlinux only (a module's
+///   `.pci_fixup_*` is never read, kernel/module/main.c has no such table).
+/// * `__param`/`__ksymtab*`/`__ex_table` and the other data tables are in
+///   [`ORDINARY_PREFIXES`] or the special table.
+pub const KERNEL_TABLES: &[(&str, &str)] = &[
+    (
+        "__*_sched_class",
+        "scheduler classes are ordered by address in the kernel's own SCHED_DATA; the patch keeps using the kernel's",
+    ),
+    (
+        ".pci_fixup_*",
+        "PCI quirks are read from vmlinux's own .pci_fixup tables; the kernel's entries keep calling the original, which the patch redirects",
+    ),
+];
+
+/// The [`KERNEL_TABLES`] row for a section name.
+pub fn kernel_table_for(name: &[u8]) -> Option<&'static str> {
+    KERNEL_TABLES.iter().find_map(|&(pat, why)| {
+        let hit = match pat.split_once('*') {
+            Some((pre, suf)) => {
+                name.len() >= pre.len() + suf.len()
+                    && name.starts_with(pre.as_bytes())
+                    && name.ends_with(suf.as_bytes())
+            }
+            None => name == pat.as_bytes(),
+        };
+        hit.then_some(why)
+    })
+}
+
 /// Section-name prefixes of ordinary code and data, which may point at
 /// extracted code without being special (function pointers in ops tables).
 /// An allocated section outside this list and outside the special table
@@ -605,6 +651,15 @@ pub const ORDINARY_PREFIXES: &[&str] = &[
     ".export_symbol",
     ".init_array",
     ".fini_array",
+    // Audited against include/asm-generic/vmlinux.lds.h and
+    // arch/x86/kernel/vmlinux.lds.S: `.init.`, `.exit.`, `.init_array`,
+    // `.initcall*`, `.con_initcall`, `.security_initcall`, `__setup`,
+    // `.x86_cpu_dev.init`, `.apicdrivers` are init-area data (freed after
+    // boot, never reached by a patch); `.ref.`, `.meminit` are kept code or
+    // data like `.text`/`.data` (MEM_KEEP with CONFIG_MEMORY_HOTPLUG); the
+    // `__ksymtab`/`__kcrctab`/`__param`/`__dyndbg`/`__tracepoint*`/
+    // `_ftrace_*`/`__bpf_raw_tp_map`/`__kprobe_blacklist` tables belong to
+    // the object that defines them and are never copied for a patch.
     ".ctors",
     ".initcall",
     ".con_initcall",

@@ -115,13 +115,74 @@ pub fn is_anonymous_data_section(sec: &[u8]) -> bool {
 }
 
 /// `.data..once` holds WARN_ONCE/printk_once flags: always a fresh copy.
+/// (include/linux/once_lite.h `__section(".data..once")`, earlier
+/// `.data.once`; vmlinux.lds.h DATA_DATA keeps both as ordinary data, so
+/// only the patch's own flags are fresh, the kernel's are untouched.)
 pub fn is_once_section(sec: &[u8]) -> bool {
     sec.starts_with(b".data..once") || sec.starts_with(b".data.once")
 }
 
-/// Init code and data, freed after boot: never patchable, never a target.
+// Section-name audit (what the kernel frees after init), against
+// include/asm-generic/vmlinux.lds.h, arch/x86/kernel/vmlinux.lds.S and
+// kernel/module/main.c:
+//
+// * Modules: kernel/module/main.c `module_init_layout_section` puts every
+//   section whose name starts with `.init` into the init layout (freed by
+//   `do_free_init` once the module's init returned); `.exit*` sections stay
+//   in the core layout with CONFIG_MODULE_UNLOAD (without it,
+//   `module_init_layout_section` counts `module_exit_section` names as init
+//   too; every distribution kernel has unload, which klpwrite assumes).
+//   Nothing else is freed.
+//   So `.init.text`, `.init.data`, `.init.rodata`, `.init_array` are init;
+//   `.exit.text`, `.meminit.text`, `.ref.text` are not.
+// * vmlinux: everything the linker script places between `__init_begin` and
+//   `__init_end` is freed by `free_initmem`. vmlinux.lds.h INIT_TEXT
+//   (`.init.text*`, `.text.startup`), INIT_DATA (`.init.data*`,
+//   `.init.rodata*`, `.init.setup`, `.initcall*.init`, `.con_initcall.init`,
+//   KERNEL_CTORS `.ctors`/`.init_array*`, the `__*_of_table` and
+//   `__earlycon_table` tables), x86 `.x86_cpu_dev.init`, `.apicdrivers`,
+//   `.x86_intel_mid_dev.init`, `.iommu_table`, `.lsm_info.init`,
+//   `.early_lsm_info.init`, EXIT_TEXT/EXIT_DATA (`.exit.text`, `.text.exit`,
+//   `.exit.data`, `.fini_array`, `.dtors`: built-in code never exits; "is
+//   discarded at runtime, not link time"), and, with the alternatives
+//   applied at boot, `.altinstr_aux`,
+//   `.altinstructions`, `.altinstr_replacement`, `.parainstructions`,
+//   `.retpoline_sites`, `.return_sites` (klpwrite copies those entries for
+//   the patch itself; the names below leave them to the special-section
+//   code).
+// * `.meminit*` (`__meminit`): vmlinux.lds.h MEM_KEEP/MEM_DISCARD keep it
+//   in the ordinary text/data with CONFIG_MEMORY_HOTPLUG (every distribution
+//   kernel on x86-64) and put it into INIT_TEXT/INIT_DATA without it. The
+//   name does not say which: the target decides (a vmlinux symbol between
+//   `__init_begin` and `__init_end` is init). Modules never free it.
+
+/// Init code and data by name in vmlinux *and* in modules (every section
+/// whose name starts with `.init`, kernel/module/main.c
+/// `module_init_layout_section`): never patchable, never a target. See the
+/// audit above; `.meminit*` and `.exit*` are decided elsewhere.
 pub fn is_init_section(sec: &[u8]) -> bool {
-    sec.starts_with(b".init.") || sec == b".init" || sec.starts_with(b".meminit")
+    sec.starts_with(b".init")
+}
+
+/// Sections of a vmlinux unit that are freed after boot (placed between
+/// `__init_begin` and `__init_end`), besides the special sections whose
+/// entries klpwrite copies itself. See the audit above.
+pub fn is_vmlinux_init_section(sec: &[u8]) -> bool {
+    is_init_section(sec)
+        || sec.starts_with(b".exit.")
+        || sec == b".exit"
+        || sec == b".text.startup"
+        || sec.starts_with(b".text.startup.")
+        || sec == b".text.exit"
+        || sec.starts_with(b".text.exit.")
+        || sec.starts_with(b".fini_array")
+        || sec.starts_with(b".dtors")
+        || sec.ends_with(b".init")
+        || sec == b".apicdrivers"
+        || sec == b".iommu_table"
+        || sec == b".ctors"
+        || sec == b"__earlycon_table"
+        || (sec.starts_with(b"__") && sec.ends_with(b"_of_table"))
 }
 
 #[cfg(test)]
@@ -182,6 +243,50 @@ mod tests {
         assert_eq!(prefix_target(b"__pfx_foo"), Some(&b"foo"[..]));
         assert_eq!(prefix_target(b"__cfi_foo"), Some(&b"foo"[..]));
         assert_eq!(prefix_target(b"foo"), None);
+    }
+
+    #[test]
+    fn init_sections() {
+        for yes in [
+            ".init.text",
+            ".init.data",
+            ".init.rodata",
+            ".init_array",
+            ".initcall6.init",
+        ] {
+            assert!(is_init_section(yes.as_bytes()), "{yes}");
+            assert!(is_vmlinux_init_section(yes.as_bytes()), "{yes}");
+        }
+        for vmlinux_only in [
+            ".exit.text",
+            ".exit.data",
+            ".text.startup",
+            ".text.exit",
+            ".fini_array",
+            ".x86_cpu_dev.init",
+            ".con_initcall.init",
+            "__timer_of_table",
+        ] {
+            assert!(!is_init_section(vmlinux_only.as_bytes()), "{vmlinux_only}");
+            assert!(
+                is_vmlinux_init_section(vmlinux_only.as_bytes()),
+                "{vmlinux_only}"
+            );
+        }
+        for no in [
+            ".meminit.text",
+            ".meminit.data",
+            ".text",
+            ".text.exit_handler",
+            ".text.startup_cpu",
+            ".ref.text",
+            ".data",
+            "__fair_sched_class",
+            ".pci_fixup_final",
+        ] {
+            assert!(!is_init_section(no.as_bytes()), "{no}");
+            assert!(!is_vmlinux_init_section(no.as_bytes()), "{no}");
+        }
     }
 
     #[test]

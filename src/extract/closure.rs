@@ -484,7 +484,37 @@ impl<'a> Ex<'a> {
         for o in objs {
             tried.push(format!("{} ({})", o.objname, o.source));
             match o.resolve(name, false, &tu, false) {
-                Lookup::Found { sympos, how, .. } => {
+                Lookup::Found {
+                    sympos, how, index, ..
+                } => {
+                    // Init code and data of the target are freed after boot
+                    // (vmlinux: free_initmem() releases __init_begin ..
+                    // __init_end; modules: do_free_init() releases the
+                    // `.init*` layout, kernel/module/main.c), so a patch can
+                    // neither call nor read them. How each symbol source
+                    // marks them: src/target.rs (from_elf, parse_kallsyms).
+                    let code = matches!(o.syms[index].letter, 't' | 'T' | 'w' | 'W');
+                    if o.syms[index].init {
+                        return Err(err_at(
+                            p,
+                            r.section,
+                            r.offset,
+                            ErrorKind::Refused,
+                            format!(
+                                "{} is {} of {} ({}): it is freed after {}, so the patched code cannot {} it",
+                                show(name),
+                                if code { "__init code" } else { "__init data" },
+                                o.objname,
+                                o.syms[index]
+                                    .section
+                                    .as_ref()
+                                    .map_or_else(|| "in the init area".to_string(), |sec| format!("in {}", show(sec))),
+                                if o.objname == "vmlinux" { "boot" } else { "the module's init" },
+                                if code { "call" } else { "use" }
+                            ),
+                        )
+                        .hint("do the work in a callback, or call a function that is not __init"));
+                    }
                     self.explain.push(format!(
                         "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",
                         o.objname,
@@ -514,7 +544,27 @@ impl<'a> Ex<'a> {
                         ),
                     ));
                 }
-                Lookup::NotFound(_) => {}
+                Lookup::NotFound(_) => {
+                    // A module's init symbols are not in its live symbol
+                    // table (kept aside in `init_only`): a name found only
+                    // there is the module's freed init code or data.
+                    if let Some(i) = o.init_only.iter().find(|i| i.name == name && !i.local) {
+                        return Err(err_at(
+                            p,
+                            r.section,
+                            r.offset,
+                            ErrorKind::Refused,
+                            format!(
+                                "{} is __init {} of module {} ({}): it is freed once the module's init returned, so the patched code cannot use it",
+                                show(name),
+                                if matches!(i.letter, 't' | 'T' | 'w' | 'W') { "code" } else { "data" },
+                                o.objname,
+                                i.section.as_ref().map_or_else(|| "init".to_string(), |s| format!("in {}", show(s)))
+                            ),
+                        )
+                        .hint("do the work in a callback, or call a function that is not __init"));
+                    }
+                }
             }
         }
         Err(err_at(

@@ -350,9 +350,17 @@ impl<'a> Ex<'a> {
         }
         // Metadata for `klpwrite module`.
         let mut funcs = Vec::new();
+        // The rules line names the target symbol that decided them, when
+        // one did, so `module` need not second-guess it from a version.
         let rules = match self.opts.kernel {
-            Some(k) if k.is_legacy() => "legacy",
-            _ => "current",
+            Some(k) => {
+                let r = if k.is_legacy() { "legacy" } else { "current" };
+                match k.basis {
+                    crate::kernel::Basis::Symbol(s) => format!("{r} symbol {s}"),
+                    _ => r.to_string(),
+                }
+            }
+            None => "current".to_string(),
         };
         let mut meta = format!(
             "klpwrite-patch 1\nobject {}\nrules {rules}\n",

@@ -65,6 +65,9 @@ pub struct PatchMeta {
     /// Written for the pre-5.8 rules (`.klp.arch` sections, no klp
     /// relocations in jump labels).
     pub legacy: bool,
+    /// The target symbol that decided `legacy` (`rules ... symbol NAME`),
+    /// when one did.
+    pub rules_symbol: Option<String>,
     /// Undefined symbols another object of the same patch defines.
     pub needs: Vec<String>,
 }
@@ -89,6 +92,7 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
         funcs: Vec::new(),
         callbacks: Vec::new(),
         legacy: false,
+        rules_symbol: None,
         needs: Vec::new(),
     };
     let mut rules = None;
@@ -96,6 +100,10 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
         match l.split(' ').collect::<Vec<_>>().as_slice() {
             ["object", o] => meta.objname = o.to_string(),
             ["rules", r @ ("legacy" | "current")] => rules = Some(*r == "legacy"),
+            ["rules", r @ ("legacy" | "current"), "symbol", s] => {
+                rules = Some(*r == "legacy");
+                meta.rules_symbol = Some(s.to_string());
+            }
             ["func", new, old, pos] => {
                 let pos = pos
                     .parse()
@@ -170,8 +178,8 @@ pub struct Options {
     pub sympos: HashMap<String, u64>,
     /// `--struct-size SECTION=N` overrides of special-section entry sizes.
     pub struct_sizes: HashMap<String, u64>,
-    /// The target kernel's version, when known (None: 5.8+ rules).
-    pub kernel: Option<crate::kernel::Version>,
+    /// The target kernel's livepatch rules, when known (None: 5.8+ rules).
+    pub kernel: Option<crate::kernel::Rules>,
     /// `--patch-symbols`: globals defined by the other objects of the same
     /// patch (name → the file that defines it), see [`cross`].
     pub patch_symbols: BTreeMap<Vec<u8>, String>,

@@ -222,6 +222,7 @@ impl<'a> Ex<'a> {
         if is_changed {
             let old = twin.expect("changed has a twin");
             let sympos = self.sympos_for(sym, &old, p.symbols[sym].is_local())?;
+            self.check_weak_override(sym, &old, sympos)?;
             self.changed.insert(sym, (old.clone(), sympos));
             self.include(sym, Why::Changed);
             self.explain.push(format!(
@@ -254,6 +255,59 @@ impl<'a> Ex<'a> {
             self.explain.push(format!("function {} [new]", show(&name)));
         }
         Ok(())
+    }
+
+    /// A changed `__weak` definition stands for the symbol only where no
+    /// strong definition overrides it: the linker binds every caller to the
+    /// strong one, and that is what the target's symbol of this name is.
+    /// Patching it with the weak default's new body would replace the
+    /// override (another unit's code) with the default. The target shows
+    /// the binding: vmlinux ELF and module symbol tables keep the binding
+    /// of the surviving definition (STB_WEAK only when nothing overrode
+    /// it); kallsyms prints it as the type letter (`W`/`w`/`V`/`v` for weak,
+    /// scripts/kallsyms from `nm`, kernel/module/kallsyms.c `elf_type`).
+    fn check_weak_override(&mut self, sym: usize, old: &[u8], sympos: u64) -> Result<()> {
+        let p = self.p;
+        let s = &p.symbols[sym];
+        if s.bind() != STB_WEAK {
+            return Ok(());
+        }
+        let t = self.target();
+        let cands = t.named(old);
+        let chosen = match sympos {
+            0 => cands.first(),
+            n => cands.get(n as usize - 1),
+        };
+        let Some(&i) = chosen else { return Ok(()) };
+        let ts = &t.syms[i];
+        if matches!(ts.letter, 'W' | 'w' | 'V' | 'v') {
+            self.explain.push(format!(
+                "  {} is weak in the patched object and in {} ({}): nothing overrides it",
+                show(old),
+                t.objname,
+                ts.letter
+            ));
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "{} is a __weak definition in {}, but {} uses a strong {} ({} {} at {:#x}{}): patching it would replace that override with the weak default",
+                show(&s.name),
+                p.file_name_of(sym)
+                    .map_or_else(|| p.path.clone(), |f| show(f).to_string()),
+                t.objname,
+                if ts.local { "local symbol" } else { "definition" },
+                ts.letter,
+                show(&ts.name),
+                ts.addr,
+                ts.file
+                    .map(|f| format!(" in {}", show(&t.files[f].name)))
+                    .unwrap_or_default()
+            ),
+        )
+        .in_file(&p.path)
+        .hint("patch the overriding definition in its own unit instead"))
     }
 
     /// Include a named symbol and what travels with it.

@@ -433,6 +433,35 @@ impl Ex<'_> {
             {
                 continue;
             }
+            if let Some(why) = x86::kernel_table_for(&s.name) {
+                // The kernel's own table (arch/x86_64.rs KERNEL_TABLES):
+                // its entries for changed functions keep pointing at the
+                // originals; an entry for new code cannot take effect.
+                for id in self.relocs_sorted(sec).to_vec() {
+                    if let Some((ts, to)) = self.reloc_target(id)
+                        && self.in_extracted_code(ts, to, false)
+                        && !self.changed.keys().any(|&f| {
+                            let fs = &p.symbols[f];
+                            fs.section == Some(ts)
+                                && to >= fs.value
+                                && to < fs.value + fs.size.max(1)
+                        })
+                    {
+                        self.warnings.push(format!(
+                            "{}+{:#x} is an entry for new code at {}, but the patch cannot add entries to {}: {why}",
+                            s.display_name(),
+                            p.relocs[id].offset,
+                            p.locate(ts, to),
+                            s.display_name()
+                        ));
+                    }
+                }
+                self.explain.push(format!(
+                    "section {} left to the kernel: {why}",
+                    s.display_name()
+                ));
+                continue;
+            }
             for id in self.relocs_sorted(sec).to_vec() {
                 if let Some((ts, to)) = self.reloc_target(id)
                     && self.in_extracted_code(ts, to, false)

@@ -111,15 +111,18 @@ impl<'a> Ex<'a> {
             return Ok(n);
         }
         // Describe the unit with the original object when we have it.
-        let tu = match self
+        let orig = self
             .inp
             .orig
-            .and_then(|o| orig_twin(self.p, o, sym).map(|i| (o, i)))
-        {
+            .and_then(|o| orig_twin(self.p, o, sym).map(|i| (o, i)));
+        let tu = match orig {
             Some((o, i)) => TuInfo::of(o, i),
             None => TuInfo::of(self.p, sym),
         };
-        match t.resolve(name, local, &tu, self.inp.orig.is_some()) {
+        // The original object confirms that the unit defines the name in
+        // the target only when it has the symbol: a new static has no twin
+        // there and must still be found by its neighbours.
+        match t.resolve(name, local, &tu, orig.is_some()) {
             Lookup::Found { sympos, index, how } => {
                 let ts = &t.syms[index];
                 if ts.init {

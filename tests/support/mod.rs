@@ -353,6 +353,10 @@ pub struct Case {
     pub expect_no_stdout: Vec<String>,
     /// Substrings that must be in stderr.
     pub expect_stderr: Vec<String>,
+    /// Section-name prefixes some output section must start with.
+    pub expect_section: Vec<String>,
+    /// Section-name prefixes no output section may start with.
+    pub expect_no_section: Vec<String>,
 }
 
 impl Case {
@@ -400,6 +404,8 @@ impl Case {
                 "expect_stdout" => c.expect_stdout.push(v),
                 "expect_no_stdout" => c.expect_no_stdout.push(v),
                 "expect_stderr" => c.expect_stderr.push(v),
+                "expect_section" => c.expect_section.push(v),
+                "expect_no_section" => c.expect_no_section.push(v),
                 _ => panic!("{}: unknown key {k}", file.display()),
             }
         }
