@@ -65,9 +65,12 @@ fn extract_once(
     let mut target = Target::default();
     target.add_source(orig_path, "vmlinux").unwrap();
     let ex = exports(orig, patched);
+    let twins = with_orig.then(|| klpwrite::correlate::run(orig, patched).unwrap());
     let inputs = Inputs {
         patched,
-        orig: with_orig.then_some(orig),
+        orig: twins
+            .as_ref()
+            .map(|twins| extract::Orig { elf: orig, twins }),
         changes: list,
         target: &target,
         exports: &ex,

@@ -255,7 +255,7 @@ impl<'a> Ctx<'a> {
         }
         let named = if s.is_section() || s.name.is_empty() || names::is_local_label(&s.name) {
             (off >= 0)
-                .then(|| elf.symbol_containing(sec, off as u64))
+                .then(|| elf.resolve_ref(sec, off as u64).map(|t| t.sym))
                 .flatten()
         } else {
             Some(r.symbol)

@@ -9,11 +9,16 @@
 //!    STT_FILE block (blocks are paired in step, by name);
 //! 2. **demangled**: same name once `.isra.N`, `.constprop.N`, `.part.N`,
 //!    `.cold.N`, `.llvm.<hash>` and `__UNIQUE_ID_` counters are dropped;
-//! 3. **reference**: a static local (`count.3`) pairs with the patched
-//!    static of the same demangled name that the *twin* of a function
-//!    referencing it references;
+//! 3. **use**: a function-scope static (`count.3`, Clang `f.count`) pairs
+//!    through the functions that use it, never by name while a function
+//!    uses it: GCC numbers every function-scope static of a unit with one
+//!    counter, so a patch that adds a `count` elsewhere in the file shifts
+//!    the numbers and an exact name match is a coincidence. A static the
+//!    patch moved into a new static helper pairs across the move; what use
+//!    cannot decide is refused (see `StaticsByUse`). Statics that no
+//!    function uses go through levels 1, 2 and 5 like any symbol;
 //! 4. **scope**: a symbol that became global (or local) pairs by name, with a
-//!    warning;
+//!    warning (function-scope statics never change binding);
 //! 5. **position**: N same-named candidates on each side pair in order, with
 //!    a warning.
 //!
@@ -22,21 +27,25 @@
 //! assembler labels, initcall stubs) are left out entirely: a reference to
 //! one always gets a fresh copy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::arch::x86_64::{self as x86, CodeMap};
 use crate::elf::{Elf, names};
-use crate::error::{Result, show};
+use crate::error::{Error, ErrorKind, Result, show};
 
 /// How a pair was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Given by the user (`--pair ORIG=PATCHED`).
+    Pinned,
     /// Same name.
     Name,
     /// Same demangled name.
     Demangled,
-    /// Static local, through its referencing functions.
+    /// Function-scope static, through the functions that use it.
     Reference,
+    /// Function-scope static moved by the patch into a new static helper.
+    Moved,
     /// Binding changed.
     Scope,
     /// Last resort: order.
@@ -47,9 +56,11 @@ impl Level {
     /// Word used in reports.
     pub fn word(self) -> &'static str {
         match self {
+            Level::Pinned => "given by --pair",
             Level::Name => "name",
             Level::Demangled => "demangled name",
             Level::Reference => "referencing function",
+            Level::Moved => "use moved into a new static function",
             Level::Scope => "name, binding changed",
             Level::Position => "position (last resort)",
         }
@@ -163,6 +174,78 @@ fn blocks(elf: &Elf) -> (Vec<Option<usize>>, Vec<Vec<u8>>) {
 
 /// Correlate `orig` with `patched`.
 pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
+    run_with(orig, patched, &[])
+}
+
+/// A pair the user pins (`--pair ORIG=PATCHED`): symbol names, each
+/// optionally `FILE:NAME` to pick a local of one STT_FILE block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The original object's symbol.
+    pub orig: String,
+    /// The patched object's symbol.
+    pub patched: String,
+}
+
+impl Pin {
+    /// Parse `ORIG=PATCHED`.
+    pub fn parse(s: &str) -> Result<Pin> {
+        match s.split_once('=') {
+            Some((o, p)) if !o.is_empty() && !p.is_empty() => Ok(Pin {
+                orig: o.to_string(),
+                patched: p.to_string(),
+            }),
+            _ => Err(Error::new(
+                ErrorKind::Usage,
+                format!("--pair {s:?}: expected ORIG=PATCHED (symbol names, optionally FILE:NAME)"),
+            )),
+        }
+    }
+}
+
+/// The one correlatable symbol `spec` (`NAME` or `FILE:NAME`) names.
+fn pinned_symbol(elf: &Elf, cands: &[usize], spec: &str) -> Result<usize> {
+    let (file, name) = match spec.split_once(':') {
+        Some((f, n)) => (Some(f.as_bytes()), n.as_bytes()),
+        None => (None, spec.as_bytes()),
+    };
+    let found: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&i| {
+            elf.symbols[i].name == name
+                && file.is_none_or(|f| {
+                    elf.file_name_of(i)
+                        .is_some_and(|g| g == f || g.rsplit(|&b| b == b'/').next() == Some(f))
+                })
+        })
+        .collect();
+    match found[..] {
+        [i] => Ok(i),
+        [] => Err(Error::new(
+            ErrorKind::Usage,
+            format!("--pair: no symbol {spec} that could be paired"),
+        )
+        .in_file(&elf.path)),
+        _ => Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--pair: {spec} names {} symbols, in files {}",
+                found.len(),
+                found
+                    .iter()
+                    .map(|&i| elf.file_name_of(i).map_or("(none)".into(), show))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .in_file(&elf.path)
+        .hint("write FILE:NAME")),
+    }
+}
+
+/// Correlate `orig` with `patched`, with pairs the user pinned first.
+pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
     let (pb, pnames) = blocks(patched);
@@ -204,93 +287,83 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
         .filter(|&i| !never_correlated(patched, i))
         .collect();
 
-    // Levels 1 and 2.
-    for level in [Level::Name, Level::Demangled] {
-        let name = |elf: &Elf, i: usize| -> Vec<u8> {
-            if level == Level::Name {
-                elf.symbols[i].name.clone()
-            } else {
-                names::demangle(&elf.symbols[i].name)
-            }
-        };
-        let mut groups: BTreeMap<(Option<Key>, Vec<u8>), Sides> = BTreeMap::new();
-        for &o in ocands.iter().filter(|o| !tw.o2p.contains_key(o)) {
-            if let Some(k) = okey(o) {
-                groups
-                    .entry((Some(k), name(orig, o)))
-                    .or_default()
-                    .0
-                    .push(o);
-            }
+    // Pairs the user pinned come first; nothing else pairs them again.
+    for pin in pins {
+        let o = pinned_symbol(orig, &ocands, &pin.orig)?;
+        let p = pinned_symbol(patched, &pcands, &pin.patched)?;
+        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
+                    pin.orig, pin.patched
+                ),
+            ));
         }
-        for &p in pcands.iter().filter(|p| !tw.p2o.contains_key(p)) {
-            if let Some(k) = pkey(p) {
-                groups
-                    .entry((Some(k), name(patched, p)))
-                    .or_default()
-                    .1
-                    .push(p);
-            }
-        }
-        for (os, ps) in groups.values() {
-            if os.len() == 1 && ps.len() == 1 {
-                tw.pair(os[0], ps[0], level);
-            }
-        }
+        tw.pair(o, p, Level::Pinned);
     }
 
-    // Level 3: static locals through their referencing functions.
-    let unpaired_statics: Vec<usize> = ocands
+    // Function-scope statics are paired by use (level 3), never by a
+    // name alone while a function uses them: their counters are a
+    // coincidence of the unit's numbering.
+    let fss_o: HashSet<usize> = ocands
         .iter()
         .copied()
-        .filter(|o| {
-            !tw.o2p.contains_key(o) && orig.symbols[*o].is_local() && orig.symbols[*o].is_object()
-        })
+        .filter(|&i| is_function_static(orig, i) && !tw.o2p.contains_key(&i))
         .collect();
-    if !unpaired_statics.is_empty() {
-        let orefs = references(orig);
-        let prefs = references(patched);
-        for s in unpaired_statics {
-            let d = names::demangle(&orig.symbols[s].name);
-            let mut cands: Option<HashSet<usize>> = None;
-            for (f, targets) in &orefs {
-                if !targets.contains(&s) {
-                    continue;
-                }
-                let Some(fp) = tw.o2p.get(f) else { continue };
-                let here: HashSet<usize> = prefs
-                    .get(fp)
-                    .map(|t| {
-                        t.iter()
-                            .copied()
-                            .filter(|&p| {
-                                !tw.p2o.contains_key(&p)
-                                    && patched.symbols[p].is_local()
-                                    && patched.symbols[p].is_object()
-                                    && names::demangle(&patched.symbols[p].name) == d
-                                    && !never_correlated(patched, p)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                cands = Some(match cands {
-                    None => here,
-                    Some(c) => c.intersection(&here).copied().collect(),
-                });
-            }
-            if let Some(c) = cands
-                && c.len() == 1
-            {
-                let p = *c.iter().next().expect("one");
-                tw.pair(s, p, Level::Reference);
-            }
-        }
+    let fss_p: HashSet<usize> = pcands
+        .iter()
+        .copied()
+        .filter(|&i| is_function_static(patched, i) && !tw.p2o.contains_key(&i))
+        .collect();
+
+    // Levels 1 and 2, for everything but function-scope statics.
+    name_levels(
+        orig,
+        patched,
+        &mut tw,
+        &ocands,
+        &pcands,
+        &okey,
+        &pkey,
+        |o| !fss_o.contains(&o),
+        |p| !fss_p.contains(&p),
+    );
+
+    // Level 3: function-scope statics through the functions that use them.
+    let mut use_free_o: HashSet<usize> = HashSet::new();
+    let mut use_free_p: HashSet<usize> = HashSet::new();
+    if !fss_o.is_empty() || !fss_p.is_empty() {
+        let su = StaticsByUse::new(orig, patched, &fss_o, &fss_p, &okey, &pkey);
+        su.pair(&mut tw)?;
+        use_free_o = su.free_o;
+        use_free_p = su.free_p;
+        // Statics no function uses (referenced from data only, such as
+        // `__quirk.N`): use cannot tell, so names do, as for any symbol.
+        name_levels(
+            orig,
+            patched,
+            &mut tw,
+            &ocands,
+            &pcands,
+            &okey,
+            &pkey,
+            |o| use_free_o.contains(&o),
+            |p| use_free_p.contains(&p),
+        );
     }
+    // Symbols that only use may pair from here on are left out.
+    let name_ok_o = |o: usize| !fss_o.contains(&o) || use_free_o.contains(&o);
+    let name_ok_p = |p: usize| !fss_p.contains(&p) || use_free_p.contains(&p);
 
     // Level 4: binding changed.
     {
         let mut by_name: HashMap<(Vec<u8>, Class), Vec<usize>> = HashMap::new();
-        for &p in pcands.iter().filter(|p| !tw.p2o.contains_key(p)) {
+        for &p in pcands
+            .iter()
+            .filter(|&&p| !tw.p2o.contains_key(&p) && !fss_p.contains(&p))
+        {
             by_name
                 .entry((names::demangle(&patched.symbols[p].name), class(patched, p)))
                 .or_default()
@@ -299,7 +372,7 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
         let unpaired: Vec<usize> = ocands
             .iter()
             .copied()
-            .filter(|o| !tw.o2p.contains_key(o))
+            .filter(|o| !tw.o2p.contains_key(o) && !fss_o.contains(o))
             .collect();
         for o in unpaired {
             let key = (names::demangle(&orig.symbols[o].name), class(orig, o));
@@ -336,7 +409,10 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
     // Level 5: position.
     {
         let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
-        for &o in ocands.iter().filter(|o| !tw.o2p.contains_key(o)) {
+        for &o in ocands
+            .iter()
+            .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
+        {
             if let Some(k) = okey(o) {
                 groups
                     .entry((k, names::demangle(&orig.symbols[o].name)))
@@ -345,7 +421,10 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
                     .push(o);
             }
         }
-        for &p in pcands.iter().filter(|p| !tw.p2o.contains_key(p)) {
+        for &p in pcands
+            .iter()
+            .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
+        {
             if let Some(k) = pkey(p) {
                 groups
                     .entry((k, names::demangle(&patched.symbols[p].name)))
@@ -378,6 +457,569 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<Twins> {
         }
     }
     Ok(tw)
+}
+
+/// Levels 1 (name) and 2 (demangled name) over the candidates `use_o` /
+/// `use_p` accept: one-to-one matches within (scope, file block, kind).
+#[allow(clippy::too_many_arguments)]
+fn name_levels(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    ocands: &[usize],
+    pcands: &[usize],
+    okey: &dyn Fn(usize) -> Option<Key>,
+    pkey: &dyn Fn(usize) -> Option<Key>,
+    use_o: impl Fn(usize) -> bool,
+    use_p: impl Fn(usize) -> bool,
+) {
+    for level in [Level::Name, Level::Demangled] {
+        let name = |elf: &Elf, i: usize| -> Vec<u8> {
+            if level == Level::Name {
+                elf.symbols[i].name.clone()
+            } else {
+                names::demangle(&elf.symbols[i].name)
+            }
+        };
+        let mut groups: BTreeMap<(Option<Key>, Vec<u8>), Sides> = BTreeMap::new();
+        for &o in ocands
+            .iter()
+            .filter(|&&o| !tw.o2p.contains_key(&o) && use_o(o))
+        {
+            if let Some(k) = okey(o) {
+                groups
+                    .entry((Some(k), name(orig, o)))
+                    .or_default()
+                    .0
+                    .push(o);
+            }
+        }
+        for &p in pcands
+            .iter()
+            .filter(|&&p| !tw.p2o.contains_key(&p) && use_p(p))
+        {
+            if let Some(k) = pkey(p) {
+                groups
+                    .entry((Some(k), name(patched, p)))
+                    .or_default()
+                    .1
+                    .push(p);
+            }
+        }
+        for (os, ps) in groups.values() {
+            if os.len() == 1 && ps.len() == 1 {
+                tw.pair(os[0], ps[0], level);
+            }
+        }
+    }
+}
+
+/// Whether `sym` is a function-scope static: a local data object the
+/// compiler named after its scope, `count.3` (GCC appends the unit's
+/// counter to every function-scope static) or `f.count` (Clang prefixes the
+/// function). Both spellings contain a `.` that no C identifier has; file
+/// statics and globals keep their plain C name. `.L` labels and the
+/// never-correlated statics (`__key.N`, `_rs.N`, ...) are not candidates.
+/// kpatch draws the same line (kpatch.md, "Normal static locals").
+pub fn is_function_static(elf: &Elf, sym: usize) -> bool {
+    let s = &elf.symbols[sym];
+    s.is_local()
+        && s.is_object()
+        && s.name.contains(&b'.')
+        && !s.name.starts_with(b".")
+        && !never_correlated(elf, sym)
+}
+
+/// What the uses of one function-scope static say about its twin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Evidence {
+    /// No function uses it (only data does, or nothing).
+    Free,
+    /// Functions use it, but none of them has a twin (removed functions on
+    /// the orig side, new functions on the patched side).
+    Orphan,
+    /// Functions with twins use it, and none of those twins uses a static
+    /// of the same name: the use was dropped (or moved, level 3b).
+    Dropped,
+    /// The same-named statics every twin of a user agrees on (those twins
+    /// that use one at all). Empty: the twins disagree.
+    Among(BTreeSet<usize>),
+}
+
+/// Level 3, function-scope statics paired by use.
+///
+/// The rule, for an orig static `s` with demangled name `d` in file block
+/// `B`:
+///
+/// - its *users* are the functions whose relocations reach it (directly or
+///   through a section symbol); the *evidence* of a user `f` that has a twin
+///   `f'` is the set of unpaired patched statics named `d` in `B` that `f'`
+///   uses; users whose twin uses none give no evidence, and all the other
+///   users' evidence is intersected;
+/// - the same is done from the patched side; `s` and `c` are joined when
+///   each is in the other's evidence. A component of exactly one `s` and
+///   one `c` is a pair. Components with the same number n > 1 on each side
+///   in which every member of one side is joined with every member of the
+///   other (a function with n same-named statics in separate blocks) pair in
+///   symbol-table order (GCC numbers them in declaration order): silently
+///   when the names agree one by one, else with a warning; any other
+///   component is refused, naming the symbols;
+/// - **moved** (3b): an orig static whose users' twins all dropped it pairs
+///   with the one patched static `c` of the same name whose users are all
+///   new, static (`STB_LOCAL`) functions not referenced from data, reached
+///   only from twins of `s`'s users (through other such new functions; a
+///   `.cold` part counts as its parent), when `s` is the only orig static
+///   that qualifies for `c`;
+/// - an orig static used only by functions without a twin (removed) and a
+///   same-named patched static used only by functions without a twin (new)
+///   that nothing of the above paired: the name alone would be a guess (a
+///   renamed function keeps the state, new code that reuses a name must
+///   not); refused, `--pair` settles it.
+///
+/// Statics no function uses are left to the name levels.
+///
+/// Why it matters: a paired static becomes a klp relocation to the
+/// original's name, which the livepatch core binds to the running kernel's
+/// object (klp_resolve_symbols() → klp_find_object_symbol() in
+/// kernel/livepatch/core.c; static locals are in kallsyms as data symbols
+/// with CONFIG_KALLSYMS_ALL, which `config LIVEPATCH` depends on in
+/// kernel/livepatch/Kconfig). A wrong pair makes the patched code share
+/// another function's state; a missed pair gives it a private copy while
+/// the kernel keeps using the real one.
+struct StaticsByUse<'e> {
+    orig: &'e Elf,
+    patched: &'e Elf,
+    /// (file block as orig block, demangled name) of every static.
+    key_o: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+    key_p: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+    /// Users (functions) of each static.
+    users_o: BTreeMap<usize, BTreeSet<usize>>,
+    users_p: BTreeMap<usize, BTreeSet<usize>>,
+    /// Every function's references.
+    refs_o: HashMap<usize, HashSet<usize>>,
+    refs_p: HashMap<usize, HashSet<usize>>,
+    /// Statics no function uses, on each side.
+    free_o: HashSet<usize>,
+    free_p: HashSet<usize>,
+}
+
+impl<'e> StaticsByUse<'e> {
+    fn new(
+        orig: &'e Elf,
+        patched: &'e Elf,
+        fss_o: &HashSet<usize>,
+        fss_p: &HashSet<usize>,
+        okey: &dyn Fn(usize) -> Option<Key>,
+        pkey: &dyn Fn(usize) -> Option<Key>,
+    ) -> Self {
+        let refs_o = references(orig);
+        let refs_p = references(patched);
+        let users = |refs: &HashMap<usize, HashSet<usize>>, fss: &HashSet<usize>| {
+            let mut u: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+            for (&f, ts) in refs {
+                for t in ts.iter().filter(|t| fss.contains(t)) {
+                    u.entry(*t).or_default().insert(f);
+                }
+            }
+            u
+        };
+        let users_o = users(&refs_o, fss_o);
+        let users_p = users(&refs_p, fss_p);
+        let key_o = fss_o
+            .iter()
+            .map(|&s| (s, (okey(s), names::demangle(&orig.symbols[s].name))))
+            .collect();
+        let key_p = fss_p
+            .iter()
+            .map(|&s| (s, (pkey(s), names::demangle(&patched.symbols[s].name))))
+            .collect();
+        let free_o = fss_o
+            .iter()
+            .copied()
+            .filter(|s| !users_o.contains_key(s))
+            .collect();
+        let free_p = fss_p
+            .iter()
+            .copied()
+            .filter(|s| !users_p.contains_key(s))
+            .collect();
+        StaticsByUse {
+            orig,
+            patched,
+            key_o,
+            key_p,
+            users_o,
+            users_p,
+            refs_o,
+            refs_p,
+            free_o,
+            free_p,
+        }
+    }
+
+    /// Evidence for every static of one side. `twin` maps a function of
+    /// this side to the other; `other_refs`, `other_key` describe the other.
+    fn evidence(
+        keys: &BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+        users: &BTreeMap<usize, BTreeSet<usize>>,
+        twin: &HashMap<usize, usize>,
+        other_refs: &HashMap<usize, HashSet<usize>>,
+        other_keys: &BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+    ) -> BTreeMap<usize, Evidence> {
+        let mut out = BTreeMap::new();
+        for (&s, key) in keys {
+            let Some(us) = users.get(&s) else {
+                out.insert(s, Evidence::Free);
+                continue;
+            };
+            let twins: Vec<usize> = us.iter().filter_map(|f| twin.get(f).copied()).collect();
+            if twins.is_empty() {
+                out.insert(s, Evidence::Orphan);
+                continue;
+            }
+            let mut among: Option<BTreeSet<usize>> = None;
+            for ft in twins {
+                let here: BTreeSet<usize> = other_refs
+                    .get(&ft)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|c| other_keys.get(c) == Some(key) && key.0.is_some())
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                among = Some(match among {
+                    None => here,
+                    Some(a) => a.intersection(&here).copied().collect(),
+                });
+            }
+            out.insert(s, among.map_or(Evidence::Dropped, Evidence::Among));
+        }
+        out
+    }
+
+    /// `file.c: ` of an orig static (its STT_FILE), for messages.
+    fn file_o(&self, s: usize) -> String {
+        self.orig
+            .file_name_of(s)
+            .map_or_else(String::new, |f| format!("{}: ", show(f)))
+    }
+
+    fn describe_o(&self, s: usize) -> String {
+        self.describe(self.orig, s, self.users_o.get(&s))
+    }
+
+    fn describe_p(&self, c: usize) -> String {
+        self.describe(self.patched, c, self.users_p.get(&c))
+    }
+
+    fn describe(&self, elf: &Elf, s: usize, users: Option<&BTreeSet<usize>>) -> String {
+        let users: Vec<String> = users
+            .into_iter()
+            .flatten()
+            .map(|&f| elf.symbols[f].display_name())
+            .collect();
+        format!(
+            "{} (used by {})",
+            elf.symbols[s].display_name(),
+            if users.is_empty() {
+                "no function".to_string()
+            } else {
+                users.join(", ")
+            }
+        )
+    }
+
+    /// Whether the statics `os` and `ps` (each in symbol-table order) have
+    /// the same names, one by one.
+    fn same_names(&self, os: &BTreeSet<usize>, ps: &BTreeSet<usize>) -> bool {
+        os.iter()
+            .zip(ps.iter())
+            .all(|(&s, &c)| self.orig.symbols[s].name == self.patched.symbols[c].name)
+    }
+
+    fn pair(&self, tw: &mut Twins) -> Result<()> {
+        let ev_o = Self::evidence(
+            &self.key_o,
+            &self.users_o,
+            &tw.o2p,
+            &self.refs_p,
+            &self.key_p,
+        );
+        let ev_p = Self::evidence(
+            &self.key_p,
+            &self.users_p,
+            &tw.p2o,
+            &self.refs_o,
+            &self.key_o,
+        );
+        let mut refusals: Vec<String> = Vec::new();
+        // Join s and c when each is in the other's evidence.
+        let among = |e: Option<&Evidence>| match e {
+            Some(Evidence::Among(a)) => a.clone(),
+            _ => BTreeSet::new(),
+        };
+        let mut edges_o: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        let mut edges_p: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for (&s, e) in &ev_o {
+            for c in among(Some(e)) {
+                if among(ev_p.get(&c)).contains(&s) {
+                    edges_o.entry(s).or_default().insert(c);
+                    edges_p.entry(c).or_default().insert(s);
+                }
+            }
+        }
+        // Components.
+        let mut done_o: HashSet<usize> = HashSet::new();
+        for &start in edges_o.keys() {
+            if done_o.contains(&start) {
+                continue;
+            }
+            let (mut os, mut ps) = (BTreeSet::from([start]), BTreeSet::new());
+            let mut todo = vec![start];
+            while let Some(s) = todo.pop() {
+                for &c in &edges_o[&s] {
+                    if ps.insert(c) {
+                        for &s2 in &edges_p[&c] {
+                            if os.insert(s2) {
+                                todo.push(s2);
+                            }
+                        }
+                    }
+                }
+            }
+            done_o.extend(os.iter().copied());
+            let complete = os.iter().all(|s| edges_o[s].len() == ps.len());
+            if os.len() == 1 && ps.len() == 1 {
+                let (s, c) = (start, *ps.iter().next().expect("one"));
+                tw.pair(s, c, Level::Reference);
+            } else if complete && os.len() == ps.len() && self.same_names(&os, &ps) {
+                // Used by exactly the same functions and named alike on
+                // both sides (an untouched function with several statics
+                // of one name): the names agree with the order.
+                for (&s, &c) in os.iter().zip(ps.iter()) {
+                    tw.pair(s, c, Level::Reference);
+                }
+            } else if complete && os.len() == ps.len() {
+                for (&s, &c) in os.iter().zip(ps.iter()) {
+                    tw.pair(s, c, Level::Position);
+                }
+                tw.warnings.push(format!(
+                    "{} same-named static locals used by the same functions paired in declaration order: {}",
+                    os.len(),
+                    os.iter()
+                        .zip(ps.iter())
+                        .map(|(&s, &c)| format!(
+                            "{} ↔ {}",
+                            self.orig.symbols[s].display_name(),
+                            self.patched.symbols[c].display_name()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            } else {
+                refusals.push(format!(
+                    "{}the uses of static locals {} in the original and {} in the patched object do not tell which is which",
+                    self.file_o(start),
+                    os.iter().map(|&s| self.describe_o(s)).collect::<Vec<_>>().join(", "),
+                    ps.iter().map(|&c| self.describe_p(c)).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        // Twins that disagree.
+        for (&s, e) in &ev_o {
+            if matches!(e, Evidence::Among(a) if a.is_empty()) {
+                refusals.push(format!(
+                    "{}static local {}: the twins of its users use different statics of that name",
+                    self.file_o(s),
+                    self.describe_o(s)
+                ));
+            }
+        }
+        for (&c, e) in &ev_p {
+            if matches!(e, Evidence::Among(a) if a.is_empty()) {
+                refusals.push(format!(
+                    "{}static local {}: the originals of its users use different statics of that name",
+                    self.patched
+                        .file_name_of(c)
+                        .map_or_else(String::new, |f| format!("{}: ", show(f))),
+                    self.describe_p(c)
+                ));
+            }
+        }
+        // 3b: moved into new static functions.
+        self.moved(tw, &ev_o, &ev_p);
+        // What is left of the same name on both sides, used on each side
+        // only by functions without a twin (a removed one and a new one):
+        // whether the new code continues the old state (a rename) or starts
+        // its own, only a name match could say, and that would be a guess.
+        // (A static used only by new functions and nothing of its name in
+        // the original is simply new.)
+        let unpaired_o: Vec<usize> = ev_o
+            .iter()
+            .filter(|(s, e)| !tw.o2p.contains_key(s) && **e == Evidence::Orphan)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in unpaired_o {
+            let key = &self.key_o[&s];
+            if key.0.is_none() {
+                continue;
+            }
+            let others: Vec<usize> = ev_p
+                .iter()
+                .filter(|(c, e)| {
+                    !tw.p2o.contains_key(c) && &self.key_p[c] == key && **e == Evidence::Orphan
+                })
+                .map(|(&c, _)| c)
+                .collect();
+            if !others.is_empty() {
+                refusals.push(format!(
+                    "{}static local {} in the original and {} in the patched object share a name, but no function with a twin uses them: pairing them by name would be a guess",
+                    self.file_o(s),
+                    self.describe_o(s),
+                    others
+                        .iter()
+                        .map(|&c| self.describe_p(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
+                refusals.join("\n  ")
+            ),
+        )
+        .in_file(&self.patched.path)
+        .hint(
+            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
+        ))
+    }
+
+    /// Level 3b: a static the patch moved from changed functions into new
+    /// helpers (see the type's rule).
+    fn moved(
+        &self,
+        tw: &mut Twins,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+    ) {
+        let p = self.patched;
+        if !ev_o
+            .iter()
+            .any(|(s, e)| *e == Evidence::Dropped && !tw.o2p.contains_key(s))
+        {
+            return;
+        }
+        // New static functions referenced from data other than special
+        // sections (function pointers in an ops table...) may be called by
+        // anyone: they never carry a moved static.
+        let from_data = functions_referenced_from_data(p);
+        // A `.cold` part stands for its parent: the parent's twin is the
+        // function that used the static.
+        let root = |elf: &Elf, f: usize| -> usize {
+            let n = &elf.symbols[f].name;
+            if names::is_cold_child(n)
+                && let Some(par) = names::child_parent(n).and_then(|pn| elf.find_function(pn))
+            {
+                return par;
+            }
+            f
+        };
+        // Callers of each patched function.
+        let mut callers: HashMap<usize, BTreeSet<usize>> = HashMap::new();
+        for (&f, ts) in &self.refs_p {
+            for &t in ts {
+                if p.symbols[t].is_func() && t != f {
+                    callers.entry(t).or_default().insert(f);
+                }
+            }
+        }
+        // Functions with a twin that reach c only through new static
+        // functions; None if some new function on the way does not qualify.
+        let entries = |c: usize| -> Option<BTreeSet<usize>> {
+            let mut out = BTreeSet::new();
+            let mut seen: HashSet<usize> = HashSet::new();
+            let mut todo: Vec<usize> = self.users_p.get(&c)?.iter().copied().collect();
+            while let Some(f) = todo.pop() {
+                if !seen.insert(f) {
+                    continue;
+                }
+                if tw.p2o.contains_key(&f) {
+                    out.insert(root(p, f));
+                    continue;
+                }
+                if !p.symbols[f].is_local() || from_data.contains(&f) {
+                    return None;
+                }
+                let cs = callers.get(&f)?;
+                todo.extend(cs.iter().copied());
+            }
+            (!out.is_empty()).then_some(out)
+        };
+        let mut proposals: Vec<(usize, usize)> = Vec::new();
+        for (&s, e) in ev_o {
+            if *e != Evidence::Dropped || tw.o2p.contains_key(&s) {
+                continue;
+            }
+            let user_twins: BTreeSet<usize> = self.users_o[&s]
+                .iter()
+                .filter_map(|f| tw.o2p.get(f).copied())
+                .map(|f| root(p, f))
+                .collect();
+            let key = &self.key_o[&s];
+            let cands: Vec<usize> = ev_p
+                .iter()
+                .filter(|(c, e)| {
+                    **e == Evidence::Orphan && !tw.p2o.contains_key(c) && &self.key_p[c] == key
+                })
+                .filter(|(c, _)| entries(**c).is_some_and(|a| a.is_subset(&user_twins)))
+                .map(|(&c, _)| c)
+                .collect();
+            if let [c] = cands[..] {
+                proposals.push((s, c));
+            }
+        }
+        for &(s, c) in &proposals {
+            if proposals.iter().filter(|(_, c2)| *c2 == c).count() == 1 {
+                tw.pair(s, c, Level::Moved);
+            }
+        }
+    }
+}
+
+/// Functions whose address a data section takes (a relocation from an
+/// allocated, non-executable section that is not special-section metadata).
+fn functions_referenced_from_data(elf: &Elf) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    for r in &elf.relocs {
+        let sec = &elf.sections[r.section];
+        if sec.is_exec()
+            || !sec.is_alloc()
+            || x86::special_for(&sec.name).is_some()
+            || x86::AUX_SECTIONS.iter().any(|a| sec.name == a.as_bytes())
+        {
+            continue;
+        }
+        let t = &elf.symbols[r.symbol];
+        if t.is_func() {
+            out.insert(r.symbol);
+        } else if t.is_section()
+            && let Some(ts) = t.section
+            && let Some(off) = crate::elf::uoffset_of(t.value, r.addend, 0)
+            && let Some(f) = elf.symbol_containing(ts, off)
+            && elf.symbols[f].is_func()
+        {
+            out.insert(f);
+        }
+    }
+    out
 }
 
 /// For every function, the symbols its relocations point at (section
@@ -423,9 +1065,9 @@ pub fn references_of(elf: &Elf, want: impl Fn(usize) -> bool) -> HashMap<usize, 
                 };
                 let off = crate::elf::offset_of(t.value, r.addend, adj).unwrap_or(-1);
                 if off >= 0
-                    && let Some(c) = elf.symbol_containing(tsec, off as u64)
+                    && let Some(c) = elf.resolve_ref(tsec, off as u64)
                 {
-                    set.insert(c);
+                    set.insert(c.sym);
                 }
             } else {
                 set.insert(r.symbol);
@@ -443,9 +1085,11 @@ mod tests {
     #[test]
     fn level_words_are_distinct() {
         let all = [
+            Level::Pinned,
             Level::Name,
             Level::Demangled,
             Level::Reference,
+            Level::Moved,
             Level::Scope,
             Level::Position,
         ];

@@ -7,8 +7,8 @@
 //!
 //! Refused, all reported together: a change inside init code; a change to
 //! existing data (size or content); a static local the original code used
-//! that the patched code no longer references (its state would silently be
-//! dropped).
+//! that the patched code no longer references, directly or through a new
+//! static helper it moved into (its state would silently be dropped).
 
 use std::collections::HashSet;
 
@@ -81,12 +81,12 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
             if t.is_func() {
                 funcs.insert(r.symbol);
             } else if let Some(sec) = t.section
-                && let Some(f) = elf.symbol_containing(
+                && let Some(f) = elf.resolve_ref(
                     sec,
                     crate::elf::uoffset_of(t.value, r.addend, 0).unwrap_or(0),
                 )
             {
-                funcs.insert(f);
+                funcs.insert(f.sym);
             }
         }
     }
@@ -116,6 +116,11 @@ fn in_init(elf: &Elf, sym: usize) -> bool {
 
 /// Diff two objects.
 pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
+    run_with(orig, patched, &[])
+}
+
+/// Diff two objects, with pairs the user pinned (`--pair`).
+pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<DiffReport> {
     if orig.e_machine != patched.e_machine {
         return Err(Error::new(
             ErrorKind::Refused,
@@ -125,7 +130,7 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
     }
     let oc = checksum::run(orig)?;
     let pc = checksum::run(patched)?;
-    let twins = correlate::run(orig, patched)?;
+    let twins = correlate::run_with(orig, patched, pins)?;
     let mut rep = DiffReport {
         warnings: twins.warnings.clone(),
         ..Default::default()
@@ -268,15 +273,15 @@ fn check_static_locals(orig: &Elf, twins: &Twins, rep: &DiffReport, refusals: &m
         targets.sort_unstable();
         for &t in targets {
             let ts = &orig.symbols[t];
-            let function_static =
-                ts.is_local() && ts.is_object() && names::demangle(&ts.name) != ts.name;
-            if function_static
-                && !correlate::never_correlated(orig, t)
+            // The statics correlate pairs by use; one it left unpaired was
+            // neither used by the patched twin nor moved into a new static
+            // helper reached only from it (correlate's level 3b).
+            if correlate::is_function_static(orig, t)
                 && !twins.o2p.contains_key(&t)
                 && seen.insert(t)
             {
                 refusals.push(format!(
-                    "the patched code no longer references static local {} (used by {} in the original): its state would be lost",
+                    "the patched code no longer references static local {} (used by {} in the original): its state would be lost (a static moved into a new helper keeps it only when the helper is a static function called from nothing but the functions that used it)",
                     ts.display_name(),
                     orig.symbols[*f].display_name()
                 ));

@@ -49,6 +49,9 @@ enum Command {
         /// Show how symbols were paired and the first difference of each changed function.
         #[arg(long)]
         explain: bool,
+        /// Pin a pairing correlation cannot decide: ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
+        #[arg(long, value_name = "ORIG=PATCHED")]
+        pair: Vec<String>,
     },
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
     #[command(after_help = EXIT_CODES)]
@@ -111,6 +114,9 @@ struct CommonArgs {
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
     symvers: Option<PathBuf>,
+    /// Pin a pairing with the original object (with ORIG): ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
+    #[arg(long, value_name = "ORIG=PATCHED")]
+    pair: Vec<String>,
     /// Settle an ambiguous symbol: NAME=N, the 1-based position in kallsyms order (repeatable).
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
@@ -330,7 +336,7 @@ fn patch_symbols(files: &[PathBuf]) -> Result<std::collections::BTreeMap<Vec<u8>
 
 fn extract_and_write(
     patched: &klpwrite::elf::Elf,
-    orig: Option<&klpwrite::elf::Elf>,
+    orig: Option<extract::Orig<'_>>,
     list: &[changes::Change],
     c: &CommonArgs,
 ) -> Result<u8> {
@@ -414,13 +420,46 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     } else {
         changes::parse(&list_path, &text)?
     };
-    extract_and_write(&patched, orig.as_ref(), &list, &a.common)
+    // The same pairing diff makes (and build passes on): correlate is the
+    // only source of twins.
+    let pins = parse_pins(&a.common.pair)?;
+    if orig.is_none() && !pins.is_empty() {
+        bail!("--pair needs --orig: it pins a pairing with the original object");
+    }
+    let twins = match &orig {
+        Some(o) => {
+            let tw = klpwrite::correlate::run_with(o, &patched, &pins)?;
+            for w in &tw.warnings {
+                eprintln!("klpwrite: warning: {w}");
+            }
+            Some(tw)
+        }
+        None => None,
+    };
+    let orig = orig
+        .as_ref()
+        .zip(twins.as_ref())
+        .map(|(elf, twins)| extract::Orig { elf, twins });
+    extract_and_write(&patched, orig, &list, &a.common)
 }
 
-fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffReport, Elf, Elf)> {
+fn parse_pins(values: &[String]) -> Result<Vec<klpwrite::correlate::Pin>> {
+    Ok(values
+        .iter()
+        .map(|v| klpwrite::correlate::Pin::parse(v))
+        .collect::<klpwrite::error::Result<Vec<_>>>()?)
+}
+
+fn run_diff(
+    orig: &Path,
+    patched: &Path,
+    explain: bool,
+    pair: &[String],
+) -> Result<(diff::DiffReport, Elf, Elf)> {
+    let pins = parse_pins(pair)?;
     let o = load_file(&path_str(orig), Expect::Relocatable)?;
     let p = load_file(&path_str(patched), Expect::Relocatable)?;
-    let rep = diff::run(&o, &p)?;
+    let rep = diff::run_with(&o, &p, &pins)?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
@@ -433,7 +472,7 @@ fn run_diff(orig: &Path, patched: &Path, explain: bool) -> Result<(diff::DiffRep
 }
 
 fn run_build(a: &BuildArgs) -> Result<u8> {
-    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain)?;
+    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain, &a.common.pair)?;
     print!("{}", rep.render(&o, &p));
     let list = if rep.has_changes() {
         changes::parse("diff", &rep.render(&o, &p))?
@@ -451,7 +490,12 @@ fn run_build(a: &BuildArgs) -> Result<u8> {
         );
         return Ok(1);
     };
-    extract_and_write(&p, Some(&o), &list, &a.common)
+    // extract works with diff's own pairing.
+    let orig = extract::Orig {
+        elf: &o,
+        twins: &rep.twins,
+    };
+    extract_and_write(&p, Some(orig), &list, &a.common)
 }
 
 fn run() -> Result<u8> {
@@ -479,8 +523,9 @@ fn run() -> Result<u8> {
             orig,
             patched,
             explain,
+            pair,
         } => {
-            let (rep, o, p) = run_diff(orig, patched, *explain)?;
+            let (rep, o, p) = run_diff(orig, patched, *explain, pair)?;
             print!("{}", rep.render(&o, &p));
             if rep.has_changes() {
                 Ok(0)

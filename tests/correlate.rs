@@ -22,6 +22,8 @@ enum It {
     Obj(&'static str),
     /// A reference from a function to a symbol (both named earlier).
     Ref(&'static str, &'static str),
+    /// A pointer in a data object to a symbol (both named earlier).
+    DataRef(&'static str, &'static str),
 }
 
 fn build(name: &str, items: &[It]) -> Elf {
@@ -47,6 +49,9 @@ fn build(name: &str, items: &[It]) -> Elf {
                 let slot = slots.entry(from).or_default();
                 o.reloc(&format!(".text.{from}"), 1 + 5 * *slot, to, 2, -4);
                 *slot += 1;
+            }
+            It::DataRef(from, to) => {
+                o.reloc(&format!(".data.{from}"), 0, to, 1, 0);
             }
         }
     }
@@ -202,6 +207,219 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "A2: a new function's static shifts the numbers; use pairs, names do not",
+        orig: &[
+            File("a.c"),
+            GFn("tick"),
+            GFn("tock"),
+            Obj("count.1"),
+            Obj("count.0"),
+            Ref("tick", "count.1"),
+            Ref("tock", "count.0"),
+        ],
+        patched: &[
+            File("a.c"),
+            GFn("tick"),
+            GFn("tock"),
+            GFn("late"),
+            Obj("count.2"),
+            Obj("count.1"),
+            Obj("count.0"),
+            Ref("tick", "count.2"),
+            Ref("tock", "count.1"),
+            Ref("late", "count.0"),
+        ],
+        want: &[
+            ("count.0", "count.1", Reference),
+            ("count.1", "count.2", Reference),
+            ("tick", "tick", Name),
+            ("tock", "tock", Name),
+        ],
+    },
+    Case {
+        name: "A2: a static used by the same functions keeps its pair even under the same name",
+        orig: &[
+            File("a.c"),
+            Fn("f"),
+            Fn("g"),
+            Obj("f.count"),
+            Ref("f", "f.count"),
+            Ref("g", "f.count"),
+        ],
+        patched: &[
+            File("a.c"),
+            Fn("f"),
+            Fn("g"),
+            Obj("f.count"),
+            Ref("f", "f.count"),
+            Ref("g", "f.count"),
+        ],
+        want: &[
+            ("f", "f", Name),
+            ("f.count", "f.count", Reference),
+            ("g", "g", Name),
+        ],
+    },
+    Case {
+        name: "A2: a static whose use was dropped is not paired with a new function's namesake",
+        orig: &[File("a.c"), GFn("f"), Obj("state.0"), Ref("f", "state.0")],
+        patched: &[
+            File("a.c"),
+            GFn("f"),
+            GFn("g"),
+            Obj("state.0"),
+            Ref("g", "state.0"),
+        ],
+        want: &[("f", "f", Name)],
+    },
+    Case {
+        name: "A2: a function with two same-named statics pairs them in declaration order",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.1"),
+            Obj("buf.2"),
+            Ref("f", "buf.1"),
+            Ref("f", "buf.2"),
+        ],
+        patched: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.4"),
+            Obj("buf.5"),
+            Ref("f", "buf.4"),
+            Ref("f", "buf.5"),
+        ],
+        want: &[
+            ("buf.1", "buf.4", Position),
+            ("buf.2", "buf.5", Position),
+            ("f", "f", Name),
+        ],
+    },
+    Case {
+        name: "A2: an untouched function with two same-named statics keeps their names",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.1"),
+            Obj("buf.2"),
+            Ref("f", "buf.1"),
+            Ref("f", "buf.2"),
+        ],
+        patched: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("buf.1"),
+            Obj("buf.2"),
+            Ref("f", "buf.1"),
+            Ref("f", "buf.2"),
+        ],
+        want: &[
+            ("buf.1", "buf.1", Reference),
+            ("buf.2", "buf.2", Reference),
+            ("f", "f", Name),
+        ],
+    },
+    Case {
+        name: "C15: a static moved into a new static helper called only from its user",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            GFn("other"),
+            Obj("count.1"),
+            Obj("count.0"),
+            Ref("f", "count.1"),
+            Ref("other", "count.0"),
+        ],
+        patched: &[
+            File("a.c"),
+            Fn("f_helper"),
+            GFn("f"),
+            GFn("other"),
+            Obj("count.0"),
+            Obj("count.1"),
+            Ref("f", "f_helper"),
+            Ref("f_helper", "count.0"),
+            Ref("other", "count.1"),
+        ],
+        want: &[
+            ("count.0", "count.1", Reference),
+            ("count.1", "count.0", Moved),
+            ("f", "f", Name),
+            ("other", "other", Name),
+        ],
+    },
+    Case {
+        name: "C15: through two new static helpers",
+        orig: &[File("a.c"), GFn("f"), Obj("count.1"), Ref("f", "count.1")],
+        patched: &[
+            File("a.c"),
+            Fn("inner"),
+            Fn("outer"),
+            GFn("f"),
+            Obj("count.3"),
+            Ref("f", "outer"),
+            Ref("outer", "inner"),
+            Ref("inner", "count.3"),
+        ],
+        want: &[("count.1", "count.3", Moved), ("f", "f", Name)],
+    },
+    Case {
+        name: "C15: not a move when the helper is global",
+        orig: &[File("a.c"), GFn("f"), Obj("count.1"), Ref("f", "count.1")],
+        patched: &[
+            File("a.c"),
+            GFn("f_helper"),
+            GFn("f"),
+            Obj("count.1"),
+            Ref("f", "f_helper"),
+            Ref("f_helper", "count.1"),
+        ],
+        want: &[("f", "f", Name)],
+    },
+    Case {
+        name: "C15: not a move when data holds the helper's address",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            Obj("count.1"),
+            Obj("ops"),
+            Ref("f", "count.1"),
+        ],
+        patched: &[
+            File("a.c"),
+            Fn("f_helper"),
+            GFn("f"),
+            Obj("count.1"),
+            Obj("ops"),
+            Ref("f", "f_helper"),
+            Ref("f_helper", "count.1"),
+            DataRef("ops", "f_helper"),
+        ],
+        want: &[("f", "f", Name), ("ops", "ops", Name)],
+    },
+    Case {
+        name: "C15: not a move when an unrelated existing function also reaches the helper",
+        orig: &[
+            File("a.c"),
+            GFn("f"),
+            GFn("g"),
+            Obj("count.1"),
+            Ref("f", "count.1"),
+        ],
+        patched: &[
+            File("a.c"),
+            Fn("f_helper"),
+            GFn("f"),
+            GFn("g"),
+            Obj("count.1"),
+            Ref("f", "f_helper"),
+            Ref("g", "f_helper"),
+            Ref("f_helper", "count.1"),
+        ],
+        want: &[("f", "f", Name), ("g", "g", Name)],
+    },
+    Case {
         name: "a new and a removed function stay unpaired",
         orig: &[File("a.c"), Fn("old_fn"), Fn("kept")],
         patched: &[File("a.c"), Fn("new_fn"), Fn("kept")],
@@ -262,4 +480,239 @@ fn weak_pairings_warn() {
         "{:?}",
         tw.warnings
     );
+}
+
+/// What use cannot decide is refused, naming the file and the symbols.
+#[test]
+fn undecidable_statics_are_refused() {
+    let cases: &[(&str, &[It], &[It], &str)] = &[
+        (
+            "a renamed function's static: only the name would pair it",
+            &[
+                File("a.c"),
+                Fn("old_step"),
+                GFn("run"),
+                Obj("state.0"),
+                Ref("run", "old_step"),
+                Ref("old_step", "state.0"),
+            ],
+            &[
+                File("a.c"),
+                Fn("new_step"),
+                GFn("run"),
+                Obj("state.0"),
+                Ref("run", "new_step"),
+                Ref("new_step", "state.0"),
+            ],
+            "a.c: static local state.0 (used by old_step) in the original and state.0 (used by new_step) in the patched object share a name",
+        ),
+        (
+            "a function that now uses two statics of the old one's name",
+            &[File("a.c"), GFn("f"), Obj("buf.1"), Ref("f", "buf.1")],
+            &[
+                File("a.c"),
+                GFn("f"),
+                Obj("buf.4"),
+                Obj("buf.5"),
+                Ref("f", "buf.4"),
+                Ref("f", "buf.5"),
+            ],
+            "a.c: the uses of static locals buf.1 (used by f) in the original and buf.4 (used by f), buf.5 (used by f) in the patched object do not tell which is which",
+        ),
+    ];
+    for (name, o, p, want) in cases {
+        let o = build("orig.o", o);
+        let p = build("patched.o", p);
+        match correlate::run(&o, &p) {
+            Ok(tw) => panic!("{name}: paired {:?}", tw.o2p),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                assert!(msg.contains(want), "{name}: {msg}");
+            }
+        }
+    }
+}
+
+/// A3: `extract --orig` reaches exactly the pairing `diff` reports: every
+/// twin extract looked up (changed functions, the targets of their
+/// relocations, sympos) is diff's twin, on every corpus pair and every
+/// fixture pair. extract gets its twins the way `klpwrite extract --orig`
+/// does (its own `correlate::run`); diff's come from `diff::run`.
+#[test]
+fn extract_reaches_diffs_pairing() {
+    use klpwrite::elf::load::{Expect, load_file};
+    use klpwrite::symvers::{Export, Exports};
+    use klpwrite::{changes, diff, extract};
+
+    let mut pairs: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+    if let Some(dir) = support::corpus_dir() {
+        let tsv = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+        for line in tsv.lines().skip(1) {
+            let case = line.split('\t').next().unwrap();
+            let mut p = dir.join(format!("{case}.PATCHED.o"));
+            if !p.exists() {
+                p = dir.join(format!("{case}.PATCHED.FAIL.o"));
+            }
+            pairs.push((dir.join(format!("{case}.ORIG.o")), p));
+        }
+    }
+    let fx = support::root().join("tests/fixtures/x86_64");
+    let mut dirs: Vec<_> = std::fs::read_dir(&fx)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let n = f.file_name().unwrap().to_string_lossy().to_string();
+            if let Some(stem) = n.strip_suffix(".patched.o") {
+                let o = d.join(format!("{stem}.o"));
+                if o.exists() {
+                    pairs.push((o, f.clone()));
+                }
+            }
+        }
+    }
+    assert!(pairs.len() >= 10, "found {} pairs", pairs.len());
+    let (mut lookups, mut extracted) = (0, 0);
+    let mut failures = Vec::new();
+    for (op, pp) in &pairs {
+        let name = pp.display().to_string();
+        let o = load_file(&op.display().to_string(), Expect::Relocatable).unwrap();
+        let p = load_file(&pp.display().to_string(), Expect::Relocatable).unwrap();
+        let rep = match diff::run(&o, &p) {
+            Ok(r) => r,
+            Err(e) => {
+                // A refusal of the pairing itself must refuse extract too.
+                let pairing_refused = correlate::run(&o, &p).is_err();
+                let says_so = format!("{e}").contains("cannot pair function-scope static locals");
+                if pairing_refused != says_so {
+                    failures.push(format!("{name}: diff and correlate disagree: {e}"));
+                }
+                continue;
+            }
+        };
+        let twins = correlate::run(&o, &p).unwrap();
+        if twins.o2p != rep.twins.o2p {
+            failures.push(format!("{name}: correlate is not deterministic"));
+            continue;
+        }
+        if !rep.has_changes() {
+            continue;
+        }
+        let list = changes::parse("diff", &rep.render(&o, &p)).unwrap();
+        let mut target = klpwrite::target::Target::default();
+        target
+            .add_source(&op.display().to_string(), "vmlinux")
+            .unwrap();
+        let mut exports = Exports::default();
+        for elf in [&o, &p] {
+            for s in elf
+                .symbols
+                .iter()
+                .filter(|s| s.is_undef() && !s.name.is_empty())
+            {
+                exports.insert(
+                    &s.display_name(),
+                    Export {
+                        crc: 0,
+                        module: "vmlinux".into(),
+                        export_type: "EXPORT_SYMBOL".into(),
+                        namespace: None,
+                    },
+                );
+            }
+        }
+        let inputs = extract::Inputs {
+            patched: &p,
+            orig: Some(extract::Orig {
+                elf: &o,
+                twins: &twins,
+            }),
+            changes: &list,
+            target: &target,
+            exports: &exports,
+            have_symvers: true,
+        };
+        let opts = extract::Options {
+            objname: "vmlinux".into(),
+            ..Default::default()
+        };
+        let ex = match extract::run(&inputs, &opts) {
+            Ok(ex) => ex,
+            // A deliberate refusal (a rule of the kernel, e.g. a pointer to
+            // a changed global that may be sealed) is not a pairing
+            // disagreement; anything else is.
+            Err(e) if e.kind() == klpwrite::error::ErrorKind::Refused => continue,
+            Err(e) => {
+                failures.push(format!("{name}: extract --orig failed: {e}"));
+                continue;
+            }
+        };
+        extracted += 1;
+        for (&ps, &os) in &ex.twins_used {
+            lookups += 1;
+            let want = rep.twins.p2o.get(&ps).copied();
+            if want != os {
+                let n = |e: &Elf, i: Option<usize>| {
+                    i.map_or("none".into(), |i| e.symbols[i].display_name())
+                };
+                failures.push(format!(
+                    "{name}: extract paired {} with {}, diff with {}",
+                    p.symbols[ps].display_name(),
+                    n(&o, os),
+                    n(&o, want)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        extracted >= 5 && lookups >= 20,
+        "{extracted} extracts, {lookups} lookups"
+    );
+}
+
+/// `--pair` pins what use cannot decide; a pin must name one symbol.
+#[test]
+fn pins_settle_refusals() {
+    let o = build(
+        "o",
+        &[
+            File("a.c"),
+            Fn("old_step"),
+            GFn("run"),
+            Obj("state.0"),
+            Ref("run", "old_step"),
+            Ref("old_step", "state.0"),
+        ],
+    );
+    let p = build(
+        "p",
+        &[
+            File("a.c"),
+            Fn("new_step"),
+            GFn("run"),
+            Obj("state.0"),
+            Ref("run", "new_step"),
+            Ref("new_step", "state.0"),
+        ],
+    );
+    let pin = correlate::Pin::parse("a.c:state.0=state.0").unwrap();
+    let tw = correlate::run_with(&o, &p, &[pin]).unwrap();
+    let s = o
+        .symbols
+        .iter()
+        .find(|s| s.name == b"state.0")
+        .unwrap()
+        .index;
+    assert_eq!(tw.level[&s], Pinned);
+    assert!(correlate::Pin::parse("state.0").is_err());
+    let bad = correlate::Pin::parse("b.c:state.0=state.0").unwrap();
+    assert!(correlate::run_with(&o, &p, &[bad]).is_err());
 }

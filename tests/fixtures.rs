@@ -153,6 +153,29 @@ fn fixture_cases() {
                 failures.push(format!("{name}: {d} should be defined in the output"));
             }
         }
+        for d in &c.expect_not_defined {
+            if elf
+                .symbols
+                .iter()
+                .any(|s| s.section.is_some() && s.display_name() == *d)
+            {
+                failures.push(format!(
+                    "{name}: {d} must not be defined (copied) in the output"
+                ));
+            }
+        }
+        for (sym, want) in &c.expect_relocs_to {
+            let have = elf
+                .relocs
+                .iter()
+                .filter(|r| elf.symbols[r.symbol].display_name() == *sym)
+                .count();
+            if have != *want {
+                failures.push(format!(
+                    "{name}: want {want} relocations against {sym}, have {have}"
+                ));
+            }
+        }
     }
     assert!(
         failures.is_empty(),
@@ -161,4 +184,66 @@ fn fixture_cases() {
         cases.len(),
         failures.join("\n\n")
     );
+}
+
+/// `Elf::resolve_ref` on real GCC output (a1-end-of-object): inside, one
+/// past the end, zero-size objects, and the tie rule when objects share a
+/// section (packed.c: `.data..shared` holds last [0,8), second [8,0x10),
+/// first [0x10,0x20) and the zero-size marker at 0x20; readelf -sW).
+#[test]
+fn resolve_ref_rules() {
+    use klpwrite::elf::RefKind;
+    let dir = root().join("tests/fixtures/x86_64/a1-end-of-object");
+    let name = |elf: &klpwrite::elf::Elf, i: usize| elf.symbols[i].display_name();
+
+    let t = reload(&dir.join("table.patched.o"));
+    let sec = |n: &str| t.section_by_name(n.as_bytes()).unwrap();
+    let r = t.resolve_ref(sec(".rodata.table"), 0x8).unwrap();
+    assert_eq!(
+        (name(&t, r.sym).as_str(), r.offset, r.kind),
+        ("table", 8, RefKind::Inside)
+    );
+    let r = t.resolve_ref(sec(".rodata.table"), 0x30).unwrap();
+    assert_eq!(
+        (name(&t, r.sym).as_str(), r.offset, r.kind),
+        ("table", 0x30, RefKind::End)
+    );
+    assert!(t.resolve_ref(sec(".rodata.table"), 0x31).is_none());
+    let r = t.resolve_ref(sec(".bss.__key.0"), 0).unwrap();
+    assert_eq!(
+        (name(&t, r.sym).as_str(), r.kind),
+        ("__key.0", RefKind::ZeroSize)
+    );
+    let r = t.resolve_ref(sec(".bss.hits"), 0x30).unwrap();
+    assert_eq!((name(&t, r.sym).as_str(), r.kind), ("hits", RefKind::End));
+    // symbol_containing still locates bytes only.
+    assert!(t.symbol_containing(sec(".rodata.table"), 0x30).is_none());
+
+    let p = reload(&dir.join("packed.o"));
+    let s = p.section_by_name(b".data..shared").unwrap();
+    let get = |off: u64| {
+        let r = p.resolve_ref(s, off).unwrap();
+        (
+            name(&p, r.sym),
+            r.offset,
+            r.kind,
+            r.also_end_of.map(|e| name(&p, e)),
+        )
+    };
+    assert_eq!(get(0), ("last".into(), 0, RefKind::Inside, None));
+    // The end of `last` is the start of `second`: the containing one wins.
+    assert_eq!(
+        get(8),
+        ("second".into(), 0, RefKind::Inside, Some("last".into()))
+    );
+    assert_eq!(
+        get(0x10),
+        ("first".into(), 0, RefKind::Inside, Some("second".into()))
+    );
+    // The end of `first` is the zero-size `marker`: the object at `off` wins.
+    assert_eq!(
+        get(0x20),
+        ("marker".into(), 0, RefKind::ZeroSize, Some("first".into()))
+    );
+    assert!(p.resolve_ref(s, 0x21).is_none());
 }

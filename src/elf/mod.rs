@@ -161,6 +161,30 @@ pub fn uoffset_of(base: u64, addend: i64, adj: i64) -> Option<u64> {
     offset_of(base, addend, adj).and_then(|v| u64::try_from(v).ok())
 }
 
+/// How a reference relates to the object [`Elf::resolve_ref`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// `off` lies inside the object.
+    Inside,
+    /// The object has size 0 and sits at `off`.
+    ZeroSize,
+    /// `off` is one past the object's last byte (`value + size`).
+    End,
+}
+
+/// The object a section-relative reference belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefTarget {
+    /// The symbol.
+    pub sym: usize,
+    /// `off - value`: in `[0, size]`.
+    pub offset: u64,
+    pub kind: RefKind,
+    /// Another object that ends exactly at `off`, when the tie rule chose
+    /// `sym` over it.
+    pub also_end_of: Option<usize>,
+}
+
 /// A loaded ELF object.
 #[derive(Debug)]
 pub struct Elf {
@@ -268,6 +292,89 @@ impl Elf {
             }
         }
         best
+    }
+
+    /// The object a section-relative reference `sec+off` belongs to: the
+    /// one primitive every pass that maps a reference to a symbol uses
+    /// (extract's classification, correlation's reference sets, checksum's
+    /// naming of relocation targets, kpatch ignore lists).
+    ///
+    /// Unlike [`symbol_containing`](Self::symbol_containing), which locates
+    /// a byte, this resolves an *address as the compiler wrote it*:
+    ///
+    /// 1. **Inside**: a symbol whose `[value, value+size)` contains `off`
+    ///    (innermost, FUNC/OBJECT before NOTYPE, as `symbol_containing`).
+    /// 2. **Zero-size**: otherwise a FUNC/OBJECT of size 0 at exactly `off`
+    ///    (lockdep's `struct lock_class_key` without `CONFIG_LOCKDEP` is an
+    ///    empty struct: GCC gives `__key.N` size 0, in its own zero-size
+    ///    `.bss.__key.N` with -fdata-sections).
+    /// 3. **End**: otherwise a FUNC/OBJECT of non-zero size that ends at
+    ///    exactly `off` (`value + size == off`; the latest-starting one).
+    ///    GCC writes `&a[N]` for `a[N]` (loop end pointers, `a +
+    ///    ARRAY_SIZE(a)` bounds, induction-variable-optimised index loops)
+    ///    as `a+sizeof(a)`, and GAS turns a reference to a local symbol into
+    ///    the section symbol plus offset, so `.rodata.a+0x30` is `a`'s end.
+    ///
+    /// Tie rule: when `off` is both the end of one object and the start of
+    /// another (objects packed in one section: no -fdata-sections, or a
+    /// shared `__section()` such as `.data..read_mostly`), the object that
+    /// contains `off` wins and the end-of-object reading applies only when
+    /// nothing contains it. The relocation alone cannot tell `&a[N]` from
+    /// `&b`; every load, store or call of `b` is written `b+0`, while `a`'s
+    /// end only appears as a bound that is never dereferenced, so the
+    /// start of `b` is by far the likelier meaning. Both readings give the
+    /// same address whenever `a` and `b` end up in the same place (both
+    /// left in the kernel's section, or both copied together); the other
+    /// object is reported in [`RefTarget::also_end_of`] so callers can say
+    /// so. Equally, a zero-size object at `off` wins over an object ending
+    /// there. Offsets past every object resolve to nothing.
+    pub fn resolve_ref(&self, sec: usize, off: u64) -> Option<RefTarget> {
+        let syms = self.section_symbols(sec);
+        let typed = |i: usize| self.symbols[i].is_func() || self.symbols[i].is_object();
+        // The latest-starting typed object of non-zero size ending at `off`.
+        let end_of = || -> Option<usize> {
+            let maxend = &self.sec_maxend[sec];
+            let mut j = syms.partition_point(|&i| self.symbols[i].value < off);
+            while j > 0 && maxend[j - 1] >= off {
+                j -= 1;
+                let s = &self.symbols[syms[j]];
+                if s.size > 0 && typed(syms[j]) && s.value.checked_add(s.size) == Some(off) {
+                    return Some(syms[j]);
+                }
+            }
+            None
+        };
+        if let Some(t) = self.symbol_containing(sec, off) {
+            return Some(RefTarget {
+                sym: t,
+                offset: off - self.symbols[t].value,
+                kind: RefKind::Inside,
+                also_end_of: end_of(),
+            });
+        }
+        let lo = syms.partition_point(|&i| self.symbols[i].value < off);
+        let zero = syms[lo..]
+            .iter()
+            .copied()
+            .take_while(|&i| self.symbols[i].value == off)
+            .filter(|&i| self.symbols[i].size == 0 && typed(i))
+            // OBJECT before FUNC, then symtab order (sec_symbols is sorted
+            // by (value, index)).
+            .min_by_key(|&i| (!self.symbols[i].is_object(), i));
+        if let Some(z) = zero {
+            return Some(RefTarget {
+                sym: z,
+                offset: 0,
+                kind: RefKind::ZeroSize,
+                also_end_of: end_of(),
+            });
+        }
+        end_of().map(|e| RefTarget {
+            sym: e,
+            offset: self.symbols[e].size,
+            kind: RefKind::End,
+            also_end_of: None,
+        })
     }
 
     /// A human location: `func+0x12` when inside a function or object,

@@ -158,9 +158,61 @@ impl<'a> Ex<'a> {
             if is_char_strings(&p.sections[sec]) {
                 return Ok(Dest::Str(sec, off, adj));
             }
-            if let Some(t) = p.symbol_containing(sec, off) {
-                let toff = off - p.symbols[t].value;
-                return self.classify_named(id, t, toff as i64 - adj, true, &here);
+            // The object this reference belongs to, its end and zero-size
+            // objects included (Elf::resolve_ref has the rules): every
+            // reference into one object, `a+0` to `a+sizeof(a)`, must reach
+            // the same destination, or a loop `for (p = a; p < a + N; p++)`
+            // compares a pointer into the kernel's `a` with one into a copy.
+            if let Some(rt) = p.resolve_ref(sec, off) {
+                let t = rt.sym;
+                match rt.kind {
+                    RefKind::End => self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is the end of {} (one past its last byte)",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name()
+                    )),
+                    RefKind::ZeroSize => self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is the zero-size object {}",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name()
+                    )),
+                    RefKind::Inside => {}
+                }
+                if let Some(e) = rt.also_end_of {
+                    self.explain.push(format!(
+                        "  {here}: {}{off:+#x} is both the start of {} and the end of {}; bound to {} (the object that contains it)",
+                        p.sections[sec].display_name(),
+                        p.symbols[t].display_name(),
+                        p.symbols[e].display_name(),
+                        p.symbols[t].display_name()
+                    ));
+                }
+                let dest = self.classify_named(id, t, rt.offset as i64 - adj, true, &here)?;
+                if let Some(e) = rt.also_end_of {
+                    // Both readings give the same address when both objects
+                    // stay in the kernel's section or both are copied
+                    // (their ranges merge); say so when they do not, unless
+                    // the instruction shows which one it means (a call or
+                    // jump, an exact load or store reach the start of one).
+                    let t_kernel = matches!(dest, Dest::Klp(..) | Dest::Undef(..));
+                    let e_kernel = self.stays_in_kernel(e)?;
+                    if t_kernel != e_kernel
+                        && !self.is_branch(id)
+                        && !self.loads_or_stores_exactly(id)
+                    {
+                        self.warnings.push(format!(
+                            "{here}: {}{off:+#x} is both the start of {} and the end of {}, which klpwrite places differently ({} is {}); it was bound to {}: if the code uses it as the end of {}, the patch is wrong",
+                            p.sections[sec].display_name(),
+                            p.symbols[t].display_name(),
+                            p.symbols[e].display_name(),
+                            p.symbols[t].display_name(),
+                            if t_kernel { "the kernel's" } else { "copied" },
+                            p.symbols[t].display_name(),
+                            p.symbols[e].display_name(),
+                        ));
+                    }
+                }
+                return Ok(dest);
             }
             return self.classify_anon(id, sec, off, adj, &here);
         }
@@ -282,28 +334,16 @@ impl<'a> Ex<'a> {
         }
         let self_ref_ok = self.included_set.contains(&t);
         if self_ref_ok {
-            // Function pointer to a changed function: point at the original,
-            // which ftrace redirects while the patch is active and which
-            // stays valid after the patch is removed.
+            // Function pointer to a changed function: the original or the
+            // patch's copy, decided per site (fnptr.rs: IBT sealing, kCFI,
+            // pointer identity).
             if let Some((old, pos)) = self.changed.get(&t).cloned() {
                 let adj = self.adjustment(id);
                 if crate::elf::offset_of(0, addend, adj) == Some(0)
                     && !self.is_branch(id)
                     && !self.is_special_or_aux(p.relocs[id].section)
                 {
-                    let target_name = self.klp_target_name(&old, self.opts.objname.clone())?;
-                    self.explain.push(format!(
-                        "reloc {here} → klp {} [pointer to changed function {} keeps pointing at the original]",
-                        target_name,
-                        ts.display_name()
-                    ));
-                    return Ok(Dest::Klp(
-                        self.opts.objname.clone(),
-                        old,
-                        pos,
-                        ts.kind(),
-                        addend,
-                    ));
+                    return self.pointer_to_changed(id, t, old, pos, addend, here);
                 }
             }
             return Ok(Dest::Clone(t, addend));
@@ -312,12 +352,7 @@ impl<'a> Ex<'a> {
             return Err(self.init_ref_error(id, &ts.display_name()));
         }
         // Never correlated: always a fresh copy.
-        let fresh = (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
-            || names::is_once_section(&psec.name)
-            || names::is_anonymous_data_section(&psec.name)
-            || names::is_local_label(&ts.name)
-            || (ts.kind() == STT_NOTYPE && ts.is_local());
-        if fresh {
+        if never_correlated(p, t) {
             self.explain.push(format!(
                 "include {} [uncorrelated static, referenced at {here}]",
                 ts.display_name()
@@ -395,6 +430,55 @@ impl<'a> Ex<'a> {
                 ))
             }
         }
+    }
+
+    /// Whether relocation `id` is the displacement of a memory operand with
+    /// no base (or RIP) and no index register: the instruction reads or
+    /// writes exactly the address the relocation gives, so that address is
+    /// inside an object, never one past an end. (With a base or index
+    /// register GCC may well write `a+sizeof(a)(,%rax,4)` with a negative
+    /// index: induction-variable-optimised loops.)
+    pub(super) fn loads_or_stores_exactly(&mut self, id: usize) -> bool {
+        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+        let p = self.p;
+        let r = p.relocs[id];
+        if !p.sections[r.section].is_exec() {
+            return false;
+        }
+        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
+            return false;
+        };
+        let data = p.data(r.section);
+        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
+            return false;
+        };
+        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+        let insn = d.decode();
+        let offs = d.get_constant_offsets(&insn);
+        insn.mnemonic() != Mnemonic::Lea
+            && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
+            && matches!(insn.memory_base(), Register::None | Register::RIP)
+            && insn.memory_index() == Register::None
+            && offs.has_displacement()
+            && at.start + offs.displacement_offset() as u64 == r.offset
+    }
+
+    /// Whether a reference to named object `t` would stay in the target
+    /// kernel (a klp or normal relocation) rather than reach a copy: the
+    /// conditions of [`classify_named`](Self::classify_named), without
+    /// including anything.
+    pub(super) fn stays_in_kernel(&mut self, t: usize) -> Result<bool> {
+        let p = self.p;
+        let ts = &p.symbols[t];
+        let Some(sec) = ts.section else {
+            return Ok(true);
+        };
+        let psec = &p.sections[sec];
+        if is_char_strings(psec) || self.included_set.contains(&t) {
+            return Ok(false);
+        }
+        // Only used for a warning: an ambiguous twin counts as "stays".
+        Ok(!never_correlated(p, t) && !matches!(self.twin_name(t), Ok(None)))
     }
 
     pub(super) fn klp_target_name(&self, name: &[u8], obj: String) -> Result<String> {
@@ -584,4 +668,18 @@ impl<'a> Ex<'a> {
             "pass --symvers Module.symvers of the target kernel"
         }))
     }
+}
+
+/// Objects that are never matched with the target, so a reference always
+/// reaches a fresh copy: uncorrelated static locals, WARN_ONCE flags,
+/// anonymous compiler data, local labels and untyped locals.
+fn never_correlated(p: &Elf, t: usize) -> bool {
+    let ts = &p.symbols[t];
+    let Some(sec) = ts.section else { return false };
+    let psec = &p.sections[sec];
+    (ts.is_local() && names::is_uncorrelated_static_local(&ts.name))
+        || names::is_once_section(&psec.name)
+        || names::is_anonymous_data_section(&psec.name)
+        || names::is_local_label(&ts.name)
+        || (ts.kind() == STT_NOTYPE && ts.is_local())
 }

@@ -403,6 +403,7 @@ impl<'a> Ex<'a> {
             funcs,
             explain: self.explain,
             warnings: self.warnings,
+            twins_used: self.twins_used,
         })
     }
 }

@@ -21,6 +21,7 @@
 
 mod closure;
 pub mod cross;
+mod fnptr;
 mod layout;
 mod roots;
 mod special;
@@ -30,8 +31,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::arch::x86_64::{self as x86, CodeMap};
 use crate::changes::{Change, ChangeKind};
+use crate::correlate::Twins;
 use crate::elf::consts::*;
-use crate::elf::{Elf, names};
+use crate::elf::{Elf, RefKind, names};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place, align_up};
 use crate::symvers::Exports;
@@ -157,8 +159,10 @@ pub fn marks_callbacks(p: &Elf) -> bool {
 pub struct Inputs<'a> {
     /// The patched object.
     pub patched: &'a Elf,
-    /// The original object, if given (improves twin matching).
-    pub orig: Option<&'a Elf>,
+    /// The original object and its pairing with the patched object, if
+    /// given: then the pairing decides every twin (and diff, extract and
+    /// build agree on them).
+    pub orig: Option<Orig<'a>>,
     /// The function list.
     pub changes: &'a [Change],
     /// Target symbols.
@@ -167,6 +171,29 @@ pub struct Inputs<'a> {
     pub exports: &'a Exports,
     /// Whether a Module.symvers was given at all.
     pub have_symvers: bool,
+}
+
+/// The original object with the pairing `correlate::run(orig, patched)`
+/// made. Twins come from nowhere else: `diff`, `extract --orig` and
+/// `build` compute the same `Twins` and use them as they are.
+#[derive(Debug, Clone, Copy)]
+pub struct Orig<'a> {
+    /// The original object.
+    pub elf: &'a Elf,
+    /// Its pairing with the patched object.
+    pub twins: &'a Twins,
+}
+
+impl<'a> Orig<'a> {
+    /// The orig twin of patched symbol `sym`.
+    pub fn twin_of(&self, sym: usize) -> Option<usize> {
+        self.twins.p2o.get(&sym).copied()
+    }
+
+    /// The patched twin of orig symbol `sym`.
+    pub fn patched_twin_of(&self, sym: usize) -> Option<usize> {
+        self.twins.o2p.get(&sym).copied()
+    }
 }
 
 /// Options of `extract`.
@@ -207,6 +234,9 @@ pub struct Extracted {
     pub explain: Vec<String>,
     /// Warnings for stderr.
     pub warnings: Vec<String>,
+    /// Every twin lookup extract made: patched symbol → orig twin (with
+    /// `--orig`) or None (new, or no `--orig`).
+    pub twins_used: BTreeMap<usize, Option<usize>>,
 }
 
 /// Check the kernel's limits on an object name.
@@ -278,6 +308,8 @@ struct Ex<'a> {
     code_maps: HashMap<usize, CodeMap>,
     sorted_relocs: HashMap<usize, Vec<usize>>,
     twin_cache: HashMap<usize, Option<Vec<u8>>>,
+    /// Every twin lookup with `--orig`, for [`Extracted::twins_used`].
+    twins_used: BTreeMap<usize, Option<usize>>,
     sympos_cache: HashMap<(Vec<u8>, bool, usize), u64>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
@@ -341,6 +373,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         code_maps: HashMap::new(),
         sorted_relocs: HashMap::new(),
         twin_cache: HashMap::new(),
+        twins_used: BTreeMap::new(),
         sympos_cache: HashMap::new(),
         entry_sizes: HashMap::new(),
         decided: HashSet::new(),
@@ -498,33 +531,4 @@ pub fn has_fentry(elf: &Elf, f: usize) -> bool {
                 t.section == Some(sec) && off >= start as i64 && off < end as i64
             })
         })
-}
-
-/// The symbol in `orig` that corresponds to `sym` of `patched`: same name
-/// and type (locals in the same file), else a unique same-demangled-name
-/// symbol in the same file.
-pub fn orig_twin(patched: &Elf, orig: &Elf, sym: usize) -> Option<usize> {
-    let s = &patched.symbols[sym];
-    let file = patched.file_name_of(sym);
-    let same_place = |o: usize| {
-        let os = &orig.symbols[o];
-        os.section.is_some()
-            && os.kind() == s.kind()
-            && os.is_local() == s.is_local()
-            && (!s.is_local() || orig.file_name_of(o) == file)
-    };
-    if let Some(&o) = orig.symbols_named(&s.name).iter().find(|&&o| same_place(o)) {
-        return Some(o);
-    }
-    let d = names::demangle(&s.name);
-    if d == s.name {
-        return None;
-    }
-    let cands: Vec<usize> = orig
-        .symbols
-        .iter()
-        .filter(|o| same_place(o.index) && names::demangle(&o.name) == d)
-        .map(|o| o.index)
-        .collect();
-    (cands.len() == 1).then(|| cands[0])
 }

@@ -14,7 +14,11 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let mut listed: Vec<(usize, ChangeKind, usize)> = Vec::new();
         for c in self.inp.changes {
-            let Some(sym) = p.find_function(c.name.as_bytes()) else {
+            let found = match p.find_function(c.name.as_bytes()) {
+                Some(sym) => Some(sym),
+                None => self.listed_by_orig_name(c.name.as_bytes()),
+            };
+            let Some(sym) = found else {
                 let similar: Vec<String> = p
                     .symbols
                     .iter()
@@ -84,6 +88,24 @@ impl<'a> Ex<'a> {
             self.add_function_root(sym, kind)?;
         }
         Ok(())
+    }
+
+    /// A listed name the patched object does not define, read as the
+    /// original build's name (kpatch and klp-build logs name the original:
+    /// `foo.isra.16` where the patched build has `foo.isra.19`): with
+    /// `--orig`, the patched twin of that original function.
+    fn listed_by_orig_name(&mut self, name: &[u8]) -> Option<usize> {
+        let orig = self.inp.orig?;
+        let o = orig.elf.find_function(name)?;
+        let t = orig.patched_twin_of(o)?;
+        self.p.symbols[t].is_func().then(|| {
+            self.explain.push(format!(
+                "listed {} is {} in the patched object (its twin)",
+                show(name),
+                self.p.symbols[t].display_name()
+            ));
+            t
+        })
     }
 
     /// Livepatch callbacks marked in the patched object, in either
@@ -236,8 +258,8 @@ impl<'a> Ex<'a> {
                 }
             ));
             if let Some(orig) = self.inp.orig
-                && let Some(o) = orig.find_function(&old)
-                && !has_fentry(orig, o)
+                && let Some(o) = orig.twin_of(sym)
+                && !has_fentry(orig.elf, o)
             {
                 return Err(Error::new(
                     ErrorKind::Refused,
@@ -246,7 +268,7 @@ impl<'a> Ex<'a> {
                         show(&old)
                     ),
                 )
-                .in_file(&orig.path)
+                .in_file(&orig.elf.path)
                 .hint("notrace/inline functions cannot be live patched; patch their callers instead"));
             }
         } else {

@@ -9,8 +9,9 @@ impl<'a> Ex<'a> {
     // ------------------------------------------------------------------
 
     /// The name of `sym`'s counterpart in the target, or None if `sym` is
-    /// new. With --orig, the orig twin decides; otherwise the target's
-    /// symbols (exact name, then demangled name in the same unit).
+    /// new. With --orig, the orig twin correlate paired it with decides
+    /// (its name is the target's); otherwise the target's symbols (exact
+    /// name, then demangled name in the same unit).
     pub(super) fn twin_name(&mut self, sym: usize) -> Result<Option<Vec<u8>>> {
         if let Some(t) = self.twin_cache.get(&sym) {
             return Ok(t.clone());
@@ -24,7 +25,29 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let s = &p.symbols[sym];
         if let Some(orig) = self.inp.orig {
-            return Ok(orig_twin(p, orig, sym).map(|o| orig.symbols[o].name.clone()));
+            // The pairing correlate made is the only source of twins: a
+            // renumbered static, a static with a same-named sibling in its
+            // file or a global that became static are the kernel's symbols
+            // under the original's name, exactly as diff paired them. The
+            // livepatch core resolves a klp symbol by that name alone:
+            // klp_resolve_symbols() (kernel/livepatch/core.c) splits
+            // `.klp.sym.<obj>.<name>,<sympos>` and klp_find_callback()
+            // compares `name` with each kallsyms name (strcmp, no binding),
+            // so the original's name is what reaches the kernel's object.
+            let o = orig.twin_of(sym);
+            self.twins_used.insert(sym, o);
+            let Some(o) = o else { return Ok(None) };
+            let oname = orig.elf.symbols[o].name.clone();
+            let level = orig.twins.level.get(&o).copied();
+            if oname != s.name || level.is_some_and(|l| l != crate::correlate::Level::Name) {
+                self.explain.push(format!(
+                    "  twin of {} is {} in the original [{}]",
+                    s.display_name(),
+                    show(&oname),
+                    level.map_or("?", |l| l.word())
+                ));
+            }
+            return Ok(Some(oname));
         }
         let t = self.target();
         let tu = TuInfo::of(p, sym);
@@ -79,6 +102,15 @@ impl<'a> Ex<'a> {
 
     /// sympos of `name` (the target's name for patched `sym`).
     pub(super) fn sympos_for(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
+        // With --orig the target's symbol is the orig twin: its binding
+        // (a global that the patch made static is still global there).
+        // The kernel counts sympos over every same-named symbol whatever
+        // its binding (klp_find_callback() in kernel/livepatch/core.c); the
+        // binding only steers how the symbol source is searched.
+        let local = match self.inp.orig.and_then(|o| o.twin_of(sym).map(|i| (o, i))) {
+            Some((o, i)) => o.elf.symbols[i].is_local(),
+            None => local,
+        };
         let ckey = (
             name.to_vec(),
             local,
@@ -110,11 +142,12 @@ impl<'a> Ex<'a> {
                 .push(format!("  sympos {key},{n}: given by --sympos"));
             return Ok(n);
         }
-        // Describe the unit with the original object when we have it.
+        // Describe the unit with the original object when we have it: the
+        // twin's file block is what the target's symbol table holds.
         let orig = self
             .inp
             .orig
-            .and_then(|o| orig_twin(self.p, o, sym).map(|i| (o, i)));
+            .and_then(|o| o.twin_of(sym).map(|i| (o.elf, i)));
         let tu = match orig {
             Some((o, i)) => TuInfo::of(o, i),
             None => TuInfo::of(self.p, sym),

@@ -339,6 +339,11 @@ pub struct Case {
     pub expect_no_klp_sym: Vec<String>,
     pub expect_undef: Vec<String>,
     pub expect_defined: Vec<String>,
+    /// Names that must not be defined (copied) in the output.
+    pub expect_not_defined: Vec<String>,
+    /// `SYMBOL COUNT`: exactly COUNT relocations of the output (all
+    /// relocation sections) target SYMBOL.
+    pub expect_relocs_to: Vec<(String, usize)>,
     pub expect_error: Option<String>,
     /// `extract` (default), `build` (diff + extract; needs `orig`) or
     /// `diff` (needs `orig`; no output object).
@@ -390,6 +395,17 @@ impl Case {
                 "expect_no_klp_sym" => c.expect_no_klp_sym.push(v),
                 "expect_undef" => c.expect_undef.push(v),
                 "expect_defined" => c.expect_defined.push(v),
+                "expect_not_defined" => c.expect_not_defined.push(v),
+                "expect_no_section" => c.expect_no_section.push(v),
+                "expect_relocs_to" => {
+                    let (sym, n) = v.rsplit_once(' ').unwrap_or_else(|| {
+                        panic!("{}: expect_relocs_to SYMBOL COUNT", file.display())
+                    });
+                    c.expect_relocs_to.push((
+                        sym.trim().to_string(),
+                        n.parse().expect("expect_relocs_to count"),
+                    ));
+                }
                 "expect_error" => c.expect_error = Some(v),
                 "command" => {
                     assert!(
@@ -405,7 +421,6 @@ impl Case {
                 "expect_no_stdout" => c.expect_no_stdout.push(v),
                 "expect_stderr" => c.expect_stderr.push(v),
                 "expect_section" => c.expect_section.push(v),
-                "expect_no_section" => c.expect_no_section.push(v),
                 _ => panic!("{}: unknown key {k}", file.display()),
             }
         }
