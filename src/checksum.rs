@@ -6,8 +6,14 @@
 //! * its bytes, with relocated fields (zero in a relocatable object) and the
 //!   displacement of unrelocated direct branches left out;
 //! * for each relocation: the field's place, the type, and the target by
-//!   *demangled* name plus offset, or by content for string literals and
-//!   constant-pool entries;
+//!   *demangled* name plus offset, or by content for string literals,
+//!   constant-pool entries and read-only data that is never correlated
+//!   (B9: `CSWTCH.N` switch tables, `__func__`, anonymous `.rodata` such as
+//!   local-array initialisers and jump tables reached through the section
+//!   symbol). Content means the bytes up to the next referenced offset and
+//!   the targets of the relocations inside, recursively, with cycle
+//!   protection. Named `static const` objects stay by name: they are
+//!   correlated, and diff refuses a change to them as changed data;
 //! * for an unrelocated direct branch: the target as function-relative
 //!   offset, or as another symbol's demangled name plus offset;
 //! * the special-section entries that describe the instruction: the
@@ -19,53 +25,28 @@
 //! A `.cold` part is hashed as part of its parent. Data objects hash their
 //! size, bytes (not for NOBITS) and relocations by offset and target.
 //!
-//! Each function also gets a *line-masked* checksum in which the immediate
-//! of `mov $imm, %esi/%edx/%ecx` feeding a call to a function that takes
-//! `__LINE__` (`__might_sleep`, `lockdep_rcu_suspicious`, ...) is left out:
-//! two functions whose checksums differ but whose masked checksums agree
-//! differ only by a moved line number.
+//! Each function also gets a *line-masked* checksum (B10) in which
+//! `__LINE__` values are left out: an immediate that reaches only the
+//! argument a known callee declares as its line (see [`crate::linemask`]
+//! for the table and the data-flow walk), and the digits of
+//! `<source file>:<line>` inside string literals. Two functions whose
+//! checksums differ but whose masked checksums agree differ only by moved
+//! line numbers.
 
 use std::collections::HashMap;
 
 use iced_x86::{
-    Code, Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, OpKind,
-    Register,
+    Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, OpKind,
 };
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use crate::arch::x86_64::{self as x86, Role, Treatment};
 use crate::elf::{Elf, names};
 use crate::error::{Result, show};
+use crate::linemask;
 use crate::special;
 
-/// Functions whose second, third or fourth argument is `__LINE__` when
-/// called from the kernel's debugging macros. `printk` is deliberately not
-/// here (kpatch has it): a constant argument of a plain `printk` is as
-/// likely to be a real change as a line number, and missing a real change
-/// is worse than patching a function whose only change is a line.
-pub const LINE_CONSUMERS: &[&str] = &[
-    "__might_sleep",
-    "___might_sleep",
-    "__might_resched",
-    "__might_fault",
-    "__cant_sleep",
-    "__cant_migrate",
-    "warn_slowpath_fmt",
-    "warn_slowpath_null",
-    "__warn_printk",
-    "lockdep_rcu_suspicious",
-    "__btrfs_abort_transaction",
-    "__btrfs_handle_fs_error",
-    "__btrfs_panic",
-    "__ext4_error",
-    "__ext4_error_inode",
-    "__ext4_error_file",
-    "__ext4_std_error",
-    "__ext4_abort",
-    "__ext4_warning",
-    "__ext4_warning_inode",
-    "__xfs_printk",
-];
+pub use crate::linemask::{LINE_CALLEES, LineCallee};
 
 /// What a checksum is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +90,53 @@ pub struct InsnSig {
     pub text: String,
 }
 
+/// The context of hashing one relocation target.
+#[derive(Default)]
+struct Tcx {
+    /// Mask the line digits of `<source file>:<line>` in strings.
+    mask: bool,
+    /// Such a string was hashed (so the masked hash must be computed).
+    saw_line_string: bool,
+    /// Constant-data ranges being hashed (cycle protection).
+    visited: Vec<(usize, u64)>,
+    /// Constant-data ranges hashed so far (a bound on the work).
+    steps: u32,
+}
+
+/// Read-only data that code reads *by content* (B9): allocated, not
+/// writable, not code, with bytes, named `.rodata*`. Strings and the
+/// constant pools (`.rodata.cst*`) are handled before this is asked.
+fn is_const_data_section(ps: &crate::elf::Section) -> bool {
+    use crate::elf::consts::SHF_WRITE;
+    ps.is_alloc()
+        && !ps.is_exec()
+        && !ps.is_nobits()
+        && ps.sh_flags & SHF_WRITE == 0
+        && ps.name.starts_with(b".rodata")
+}
+
+/// A named local object in read-only data that is never correlated, and
+/// so never diffed as data: GCC's switch conversion tables (`CSWTCH.N`)
+/// and `__func__` strings (in `.rodata.__func__.N`, not a string section).
+/// Named `static const` objects are correlated and refused by diff when
+/// they change, so they stay hashed by name.
+fn is_compiler_constant(elf: &Elf, sym: usize) -> bool {
+    let s = &elf.symbols[sym];
+    s.is_object() && s.is_local() && crate::correlate::never_correlated(elf, sym)
+}
+
 /// Precomputed per-object state.
 pub struct Ctx<'a> {
     elf: &'a Elf,
+    /// Line numbers of verbose `__bug_table` entries, by (section, code
+    /// offset).
+    bug_lines: HashMap<(usize, u64), i64>,
+    /// Per constant-data section: the offsets anything refers to, sorted
+    /// (they delimit anonymous items).
+    ro_bounds: HashMap<usize, Vec<u64>>,
+    /// The object's source file name (its first STT_FILE), without
+    /// directories.
+    src_base: Option<Vec<u8>>,
     relocs: HashMap<usize, Vec<usize>>,
     /// Per section: (code offset, entry hash), sorted.
     meta: HashMap<usize, Vec<(u64, u64)>>,
@@ -156,6 +181,17 @@ impl<'a> Ctx<'a> {
     pub fn new(elf: &'a Elf) -> Ctx<'a> {
         let mut ctx = Ctx {
             elf,
+            ro_bounds: HashMap::new(),
+            bug_lines: HashMap::new(),
+            src_base: elf
+                .symbols
+                .iter()
+                .find(|s| s.is_file() && !s.name.is_empty())
+                .map(|s| {
+                    let n = &s.name;
+                    let p = n.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
+                    n[p..].to_vec()
+                }),
             relocs: HashMap::new(),
             meta: HashMap::new(),
             children: HashMap::new(),
@@ -187,6 +223,7 @@ impl<'a> Ctx<'a> {
         for v in ctx.children.values_mut() {
             v.sort_by_key(|&c| (names::demangle(&elf.symbols[c].name), c));
         }
+        ctx.build_ro_bounds();
         ctx.build_meta();
         for v in ctx.meta.values_mut() {
             v.sort_unstable();
@@ -206,6 +243,19 @@ impl<'a> Ctx<'a> {
     /// Hash what relocation `id` points at. `adj` turns a PC-relative
     /// addend into the target offset.
     fn hash_target(&self, h: &mut impl Sink, id: usize, adj: i64, func: Option<(usize, u64, u64)>) {
+        self.hash_target_cx(h, id, adj, func, &mut Tcx::default());
+    }
+
+    /// [`Self::hash_target`] with its context: line masking of strings,
+    /// and the constant data already being hashed (cycle protection).
+    fn hash_target_cx(
+        &self,
+        h: &mut impl Sink,
+        id: usize,
+        adj: i64,
+        func: Option<(usize, u64, u64)>,
+        cx: &mut Tcx,
+    ) {
         let elf = self.elf;
         let r = elf.relocs[id];
         h_u64(h, r.r_type as u64);
@@ -229,7 +279,14 @@ impl<'a> Ctx<'a> {
         if ps.is_strings() && off >= 0 && (off as usize) <= data.len() {
             let tail = &data[off as usize..];
             let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-            h_str(h, b"S", &tail[..end]);
+            let text = &tail[..end];
+            match self.mask_file_lines(text) {
+                Some(masked) => {
+                    cx.saw_line_string = true;
+                    h_str(h, b"S", if cx.mask { &masked } else { text });
+                }
+                None => h_str(h, b"S", text),
+            }
             return;
         }
         if ps.name.starts_with(b".rodata.cst") && off >= 0 {
@@ -261,10 +318,42 @@ impl<'a> Ctx<'a> {
             Some(r.symbol)
         };
         match named {
+            Some(t) if is_const_data_section(ps) && is_compiler_constant(elf, t) => {
+                // B9: a switch table (`CSWTCH.*`) is never correlated, so
+                // diff never compares it as data: its bytes are part of
+                // the code that reads it.
+                let ts = &elf.symbols[t];
+                let (a, b) = if ts.size > 0 {
+                    (ts.value, ts.value.saturating_add(ts.size))
+                } else {
+                    (ts.value, self.const_extent_end(sec, ts.value))
+                };
+                h_str(h, b"K", &strip_digits(&names::demangle(&ts.name)));
+                h_i64(h, off - ts.value as i64);
+                self.hash_const_bytes(h, sec, a, b, func, cx);
+            }
             Some(t) => {
                 let ts = &elf.symbols[t];
                 h_str(h, b"N", &names::demangle(&ts.name));
                 h_i64(h, off - ts.value as i64);
+            }
+            None if off >= 0 && (off as u64) < ps.sh_size && is_const_data_section(ps) => {
+                // B9: anonymous constant data (`.LC` initialisers of local
+                // arrays, jump tables, ...) reached through a section
+                // symbol: no symbol, no correlation, no data diff; hash
+                // what the code reads, from the referenced offset to the
+                // next referenced offset.
+                let o = off as u64;
+                h.update(b"R");
+                self.hash_const_bytes(h, sec, o, self.const_extent_end(sec, o), func, cx);
+            }
+            None if is_const_data_section(ps) => {
+                // Before the section or past its end: a table whose first
+                // index was folded into the displacement. Which item is
+                // meant is unknown, so the whole section counts.
+                h.update(b"R*");
+                h_i64(h, off);
+                self.hash_const_bytes(h, sec, 0, ps.sh_size, func, cx);
             }
             None => {
                 h_str(h, b"A", &names::demangle(&ps.name));
@@ -273,6 +362,141 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+    }
+
+    /// The end of the constant-data item starting at `off` in `sec`: the
+    /// next offset anything refers to (a symbol start or end, a relocation
+    /// target), or the end of the section.
+    fn const_extent_end(&self, sec: usize, off: u64) -> u64 {
+        let end = self.elf.sections[sec].sh_size;
+        match self.ro_bounds.get(&sec) {
+            Some(b) => {
+                let i = b.partition_point(|&x| x <= off);
+                b.get(i).copied().unwrap_or(end).min(end)
+            }
+            None => end,
+        }
+    }
+
+    /// Hash the bytes `[a, b)` of constant-data section `sec` and the
+    /// targets of the relocations inside (recursively, by name or
+    /// content). A range already being hashed is hashed by its place only.
+    fn hash_const_bytes(
+        &self,
+        h: &mut impl Sink,
+        sec: usize,
+        a: u64,
+        b: u64,
+        func: Option<(usize, u64, u64)>,
+        cx: &mut Tcx,
+    ) {
+        let b = b.max(a);
+        if cx.visited.contains(&(sec, a)) || cx.visited.len() >= 64 || cx.steps >= 4096 {
+            h.update(b"cycle");
+            h_u64(h, b.saturating_sub(a));
+            return;
+        }
+        cx.visited.push((sec, a));
+        cx.steps += 1;
+        let d = self.elf.data(sec);
+        let (x, y) = ((a as usize).min(d.len()), (b as usize).min(d.len()));
+        h_str(h, b"B", &d[x..y.max(x)]);
+        for &id in self.relocs_in(sec, a, b) {
+            h_u64(h, self.elf.relocs[id].offset - a);
+            self.hash_target_cx(h, id, 0, func, cx);
+        }
+        cx.visited.pop();
+    }
+
+    /// The offsets that delimit items of constant-data sections: symbol
+    /// starts and ends, and every relocation target (code relocations
+    /// with the exact PC-relative adjustment of their instruction).
+    fn build_ro_bounds(&mut self) {
+        let elf = self.elf;
+        let ro: Vec<bool> = elf
+            .sections
+            .iter()
+            .map(|ps| is_const_data_section(ps) && !ps.is_strings())
+            .collect();
+        if !ro.iter().any(|&b| b) {
+            return;
+        }
+        let mut b: HashMap<usize, Vec<u64>> = HashMap::new();
+        for s in &elf.symbols {
+            if let Some(sec) = s.section
+                && ro[sec]
+                && !s.is_section()
+            {
+                let e = b.entry(sec).or_default();
+                e.push(s.value);
+                if s.size > 0 {
+                    e.push(s.value.saturating_add(s.size));
+                }
+            }
+        }
+        for (&rsec, ids) in &self.relocs {
+            let mut map: Option<x86::CodeMap> = None;
+            for &id in ids {
+                let r = elf.relocs[id];
+                let ts = &elf.symbols[r.symbol];
+                let Some(tsec) = ts.section else { continue };
+                if !ro[tsec] {
+                    continue;
+                }
+                let rs = &elf.sections[rsec];
+                let insn = if rs.is_exec() {
+                    let m = map.get_or_insert_with(|| x86::CodeMap::decode(elf.data(rsec)));
+                    m.insn_at(r.offset)
+                } else {
+                    None
+                };
+                let adj = x86::addend_adjustment(r.r_type, r.offset, insn);
+                if let Some(o) = crate::elf::uoffset_of(ts.value, r.addend, adj) {
+                    b.entry(tsec).or_default().push(o);
+                }
+            }
+        }
+        for v in b.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        self.ro_bounds = b;
+    }
+
+    /// `text` with the digits after `<source file>:` replaced, if it names
+    /// the object's own source file with a line (`__FILE__ ":"
+    /// __stringify(__LINE__)`, as in `FILE_LINE` of
+    /// sound/pci/asihpi/hpidebug.h or the timer lockdep names of
+    /// include/linux/timer.h before v4.15); None when there is nothing to
+    /// mask.
+    fn mask_file_lines(&self, text: &[u8]) -> Option<Vec<u8>> {
+        let base = self.src_base.as_deref()?;
+        if base.is_empty() || text.len() <= base.len() {
+            return None;
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(text.len());
+        let mut hit = false;
+        let mut i = 0;
+        while i < text.len() {
+            let at_word = i == 0 || text[i - 1] == b'/' || !text[i - 1].is_ascii_alphanumeric();
+            if at_word
+                && text[i..].starts_with(base)
+                && text.get(i + base.len()) == Some(&b':')
+                && text.get(i + base.len() + 1).is_some_and(u8::is_ascii_digit)
+            {
+                out.extend_from_slice(&text[i..i + base.len() + 1]);
+                i += base.len() + 1;
+                while i < text.len() && text[i].is_ascii_digit() {
+                    i += 1;
+                }
+                out.extend_from_slice(b"#LINE");
+                hit = true;
+                continue;
+            }
+            out.push(text[i]);
+            i += 1;
+        }
+        hit.then_some(out)
     }
 
     /// Index the special-section entries by the code they describe.
@@ -327,6 +551,16 @@ impl<'a> Ctx<'a> {
                 let Some(bytes) = data.get(e.start as usize..e.end as usize) else {
                     continue;
                 };
+                // The line of a verbose bug entry (`struct bug_entry` of
+                // include/asm-generic/bug.h with CONFIG_DEBUG_BUGVERBOSE:
+                // bug_addr_disp, file_disp, unsigned short line, flags),
+                // for the __LINE__ a WARN passes to __warn_printk.
+                if s.name == b".__bug_table"[1..] && layout.size == 12 && bytes.len() >= 10 {
+                    self.bug_lines.insert(
+                        (csec, coff as u64),
+                        u16::from_le_bytes([bytes[8], bytes[9]]) as i64,
+                    );
+                }
                 // Unrelocated bytes that carry meaning.
                 let raw: &[(u64, u64)] = match (&s.name[..], layout.size) {
                     (b".altinstructions", _) => &[(8, 0)],
@@ -410,22 +644,9 @@ impl<'a> Ctx<'a> {
         if s >= e {
             return;
         }
-        let code = &data[s..e];
-        let mut d = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
-        let mut insns: Vec<(Instruction, usize, usize)> = Vec::with_capacity(code.len() / 4);
-        let mut insn = Instruction::default();
-        while d.can_decode() {
-            d.decode_out(&mut insn);
-            let co = d.get_constant_offsets(&insn);
-            let (io, is) = if co.has_immediate() {
-                (co.immediate_offset(), co.immediate_size())
-            } else {
-                (0, 0)
-            };
-            insns.push((insn, io, is));
-        }
-        let line_flags: Vec<bool> = if hm.is_some() {
-            self.line_sites(&insns, sec)
+        let insns = self.decode(sec, start, end);
+        let line_flags: Vec<Option<linemask::Site>> = if hm.is_some() {
+            self.line_sites(&insns, sec, start, end)
         } else {
             Vec::new()
         };
@@ -471,61 +692,24 @@ impl<'a> Ctx<'a> {
                 insn.op0_kind(),
                 OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
             ) && insn.flow_control() != FlowControl::Next;
-            let line = line_flags.get(k).copied().unwrap_or(false);
+            let line = line_flags.get(k).is_some_and(Option::is_some);
             ih.clear();
-            ihm.clear();
-            let mut ihm = if line { Some(&mut ihm) } else { None };
-            if here.is_empty() && branch && *imm_size > 0 {
-                ih.update(&bytes[..*imm_off]);
-                ih.update(&bytes[imm_off + imm_size..]);
-                let target = insn.near_branch_target();
-                match func {
-                    Some((fsec, fs, fe)) if fsec == sec && target >= fs && target < fe => {
-                        ih.update(b"self");
-                        h_u64(&mut ih, target - fs);
-                    }
-                    _ => match elf.symbol_containing(sec, target) {
-                        Some(t) => {
-                            h_str(&mut ih, b"N", &names::demangle(&elf.symbols[t].name));
-                            h_u64(&mut ih, target - elf.symbols[t].value);
-                        }
-                        None => {
-                            h_str(&mut ih, b"A", &names::demangle(&elf.sections[sec].name));
-                        }
-                    },
-                }
-            } else {
-                ih.update(bytes);
-                if let Some(m) = ihm.as_deref_mut() {
-                    m.update(&bytes[..*imm_off]);
-                    m.update(b"LINE");
-                }
-            }
-            for &id in here {
-                let r = elf.relocs[id];
-                let adj = x86::addend_adjustment(
-                    r.r_type,
-                    r.offset,
-                    Some(x86::InsnAt {
-                        start: ip,
-                        len: len as u32,
-                        is_call: false,
-                        is_jump: false,
-                    }),
+            let mut saw = self.insn_input(
+                &mut ih, insn, bytes, here, meta, func, sec, branch, *imm_off, *imm_size, false,
+                false,
+            );
+            if hm.is_some() && (line || saw) {
+                ihm.clear();
+                saw = self.insn_input(
+                    &mut ihm, insn, bytes, here, meta, func, sec, branch, *imm_off, *imm_size,
+                    line, true,
                 );
-                h_u64(&mut ih, r.offset - ip);
-                self.hash_target(&mut ih, id, adj, func);
-                if let Some(m) = ihm.as_deref_mut() {
-                    h_u64(m, r.offset - ip);
-                    self.hash_target(m, id, adj, func);
-                }
             }
-            for &(_, v) in meta {
-                h_u64(&mut ih, v);
-                if let Some(m) = ihm.as_deref_mut() {
-                    h_u64(m, v);
-                }
-            }
+            let ihm = if hm.is_some() && (line || saw) {
+                Some(&ihm)
+            } else {
+                None
+            };
             let ihash = xxh3_64(&ih);
             h_u64(h, ihash);
             if let Some(hm) = hm.as_deref_mut() {
@@ -553,42 +737,222 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Which instructions load a `__LINE__` argument: `mov $imm32` into
-    /// esi/edx/ecx, followed (before any other call) by a call to a
-    /// `LINE_CONSUMERS` function.
-    fn line_sites(&self, insns: &[(Instruction, usize, usize)], sec: usize) -> Vec<bool> {
+    /// One instruction's hash input: its bytes (immediate replaced when
+    /// `mask_imm`), its relocation targets (line digits of
+    /// `<file>:<line>` strings masked when `mask_str`), its special-section
+    /// entries. Returns whether a maskable string was among the targets.
+    #[allow(clippy::too_many_arguments)]
+    fn insn_input(
+        &self,
+        ih: &mut Vec<u8>,
+        insn: &Instruction,
+        bytes: &[u8],
+        here: &[usize],
+        meta: &[(u64, u64)],
+        func: Option<(usize, u64, u64)>,
+        sec: usize,
+        branch: bool,
+        imm_off: usize,
+        imm_size: usize,
+        mask_imm: bool,
+        mask_str: bool,
+    ) -> bool {
         let elf = self.elf;
-        let mut flags = vec![false; insns.len()];
-        for (k, (insn, _, imm_size)) in insns.iter().enumerate() {
-            let is_mov = matches!(insn.code(), Code::Mov_r32_imm32 | Code::Mov_rm32_imm32)
-                && insn.op0_kind() == OpKind::Register
-                && matches!(
-                    insn.op0_register(),
-                    Register::ESI | Register::EDX | Register::ECX
-                )
-                && *imm_size == 4;
-            if !is_mov {
-                continue;
+        let ip = insn.ip();
+        let len = insn.len() as u64;
+        if here.is_empty() && branch && imm_size > 0 {
+            ih.update(&bytes[..imm_off]);
+            ih.update(&bytes[imm_off + imm_size..]);
+            let target = insn.near_branch_target();
+            match func {
+                Some((fsec, fs, fe)) if fsec == sec && target >= fs && target < fe => {
+                    ih.update(b"self");
+                    h_u64(ih, target - fs);
+                }
+                _ => match elf.symbol_containing(sec, target) {
+                    Some(t) => {
+                        h_str(ih, b"N", &names::demangle(&elf.symbols[t].name));
+                        h_u64(ih, target - elf.symbols[t].value);
+                    }
+                    None => {
+                        h_str(ih, b"A", &names::demangle(&elf.sections[sec].name));
+                    }
+                },
             }
-            for (next, _, _) in insns.iter().skip(k + 1).take(16) {
-                if next.flow_control() != FlowControl::Call {
-                    continue;
+        } else if mask_imm && imm_size > 0 {
+            ih.update(&bytes[..imm_off]);
+            ih.update(b"LINE");
+            ih.update(&bytes[(imm_off + imm_size).min(bytes.len())..]);
+        } else {
+            ih.update(bytes);
+        }
+        let mut saw = false;
+        for &id in here {
+            let r = elf.relocs[id];
+            let adj = x86::addend_adjustment(
+                r.r_type,
+                r.offset,
+                Some(x86::InsnAt {
+                    start: ip,
+                    len: len as u32,
+                    is_call: false,
+                    is_jump: false,
+                }),
+            );
+            h_u64(ih, r.offset - ip);
+            let mut cx = Tcx {
+                mask: mask_str,
+                ..Default::default()
+            };
+            self.hash_target_cx(ih, id, adj, func, &mut cx);
+            saw |= cx.saw_line_string;
+        }
+        for &(_, v) in meta {
+            h_u64(ih, v);
+        }
+        saw
+    }
+
+    /// Which instructions load a `__LINE__` argument of a [`LINE_CALLEES`]
+    /// callee (see [`crate::linemask`]), for the code `[start, end)` of
+    /// `sec`.
+    fn line_sites(
+        &self,
+        insns: &[(Instruction, usize, usize)],
+        sec: usize,
+        start: u64,
+        end: u64,
+    ) -> Vec<Option<linemask::Site>> {
+        let elf = self.elf;
+        let data = elf.data(sec);
+        let code = &data[(start as usize).min(data.len())..(end as usize).min(data.len())];
+        let callee_of = |k: usize| -> Option<Vec<u8>> {
+            let insn = &insns[k].0;
+            let ip = insn.ip();
+            if let Some(&id) = self.relocs_in(sec, ip, ip + insn.len() as u64).first() {
+                let r = elf.relocs[id];
+                let s = &elf.symbols[r.symbol];
+                if !s.is_section() {
+                    return Some(s.name.clone());
                 }
-                let ip = next.ip();
-                let callee = self
-                    .relocs_in(sec, ip, ip + next.len() as u64)
-                    .iter()
-                    .map(|&id| elf.symbols[elf.relocs[id].symbol].name.as_slice())
-                    .next();
-                if let Some(name) = callee
-                    && LINE_CONSUMERS.iter().any(|c| c.as_bytes() == name)
-                {
-                    flags[k] = true;
+                let adj = x86::addend_adjustment(
+                    r.r_type,
+                    r.offset,
+                    Some(x86::InsnAt {
+                        start: ip,
+                        len: insn.len() as u32,
+                        is_call: true,
+                        is_jump: false,
+                    }),
+                );
+                let tsec = s.section?;
+                let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
+                return elf
+                    .symbol_containing(tsec, off)
+                    .filter(|&t| elf.symbols[t].value == off)
+                    .map(|t| elf.symbols[t].name.clone());
+            }
+            if !matches!(
+                insn.op0_kind(),
+                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+            ) {
+                return None;
+            }
+            let t = insn.near_branch_target();
+            elf.symbol_containing(sec, t)
+                .filter(|&x| elf.symbols[x].value == t)
+                .map(|x| elf.symbols[x].name.clone())
+        };
+        // The line of the bug entry of a `ud2` right after call `k`.
+        let bug_line = |k: usize| -> Option<i64> {
+            let next = &insns.get(k + 1)?.0;
+            (next.code() == iced_x86::Code::Ud2)
+                .then(|| self.bug_lines.get(&(sec, next.ip())).copied())
+                .flatten()
+        };
+        let relocated = |k: usize| {
+            let (insn, io, is) = &insns[k];
+            let a = insn.ip() + *io as u64;
+            *is > 0 && !self.relocs_in(sec, a, a + *is as u64).is_empty()
+        };
+        linemask::sites(insns, code, start, &callee_of, &bug_line, &relocated)
+    }
+
+    /// What the line-masked checksum of function `sym` leaves out, one
+    /// line each, for `diff --explain`.
+    pub fn line_masks(&self, sym: usize) -> Vec<String> {
+        let elf = self.elf;
+        let mut out = Vec::new();
+        let mut parts = vec![sym];
+        parts.extend(self.children.get(&sym).into_iter().flatten().copied());
+        for p in parts {
+            let s = &elf.symbols[p];
+            let Some(sec) = s.section else { continue };
+            let (start, end) = (s.value, s.value.saturating_add(s.size));
+            let insns = self.decode(sec, start, end);
+            let sites = self.line_sites(&insns, sec, start, end);
+            let mut fmt = GasFormatter::new();
+            for (k, site) in sites.iter().enumerate() {
+                let Some(site) = site else { continue };
+                let insn = &insns[k].0;
+                let mut text = String::new();
+                fmt.format(insn, &mut text);
+                out.push(format!(
+                    "{}+{:#x}: masked `{}`: {} of {} (argument {}, 0-based: {})",
+                    s.display_name(),
+                    insn.ip() - start,
+                    text,
+                    if site.variadic {
+                        "a variadic argument equal to the line"
+                    } else {
+                        "the line argument"
+                    },
+                    site.callee,
+                    site.arg,
+                    linemask::arg_place(site.arg)
+                ));
+            }
+            for (k, (insn, _, _)) in insns.iter().enumerate() {
+                let ip = insn.ip();
+                for &id in self.relocs_in(sec, ip, ip + insn.len() as u64) {
+                    let mut sink: Vec<u8> = Vec::new();
+                    let mut cx = Tcx::default();
+                    self.hash_target_cx(&mut sink, id, 0, None, &mut cx);
+                    if cx.saw_line_string {
+                        out.push(format!(
+                            "{}+{:#x}: masked the line digits of a `{}:<line>` string ({}, instruction {k})",
+                            s.display_name(),
+                            ip - start,
+                            show(self.src_base.as_deref().unwrap_or_default()),
+                            crate::dump::reloc_target(elf, &elf.relocs[id]),
+                        ));
+                    }
                 }
-                break;
             }
         }
-        flags
+        out
+    }
+
+    fn decode(&self, sec: usize, start: u64, end: u64) -> Vec<(Instruction, usize, usize)> {
+        let data = self.elf.data(sec);
+        let (s, e) = (start as usize, (end as usize).min(data.len()));
+        if s >= e {
+            return Vec::new();
+        }
+        let mut d = Decoder::with_ip(64, &data[s..e], start, DecoderOptions::NONE);
+        let mut insns = Vec::with_capacity((e - s) / 4);
+        let mut insn = Instruction::default();
+        while d.can_decode() {
+            d.decode_out(&mut insn);
+            let co = d.get_constant_offsets(&insn);
+            let (io, is) = if co.has_immediate() {
+                (co.immediate_offset(), co.immediate_size())
+            } else {
+                (0, 0)
+            };
+            insns.push((insn, io, is));
+        }
+        insns
     }
 
     /// The object this context indexes.

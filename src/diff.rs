@@ -202,6 +202,9 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<Di
                         "{}: only __LINE__ arguments moved; not a change",
                         s.display_name()
                     ));
+                    for m in ctx_p.line_masks(p) {
+                        rep.explain.push(format!("  {m}"));
+                    }
                     continue;
                 }
                 if in_init(orig, o) || in_init(patched, p) {
@@ -298,14 +301,19 @@ fn first_difference(co: &Ctx<'_>, cp: &Ctx<'_>, o: usize, p: usize) -> String {
     for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
         if x.hash != y.hash {
             return format!(
-                "{}: changed at instruction {i}: {}+{:#x} `{}` → {}+{:#x} `{}`",
+                "{}: changed at instruction {i}: {}+{:#x} `{}` → {}+{:#x} `{}`{}",
                 name(cp, p),
                 name(co, o),
                 x.offset,
                 x.text,
                 name(cp, p),
                 y.offset,
-                y.text
+                y.text,
+                if x.text == y.text {
+                    " (what it refers to differs: string, constant data or special-section entry)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -355,6 +355,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
     for (i, p) in patches.iter().enumerate() {
         let n = i + 1;
+        crate::verify::check_input(p)?;
         let meta = read_patch_meta(p)?;
         if meta.legacy {
             return Err(Error::new(
@@ -938,6 +939,10 @@ pub fn post_link(elf: &Elf) -> Result<PostLinked> {
     for ((target, obj), list) in groups {
         out.add_relocations(target, Some(obj.as_bytes()), list);
     }
+    // Self-check before anyone writes it (crate::verify): structure only,
+    // the linked module carries no inputs to compare with.
+    let bytes = crate::write::to_bytes(&out).map_err(|e| e.in_file(&elf.path))?;
+    crate::verify::self_check(&elf.path, &bytes, &crate::verify::Context::default())?;
     Ok(PostLinked::Rewritten {
         out,
         relocs: count,

@@ -38,12 +38,14 @@ pub mod extract;
 pub mod image;
 pub mod kbuild;
 pub mod kernel;
+pub mod linemask;
 pub mod module;
 #[allow(missing_docs)]
 pub mod output;
 pub mod special;
 pub mod symvers;
 pub mod target;
+pub mod verify;
 pub mod write;
 
 pub use error::{Error, ErrorKind, Result};

@@ -68,6 +68,11 @@ enum Command {
         /// The linked module (NAME.ko); rewritten atomically, left alone if already done.
         module: PathBuf,
     },
+    /// Check a livepatch object or module (from klpwrite or any tool) against the kernel's rules and klpwrite's invariants.
+    #[command(
+        after_help = "Exit codes:\n  0  no problem found\n  2  problems found (listed on stdout), or bad input"
+    )]
+    Verify(VerifyArgs),
     /// Print a stable text dump of an ELF object.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -228,6 +233,96 @@ fn run_module(a: &ModuleArgs) -> Result<u8> {
     let bytes = write::to_bytes(&out).map_err(|e| e.in_file(path_str(&a.output)))?;
     write::write_atomic(&a.output, &bytes)?;
     Ok(0)
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The livepatch object or module to check.
+    file: PathBuf,
+    /// The patched object it was extracted from (provenance, same-destination, twin checks).
+    #[arg(long, value_name = "P.o")]
+    patched: Option<PathBuf>,
+    /// The original object (twin check; needs --patched).
+    #[arg(long, value_name = "O.o", requires = "patched")]
+    orig: Option<PathBuf>,
+    /// Target symbols, as for extract (sympos and init checks; repeatable).
+    #[arg(long, value_name = "SYMSRC")]
+    symbols: Vec<PathBuf>,
+    /// Module.symvers of the target kernel (undefined references must be exports).
+    #[arg(long, value_name = "FILE")]
+    symvers: Option<PathBuf>,
+    /// The target object, when the file does not say (default: the one its klp sections name).
+    #[arg(long, value_name = "NAME")]
+    objname: Option<String>,
+}
+
+fn run_verify(a: &VerifyArgs) -> Result<u8> {
+    let file = path_str(&a.file);
+    let elf = load_file(&file, Expect::Any)?;
+    let patched = match &a.patched {
+        Some(p) => Some(load_file(&path_str(p), Expect::Relocatable)?),
+        None => None,
+    };
+    let orig = match &a.orig {
+        Some(p) => Some(load_file(&path_str(p), Expect::Relocatable)?),
+        None => None,
+    };
+    // The object symbol sources default to: --objname, the file's own
+    // metadata, or the single object its klp sections name.
+    let objname = match &a.objname {
+        Some(o) => o.clone(),
+        None => klpwrite::extract::read_patch_meta(&elf)
+            .map(|m| m.objname)
+            .ok()
+            .or_else(|| {
+                let objs: std::collections::BTreeSet<String> = elf
+                    .sections
+                    .iter()
+                    .filter(|s| s.is_klp_rela())
+                    .filter_map(|s| klpwrite::verify::parse_klp_rela_name(&s.name))
+                    .map(|o| String::from_utf8_lossy(o).into_owned())
+                    .collect();
+                (objs.len() == 1).then(|| objs.into_iter().next().unwrap())
+            })
+            .unwrap_or_else(|| "vmlinux".into()),
+    };
+    let mut tgt = target::Target::default();
+    for s in &a.symbols {
+        tgt.add_source(&path_str(s), &objname)?;
+    }
+    let exports = match &a.symvers {
+        Some(s) => Some(symvers::Exports::load(&path_str(s))?),
+        None => None,
+    };
+    let ctx = klpwrite::verify::Context {
+        patched: patched.as_ref(),
+        orig: orig.as_ref(),
+        twins: None,
+        target: (!a.symbols.is_empty()).then_some(&tgt),
+        exports: exports.as_ref(),
+        objname: a.objname.as_deref(),
+    };
+    let rep = klpwrite::verify::verify(&elf, &ctx);
+    for n in &rep.notes {
+        eprintln!("klpwrite: note: {n}");
+    }
+    for f in &rep.findings {
+        println!("{file}: {f}");
+    }
+    println!(
+        "{file}: {} problem(s); checks run: {}{}",
+        rep.findings.len(),
+        rep.ran.join(", "),
+        if rep.traced > 0 {
+            format!(
+                "; {} relocation(s) traced to the patched object",
+                rep.traced
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(if rep.is_clean() { 0 } else { 2 })
 }
 
 #[derive(clap::Args)]
@@ -506,6 +601,7 @@ fn run() -> Result<u8> {
         Command::Module(a) => run_module(a),
         Command::Kbuild(a) => run_kbuild(a),
         Command::PostLink { module } => run_post_link(module),
+        Command::Verify(a) => run_verify(a),
         Command::Checksum { file, json } => {
             let elf = load_file(&path_str(file), Expect::Relocatable)?;
             let c = checksum::run(&elf)?;

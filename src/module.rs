@@ -235,6 +235,7 @@ pub fn build(
     check_module_name(&opts.name)?;
     let mut m = Module::new(opts);
     for p in patches {
+        crate::verify::check_input(p)?;
         m.merge(p, facts)?;
     }
     m.link_needs()?;
@@ -258,6 +259,14 @@ pub fn build(
     for ((klp_obj, target), list) in std::mem::take(&mut m.relocs) {
         m.out.add_relocations(target, klp_obj.as_deref(), list);
     }
+    // Self-check before anyone writes it (crate::verify).
+    let file = format!("module {}", opts.name);
+    let bytes = crate::write::to_bytes(&m.out).map_err(|e| e.in_file(file.clone()))?;
+    let ctx = crate::verify::Context {
+        exports: Some(exports),
+        ..Default::default()
+    };
+    crate::verify::self_check(&file, &bytes, &ctx)?;
     Ok(m.out)
 }
 

@@ -29,6 +29,7 @@ fn fixture_cases() {
     );
     let work = scratch("fixtures");
     let mut failures = Vec::new();
+    let (mut self_checked, mut self_refused) = (0, 0);
     for file in &cases {
         let c = Case::parse(file);
         let name = format!(
@@ -51,6 +52,16 @@ fn fixture_cases() {
         let stderr = String::from_utf8_lossy(&o.stderr).to_string();
         let stdout = String::from_utf8_lossy(&o.stdout).to_string();
         let code = o.status.code();
+        // Every extract/build run self-checks its output (src/verify.rs).
+        if c.command != "diff" {
+            if code == Some(0) {
+                self_checked += 1;
+            }
+            if stderr.contains("this is a klpwrite bug") {
+                self_refused += 1;
+                failures.push(format!("{name}: self-check refused the output\n{stderr}"));
+            }
+        }
         for want in &c.expect_stdout {
             if !stdout.contains(want.as_str()) {
                 failures.push(format!("{name}: stdout lacks {want:?}\n{stdout}\n{stderr}"));
@@ -140,7 +151,12 @@ fn fixture_cases() {
             }
         }
         for no in &c.expect_no_section {
-            if let Some(n) = names.iter().find(|n| n.starts_with(no.as_str())) {
+            // The name itself, or a name it is the dotted prefix of
+            // (`.klp.arch` covers `.klp.arch.vmlinux..altinstructions`).
+            if let Some(n) = names
+                .iter()
+                .find(|n| *n == no || n.starts_with(&format!("{no}.")))
+            {
                 failures.push(format!("{name}: section {n} must not be written"));
             }
         }
@@ -177,6 +193,10 @@ fn fixture_cases() {
             }
         }
     }
+    println!(
+        "verify: {self_checked} fixture outputs self-checked by extract before writing, {self_refused} refused; {}",
+        verify_summary()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} fixture cases failed:\n{}",

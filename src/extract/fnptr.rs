@@ -127,7 +127,7 @@ fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
 
 /// The sites of `elf` whose relocations take the address of function `f`
 /// (offset 0; not a direct call or jump), as (section, offset).
-fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
+pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
     let fs = &elf.symbols[f];
     let Some(fsec) = fs.section else {
         return Vec::new();

@@ -21,7 +21,7 @@
 
 mod closure;
 pub mod cross;
-mod fnptr;
+pub(crate) mod fnptr;
 mod layout;
 mod roots;
 mod special;
@@ -413,7 +413,26 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     }
     ex.check_aux_drops()?;
     ex.check_unknown_sections()?;
-    ex.layout()
+    let done = ex.layout()?;
+    self_check(&done, inp, opts)?;
+    Ok(done)
+}
+
+/// Verify the output before anyone writes it (crate::verify): checks that
+/// do not depend on how the decisions above were made. A finding is a
+/// klpwrite bug; the refusal says so.
+fn self_check(done: &Extracted, inp: &Inputs<'_>, opts: &Options) -> Result<()> {
+    let file = format!("output of {}", inp.patched.path);
+    let bytes = crate::write::to_bytes(&done.out).map_err(|e| e.in_file(file.clone()))?;
+    let ctx = crate::verify::Context {
+        patched: Some(inp.patched),
+        orig: inp.orig.map(|o| o.elf),
+        twins: inp.orig.map(|o| o.twins),
+        target: Some(inp.target),
+        exports: inp.have_symvers.then_some(inp.exports),
+        objname: Some(&opts.objname),
+    };
+    crate::verify::self_check(&file, &bytes, &ctx).map(|_| ())
 }
 
 impl<'a> Ex<'a> {

@@ -8,6 +8,7 @@ pub mod build;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use klpwrite::arch::x86_64 as x86;
 use klpwrite::elf::Elf;
@@ -104,8 +105,21 @@ pub fn parse_klp_sym(name: &str) -> Option<(String, String, u64)> {
 }
 
 /// The structural invariants of a livepatch object, checked on our own
-/// re-read of the bytes. `exports` are the names that may stay undefined.
+/// re-read of the bytes, then `klpwrite verify` with the exports.
+/// `exports` are the names that may stay undefined.
 pub fn check_livepatch_object(elf: &Elf, exports: &HashSet<String>) {
+    check_structure(elf, exports);
+    let e = exports_of(exports);
+    verify_output(
+        elf,
+        &klpwrite::verify::Context {
+            exports: Some(&e),
+            ..Default::default()
+        },
+    );
+}
+
+fn check_structure(elf: &Elf, exports: &HashSet<String>) {
     let path = &elf.path;
     // Locals first, sh_info right.
     let first_global = elf.first_global;
@@ -300,6 +314,56 @@ pub fn check_livepatch_object(elf: &Elf, exports: &HashSet<String>) {
             );
         }
     }
+}
+
+/// Outputs `klpwrite verify` checked in this test binary, and how many it
+/// refused (a refusal also fails the test that made the output).
+pub static VERIFY_CHECKED: AtomicUsize = AtomicUsize::new(0);
+/// See [`VERIFY_CHECKED`].
+pub static VERIFY_REFUSED: AtomicUsize = AtomicUsize::new(0);
+/// Output relocations verify traced back to the patched object.
+pub static VERIFY_TRACED: AtomicUsize = AtomicUsize::new(0);
+
+/// The summary line tests print (`--nocapture`): `verify: N outputs
+/// checked, M refused`.
+pub fn verify_summary() -> String {
+    format!(
+        "verify: {} outputs checked, {} refused, {} relocations traced to their input",
+        VERIFY_CHECKED.load(Ordering::Relaxed),
+        VERIFY_REFUSED.load(Ordering::Relaxed),
+        VERIFY_TRACED.load(Ordering::Relaxed)
+    )
+}
+
+/// Run `klpwrite verify` (the library) on an output with whatever context
+/// the caller has; panic with the findings on any.
+pub fn verify_output(elf: &Elf, ctx: &klpwrite::verify::Context<'_>) -> klpwrite::verify::Report {
+    let rep = klpwrite::verify::verify(elf, ctx);
+    VERIFY_CHECKED.fetch_add(1, Ordering::Relaxed);
+    VERIFY_TRACED.fetch_add(rep.traced, Ordering::Relaxed);
+    if !rep.is_clean() {
+        VERIFY_REFUSED.fetch_add(1, Ordering::Relaxed);
+        let lines: Vec<String> = rep.findings.iter().map(|f| f.to_string()).collect();
+        panic!("{}: verify found:\n{}", elf.path, lines.join("\n"));
+    }
+    rep
+}
+
+/// `exports` (names) as a Module.symvers for verify.
+pub fn exports_of(names: &HashSet<String>) -> klpwrite::symvers::Exports {
+    let mut e = klpwrite::symvers::Exports::default();
+    for n in names {
+        e.insert(
+            n,
+            klpwrite::symvers::Export {
+                crc: 0,
+                module: "vmlinux".into(),
+                export_type: "EXPORT_SYMBOL".into(),
+                namespace: None,
+            },
+        );
+    }
+    e
 }
 
 /// Load an output object with our own loader.

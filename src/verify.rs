@@ -1,0 +1,1453 @@
+//! `verify`: check a livepatch object (or module) against invariants that
+//! do not depend on how it was made.
+//!
+//! klpwrite runs this on every object it writes, on the bytes it is about
+//! to rename into place, re-read by the ordinary loader. A finding there is
+//! a klpwrite bug: nothing is written and the message says so. `klpwrite
+//! verify` runs the same checks on any file, from any tool (kpatch's
+//! `create-klp-module`, klp-build, a hand-made module).
+//!
+//! The checks only use the output itself and, when given, the patched and
+//! original objects and the target's symbols. They recompute everything
+//! they need (which input function an output function was copied from, the
+//! input relocation behind each output relocation, the twins of the patched
+//! symbols) instead of trusting a record that `extract` keeps, so a wrong
+//! decision in `extract` cannot hide itself.
+//!
+//! Not covered yet: relocations of special sections (alternatives, jump
+//! labels, exception tables, ORC, ...) and of `.altinstr_replacement`-like
+//! auxiliary sections are checked structurally (types, sites, klp rules,
+//! patched-function pointers) but not traced back to their input entries,
+//! so [`INV_SAME_DEST`] only compares references made from copied
+//! functions and objects.
+//!
+//! Each invariant has a short id (the `INV_*` constants) that appears in
+//! every finding; the kernel code each one rests on is cited at the
+//! constant. Kernel paths are linux 6.1 (see docs: kernel-abi.md).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::arch::x86_64::{self as x86, CodeMap};
+use crate::correlate;
+use crate::elf::consts::*;
+use crate::elf::{Elf, Reloc, names};
+use crate::error::{Error, ErrorKind, Result, show};
+use crate::symvers::Exports;
+use crate::target::Target;
+
+/// A section with `SHF_RELA_LIVEPATCH` must be `SHT_RELA` and `SHF_ALLOC`:
+/// the livepatch core applies module-specific sections after load from the
+/// section headers `copy_module_elf` (kernel/module/livepatch.c) saved, and
+/// only `SHF_ALLOC` sections still have valid contents then
+/// (`klp_apply_section_relocs`, kernel/livepatch/core.c).
+pub const INV_KLP_RELA_FLAGS: &str = "klp-rela-flags";
+/// `.klp.rela.<obj>.…` must parse with the kernel's `".klp.rela.%55[^.]"`
+/// (`klp_apply_section_relocs`), else the load fails with -EINVAL.
+pub const INV_KLP_RELA_NAME: &str = "klp-rela-name";
+/// A relocation section must target an existing `SHF_ALLOC` section:
+/// `apply_relocations` (kernel/module/main.c) silently skips it otherwise,
+/// leaving zeros where addresses belong.
+pub const INV_RELA_TARGET: &str = "rela-target";
+/// Every relocation in a klp section is against an `SHN_LIVEPATCH` symbol
+/// (`klp_resolve_symbols`: "symbol %s is not marked as a livepatch
+/// symbol"), and a normal relocation section never references one (the
+/// module loader's `simplify_symbols` leaves `SHN_LIVEPATCH` symbols at 0,
+/// so the relocation would silently resolve to address 0).
+pub const INV_KLP_SYMBOL_USE: &str = "klp-symbol-use";
+/// `.klp.sym.<obj>.<name>,<pos>` must parse with the kernel's
+/// `".klp.sym.%55[^.].%511[^,],%lu"` (`klp_resolve_symbols`), and a symbol
+/// named like that must be `SHN_LIVEPATCH` (an undefined one makes
+/// `simplify_symbols` fail with "Unknown symbol").
+pub const INV_KLP_SYM_NAME: &str = "klp-sym-name";
+/// A module-specific klp section never references a vmlinux klp symbol
+/// (enforced by `klp_resolve_symbols`), and a vmlinux section never
+/// references a module's symbol (accepted by the kernel, but resolved at
+/// patch-module load with no reference on that module: kernel-abi.md 1.6).
+pub const INV_KLP_CROSS_OBJECT: &str = "klp-cross-object";
+/// Every klp symbol resolves in the target with a valid sympos, counted
+/// the way `klp_find_object_symbol` (kernel/livepatch/core.c) counts:
+/// kallsyms order for vmlinux, `.symtab` order for a module; position 0
+/// means the name is unique, N means at least N symbols of that name.
+pub const INV_SYMPOS: &str = "sympos";
+/// No reference to init code or data, which is freed after boot (vmlinux:
+/// `free_initmem`) or after the module's init (`do_free_init`,
+/// kernel/module/main.c).
+pub const INV_INIT: &str = "init-target";
+/// A normal relocation against an undefined symbol must name an export
+/// (Module.symvers): `simplify_symbols` → `resolve_symbol` fails with
+/// "Unknown symbol" otherwise.
+pub const INV_UNDEF_EXPORT: &str = "undefined-not-exported";
+/// Only the relocation types x86-64 `apply_relocate_add`
+/// (arch/x86/kernel/module.c) knows, and zero bytes at every site (it
+/// refuses a non-zero site: "existing value is nonzero").
+pub const INV_RELOC_SITE: &str = "reloc-type-and-site";
+/// Every relocation of a copied function comes from a relocation of the
+/// same type at the same place in the patched input, and none of the
+/// input's relocations is lost (the site would stay zero).
+pub const INV_PROVENANCE: &str = "reloc-provenance";
+/// All references to one input object (any offset in `[start, end]`) bind
+/// to the same destination: the same klp symbol, the same export, or the
+/// same copy. Two destinations mean two copies of one piece of state, or
+/// code that calls the old and the new version of one function.
+pub const INV_SAME_DEST: &str = "same-destination";
+/// Nothing is both copied into the patch and referenced in the target: a
+/// name defined in the output is not also a klp symbol or an undefined
+/// reference for the same object.
+pub const INV_COPIED_AND_REFERENCED: &str = "copied-and-referenced";
+/// An object with a twin in the original build is referenced, not copied,
+/// except the changed functions themselves (with their `.cold`/`.part`
+/// children and `__pfx_` prefixes), callbacks, and the symbols that are
+/// never correlated (`correlate::never_correlated`: string literals,
+/// anonymous data, uncorrelated static locals, labels).
+pub const INV_TWIN_COPIED: &str = "twin-copied";
+/// A non-branch reference (an address taken) to a patched function from
+/// the patch binds to the new copy, or — the explained exception of
+/// src/extract/fnptr.rs — to the very start of the original when the
+/// inputs show its address is already taken in the target (so IBT did not
+/// seal it, and other holders compare equal); ftrace redirects calls
+/// through it (`klp_ftrace_handler`, kernel/livepatch/patch.c).
+/// A pointer into the middle of the original, or from a special section,
+/// is never right.
+pub const INV_PATCHED_FUNC_POINTER: &str = "patched-func-pointer";
+
+/// Every function `.klpwrite.patch` lists as patched has its new version
+/// defined here as a named `STT_FUNC` of non-zero size in code: the module
+/// writes `klp_func.new_func` from it, and `klp_init_object_loaded`
+/// (kernel/livepatch/core.c) looks its size up in the patch module's
+/// kallsyms ("kallsyms size lookup failed"); the old name fits
+/// `KSYM_NAME_LEN` (`klp_init_func`).
+pub const INV_KLP_FUNC: &str = "patched-func-defined";
+
+/// Whether a pointer to the start of a patched function's original may
+/// be written at all (src/extract/fnptr.rs: only with evidence that its
+/// address is taken in the target, checked by `original_address_is_taken`).
+/// false would make every such pointer a finding.
+pub const POINTER_TO_ORIGINAL_IS_THE_RULE: bool = true;
+
+/// One violated invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The invariant's id (an `INV_*` constant).
+    pub invariant: &'static str,
+    /// Section and offset (or symbol) in the checked file.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: [{}] {}", self.at, self.invariant, self.message)
+    }
+}
+
+/// What `verify` found, and what it could check.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Violations, in check order.
+    pub findings: Vec<Finding>,
+    /// The checks that ran.
+    pub ran: Vec<&'static str>,
+    /// Checks skipped for want of an input, and other remarks.
+    pub notes: Vec<String>,
+    /// Output relocations traced back to their input relocation.
+    pub traced: usize,
+}
+
+impl Report {
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// What besides the object itself `verify` may use.
+#[derive(Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// The patched object the output was extracted from.
+    pub patched: Option<&'a Elf>,
+    /// The original object (for twins).
+    pub orig: Option<&'a Elf>,
+    /// The pairing of orig and patched, when the caller has it (extract:
+    /// the one correlation, with the user's `--pair` pins); otherwise
+    /// `correlate::run` computes it.
+    pub twins: Option<&'a correlate::Twins>,
+    /// The target's symbols (for sympos and init).
+    pub target: Option<&'a Target>,
+    /// The target's exports (for undefined references).
+    pub exports: Option<&'a Exports>,
+    /// The object the output patches, when the file does not say
+    /// (`.klpwrite.patch`) and its klp sections do not agree on one.
+    pub objname: Option<&'a str>,
+}
+
+/// Parse `.klp.rela.<obj>…` like `sscanf(name, ".klp.rela.%55[^.]")`;
+/// None when the kernel would refuse it or silently truncate the object
+/// name (more than 55 characters).
+pub fn parse_klp_rela_name(name: &[u8]) -> Option<&[u8]> {
+    let rest = name.strip_prefix(b".klp.rela.")?;
+    let end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+    let obj = &rest[..end];
+    (!obj.is_empty() && obj.len() <= 55).then_some(obj)
+}
+
+/// Parse `.klp.sym.<obj>.<name>,<pos>` like the kernel's
+/// `sscanf(".klp.sym.%55[^.].%511[^,],%lu")` with all three fields; None
+/// when the kernel would refuse or truncate it.
+pub fn parse_klp_sym_name(name: &[u8]) -> Option<(&[u8], &[u8], u64)> {
+    let rest = name.strip_prefix(b".klp.sym.")?;
+    let dot = rest.iter().position(|&b| b == b'.')?;
+    let obj = &rest[..dot];
+    let rest = &rest[dot + 1..];
+    let comma = rest.iter().position(|&b| b == b',')?;
+    let sym = &rest[..comma];
+    let pos = std::str::from_utf8(&rest[comma + 1..]).ok()?;
+    // %lu: decimal digits (a sign would be accepted by sscanf, but is never
+    // meant); reject anything else so a typo cannot pass.
+    if pos.is_empty() || !pos.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let pos: u64 = pos.parse().ok()?;
+    (!obj.is_empty() && obj.len() <= 55 && !sym.is_empty() && sym.len() <= 511)
+        .then_some((obj, sym, pos))
+}
+
+/// Run every check that the context allows.
+pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
+    let mut v = V {
+        out,
+        ctx,
+        rep: Report::default(),
+        maps: HashMap::new(),
+        meta: None,
+    };
+    match crate::extract::read_patch_meta(out) {
+        Ok(m) => v.meta = Some(m),
+        Err(e) if out.section_by_name(crate::extract::META_SECTION).is_some() => {
+            v.find(
+                INV_KLP_SYM_NAME,
+                crate::error::show(crate::extract::META_SECTION),
+                format!("unreadable metadata: {e}"),
+            );
+        }
+        Err(_) => v
+            .rep
+            .notes
+            .push("no .klpwrite.patch: patched-function checks use the klp sections only".into()),
+    }
+    v.structure();
+    v.patched_funcs_defined();
+    v.sympos();
+    v.copied_and_referenced();
+    v.one_position_per_name();
+    v.patched_func_pointers();
+    if let Some(p) = ctx.patched {
+        v.provenance(p);
+        if let Some(o) = ctx.orig {
+            v.twins(p, o);
+        } else {
+            v.rep
+                .notes
+                .push(format!("{INV_TWIN_COPIED}: skipped (no original object)"));
+        }
+    } else {
+        v.rep.notes.push(format!(
+            "{INV_PROVENANCE}, {INV_SAME_DEST}, {INV_TWIN_COPIED}: skipped (no patched object)"
+        ));
+    }
+    v.rep
+}
+
+/// Turn findings into the refusal klpwrite gives instead of writing `file`.
+pub fn bug_report(file: &str, rep: &Report) -> Error {
+    let mut msg = format!(
+        "self-check of the output failed, nothing written ({} problem(s)):",
+        rep.findings.len()
+    );
+    for f in rep.findings.iter().take(20) {
+        msg.push_str(&format!("\n  {f}"));
+    }
+    if rep.findings.len() > 20 {
+        msg.push_str(&format!("\n  ... and {} more", rep.findings.len() - 20));
+    }
+    Error::new(ErrorKind::Refused, msg)
+        .in_file(file)
+        .hint("this is a klpwrite bug, please report it with the command line, the input objects, the symbol sources and Module.symvers (`klpwrite verify` on a kept copy shows the same findings)")
+}
+
+/// Re-read `bytes` (about to become `file`) and verify them; the refusal
+/// when anything is wrong.
+pub fn self_check(file: &str, bytes: &[u8], ctx: &Context<'_>) -> Result<Report> {
+    let elf = crate::elf::load::load(file, bytes.to_vec(), crate::elf::load::Expect::Any)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Refused,
+                format!("self-check: the output does not read back: {e}"),
+            )
+            .in_file(file)
+            .hint("this is a klpwrite bug, please report it with the command line and the input objects")
+        })?;
+    let rep = verify(&elf, ctx);
+    if rep.is_clean() {
+        Ok(rep)
+    } else {
+        Err(bug_report(file, &rep))
+    }
+}
+
+/// Check an input that should be a livepatch object (an extract output
+/// given to `module` or `kbuild`) with the checks that need nothing else;
+/// a finding is the input's fault, said so, and `klpwrite verify` shows it.
+pub fn check_input(elf: &Elf) -> Result<()> {
+    let rep = verify(elf, &Context::default());
+    if rep.is_clean() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "not a valid livepatch object ({} problem(s)):",
+        rep.findings.len()
+    );
+    for f in rep.findings.iter().take(20) {
+        msg.push_str(&format!("\n  {f}"));
+    }
+    Err(Error::new(ErrorKind::Klp, msg)
+        .in_file(&elf.path)
+        .hint("`klpwrite verify` lists every problem; an output of `klpwrite extract` never has them (if this one is, report it)"))
+}
+
+struct V<'a> {
+    out: &'a Elf,
+    ctx: &'a Context<'a>,
+    rep: Report,
+    maps: HashMap<(bool, usize), CodeMap>,
+    meta: Option<crate::extract::PatchMeta>,
+}
+
+/// Where a reference goes, in the output.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum OutDest {
+    Klp(Vec<u8>),
+    Export(Vec<u8>),
+    Copy(Vec<u8>),
+    CopyAnon(Vec<u8>),
+}
+
+impl std::fmt::Display for OutDest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutDest::Klp(n) => write!(f, "klp symbol {}", show(n)),
+            OutDest::Export(n) => write!(f, "export {}", show(n)),
+            OutDest::Copy(n) => write!(f, "the copy {}", show(n)),
+            OutDest::CopyAnon(n) => write!(f, "copied data in {}", show(n)),
+        }
+    }
+}
+
+/// What a reference points at, in the patched input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum InDest {
+    Sym(usize),
+    Undef(usize),
+    Anon(usize, u64),
+}
+
+impl<'a> V<'a> {
+    fn find(&mut self, inv: &'static str, at: String, message: String) {
+        self.rep.findings.push(Finding {
+            invariant: inv,
+            at,
+            message,
+        });
+    }
+
+    fn ran(&mut self, inv: &'static str) {
+        if !self.rep.ran.contains(&inv) {
+            self.rep.ran.push(inv);
+        }
+    }
+
+    fn code_map(&mut self, input: bool, elf: &Elf, sec: usize) -> &CodeMap {
+        self.maps
+            .entry((input, sec))
+            .or_insert_with(|| CodeMap::decode(elf.data(sec)))
+    }
+
+    /// PC-relative adjustment and whether the site is a branch.
+    fn insn_facts(&mut self, input: bool, elf: &Elf, r: &Reloc) -> (i64, bool) {
+        if !elf.sections[r.section].is_exec() {
+            return (0, false);
+        }
+        let insn = self.code_map(input, elf, r.section).insn_at(r.offset);
+        (
+            x86::addend_adjustment(r.r_type, r.offset, insn),
+            insn.is_some_and(|i| i.is_call || i.is_jump),
+        )
+    }
+
+    fn here(&self, r: &Reloc) -> String {
+        format!(
+            "{}+{:#x} ({})",
+            self.out.sections[r.section].display_name(),
+            r.offset,
+            self.out.locate(r.section, r.offset)
+        )
+    }
+
+    /// The object the klp symbols of this output are for: the metadata's,
+    /// the context's, or the single object all klp sections name.
+    fn objname(&self) -> Option<Vec<u8>> {
+        if let Some(m) = &self.meta {
+            return Some(m.objname.clone().into_bytes());
+        }
+        if let Some(o) = self.ctx.objname {
+            return Some(o.as_bytes().to_vec());
+        }
+        let objs: BTreeSet<&[u8]> = self
+            .out
+            .sections
+            .iter()
+            .filter(|s| s.sh_flags & SHF_RELA_LIVEPATCH != 0)
+            .filter_map(|s| parse_klp_rela_name(&s.name))
+            .collect();
+        (objs.len() == 1).then(|| objs.into_iter().next().unwrap().to_vec())
+    }
+
+    // ------------------------------------------------------------------
+    // Structure
+    // ------------------------------------------------------------------
+
+    fn structure(&mut self) {
+        for inv in [
+            INV_KLP_RELA_FLAGS,
+            INV_KLP_RELA_NAME,
+            INV_RELA_TARGET,
+            INV_KLP_SYMBOL_USE,
+            INV_KLP_SYM_NAME,
+            INV_KLP_CROSS_OBJECT,
+            INV_RELOC_SITE,
+        ] {
+            self.ran(inv);
+        }
+        let out = self.out;
+        let nsec = out.sections.len();
+        for s in &out.sections {
+            let klp = s.sh_flags & SHF_RELA_LIVEPATCH != 0;
+            let sname = s.display_name();
+            if klp {
+                if s.sh_type != SHT_RELA {
+                    self.find(
+                        INV_KLP_RELA_FLAGS,
+                        sname.clone(),
+                        format!(
+                            "SHF_RELA_LIVEPATCH on a section of type {} (must be SHT_RELA)",
+                            s.sh_type
+                        ),
+                    );
+                }
+                if !s.is_alloc() {
+                    self.find(
+                        INV_KLP_RELA_FLAGS,
+                        sname.clone(),
+                        format!(
+                            "flags {:#x} lack SHF_ALLOC: the livepatch core would read it from freed memory",
+                            s.sh_flags
+                        ),
+                    );
+                }
+                if parse_klp_rela_name(&s.name).is_none() {
+                    self.find(
+                        INV_KLP_RELA_NAME,
+                        sname.clone(),
+                        "name does not parse as .klp.rela.<object 1-55 chars, no '.'>".into(),
+                    );
+                }
+            } else if s.name.starts_with(b".klp.rela.") {
+                self.find(
+                    INV_KLP_RELA_FLAGS,
+                    sname.clone(),
+                    "named like a klp relocation section but lacks SHF_RELA_LIVEPATCH".into(),
+                );
+            }
+            if !s.is_rela() {
+                continue;
+            }
+            let tsec = s.sh_info as usize;
+            if tsec == 0 || tsec >= nsec || !out.sections[tsec].is_alloc() {
+                // Debug sections of an object have non-ALLOC targets; only
+                // a klp section or a relocation of loaded code matters.
+                if klp || tsec == 0 || tsec >= nsec {
+                    self.find(
+                        INV_RELA_TARGET,
+                        sname.clone(),
+                        format!(
+                            "sh_info {tsec} is not an allocated section: the module loader skips this relocation section"
+                        ),
+                    );
+                }
+                continue;
+            }
+            let sec_obj = parse_klp_rela_name(&s.name).map(<[u8]>::to_vec);
+            for r in out.relocs_of_rsec(s.index).to_vec() {
+                self.reloc_structure(&r, klp, sec_obj.as_deref());
+            }
+        }
+        for sym in &out.symbols {
+            let named_klp = sym.name.starts_with(b".klp.sym.");
+            if sym.is_livepatch() && parse_klp_sym_name(&sym.name).is_none() {
+                self.find(
+                    INV_KLP_SYM_NAME,
+                    format!("symbol {}", sym.display_name()),
+                    "SHN_LIVEPATCH symbol whose name does not parse as .klp.sym.<obj>.<name>,<pos>"
+                        .into(),
+                );
+            } else if named_klp && !sym.is_livepatch() {
+                self.find(
+                    INV_KLP_SYM_NAME,
+                    format!("symbol {}", sym.display_name()),
+                    format!(
+                        "named like a klp symbol but st_shndx is {:#x}, not SHN_LIVEPATCH",
+                        sym.st_shndx
+                    ),
+                );
+            }
+        }
+    }
+
+    fn reloc_structure(&mut self, r: &Reloc, klp: bool, sec_obj: Option<&[u8]>) {
+        let out = self.out;
+        let sym = &out.symbols[r.symbol];
+        let here = self.here(r);
+        if !x86::reloc_allowed_in_module(r.r_type) {
+            self.find(
+                INV_RELOC_SITE,
+                here.clone(),
+                format!(
+                    "{} is not applied by the module loader",
+                    x86::reloc_name(r.r_type)
+                ),
+            );
+        } else if let Some(w) = x86::reloc_width(r.r_type) {
+            let t = &out.sections[r.section];
+            if !t.is_nobits() {
+                let data = out.data(r.section);
+                let site = usize::try_from(r.offset)
+                    .ok()
+                    .and_then(|o| data.get(o..o.checked_add(w as usize)?));
+                match site {
+                    None => self.find(
+                        INV_RELOC_SITE,
+                        here.clone(),
+                        "relocation site outside its section".into(),
+                    ),
+                    Some(b) if b.iter().any(|&x| x != 0) => self.find(
+                        INV_RELOC_SITE,
+                        here.clone(),
+                        format!(
+                            "non-zero bytes {b:02x?} at the site of {}: apply_relocate_add refuses them",
+                            x86::reloc_name(r.r_type)
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        if klp {
+            if !sym.is_livepatch() {
+                self.find(
+                    INV_KLP_SYMBOL_USE,
+                    here,
+                    format!(
+                        "klp relocation against {}, which is not an SHN_LIVEPATCH symbol",
+                        sym.display_name()
+                    ),
+                );
+                return;
+            }
+            let (Some(sobj), Some(secobj)) = (parse_klp_sym_name(&sym.name), sec_obj) else {
+                return;
+            };
+            let sobj = sobj.0;
+            if secobj != b"vmlinux" && sobj == b"vmlinux" {
+                self.find(
+                    INV_KLP_CROSS_OBJECT,
+                    here,
+                    format!(
+                        "module-specific section references vmlinux symbol {} (the kernel refuses it)",
+                        sym.display_name()
+                    ),
+                );
+            } else if secobj == b"vmlinux" && sobj != b"vmlinux" {
+                self.find(
+                    INV_KLP_CROSS_OBJECT,
+                    here,
+                    format!(
+                        "vmlinux section references module symbol {}: resolved at patch load without a reference on the module",
+                        sym.display_name()
+                    ),
+                );
+            }
+        } else if sym.is_livepatch() {
+            self.find(
+                INV_KLP_SYMBOL_USE,
+                here,
+                format!(
+                    "normal relocation against klp symbol {}: the module loader resolves it to 0",
+                    sym.display_name()
+                ),
+            );
+        } else if sym.is_undef()
+            && r.symbol != 0
+            && let Some(e) = self.ctx.exports
+        {
+            self.ran(INV_UNDEF_EXPORT);
+            // A `needs` name is new code of another object of the same
+            // patch (`--patch-symbols`): `module` links it inside the
+            // module and refuses when no input defines it.
+            let needed = self
+                .meta
+                .as_ref()
+                .is_some_and(|m| m.needs.iter().any(|n| n.as_bytes() == &sym.name[..]));
+            if !needed && e.get(&show(&sym.name)).is_none() {
+                self.find(
+                    INV_UNDEF_EXPORT,
+                    here,
+                    format!(
+                        "undefined {} is neither exported (Module.symvers) nor a klp symbol",
+                        sym.display_name()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn patched_funcs_defined(&mut self) {
+        let Some(m) = self.meta.clone() else { return };
+        self.ran(INV_KLP_FUNC);
+        let out = self.out;
+        for (new, old, _) in &m.funcs {
+            let ok = out.symbols_named(new.as_bytes()).iter().any(|&i| {
+                let s = &out.symbols[i];
+                s.is_func() && s.size > 0 && s.section.is_some_and(|x| out.sections[x].is_exec())
+            });
+            if !ok {
+                self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function {old}: its new version {new} is not a function defined in code here"),
+                );
+            }
+            if old.is_empty() || old.len() > crate::extract::MAX_SYMNAME {
+                self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function name {old:?} is not 1 to 511 characters"),
+                );
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Target symbols
+    // ------------------------------------------------------------------
+
+    fn sympos(&mut self) {
+        let Some(target) = self.ctx.target else {
+            self.rep
+                .notes
+                .push(format!("{INV_SYMPOS}: skipped (no target symbols)"));
+            return;
+        };
+        let out = self.out;
+        let mut used: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+        for s in &out.sections {
+            if s.sh_flags & SHF_RELA_LIVEPATCH == 0 {
+                continue;
+            }
+            for r in out.relocs_of_rsec(s.index) {
+                let sym = &out.symbols[r.symbol];
+                if sym.is_livepatch() {
+                    used.entry(sym.name.clone()).or_insert_with(|| self.here(r));
+                }
+            }
+        }
+        // The patched functions' own positions (klp_func.old_sympos) follow
+        // the same rules.
+        if let Some(m) = &self.meta {
+            for (_, old, pos) in &m.funcs {
+                used.entry(format!(".klp.sym.{}.{old},{pos}", m.objname).into_bytes())
+                    .or_insert_with(|| {
+                        format!("{} (patched function)", show(crate::extract::META_SECTION))
+                    });
+            }
+        }
+        check_target_symbols(&used, target, &mut self.rep);
+    }
+
+    // ------------------------------------------------------------------
+    // Copied and referenced
+    // ------------------------------------------------------------------
+
+    /// Names defined in the output that the patch owns (functions and
+    /// objects, not sections, files or labels).
+    fn defined_names(&self) -> HashMap<Vec<u8>, usize> {
+        self.out
+            .symbols
+            .iter()
+            .filter(|s| {
+                s.section.is_some()
+                    && !s.name.is_empty()
+                    && (s.is_func() || s.is_object())
+                    && !names::is_local_label(&s.name)
+            })
+            .map(|s| (s.name.clone(), s.index))
+            .collect()
+    }
+
+    /// Whether `old,pos` is a function this output patches.
+    fn patched_original(&self, obj: &[u8], old: &[u8], pos: u64) -> Option<String> {
+        let m = self.meta.as_ref()?;
+        if m.objname.as_bytes() != obj {
+            return None;
+        }
+        m.funcs
+            .iter()
+            .find(|(_, o, p)| o.as_bytes() == old && *p == pos)
+            .map(|(n, _, _)| n.clone())
+    }
+
+    fn copied_and_referenced(&mut self) {
+        let Some(obj) = self.objname() else {
+            self.rep.notes.push(format!(
+                "{INV_COPIED_AND_REFERENCED}: skipped (no single target object)"
+            ));
+            return;
+        };
+        self.ran(INV_COPIED_AND_REFERENCED);
+        let defined = self.defined_names();
+        let out = self.out;
+        let mut seen = HashSet::new();
+        for r in &out.relocs {
+            let sym = &out.symbols[r.symbol];
+            let name: &[u8] = if sym.is_livepatch() {
+                match parse_klp_sym_name(&sym.name) {
+                    Some((o, n, pos)) if o == obj.as_slice() => {
+                        // The deliberate exception: the start of a patched
+                        // function's original (checked on its own below).
+                        if self.patched_original(o, n, pos).is_some() {
+                            continue;
+                        }
+                        n
+                    }
+                    _ => continue,
+                }
+            } else if sym.is_undef() && r.symbol != 0 {
+                &sym.name
+            } else {
+                continue;
+            };
+            if let Some(&d) = defined.get(name)
+                && seen.insert(name.to_vec())
+            {
+                let here = self.here(r);
+                self.find(
+                    INV_COPIED_AND_REFERENCED,
+                    here,
+                    format!(
+                        "{} is defined in the patch ({}) and also referenced in the target as {}",
+                        show(name),
+                        out.locate(out.symbols[d].section.unwrap_or(0), out.symbols[d].value),
+                        sym.display_name()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Within one translation unit a name means one symbol, so every klp
+    /// symbol for one object and name carries the same position: two
+    /// positions are two different target symbols for what the unit sees
+    /// as one ([`INV_SAME_DEST`] at the name level; unlike the traced check
+    /// it also covers special sections). Outputs made from several units
+    /// (more than one STT_FILE) are not checked.
+    fn one_position_per_name(&mut self) {
+        let out = self.out;
+        if out.symbols.iter().filter(|s| s.is_file()).count() > 1 {
+            return;
+        }
+        self.ran(INV_SAME_DEST);
+        let mut pos: BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<u64>> = BTreeMap::new();
+        for s in &out.symbols {
+            if let Some((o, n, p)) = s
+                .is_livepatch()
+                .then(|| parse_klp_sym_name(&s.name))
+                .flatten()
+            {
+                pos.entry((o.to_vec(), n.to_vec())).or_default().insert(p);
+            }
+        }
+        for ((o, n), ps) in pos {
+            if ps.len() > 1 {
+                let list: Vec<String> = ps.iter().map(u64::to_string).collect();
+                self.find(
+                    INV_SAME_DEST,
+                    format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
+                    format!(
+                        "one name of the unit, several target symbols: positions {}",
+                        list.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Pointers to patched functions
+    // ------------------------------------------------------------------
+
+    /// Whether a reference to the original of a patched function is the
+    /// deliberate exception: an address taken (not a branch), of the very
+    /// start, from ordinary code or data (not a special section).
+    fn pointer_exception(&mut self, r: &Reloc) -> std::result::Result<(), String> {
+        let out = self.out;
+        let sec = &out.sections[r.section];
+        let (adj, branch) = self.insn_facts(false, out, r);
+        let off = r.addend as i128 + adj as i128;
+        if branch {
+            // A call or jump to the entry of the original goes through ftrace
+            // to the new code; anywhere else it runs the old body.
+            return if off == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a branch into the original of a patched function at {off:+#x}: ftrace only redirects its entry"
+                ))
+            };
+        }
+        if off != 0 {
+            return Err(format!(
+                "a pointer into the original of a patched function at {off:+#x}: ftrace only redirects its entry"
+            ));
+        }
+        let special = x86::special_for(&sec.name).is_some()
+            || x86::AUX_SECTIONS.iter().any(|a| sec.name == a.as_bytes());
+        if special {
+            return Err(format!(
+                "{} entry refers to the original of a patched function instead of the new code",
+                sec.display_name()
+            ));
+        }
+        if !POINTER_TO_ORIGINAL_IS_THE_RULE {
+            return Err(
+                "an address taken of a patched function binds to the original, not the new copy"
+                    .into(),
+            );
+        }
+        self.original_address_is_taken(r)
+    }
+
+    /// The explained exception to "pointers bind to the new copy"
+    /// (src/extract/fnptr.rs): the original may be the pointer's target
+    /// only when its address is already taken in the target, so the
+    /// kernel keeps its ENDBR (objtool seals only functions whose address
+    /// is never taken: `create_ibt_endbr_seal_sections()`, applied by
+    /// `apply_seal_endbr()` in arch/x86/kernel/alternative.c) and other
+    /// holders of that address compare equal. Recomputed here from the
+    /// inputs: an address-taking site of the function in the original
+    /// object, or, without it, in code or data of the patched object that
+    /// the output did not copy.
+    fn original_address_is_taken(&mut self, r: &Reloc) -> std::result::Result<(), String> {
+        let out = self.out;
+        let Some((_, name, _)) = parse_klp_sym_name(&out.symbols[r.symbol].name) else {
+            return Ok(());
+        };
+        let taking = |elf: &Elf, skip: &dyn Fn(usize) -> bool| -> bool {
+            elf.symbols_named(name).iter().any(|&f| {
+                elf.symbols[f].is_func()
+                    && crate::extract::fnptr::address_taking_sites(elf, f)
+                        .into_iter()
+                        .any(|(s, off)| !elf.symbol_containing(s, off).is_some_and(skip))
+            })
+        };
+        if let Some(o) = self.ctx.orig {
+            if taking(o, &|_| false) {
+                return Ok(());
+            }
+        } else if let Some(p) = self.ctx.patched {
+            let copied: HashSet<&[u8]> = out
+                .symbols
+                .iter()
+                .filter(|s| s.section.is_some() && !s.name.is_empty())
+                .map(|s| &s.name[..])
+                .collect();
+            if taking(p, &|owner| copied.contains(&p.symbols[owner].name[..])) {
+                return Ok(());
+            }
+        } else {
+            return Ok(()); // nothing to recompute the evidence from
+        }
+        Err("an address taken of a patched function binds to the original, but nothing in the inputs takes the original's address (IBT may have sealed it): it must bind to the new copy".into())
+    }
+
+    fn patched_func_pointers(&mut self) {
+        if self.meta.is_none() {
+            return;
+        }
+        self.ran(INV_PATCHED_FUNC_POINTER);
+        let out = self.out;
+        for r in &out.relocs {
+            let sym = &out.symbols[r.symbol];
+            if !sym.is_livepatch() {
+                continue;
+            }
+            let Some((o, n, pos)) = parse_klp_sym_name(&sym.name) else {
+                continue;
+            };
+            let Some(new) = self.patched_original(o, n, pos) else {
+                continue;
+            };
+            if let Err(why) = self.pointer_exception(r) {
+                let here = self.here(r);
+                self.find(
+                    INV_PATCHED_FUNC_POINTER,
+                    here,
+                    format!("{why}; {} has the new copy {new}", sym.display_name()),
+                );
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Provenance and destinations (needs the patched object)
+    // ------------------------------------------------------------------
+
+    /// The patched symbol an output function or object was copied from:
+    /// same name, kind and size, in a section of the same name.
+    fn source_of(&self, p: &Elf, o: usize) -> Option<usize> {
+        let os = &self.out.symbols[o];
+        let osec = &self.out.sections[os.section?];
+        let c: Vec<usize> = p
+            .symbols_named(&os.name)
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let s = &p.symbols[i];
+                s.section
+                    .is_some_and(|sec| p.sections[sec].name == osec.name)
+                    && s.kind() == os.kind()
+                    && s.size == os.size
+            })
+            .collect();
+        (c.len() == 1).then(|| c[0])
+    }
+
+    /// Innermost named symbol covering `off`, `[start, end]` end included.
+    fn covering(elf: &Elf, sec: usize, off: u64) -> Option<usize> {
+        elf.symbol_containing(sec, off).or_else(|| {
+            let prev = off.checked_sub(1)?;
+            elf.symbol_containing(sec, prev)
+                .filter(|&s| elf.symbols[s].value.saturating_add(elf.symbols[s].size) == off)
+        })
+    }
+
+    fn in_dest(&mut self, p: &Elf, r: &Reloc) -> Option<InDest> {
+        let s = &p.symbols[r.symbol];
+        if s.is_undef() {
+            return Some(InDest::Undef(r.symbol));
+        }
+        let sec = s.section?;
+        let anon = s.is_section()
+            || (s.kind() == STT_NOTYPE
+                && s.is_local()
+                && (names::is_local_label(&s.name) || s.name.is_empty()));
+        if !anon {
+            return Some(InDest::Sym(r.symbol));
+        }
+        let (adj, _) = self.insn_facts(true, p, r);
+        let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
+        if p.sections[sec].is_strings() {
+            return Some(InDest::Anon(sec, off));
+        }
+        Some(match Self::covering(p, sec, off) {
+            Some(t) => InDest::Sym(t),
+            None => InDest::Anon(sec, u64::MAX),
+        })
+    }
+
+    fn out_dest(&mut self, r: &Reloc) -> Option<OutDest> {
+        let out = self.out;
+        let s = &out.symbols[r.symbol];
+        if s.is_livepatch() {
+            if let Some((o, n, pos)) = parse_klp_sym_name(&s.name)
+                && let Some(new) = self.patched_original(o, n, pos)
+                && self.pointer_exception(r).is_ok()
+            {
+                // The deliberate pointer to the original counts as the
+                // patched function itself.
+                return Some(OutDest::Copy(new.into_bytes()));
+            }
+            return Some(OutDest::Klp(s.name.clone()));
+        }
+        if s.is_undef() {
+            return Some(OutDest::Export(s.name.clone()));
+        }
+        let sec = s.section?;
+        let anon = s.is_section() || s.name.is_empty() || names::is_local_label(&s.name);
+        if !anon {
+            return Some(OutDest::Copy(s.name.clone()));
+        }
+        let (adj, _) = self.insn_facts(false, out, r);
+        let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
+        Some(match Self::covering(out, sec, off) {
+            Some(t) if !out.symbols[t].name.is_empty() => {
+                OutDest::Copy(out.symbols[t].name.clone())
+            }
+            _ => OutDest::CopyAnon(out.sections[sec].name.clone()),
+        })
+    }
+
+    fn provenance(&mut self, p: &Elf) {
+        self.ran(INV_PROVENANCE);
+        self.ran(INV_SAME_DEST);
+        let out = self.out;
+        let mut dests: BTreeMap<InDest, (OutDest, String)> = BTreeMap::new();
+        let copied: Vec<usize> = out
+            .symbols
+            .iter()
+            .filter(|s| {
+                s.section.is_some()
+                    && s.size > 0
+                    && !s.name.is_empty()
+                    && (s.is_func() || s.is_object())
+            })
+            .map(|s| s.index)
+            .collect();
+        let mut unmatched = Vec::new();
+        for o in copied {
+            let Some(i) = self.source_of(p, o) else {
+                unmatched.push(out.symbols[o].display_name());
+                continue;
+            };
+            let os = &out.symbols[o];
+            let is = &p.symbols[i];
+            let (Some(osec), Some(isec)) = (os.section, is.section) else {
+                continue;
+            };
+            let size = os.size;
+            let outs: BTreeMap<u64, Reloc> = out
+                .relocs_for(osec)
+                .filter(|r| r.offset >= os.value && r.offset - os.value < size)
+                .map(|r| (r.offset - os.value, *r))
+                .collect();
+            let ins: BTreeMap<u64, Reloc> = p
+                .relocs_for(isec)
+                .filter(|r| r.offset >= is.value && r.offset - is.value < size)
+                .filter(|r| r.r_type != x86::R_X86_64_NONE)
+                .map(|r| (r.offset - is.value, *r))
+                .collect();
+            for (rel, orl) in &outs {
+                let Some(irl) = ins.get(rel) else {
+                    let here = self.here(orl);
+                    self.find(
+                        INV_PROVENANCE,
+                        here,
+                        format!(
+                            "no relocation at {}+{rel:#x} in {} ({})",
+                            is.display_name(),
+                            p.path,
+                            p.sections[isec].display_name()
+                        ),
+                    );
+                    continue;
+                };
+                if irl.r_type != orl.r_type {
+                    let here = self.here(orl);
+                    self.find(
+                        INV_PROVENANCE,
+                        here,
+                        format!(
+                            "{} here, {} in the patched object",
+                            x86::reloc_name(orl.r_type),
+                            x86::reloc_name(irl.r_type)
+                        ),
+                    );
+                    continue;
+                }
+                let (Some(id), Some(od)) = (self.in_dest(p, irl), self.out_dest(orl)) else {
+                    continue;
+                };
+                self.rep.traced += 1;
+                // A reference to a function this output patches binds to
+                // its new copy (or the deliberate original, which out_dest
+                // already counts as the copy).
+                if let InDest::Sym(t) = id
+                    && let Some(m) = &self.meta
+                    && let Some((new, _, _)) = m
+                        .funcs
+                        .iter()
+                        .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
+                    && od != OutDest::Copy(new.clone().into_bytes())
+                {
+                    let msg = format!(
+                        "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
+                        p.symbols[t].display_name()
+                    );
+                    let here = self.here(orl);
+                    self.find(INV_PATCHED_FUNC_POINTER, here, msg);
+                }
+                // References to init code or data left in the target.
+                if let InDest::Sym(t) = id
+                    && matches!(od, OutDest::Klp(_) | OutDest::Export(_))
+                    && let Some(ts) = p.symbols[t].section
+                    && names::is_init_section(&p.sections[ts].name)
+                {
+                    self.ran(INV_INIT);
+                    let here = self.here(orl);
+                    self.find(
+                        INV_INIT,
+                        here,
+                        format!(
+                            "{} is in {}, freed after boot, and is referenced as {od}",
+                            p.symbols[t].display_name(),
+                            p.sections[ts].display_name()
+                        ),
+                    );
+                }
+                let here = self.here(orl);
+                match dests.get(&id) {
+                    None => {
+                        dests.insert(id, (od, here));
+                    }
+                    Some((first, at)) if *first != od => {
+                        let what = match id {
+                            InDest::Sym(t) | InDest::Undef(t) => p.symbols[t].display_name(),
+                            InDest::Anon(s, _) => p.sections[s].display_name(),
+                        };
+                        let msg = format!(
+                            "{what} of the patched object is referenced as {od} here but as {first} at {at}"
+                        );
+                        self.find(INV_SAME_DEST, here, msg);
+                    }
+                    _ => {}
+                }
+            }
+            for (rel, irl) in &ins {
+                if outs.contains_key(rel) {
+                    continue;
+                }
+                let t = &p.symbols[irl.symbol];
+                // A jump into .altinstr_aux is dropped when the alternative
+                // that rewrites it is kept (extract checks that).
+                if t.section.is_some_and(|s| {
+                    x86::AUX_SECTIONS
+                        .iter()
+                        .any(|a| p.sections[s].name == a.as_bytes())
+                }) {
+                    continue;
+                }
+                self.find(
+                    INV_PROVENANCE,
+                    format!("{}+{rel:#x}", os.display_name()),
+                    format!(
+                        "the {} against {} at this place in the patched object is missing: the site stays zero",
+                        x86::reloc_name(irl.r_type),
+                        t.display_name()
+                    ),
+                );
+            }
+        }
+        if !unmatched.is_empty() {
+            self.rep.notes.push(format!(
+                "{INV_PROVENANCE}: no unique source in {} for {} (not traced)",
+                p.path,
+                unmatched.join(", ")
+            ));
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Twins (needs the patched and the original object)
+    // ------------------------------------------------------------------
+
+    fn twins(&mut self, p: &Elf, o: &Elf) {
+        let computed;
+        let tw = match self.ctx.twins {
+            Some(t) => t,
+            None => match correlate::run(o, p) {
+                Ok(t) => {
+                    computed = t;
+                    &computed
+                }
+                Err(e) => {
+                    self.rep.notes.push(format!(
+                        "{INV_TWIN_COPIED}: skipped (correlation failed: {e})"
+                    ));
+                    return;
+                }
+            },
+        };
+        self.ran(INV_TWIN_COPIED);
+        let out = self.out;
+        let mut allowed: HashSet<Vec<u8>> = HashSet::new();
+        if let Some(m) = &self.meta {
+            for (new, _, _) in &m.funcs {
+                allowed.insert(new.clone().into_bytes());
+            }
+            for (_, f) in &m.callbacks {
+                allowed.insert(f.clone().into_bytes());
+            }
+        }
+        for os in &out.symbols {
+            if os.section.is_none()
+                || os.name.is_empty()
+                || !(os.is_func() || os.is_object())
+                || names::is_local_label(&os.name)
+            {
+                continue;
+            }
+            let Some(pi) = self.source_of(p, os.index) else {
+                continue;
+            };
+            let Some(&oi) = tw.p2o.get(&pi) else {
+                continue;
+            };
+            let explained = allowed.contains(&os.name)
+                || correlate::never_correlated(p, pi)
+                || names::child_parent(&os.name).is_some_and(|par| allowed.contains(par))
+                || names::prefix_target(&os.name).is_some_and(|t| {
+                    allowed.contains(t)
+                        || names::child_parent(t).is_some_and(|par| allowed.contains(par))
+                });
+            if explained {
+                continue;
+            }
+            let level = tw.level.get(&oi).map_or("?", |l| l.word());
+            self.find(
+                INV_TWIN_COPIED,
+                format!("symbol {}", os.display_name()),
+                format!(
+                    "copied into the patch, but it has a twin in the original ({} in {}, paired by {level}): the target already has it and it must be referenced",
+                    o.symbols[oi].display_name(),
+                    o.path
+                ),
+            );
+        }
+    }
+}
+
+/// Check klp symbol names (name → where it is used) against the target:
+/// [`INV_SYMPOS`] and [`INV_INIT`].
+fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: &mut Report) {
+    let ran = |rep: &mut Report, inv: &'static str| {
+        if !rep.ran.contains(&inv) {
+            rep.ran.push(inv);
+        }
+    };
+    for (name, at) in used {
+        let at = at.clone();
+        let Some((obj, sym, pos)) = parse_klp_sym_name(name) else {
+            continue;
+        };
+        let Some(tobj) = target.object(&show(obj)) else {
+            rep.notes.push(format!(
+                "{INV_SYMPOS}: no symbols for object {}; {} not checked",
+                show(obj),
+                show(name)
+            ));
+            continue;
+        };
+        ran(rep, INV_SYMPOS);
+        let cands = tobj.named(sym);
+        let what = format!("{} (object {} from {})", show(name), show(obj), tobj.source);
+        let mut find = |inv: &'static str, message: String| {
+            rep.findings.push(Finding {
+                invariant: inv,
+                at: at.clone(),
+                message,
+            })
+        };
+        let chosen = match (pos, cands.len()) {
+            (_, 0) if tobj.init_only.iter().any(|t| t.name == sym) => {
+                // A module's init symbols are gone once it is live
+                // (kernel/module/kallsyms.c is_core_symbol).
+                ran(rep, INV_INIT);
+                rep.findings.push(Finding {
+                    invariant: INV_INIT,
+                    at: at.clone(),
+                    message: format!(
+                        "{what}: the target has that name only in init code or data, freed after boot"
+                    ),
+                });
+                continue;
+            }
+            (_, 0) => {
+                find(
+                    INV_SYMPOS,
+                    format!("{what}: no symbol of that name in the target"),
+                );
+                continue;
+            }
+            (0, 1) => cands[0],
+            (0, n) => {
+                find(
+                    INV_SYMPOS,
+                    format!(
+                        "{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"
+                    ),
+                );
+                continue;
+            }
+            (p, n) if p as usize > n => {
+                find(
+                    INV_SYMPOS,
+                    format!("{what}: position {p} but the target has only {n}"),
+                );
+                continue;
+            }
+            (p, _) => cands[p as usize - 1],
+        };
+        let init = tobj.syms[chosen].init || in_init_range(tobj, tobj.syms[chosen].addr);
+        ran(rep, INV_INIT);
+        if init {
+            rep.findings.push(Finding {
+                invariant: INV_INIT,
+                at,
+                message: format!("{what}: resolves to init code or data, freed after boot"),
+            });
+        }
+    }
+}
+
+/// Whether `addr` lies in vmlinux's init area, `[__init_begin, __init_end)`
+/// (arch/x86/kernel/vmlinux.lds.S: init text and data, freed by
+/// `free_initmem`), or `[_sinittext, _einittext)`; this is how a kallsyms
+/// dump, which has no sections, shows init symbols.
+fn in_init_range(tobj: &crate::target::TargetObject, addr: u64) -> bool {
+    if tobj.objname != "vmlinux" {
+        return false;
+    }
+    let at = |n: &[u8]| tobj.named(n).first().map(|&i| tobj.syms[i].addr);
+    [
+        (&b"__init_begin"[..], &b"__init_end"[..]),
+        (b"_sinittext", b"_einittext"),
+    ]
+    .iter()
+    .any(|(b, e)| matches!((at(b), at(e)), (Some(b), Some(e)) if b < e && (b..e).contains(&addr)))
+}
+
+/// What another tool's output says about its klp content, as a listing
+/// (kpatch's unit-test summaries: `relasec <name>:<count>`, `sym <bind>
+/// <type> <name>`), plus the functions it copied.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// klp relocation section names.
+    pub klp_sections: Vec<String>,
+    /// klp symbol names.
+    pub klp_symbols: Vec<String>,
+    /// Names of the functions copied into the output.
+    pub copied: Vec<String>,
+}
+
+impl Listing {
+    /// Parse kpatch's summary format (unknown lines are ignored).
+    pub fn parse_kpatch_summary(text: &str) -> Listing {
+        let mut l = Listing::default();
+        for line in text.lines() {
+            if let Some(r) = line.strip_prefix("relasec ") {
+                let name = r.rsplit_once(':').map_or(r, |(n, _)| n);
+                l.klp_sections.push(name.to_string());
+            } else if let Some(r) = line.strip_prefix("sym ")
+                && let Some(n) = r.split_whitespace().nth(2)
+            {
+                l.klp_symbols.push(n.to_string());
+            }
+        }
+        l
+    }
+}
+
+/// The name-level checks for an output known only by its listing: klp
+/// section and symbol names ([`INV_KLP_RELA_NAME`], [`INV_KLP_SYM_NAME`]),
+/// one object for sections and symbols ([`INV_KLP_CROSS_OBJECT`]: a listing
+/// does not say which symbol each section uses, so every symbol must belong
+/// to an object some section names and vmlinux sections cannot use module
+/// symbols when there is no module section), sympos and init against
+/// `target`, and [`INV_COPIED_AND_REFERENCED`].
+pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
+    let mut rep = Report::default();
+    let mut objs: BTreeSet<Vec<u8>> = BTreeSet::new();
+    rep.ran.extend([
+        INV_KLP_RELA_NAME,
+        INV_KLP_SYM_NAME,
+        INV_KLP_CROSS_OBJECT,
+        INV_COPIED_AND_REFERENCED,
+    ]);
+    for s in &l.klp_sections {
+        match parse_klp_rela_name(s.as_bytes()) {
+            Some(o) => {
+                objs.insert(o.to_vec());
+            }
+            None => rep.findings.push(Finding {
+                invariant: INV_KLP_RELA_NAME,
+                at: s.clone(),
+                message: "name does not parse as .klp.rela.<object 1-55 chars, no '.'>".into(),
+            }),
+        }
+    }
+    let mut used = BTreeMap::new();
+    for s in &l.klp_symbols {
+        let Some((o, n, _)) = parse_klp_sym_name(s.as_bytes()) else {
+            rep.findings.push(Finding {
+                invariant: INV_KLP_SYM_NAME,
+                at: format!("symbol {s}"),
+                message: "does not parse as .klp.sym.<obj>.<name>,<pos>".into(),
+            });
+            continue;
+        };
+        if !objs.contains(o) {
+            rep.findings.push(Finding {
+                invariant: INV_KLP_CROSS_OBJECT,
+                at: format!("symbol {s}"),
+                message: format!(
+                    "object {} has no klp relocation section here ({} do)",
+                    show(o),
+                    objs.iter().map(|x| show(x)).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        if l.copied.iter().any(|c| c.as_bytes() == n) {
+            rep.findings.push(Finding {
+                invariant: INV_COPIED_AND_REFERENCED,
+                at: format!("symbol {s}"),
+                message: format!(
+                    "{} is copied into the output and referenced in the target",
+                    show(n)
+                ),
+            });
+        }
+        used.insert(s.as_bytes().to_vec(), format!("symbol {s}"));
+    }
+    // One name of the unit, one position (see one_position_per_name).
+    let mut pos: BTreeMap<(Vec<u8>, Vec<u8>), BTreeSet<u64>> = BTreeMap::new();
+    for s in &l.klp_symbols {
+        if let Some((o, n, p)) = parse_klp_sym_name(s.as_bytes()) {
+            pos.entry((o.to_vec(), n.to_vec())).or_default().insert(p);
+        }
+    }
+    rep.ran.push(INV_SAME_DEST);
+    for ((o, n), ps) in pos {
+        if ps.len() > 1 {
+            rep.findings.push(Finding {
+                invariant: INV_SAME_DEST,
+                at: format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
+                message: format!("one name of the unit, several target symbols: positions {ps:?}"),
+            });
+        }
+    }
+    match target {
+        Some(t) => check_target_symbols(&used, t, &mut rep),
+        None => rep
+            .notes
+            .push(format!("{INV_SYMPOS}: skipped (no target symbols)")),
+    }
+    rep
+}
