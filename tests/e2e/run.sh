@@ -399,6 +399,7 @@ else
 	fi
 	# 13. C11: klpw_target's part of the patch is callbacks only (marked in
 	#     the source, both conventions); one module with scenario 1's s1.o
+	[ -s "$KW/s1.o" ] || fail scenario13 "needs scenario 1's s1.o"
 	if [ -s "$KW/s1.o" ] &&
 		step scenario13/build "$KW/s13-build.log" kw_build s13 mod_callbacks_only klpw_target "$TARGET_KO" &&
 		step scenario13/module "$KW/s13-module.log" kw_module klpw_s13 "$KW/s1.o" "$KW/s13.o"; then
