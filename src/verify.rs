@@ -745,7 +745,14 @@ impl<'a> V<'a> {
             } else {
                 continue;
             };
+            // A numbered function-scope static name (`count.12`) may stand
+            // for two objects: a new static of the patch and another,
+            // renumbered one the target has under the same name. Whether
+            // one *input* object is both copied and referenced is
+            // [`INV_SAME_DEST`]'s traced check; by name only names without
+            // a compiler-added `.N` are one object of the unit.
             if let Some(&d) = defined.get(name)
+                && !(out.symbols[d].is_local() && names::demangle(name) != name)
                 && seen.insert(name.to_vec())
             {
                 let here = self.here(r);
