@@ -87,6 +87,7 @@ pub fn parse_callback(spec: &str) -> Result<Callback> {
         slot,
         func: func.to_string(),
         objname: obj.to_string(),
+        sym: None,
     })
 }
 
@@ -425,6 +426,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
                 slot: *slot,
                 func: func.clone(),
                 objname: m.objname.clone(),
+                sym: None,
             };
             wanted.push((cb, Some(i), format!("marked in {}", patches[i].path)));
         }
@@ -495,6 +497,15 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
                 }
             }
         };
+        // A module's part runs relocated only while that module is loaded
+        // (see module::Module::given_callback).
+        crate::module::check_needs_objects(
+            format!("callback {}", cb.func),
+            &patches[input].path,
+            &metas[input].objname,
+            &origin,
+            &cb.objname,
+        )?;
         let p = &patches[input];
         let s = defined_func(p, &cb.func).ok_or_else(|| {
             Error::new(
