@@ -258,14 +258,28 @@ kw_build() {
 		[ "$1" = -- ] && { shift; break; }
 		a+=(--symbols "$1"); shift
 	done
-	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" "$@" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o"
+	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" "$@" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o" ||
+		return
+	# The output was self-checked before it was written; check it again
+	# from the outside, with every input verify can use (issue 9 D).
+	kw_verify "$KW/$name.o" --patched "$p" --orig "$o" "${a[@]}" --symvers "$E2E_SYMVERS" --objname "$obj"
+}
+# kw_verify FILE ARGS... - klpwrite verify; one line per output in $KW/verify.tsv
+kw_verify() {
+	local f=$1 rc
+	"$KLPWRITE" verify "$@" >"$f.verify.log" 2>&1
+	rc=$?
+	printf '%s\t%s\n' "$rc" "$(basename "$f")" >>"$KW/verify.tsv"
+	[ "$rc" = 0 ] || { echo "klpwrite verify $f: exit $rc"; cat "$f.verify.log"; }
+	return "$rc"
 }
 # kw_module MOD ARGS... - klpwrite module ARGS -> $KW/MOD.ko
 kw_module() {
 	local mod=$1
 	shift
 	"$KLPWRITE" module "$@" --name "$mod" --vmlinux "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
-		--ref-module "$REF_KO" -o "$KW/$mod.ko"
+		--ref-module "$REF_KO" -o "$KW/$mod.ko" || return
+	kw_verify "$KW/$mod.ko" --symvers "$E2E_SYMVERS"
 }
 # scenario N NAME - run guest/sN-NAME.sh with GUEST_KOS
 scenario() { guest "scenario$1" "$E2E/guest/s$1-$2.sh" "${@:3}"; }
@@ -486,6 +500,14 @@ PY
 	elif [ -e "$out" ]; then fail refuse/legacy_rules "output written anyway"
 	elif grep -q "extracted for the pre-5.8 rules" "$KW/legacy_rules.log"; then pass refuse/legacy_rules
 	else fail refuse/legacy_rules "unexpected message: $(head -c 300 "$KW/legacy_rules.log")"; fi
+fi
+
+# ---- the self-check, from the outside: every build/module output of the run
+if [ -n "$KLPWRITE" ] && [ -s "$KW/verify.tsv" ]; then
+	n=$(wc -l <"$KW/verify.tsv") bad=$(awk '$1 != 0' "$KW/verify.tsv" | wc -l)
+	echo "verify: $n outputs checked by klpwrite verify (each was also self-checked before it was written), $bad with findings"
+	if [ "$bad" = 0 ]; then pass "selfcheck/verify ($n outputs)"
+	else fail "selfcheck/verify" "$bad of $n outputs: $(awk '$1 != 0 {print $2}' "$KW/verify.tsv" | tr '\n' ' ')"; fi
 fi
 
 finish
