@@ -264,21 +264,7 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
     let (pb, pnames) = blocks(patched);
-    // FILE blocks in step: each orig block takes the next patched block of
-    // the same name.
-    let mut block_map: HashMap<usize, usize> = HashMap::from([(NO_FILE, NO_FILE)]);
-    let mut next = 0;
-    for (i, n) in onames.iter().enumerate() {
-        if let Some(j) = (next..pnames.len()).find(|&j| &pnames[j] == n) {
-            block_map.insert(i, j);
-            next = j + 1;
-        } else {
-            tw.warnings.push(format!(
-                "file {} has no counterpart in the patched object",
-                show(n)
-            ));
-        }
-    }
+    let block_map = match_blocks(&onames, &pnames, &mut tw);
     // Key of a symbol: (local, block as orig block number, class).
     let pblock_to_o: HashMap<usize, usize> = block_map.iter().map(|(&o, &p)| (p, o)).collect();
     let okey = |i: usize| -> Option<(bool, Option<usize>, Class)> {
@@ -303,21 +289,7 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         .collect();
 
     // Pairs the user pinned come first; nothing else pairs them again.
-    for pin in pins {
-        let o = pinned_symbol(orig, &ocands, &pin.orig)?;
-        let p = pinned_symbol(patched, &pcands, &pin.patched)?;
-        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
-        {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
-                    pin.orig, pin.patched
-                ),
-            ));
-        }
-        tw.pair(o, p, Level::Pinned);
-    }
+    pin_pairs(orig, patched, &ocands, &pcands, pins, &mut tw)?;
 
     // Function-scope statics are paired by use (level 3), never by a
     // name alone while a function uses them: their counters are a
@@ -395,105 +367,184 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let name_ok_p = |p: usize| !fss_p.contains(&p) || use_free_p.contains(&p);
 
     // Level 4: binding changed.
-    {
-        let mut by_name: HashMap<(Vec<u8>, Class), Vec<usize>> = HashMap::new();
-        for &p in pcands
-            .iter()
-            .filter(|&&p| !tw.p2o.contains_key(&p) && !fss_p.contains(&p))
-        {
-            by_name
-                .entry((names::demangle(&patched.symbols[p].name), class(patched, p)))
-                .or_default()
-                .push(p);
-        }
-        let unpaired: Vec<usize> = ocands
-            .iter()
-            .copied()
-            .filter(|o| !tw.o2p.contains_key(o) && !fss_o.contains(o))
-            .collect();
-        for o in unpaired {
-            let key = (names::demangle(&orig.symbols[o].name), class(orig, o));
-            if let Some(ps) = by_name.get(&key) {
-                let opposite: Vec<usize> = ps
-                    .iter()
-                    .copied()
-                    .filter(|&p| {
-                        patched.symbols[p].is_local() != orig.symbols[o].is_local()
-                            && !tw.p2o.contains_key(&p)
-                    })
-                    .collect();
-                if opposite.len() == 1 {
-                    tw.pair(o, opposite[0], Level::Scope);
-                    tw.warnings.push(format!(
-                        "{} changed binding ({} in the original, {} in the patched object)",
-                        orig.symbols[o].display_name(),
-                        if orig.symbols[o].is_local() {
-                            "local"
-                        } else {
-                            "global"
-                        },
-                        if patched.symbols[opposite[0]].is_local() {
-                            "local"
-                        } else {
-                            "global"
-                        }
-                    ));
-                }
-            }
-        }
-    }
+    scope_level(orig, patched, &ocands, &pcands, &fss_o, &fss_p, &mut tw);
 
     // Level 5: position.
-    {
-        let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
-        for &o in ocands
-            .iter()
-            .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
-        {
-            if let Some(k) = okey(o) {
-                groups
-                    .entry((k, names::demangle(&orig.symbols[o].name)))
-                    .or_default()
-                    .0
-                    .push(o);
-            }
-        }
-        for &p in pcands
-            .iter()
-            .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
-        {
-            if let Some(k) = pkey(p) {
-                groups
-                    .entry((k, names::demangle(&patched.symbols[p].name)))
-                    .or_default()
-                    .1
-                    .push(p);
-            }
-        }
-        let mut by_position: Vec<String> = Vec::new();
-        for ((_, name), (os, ps)) in groups {
-            if os.len() > 1 && os.len() == ps.len() {
-                for (o, p) in os.iter().zip(ps.iter()) {
-                    tw.pair(*o, *p, Level::Position);
-                }
-                by_position.push(format!("{} ({})", show(&name), os.len()));
-            }
-        }
-        if !by_position.is_empty() {
-            let shown: Vec<&str> = by_position.iter().take(5).map(String::as_str).collect();
+    position_level(
+        orig,
+        patched,
+        &mut tw,
+        (&ocands, &pcands),
+        (&okey, &pkey),
+        (&name_ok_o, &name_ok_p),
+    );
+    Ok(tw)
+}
+
+/// FILE blocks in step: each orig block takes the next patched block of
+/// the same name. Returns orig block → patched block.
+fn match_blocks(onames: &[Vec<u8>], pnames: &[Vec<u8>], tw: &mut Twins) -> HashMap<usize, usize> {
+    let mut block_map: HashMap<usize, usize> = HashMap::from([(NO_FILE, NO_FILE)]);
+    let mut next = 0;
+    for (i, n) in onames.iter().enumerate() {
+        if let Some(j) = (next..pnames.len()).find(|&j| &pnames[j] == n) {
+            block_map.insert(i, j);
+            next = j + 1;
+        } else {
             tw.warnings.push(format!(
-                "paired same-named symbols by position (last resort), {} name(s): {}{}",
-                by_position.len(),
-                shown.join(", "),
-                if by_position.len() > 5 {
-                    format!(" and {} more", by_position.len() - 5)
-                } else {
-                    String::new()
-                }
+                "file {} has no counterpart in the patched object",
+                show(n)
             ));
         }
     }
-    Ok(tw)
+    block_map
+}
+
+/// Pairs the user pinned (`--pair`), before any other level.
+fn pin_pairs(
+    orig: &Elf,
+    patched: &Elf,
+    ocands: &[usize],
+    pcands: &[usize],
+    pins: &[Pin],
+    tw: &mut Twins,
+) -> Result<()> {
+    for pin in pins {
+        let o = pinned_symbol(orig, ocands, &pin.orig)?;
+        let p = pinned_symbol(patched, pcands, &pin.patched)?;
+        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
+                    pin.orig, pin.patched
+                ),
+            ));
+        }
+        tw.pair(o, p, Level::Pinned);
+    }
+    Ok(())
+}
+
+/// Level 4: the same (demangled) name and kind, binding changed; one
+/// candidate of the opposite binding. Function-scope statics (`fss_o`,
+/// `fss_p`) are left to use.
+fn scope_level(
+    orig: &Elf,
+    patched: &Elf,
+    ocands: &[usize],
+    pcands: &[usize],
+    fss_o: &HashSet<usize>,
+    fss_p: &HashSet<usize>,
+    tw: &mut Twins,
+) {
+    let mut by_name: HashMap<(Vec<u8>, Class), Vec<usize>> = HashMap::new();
+    for &p in pcands
+        .iter()
+        .filter(|&&p| !tw.p2o.contains_key(&p) && !fss_p.contains(&p))
+    {
+        by_name
+            .entry((names::demangle(&patched.symbols[p].name), class(patched, p)))
+            .or_default()
+            .push(p);
+    }
+    let unpaired: Vec<usize> = ocands
+        .iter()
+        .copied()
+        .filter(|o| !tw.o2p.contains_key(o) && !fss_o.contains(o))
+        .collect();
+    for o in unpaired {
+        let key = (names::demangle(&orig.symbols[o].name), class(orig, o));
+        if let Some(ps) = by_name.get(&key) {
+            let opposite: Vec<usize> = ps
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    patched.symbols[p].is_local() != orig.symbols[o].is_local()
+                        && !tw.p2o.contains_key(&p)
+                })
+                .collect();
+            if opposite.len() == 1 {
+                tw.pair(o, opposite[0], Level::Scope);
+                tw.warnings.push(format!(
+                    "{} changed binding ({} in the original, {} in the patched object)",
+                    orig.symbols[o].display_name(),
+                    if orig.symbols[o].is_local() {
+                        "local"
+                    } else {
+                        "global"
+                    },
+                    if patched.symbols[opposite[0]].is_local() {
+                        "local"
+                    } else {
+                        "global"
+                    }
+                ));
+            }
+        }
+    }
+}
+
+/// Level 5: position, the last resort: same-named symbols of one key, as
+/// many on each side, paired in order; `name_ok` leaves out what only use
+/// may pair.
+#[allow(clippy::type_complexity)]
+fn position_level(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    (ocands, pcands): (&[usize], &[usize]),
+    (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
+    (name_ok_o, name_ok_p): (&dyn Fn(usize) -> bool, &dyn Fn(usize) -> bool),
+) {
+    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
+    for &o in ocands
+        .iter()
+        .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
+    {
+        if let Some(k) = okey(o) {
+            groups
+                .entry((k, names::demangle(&orig.symbols[o].name)))
+                .or_default()
+                .0
+                .push(o);
+        }
+    }
+    for &p in pcands
+        .iter()
+        .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
+    {
+        if let Some(k) = pkey(p) {
+            groups
+                .entry((k, names::demangle(&patched.symbols[p].name)))
+                .or_default()
+                .1
+                .push(p);
+        }
+    }
+    let mut by_position: Vec<String> = Vec::new();
+    for ((_, name), (os, ps)) in groups {
+        if os.len() > 1 && os.len() == ps.len() {
+            for (o, p) in os.iter().zip(ps.iter()) {
+                tw.pair(*o, *p, Level::Position);
+            }
+            by_position.push(format!("{} ({})", show(&name), os.len()));
+        }
+    }
+    if !by_position.is_empty() {
+        let shown: Vec<&str> = by_position.iter().take(5).map(String::as_str).collect();
+        tw.warnings.push(format!(
+            "paired same-named symbols by position (last resort), {} name(s): {}{}",
+            by_position.len(),
+            shown.join(", "),
+            if by_position.len() > 5 {
+                format!(" and {} more", by_position.len() - 5)
+            } else {
+                String::new()
+            }
+        ));
+    }
 }
 
 /// Key of a function-scope static: (file block as orig block, demangled
@@ -1043,14 +1094,45 @@ impl<'e> StaticsByUse<'e> {
             &self.key_o,
         );
         let mut refusals: Vec<String> = Vec::new();
-        // Join s and c when each is in the other's evidence.
+        let (edges_o, edges_p) = Self::edges(&ev_o, &ev_p);
+        self.components(tw, &edges_o, &edges_p, &mut refusals);
+        self.disagreeing(&ev_o, &ev_p, &mut refusals);
+        // 3b: moved into new static functions.
+        self.moved(tw, &ev_o, &ev_p);
+        self.orphans_of_a_name(tw, &ev_o, &ev_p, &mut refusals);
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
+                refusals.join("\n  ")
+            ),
+        )
+        .in_file(&self.patched.path)
+        .hint(
+            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
+        ))
+    }
+
+    /// Join s and c when each is in the other's evidence: the edges from
+    /// each side.
+    #[allow(clippy::type_complexity)]
+    fn edges(
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+    ) -> (
+        BTreeMap<usize, BTreeSet<usize>>,
+        BTreeMap<usize, BTreeSet<usize>>,
+    ) {
         let among = |e: Option<&Evidence>| match e {
             Some(Evidence::Among(a)) => a.clone(),
             _ => BTreeSet::new(),
         };
         let mut edges_o: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut edges_p: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        for (&s, e) in &ev_o {
+        for (&s, e) in ev_o {
             for c in among(Some(e)) {
                 if among(ev_p.get(&c)).contains(&s) {
                     edges_o.entry(s).or_default().insert(c);
@@ -1058,7 +1140,18 @@ impl<'e> StaticsByUse<'e> {
                 }
             }
         }
-        // Components.
+        (edges_o, edges_p)
+    }
+
+    /// Components of the edges: one static on each side pairs; complete
+    /// components of equal size pair in order; anything else is refused.
+    fn components(
+        &self,
+        tw: &mut Twins,
+        edges_o: &BTreeMap<usize, BTreeSet<usize>>,
+        edges_p: &BTreeMap<usize, BTreeSet<usize>>,
+        refusals: &mut Vec<String>,
+    ) {
         let mut done_o: HashSet<usize> = HashSet::new();
         for &start in edges_o.keys() {
             if done_o.contains(&start) {
@@ -1115,8 +1208,16 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // Twins that disagree.
-        for (&s, e) in &ev_o {
+    }
+
+    /// Twins that disagree.
+    fn disagreeing(
+        &self,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
+        for (&s, e) in ev_o {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the twins of its users use different statics of that name",
@@ -1125,7 +1226,7 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        for (&c, e) in &ev_p {
+        for (&c, e) in ev_p {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the originals of its users use different statics of that name",
@@ -1136,8 +1237,17 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // 3b: moved into new static functions.
-        self.moved(tw, &ev_o, &ev_p);
+    }
+
+    /// What is left of the same name on both sides, used on each side only
+    /// by functions without a twin, is refused.
+    fn orphans_of_a_name(
+        &self,
+        tw: &Twins,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
         // What is left of the same name on both sides, used on each side
         // only by functions without a twin (a removed one and a new one):
         // whether the new code continues the old state (a rename) or starts
@@ -1174,20 +1284,6 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        if refusals.is_empty() {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorKind::Refused,
-            format!(
-                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
-                refusals.join("\n  ")
-            ),
-        )
-        .in_file(&self.patched.path)
-        .hint(
-            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
-        ))
     }
 
     /// Level 3b: a static the patch moved from changed functions into new

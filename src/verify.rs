@@ -1105,42 +1105,7 @@ impl<'a> V<'a> {
                     let here = self.here(orl);
                     self.traced_klp.push((t, rsym.name.clone(), here));
                 }
-                // A reference to a function this output patches binds to
-                // its new copy (or the deliberate original, which out_dest
-                // already counts as the copy).
-                if let InDest::Sym(t) = id
-                    && let Some(m) = &self.meta
-                    && let Some((new, _, _)) = m
-                        .funcs
-                        .iter()
-                        .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
-                    && od != OutDest::Copy(new.clone().into_bytes())
-                {
-                    let msg = format!(
-                        "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
-                        p.symbols[t].display_name()
-                    );
-                    let here = self.here(orl);
-                    self.find(INV_PATCHED_FUNC_POINTER, here, msg);
-                }
-                // References to init code or data left in the target.
-                if let InDest::Sym(t) = id
-                    && matches!(od, OutDest::Klp(_) | OutDest::Export(_))
-                    && let Some(ts) = p.symbols[t].section
-                    && names::is_init_section(&p.sections[ts].name)
-                {
-                    self.ran(INV_INIT);
-                    let here = self.here(orl);
-                    self.find(
-                        INV_INIT,
-                        here,
-                        format!(
-                            "{} is in {}, freed after boot, and is referenced as {od}",
-                            p.symbols[t].display_name(),
-                            p.sections[ts].display_name()
-                        ),
-                    );
-                }
+                self.check_target(p, id, &od, orl);
                 let here = self.here(orl);
                 match dests.get(&id) {
                     None => {
@@ -1159,30 +1124,7 @@ impl<'a> V<'a> {
                     _ => {}
                 }
             }
-            for (rel, irl) in &ins {
-                if outs.contains_key(rel) {
-                    continue;
-                }
-                let t = &p.symbols[irl.symbol];
-                // A jump into .altinstr_aux is dropped when the alternative
-                // that rewrites it is kept (extract checks that).
-                if t.section.is_some_and(|s| {
-                    x86::AUX_SECTIONS
-                        .iter()
-                        .any(|a| p.sections[s].name == a.as_bytes())
-                }) {
-                    continue;
-                }
-                self.find(
-                    INV_PROVENANCE,
-                    format!("{}+{rel:#x}", os.display_name()),
-                    format!(
-                        "the {} against {} at this place in the patched object is missing: the site stays zero",
-                        x86::reloc_name(irl.r_type),
-                        t.display_name()
-                    ),
-                );
-            }
+            self.missing_relocs(p, os, &outs, &ins);
         }
         if !unmatched.is_empty() {
             self.rep.notes.push(format!(
@@ -1190,6 +1132,81 @@ impl<'a> V<'a> {
                 p.path,
                 unmatched.join(", ")
             ));
+        }
+    }
+
+    /// What a traced reference must not bind to: a patched function other
+    /// than through its new copy, init code or data left in the target.
+    fn check_target(&mut self, p: &Elf, id: InDest, od: &OutDest, orl: &Reloc) {
+        // A reference to a function this output patches binds to
+        // its new copy (or the deliberate original, which out_dest
+        // already counts as the copy).
+        if let InDest::Sym(t) = id
+            && let Some(m) = &self.meta
+            && let Some((new, _, _)) = m
+                .funcs
+                .iter()
+                .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
+            && *od != OutDest::Copy(new.clone().into_bytes())
+        {
+            let msg = format!(
+                "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
+                p.symbols[t].display_name()
+            );
+            let here = self.here(orl);
+            self.find(INV_PATCHED_FUNC_POINTER, here, msg);
+        }
+        // References to init code or data left in the target.
+        if let InDest::Sym(t) = id
+            && matches!(*od, OutDest::Klp(_) | OutDest::Export(_))
+            && let Some(ts) = p.symbols[t].section
+            && names::is_init_section(&p.sections[ts].name)
+        {
+            self.ran(INV_INIT);
+            let here = self.here(orl);
+            self.find(
+                INV_INIT,
+                here,
+                format!(
+                    "{} is in {}, freed after boot, and is referenced as {od}",
+                    p.symbols[t].display_name(),
+                    p.sections[ts].display_name()
+                ),
+            );
+        }
+    }
+
+    /// Relocations of the patched object's copy that the output lacks.
+    fn missing_relocs(
+        &mut self,
+        p: &Elf,
+        os: &crate::elf::Symbol,
+        outs: &BTreeMap<u64, Reloc>,
+        ins: &BTreeMap<u64, Reloc>,
+    ) {
+        for (rel, irl) in ins {
+            if outs.contains_key(rel) {
+                continue;
+            }
+            let t = &p.symbols[irl.symbol];
+            // A jump into .altinstr_aux is dropped when the alternative
+            // that rewrites it is kept (extract checks that).
+            if t.section.is_some_and(|s| {
+                x86::AUX_SECTIONS
+                    .iter()
+                    .any(|a| p.sections[s].name == a.as_bytes())
+            }) {
+                continue;
+            }
+            self.find(
+                INV_PROVENANCE,
+                format!("{}+{rel:#x}", os.display_name()),
+                format!(
+                    "the {} against {} at this place in the patched object is missing: the site stays zero",
+                    x86::reloc_name(irl.r_type),
+                    t.display_name()
+                ),
+            );
         }
     }
 
