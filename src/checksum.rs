@@ -663,14 +663,7 @@ impl<'a> Ctx<'a> {
         let relocs = self.relocs_in(sec, start, end);
         let mut rc = 0;
         let metas: &[(u64, u64)] = if with_meta {
-            self.meta
-                .get(&sec)
-                .map(|v| {
-                    let lo = v.partition_point(|m| m.0 < start);
-                    let hi = v.partition_point(|m| m.0 < end);
-                    &v[lo..hi]
-                })
-                .unwrap_or(&[])
+            self.meta_in(sec, start, end)
         } else {
             &[]
         };
@@ -726,18 +719,7 @@ impl<'a> Ctx<'a> {
                 h_u64(hm, mhash);
             }
             if let Some(dv) = detail.as_deref_mut() {
-                let mut text = String::new();
-                if let Some(f) = fmt.as_mut() {
-                    f.format(insn, &mut text);
-                }
-                for &id in here {
-                    let r = elf.relocs[id];
-                    text.push_str(&format!(
-                        "  [{} {}]",
-                        x86::reloc_name(r.r_type),
-                        crate::dump::reloc_target(elf, &r)
-                    ));
-                }
+                let mut text = self.insn_text(fmt.as_mut(), insn, here);
                 if line {
                     text.push_str("  [__LINE__ masked]");
                 }
@@ -748,6 +730,42 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
+    }
+
+    /// The special-section metadata of `[start, end)` of `sec`.
+    fn meta_in(&self, sec: usize, start: u64, end: u64) -> &[(u64, u64)] {
+        self.meta
+            .get(&sec)
+            .map(|v| {
+                let lo = v.partition_point(|m| m.0 < start);
+                let hi = v.partition_point(|m| m.0 < end);
+                &v[lo..hi]
+            })
+            .unwrap_or(&[])
+    }
+
+    /// An instruction as a difference is explained: disassembly, then each
+    /// relocation's type and target.
+    fn insn_text(
+        &self,
+        fmt: Option<&mut GasFormatter>,
+        insn: &Instruction,
+        here: &[usize],
+    ) -> String {
+        let elf = self.elf;
+        let mut text = String::new();
+        if let Some(f) = fmt {
+            f.format(insn, &mut text);
+        }
+        for &id in here {
+            let r = elf.relocs[id];
+            text.push_str(&format!(
+                "  [{} {}]",
+                x86::reloc_name(r.r_type),
+                crate::dump::reloc_target(elf, &r)
+            ));
+        }
+        text
     }
 
     /// One instruction's hash input: its bytes (immediate replaced when

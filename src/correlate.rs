@@ -16,7 +16,11 @@
 //!    the numbers and an exact name match is a coincidence. A static the
 //!    patch moved into a new static helper pairs across the move; what use
 //!    cannot decide is refused (see `StaticsByUse`). Statics that no
-//!    function uses go through levels 1, 2 and 5 like any symbol;
+//!    function uses pair through the paired data that references them
+//!    (`pair_by_data`), else by levels 1 and 2 when their name is unique
+//!    in the file on both sides; several of one name that nothing decides
+//!    are never paired by number or order: `Twins::ambiguous_p` records
+//!    them and extract refuses a reference to one (`mark_ambiguous`);
 //! 4. **scope**: a symbol that became global (or local) pairs by name, with a
 //!    warning (function-scope statics never change binding);
 //! 5. **position**: N same-named candidates on each side pair in order, with
@@ -46,6 +50,9 @@ pub enum Level {
     Reference,
     /// Function-scope static moved by the patch into a new static helper.
     Moved,
+    /// Function-scope static no function uses, through the paired data
+    /// that references it.
+    Data,
     /// Binding changed.
     Scope,
     /// Last resort: order.
@@ -61,6 +68,7 @@ impl Level {
             Level::Demangled => "demangled name",
             Level::Reference => "referencing function",
             Level::Moved => "use moved into a new static function",
+            Level::Data => "referencing data",
             Level::Scope => "name, binding changed",
             Level::Position => "position (last resort)",
         }
@@ -78,6 +86,13 @@ pub struct Twins {
     pub level: HashMap<usize, Level>,
     /// Warnings (weak pairings, unpaired symbols).
     pub warnings: Vec<String>,
+    /// Function-scope statics of the patched object that neither use nor
+    /// data references could pair while their file has several statics of
+    /// that name: patched symbol → why. Left unpaired, but never new:
+    /// extract refuses any reference to one (`--pair` settles it).
+    pub ambiguous_p: BTreeMap<usize, String>,
+    /// The same, original side.
+    pub ambiguous_o: BTreeSet<usize>,
 }
 
 impl Twins {
@@ -249,21 +264,7 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
     let (pb, pnames) = blocks(patched);
-    // FILE blocks in step: each orig block takes the next patched block of
-    // the same name.
-    let mut block_map: HashMap<usize, usize> = HashMap::from([(NO_FILE, NO_FILE)]);
-    let mut next = 0;
-    for (i, n) in onames.iter().enumerate() {
-        if let Some(j) = (next..pnames.len()).find(|&j| &pnames[j] == n) {
-            block_map.insert(i, j);
-            next = j + 1;
-        } else {
-            tw.warnings.push(format!(
-                "file {} has no counterpart in the patched object",
-                show(n)
-            ));
-        }
-    }
+    let block_map = match_blocks(&onames, &pnames, &mut tw);
     // Key of a symbol: (local, block as orig block number, class).
     let pblock_to_o: HashMap<usize, usize> = block_map.iter().map(|(&o, &p)| (p, o)).collect();
     let okey = |i: usize| -> Option<(bool, Option<usize>, Class)> {
@@ -288,21 +289,7 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         .collect();
 
     // Pairs the user pinned come first; nothing else pairs them again.
-    for pin in pins {
-        let o = pinned_symbol(orig, &ocands, &pin.orig)?;
-        let p = pinned_symbol(patched, &pcands, &pin.patched)?;
-        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
-        {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
-                    pin.orig, pin.patched
-                ),
-            ));
-        }
-        tw.pair(o, p, Level::Pinned);
-    }
+    pin_pairs(orig, patched, &ocands, &pcands, pins, &mut tw)?;
 
     // Function-scope statics are paired by use (level 3), never by a
     // name alone while a function uses them: their counters are a
@@ -340,7 +327,29 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         use_free_o = su.free_o;
         use_free_p = su.free_p;
         // Statics no function uses (referenced from data only, such as
-        // `__quirk.N`): use cannot tell, so names do, as for any symbol.
+        // `__quirk.N` or a static published through a static holder):
+        // first through the paired data that references them (level 3c),
+        // then, when the name is unique in its file on both sides so that
+        // the numbering cannot matter, by name like any symbol; several
+        // of one name left over are ambiguous, never paired by number.
+        pair_by_data(
+            orig,
+            patched,
+            &mut tw,
+            &use_free_o,
+            &use_free_p,
+            &su.key_o,
+            &su.key_p,
+        );
+        mark_ambiguous(
+            orig,
+            patched,
+            &mut tw,
+            &mut use_free_o,
+            &mut use_free_p,
+            &su.key_o,
+            &su.key_p,
+        );
         name_levels(
             orig,
             patched,
@@ -358,105 +367,434 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let name_ok_p = |p: usize| !fss_p.contains(&p) || use_free_p.contains(&p);
 
     // Level 4: binding changed.
-    {
-        let mut by_name: HashMap<(Vec<u8>, Class), Vec<usize>> = HashMap::new();
-        for &p in pcands
-            .iter()
-            .filter(|&&p| !tw.p2o.contains_key(&p) && !fss_p.contains(&p))
-        {
-            by_name
-                .entry((names::demangle(&patched.symbols[p].name), class(patched, p)))
-                .or_default()
-                .push(p);
-        }
-        let unpaired: Vec<usize> = ocands
-            .iter()
-            .copied()
-            .filter(|o| !tw.o2p.contains_key(o) && !fss_o.contains(o))
-            .collect();
-        for o in unpaired {
-            let key = (names::demangle(&orig.symbols[o].name), class(orig, o));
-            if let Some(ps) = by_name.get(&key) {
-                let opposite: Vec<usize> = ps
-                    .iter()
-                    .copied()
-                    .filter(|&p| {
-                        patched.symbols[p].is_local() != orig.symbols[o].is_local()
-                            && !tw.p2o.contains_key(&p)
-                    })
-                    .collect();
-                if opposite.len() == 1 {
-                    tw.pair(o, opposite[0], Level::Scope);
-                    tw.warnings.push(format!(
-                        "{} changed binding ({} in the original, {} in the patched object)",
-                        orig.symbols[o].display_name(),
-                        if orig.symbols[o].is_local() {
-                            "local"
-                        } else {
-                            "global"
-                        },
-                        if patched.symbols[opposite[0]].is_local() {
-                            "local"
-                        } else {
-                            "global"
-                        }
-                    ));
-                }
-            }
-        }
-    }
+    scope_level(orig, patched, &ocands, &pcands, &fss_o, &fss_p, &mut tw);
 
     // Level 5: position.
-    {
-        let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
-        for &o in ocands
-            .iter()
-            .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
-        {
-            if let Some(k) = okey(o) {
-                groups
-                    .entry((k, names::demangle(&orig.symbols[o].name)))
-                    .or_default()
-                    .0
-                    .push(o);
-            }
-        }
-        for &p in pcands
-            .iter()
-            .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
-        {
-            if let Some(k) = pkey(p) {
-                groups
-                    .entry((k, names::demangle(&patched.symbols[p].name)))
-                    .or_default()
-                    .1
-                    .push(p);
-            }
-        }
-        let mut by_position: Vec<String> = Vec::new();
-        for ((_, name), (os, ps)) in groups {
-            if os.len() > 1 && os.len() == ps.len() {
-                for (o, p) in os.iter().zip(ps.iter()) {
-                    tw.pair(*o, *p, Level::Position);
-                }
-                by_position.push(format!("{} ({})", show(&name), os.len()));
-            }
-        }
-        if !by_position.is_empty() {
-            let shown: Vec<&str> = by_position.iter().take(5).map(String::as_str).collect();
+    position_level(
+        orig,
+        patched,
+        &mut tw,
+        (&ocands, &pcands),
+        (&okey, &pkey),
+        (&name_ok_o, &name_ok_p),
+    );
+    Ok(tw)
+}
+
+/// FILE blocks in step: each orig block takes the next patched block of
+/// the same name. Returns orig block → patched block.
+fn match_blocks(onames: &[Vec<u8>], pnames: &[Vec<u8>], tw: &mut Twins) -> HashMap<usize, usize> {
+    let mut block_map: HashMap<usize, usize> = HashMap::from([(NO_FILE, NO_FILE)]);
+    let mut next = 0;
+    for (i, n) in onames.iter().enumerate() {
+        if let Some(j) = (next..pnames.len()).find(|&j| &pnames[j] == n) {
+            block_map.insert(i, j);
+            next = j + 1;
+        } else {
             tw.warnings.push(format!(
-                "paired same-named symbols by position (last resort), {} name(s): {}{}",
-                by_position.len(),
-                shown.join(", "),
-                if by_position.len() > 5 {
-                    format!(" and {} more", by_position.len() - 5)
-                } else {
-                    String::new()
-                }
+                "file {} has no counterpart in the patched object",
+                show(n)
             ));
         }
     }
-    Ok(tw)
+    block_map
+}
+
+/// Pairs the user pinned (`--pair`), before any other level.
+fn pin_pairs(
+    orig: &Elf,
+    patched: &Elf,
+    ocands: &[usize],
+    pcands: &[usize],
+    pins: &[Pin],
+    tw: &mut Twins,
+) -> Result<()> {
+    for pin in pins {
+        let o = pinned_symbol(orig, ocands, &pin.orig)?;
+        let p = pinned_symbol(patched, pcands, &pin.patched)?;
+        if tw.o2p.contains_key(&o) || tw.p2o.contains_key(&p) || class(orig, o) != class(patched, p)
+        {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--pair {}={}: a symbol is pinned twice, or the two are not the same kind",
+                    pin.orig, pin.patched
+                ),
+            ));
+        }
+        tw.pair(o, p, Level::Pinned);
+    }
+    Ok(())
+}
+
+/// Level 4: the same (demangled) name and kind, binding changed; one
+/// candidate of the opposite binding. Function-scope statics (`fss_o`,
+/// `fss_p`) are left to use.
+fn scope_level(
+    orig: &Elf,
+    patched: &Elf,
+    ocands: &[usize],
+    pcands: &[usize],
+    fss_o: &HashSet<usize>,
+    fss_p: &HashSet<usize>,
+    tw: &mut Twins,
+) {
+    let mut by_name: HashMap<(Vec<u8>, Class), Vec<usize>> = HashMap::new();
+    for &p in pcands
+        .iter()
+        .filter(|&&p| !tw.p2o.contains_key(&p) && !fss_p.contains(&p))
+    {
+        by_name
+            .entry((names::demangle(&patched.symbols[p].name), class(patched, p)))
+            .or_default()
+            .push(p);
+    }
+    let unpaired: Vec<usize> = ocands
+        .iter()
+        .copied()
+        .filter(|o| !tw.o2p.contains_key(o) && !fss_o.contains(o))
+        .collect();
+    for o in unpaired {
+        let key = (names::demangle(&orig.symbols[o].name), class(orig, o));
+        if let Some(ps) = by_name.get(&key) {
+            let opposite: Vec<usize> = ps
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    patched.symbols[p].is_local() != orig.symbols[o].is_local()
+                        && !tw.p2o.contains_key(&p)
+                })
+                .collect();
+            if opposite.len() == 1 {
+                tw.pair(o, opposite[0], Level::Scope);
+                tw.warnings.push(format!(
+                    "{} changed binding ({} in the original, {} in the patched object)",
+                    orig.symbols[o].display_name(),
+                    if orig.symbols[o].is_local() {
+                        "local"
+                    } else {
+                        "global"
+                    },
+                    if patched.symbols[opposite[0]].is_local() {
+                        "local"
+                    } else {
+                        "global"
+                    }
+                ));
+            }
+        }
+    }
+}
+
+/// Level 5: position, the last resort: same-named symbols of one key, as
+/// many on each side, paired in order; `name_ok` leaves out what only use
+/// may pair.
+#[allow(clippy::type_complexity)]
+fn position_level(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    (ocands, pcands): (&[usize], &[usize]),
+    (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
+    (name_ok_o, name_ok_p): (&dyn Fn(usize) -> bool, &dyn Fn(usize) -> bool),
+) {
+    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
+    for &o in ocands
+        .iter()
+        .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
+    {
+        if let Some(k) = okey(o) {
+            groups
+                .entry((k, names::demangle(&orig.symbols[o].name)))
+                .or_default()
+                .0
+                .push(o);
+        }
+    }
+    for &p in pcands
+        .iter()
+        .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
+    {
+        if let Some(k) = pkey(p) {
+            groups
+                .entry((k, names::demangle(&patched.symbols[p].name)))
+                .or_default()
+                .1
+                .push(p);
+        }
+    }
+    let mut by_position: Vec<String> = Vec::new();
+    for ((_, name), (os, ps)) in groups {
+        if os.len() > 1 && os.len() == ps.len() {
+            for (o, p) in os.iter().zip(ps.iter()) {
+                tw.pair(*o, *p, Level::Position);
+            }
+            by_position.push(format!("{} ({})", show(&name), os.len()));
+        }
+    }
+    if !by_position.is_empty() {
+        let shown: Vec<&str> = by_position.iter().take(5).map(String::as_str).collect();
+        tw.warnings.push(format!(
+            "paired same-named symbols by position (last resort), {} name(s): {}{}",
+            by_position.len(),
+            shown.join(", "),
+            if by_position.len() > 5 {
+                format!(" and {} more", by_position.len() - 5)
+            } else {
+                String::new()
+            }
+        ));
+    }
+}
+
+/// Key of a function-scope static: (file block as orig block, demangled
+/// name).
+type StaticKey = (Option<Key>, Vec<u8>);
+
+/// For every data symbol (an object, or any named symbol of a
+/// non-executable section) the symbols its relocations reach: named
+/// targets as they are, section-relative ones through `Elf::resolve_ref`.
+fn data_references(elf: &Elf) -> HashMap<usize, BTreeSet<usize>> {
+    let mut out: HashMap<usize, BTreeSet<usize>> = HashMap::new();
+    for r in &elf.relocs {
+        let sec = &elf.sections[r.section];
+        if sec.is_exec() || !sec.is_alloc() {
+            continue;
+        }
+        let Some(h) = elf.symbol_containing(r.section, r.offset) else {
+            continue;
+        };
+        let t = &elf.symbols[r.symbol];
+        let target = if t.is_section() {
+            t.section
+                .and_then(|ts| Some((ts, crate::elf::uoffset_of(t.value, r.addend, 0)?)))
+                .and_then(|(ts, off)| elf.resolve_ref(ts, off))
+                .map(|rt| rt.sym)
+        } else if t.section.is_some() {
+            Some(r.symbol)
+        } else {
+            None
+        };
+        if let Some(t) = target
+            && t != h
+        {
+            out.entry(h).or_default().insert(t);
+        }
+    }
+    out
+}
+
+/// One side of [`pair_by_data`].
+struct DataSide<'k> {
+    /// Data symbols referencing each free static.
+    holders: BTreeMap<usize, BTreeSet<usize>>,
+    /// Every data symbol's references.
+    refs: HashMap<usize, BTreeSet<usize>>,
+    keys: &'k BTreeMap<usize, StaticKey>,
+    free: &'k HashSet<usize>,
+}
+
+impl DataSide<'_> {
+    /// Candidates of static `s` of this side on the `other`: the
+    /// intersection, over its holders with a twin (`twin`), of the
+    /// unpaired (`other_paired`) free same-key statics the twin
+    /// references; None when no holder gives evidence.
+    fn cands(
+        &self,
+        s: usize,
+        other: &DataSide<'_>,
+        twin: &HashMap<usize, usize>,
+        other_paired: &HashMap<usize, usize>,
+    ) -> Option<BTreeSet<usize>> {
+        let key = self.keys.get(&s)?;
+        key.0?;
+        let mut among: Option<BTreeSet<usize>> = None;
+        for h in self.holders.get(&s)? {
+            let Some(ht) = twin.get(h) else { continue };
+            let here: BTreeSet<usize> = other
+                .refs
+                .get(ht)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|c| {
+                    other.free.contains(c)
+                        && !other_paired.contains_key(c)
+                        && other.keys.get(c) == Some(key)
+                })
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            among = Some(match among {
+                None => here,
+                Some(a) => a.intersection(&here).copied().collect(),
+            });
+        }
+        among
+    }
+}
+
+/// Level 3c: function-scope statics no function uses, paired through the
+/// paired data that references them. A holder `H` paired with `H'`, `H`
+/// referencing the static `x` and `H'` the same-named `y` (both unpaired),
+/// is evidence for `x ↔ y`; each holder narrows the candidates as in
+/// [`StaticsByUse`], and a pair needs agreement from both sides. Repeated
+/// until nothing changes: a paired static may itself hold others.
+///
+/// Why: such a static is reached by the patch only through data (a new
+/// holder the patch copies, `static struct holder extra = { &val }`); the
+/// copy must point at the running kernel's object, so its pair decides
+/// the klp symbol, and its `.N` number is only GCC's unit-wide counter.
+fn pair_by_data(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    free_o: &HashSet<usize>,
+    free_p: &HashSet<usize>,
+    key_o: &BTreeMap<usize, StaticKey>,
+    key_p: &BTreeMap<usize, StaticKey>,
+) {
+    if free_o.is_empty() || free_p.is_empty() {
+        return;
+    }
+    let refs_o = data_references(orig);
+    let refs_p = data_references(patched);
+    // Holders of each free static.
+    let holders = |refs: &HashMap<usize, BTreeSet<usize>>, free: &HashSet<usize>| {
+        let mut h: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for (&d, ts) in refs {
+            for t in ts.iter().filter(|t| free.contains(t)) {
+                h.entry(*t).or_default().insert(d);
+            }
+        }
+        h
+    };
+    let side_o = DataSide {
+        holders: holders(&refs_o, free_o),
+        refs: refs_o,
+        keys: key_o,
+        free: free_o,
+    };
+    let side_p = DataSide {
+        holders: holders(&refs_p, free_p),
+        refs: refs_p,
+        keys: key_p,
+        free: free_p,
+    };
+    loop {
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        for &s in free_o.iter().filter(|s| !tw.o2p.contains_key(s)) {
+            let Some(cs) = side_o.cands(s, &side_p, &tw.o2p, &tw.p2o) else {
+                continue;
+            };
+            let [c] = cs.iter().copied().collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let back = side_p.cands(c, &side_o, &tw.p2o, &tw.o2p);
+            if back.is_some_and(|b| b.len() == 1 && b.contains(&s)) {
+                found.push((s, c));
+            }
+        }
+        found.sort();
+        found.dedup();
+        let mut progress = false;
+        for (s, c) in found {
+            if !tw.o2p.contains_key(&s) && !tw.p2o.contains_key(&c) {
+                tw.pair(s, c, Level::Data);
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+}
+
+/// Function-scope statics that no function uses and no paired data
+/// decided (after [`pair_by_data`]): when their file has several statics
+/// of that name on either side, a name or position match would rest on
+/// GCC's unit-wide `.N` counter alone (a patch that adds or moves one
+/// renumbers the rest), so they are not paired but recorded as ambiguous
+/// and taken out of `free_o`/`free_p` (the later name levels). extract
+/// refuses any reference to one; diff of other functions goes on.
+fn mark_ambiguous(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    free_o: &mut HashSet<usize>,
+    free_p: &mut HashSet<usize>,
+    key_o: &BTreeMap<usize, StaticKey>,
+    key_p: &BTreeMap<usize, StaticKey>,
+) {
+    let mut count: BTreeMap<&StaticKey, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (s, k) in key_o {
+        count.entry(k).or_default().0.push(*s);
+    }
+    for (c, k) in key_p {
+        count.entry(k).or_default().1.push(*c);
+    }
+    for (k, (os, ps)) in count {
+        if k.0.is_none() || (os.len() < 2 && ps.len() < 2) {
+            continue;
+        }
+        let left_o: Vec<usize> = os
+            .iter()
+            .copied()
+            .filter(|s| free_o.contains(s) && !tw.o2p.contains_key(s))
+            .collect();
+        let left_p: Vec<usize> = ps
+            .iter()
+            .copied()
+            .filter(|c| free_p.contains(c) && !tw.p2o.contains_key(c))
+            .collect();
+        if left_o.is_empty() && left_p.is_empty() {
+            continue;
+        }
+        let names = |elf: &Elf, v: &[usize]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter()
+                    .map(|&i| elf.symbols[i].display_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let file = left_o
+            .first()
+            .and_then(|&s| orig.file_name_of(s))
+            .or_else(|| left_p.first().and_then(|&c| patched.file_name_of(c)))
+            .map_or_else(String::new, |f| format!("{}: ", show(f)));
+        let tail = format!(
+            "no function uses it and no paired data decides, and the file has {} static(s) named {} in the original ({}; unpaired: {}) and {} in the patched object ({}; unpaired: {}), so a name match would rest on GCC's .N counter alone",
+            os.len(),
+            show(&k.1),
+            names(orig, &os),
+            names(orig, &left_o),
+            ps.len(),
+            names(patched, &ps),
+            names(patched, &left_p),
+        );
+        for &s in &left_o {
+            free_o.remove(&s);
+            tw.ambiguous_o.insert(s);
+        }
+        for &c in &left_p {
+            free_p.remove(&c);
+            tw.ambiguous_p.insert(
+                c,
+                format!(
+                    "{file}function-scope static {} cannot be paired: {tail}",
+                    patched.symbols[c].display_name()
+                ),
+            );
+        }
+        tw.warnings.push(format!(
+            "{file}function-scope statics named {} left unpaired (a reference to one from extracted code is refused): {tail}",
+            show(&k.1)
+        ));
+    }
 }
 
 /// Levels 1 (name) and 2 (demangled name) over the candidates `use_o` /
@@ -576,7 +914,8 @@ enum Evidence {
 ///   renamed function keeps the state, new code that reuses a name must
 ///   not); refused, `--pair` settles it.
 ///
-/// Statics no function uses are left to the name levels.
+/// Statics no function uses are left to [`pair_by_data`],
+/// [`mark_ambiguous`] and the name levels.
 ///
 /// Why it matters: a paired static becomes a klp relocation to the
 /// original's name, which the livepatch core binds to the running kernel's
@@ -590,8 +929,8 @@ struct StaticsByUse<'e> {
     orig: &'e Elf,
     patched: &'e Elf,
     /// (file block as orig block, demangled name) of every static.
-    key_o: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
-    key_p: BTreeMap<usize, (Option<Key>, Vec<u8>)>,
+    key_o: BTreeMap<usize, StaticKey>,
+    key_p: BTreeMap<usize, StaticKey>,
     /// Users (functions) of each static.
     users_o: BTreeMap<usize, BTreeSet<usize>>,
     users_p: BTreeMap<usize, BTreeSet<usize>>,
@@ -755,14 +1094,45 @@ impl<'e> StaticsByUse<'e> {
             &self.key_o,
         );
         let mut refusals: Vec<String> = Vec::new();
-        // Join s and c when each is in the other's evidence.
+        let (edges_o, edges_p) = Self::edges(&ev_o, &ev_p);
+        self.components(tw, &edges_o, &edges_p, &mut refusals);
+        self.disagreeing(&ev_o, &ev_p, &mut refusals);
+        // 3b: moved into new static functions.
+        self.moved(tw, &ev_o, &ev_p);
+        self.orphans_of_a_name(tw, &ev_o, &ev_p, &mut refusals);
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
+                refusals.join("\n  ")
+            ),
+        )
+        .in_file(&self.patched.path)
+        .hint(
+            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
+        ))
+    }
+
+    /// Join s and c when each is in the other's evidence: the edges from
+    /// each side.
+    #[allow(clippy::type_complexity)]
+    fn edges(
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+    ) -> (
+        BTreeMap<usize, BTreeSet<usize>>,
+        BTreeMap<usize, BTreeSet<usize>>,
+    ) {
         let among = |e: Option<&Evidence>| match e {
             Some(Evidence::Among(a)) => a.clone(),
             _ => BTreeSet::new(),
         };
         let mut edges_o: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut edges_p: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        for (&s, e) in &ev_o {
+        for (&s, e) in ev_o {
             for c in among(Some(e)) {
                 if among(ev_p.get(&c)).contains(&s) {
                     edges_o.entry(s).or_default().insert(c);
@@ -770,7 +1140,18 @@ impl<'e> StaticsByUse<'e> {
                 }
             }
         }
-        // Components.
+        (edges_o, edges_p)
+    }
+
+    /// Components of the edges: one static on each side pairs; complete
+    /// components of equal size pair in order; anything else is refused.
+    fn components(
+        &self,
+        tw: &mut Twins,
+        edges_o: &BTreeMap<usize, BTreeSet<usize>>,
+        edges_p: &BTreeMap<usize, BTreeSet<usize>>,
+        refusals: &mut Vec<String>,
+    ) {
         let mut done_o: HashSet<usize> = HashSet::new();
         for &start in edges_o.keys() {
             if done_o.contains(&start) {
@@ -827,8 +1208,16 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // Twins that disagree.
-        for (&s, e) in &ev_o {
+    }
+
+    /// Twins that disagree.
+    fn disagreeing(
+        &self,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
+        for (&s, e) in ev_o {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the twins of its users use different statics of that name",
@@ -837,7 +1226,7 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        for (&c, e) in &ev_p {
+        for (&c, e) in ev_p {
             if matches!(e, Evidence::Among(a) if a.is_empty()) {
                 refusals.push(format!(
                     "{}static local {}: the originals of its users use different statics of that name",
@@ -848,8 +1237,17 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        // 3b: moved into new static functions.
-        self.moved(tw, &ev_o, &ev_p);
+    }
+
+    /// What is left of the same name on both sides, used on each side only
+    /// by functions without a twin, is refused.
+    fn orphans_of_a_name(
+        &self,
+        tw: &Twins,
+        ev_o: &BTreeMap<usize, Evidence>,
+        ev_p: &BTreeMap<usize, Evidence>,
+        refusals: &mut Vec<String>,
+    ) {
         // What is left of the same name on both sides, used on each side
         // only by functions without a twin (a removed one and a new one):
         // whether the new code continues the old state (a rename) or starts
@@ -886,20 +1284,6 @@ impl<'e> StaticsByUse<'e> {
                 ));
             }
         }
-        if refusals.is_empty() {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorKind::Refused,
-            format!(
-                "cannot pair function-scope static locals (their state must be the kernel's, so a wrong pair corrupts it):\n  {}",
-                refusals.join("\n  ")
-            ),
-        )
-        .in_file(&self.patched.path)
-        .hint(
-            "pin the pairing with --pair ORIG=PATCHED (FILE:NAME for a name in several files), or keep each static local in the function that used it in the original (or move it into a new static helper called only from there)",
-        ))
     }
 
     /// Level 3b: a static the patch moved from changed functions into new
@@ -1090,6 +1474,7 @@ mod tests {
             Level::Demangled,
             Level::Reference,
             Level::Moved,
+            Level::Data,
             Level::Scope,
             Level::Position,
         ];

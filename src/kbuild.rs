@@ -87,6 +87,7 @@ pub fn parse_callback(spec: &str) -> Result<Callback> {
         slot,
         func: func.to_string(),
         objname: obj.to_string(),
+        sym: None,
     })
 }
 
@@ -137,25 +138,7 @@ struct Shipped {
 /// parts and add the records and the function aliases.
 fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
     let file = p.path.as_str();
-    for s in &p.sections {
-        if s.name.starts_with(RECORDS_PREFIX) || s.name == NAMES_SECTION {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "already has {}: this is a shipped object, not an `extract` output",
-                    s.display_name()
-                ),
-            )
-            .in_file(file));
-        }
-        if s.name.starts_with(b".klp.arch.") {
-            return Err(Error::unsupported(format!(
-                "{}: the legacy .klp.arch form has no kbuild form",
-                s.display_name()
-            ))
-            .in_file(file));
-        }
-    }
+    check_not_shipped(p)?;
     let copied = copy::copy(
         p,
         &|s| s.name == META_SECTION || is_klp_rela_section(s),
@@ -177,9 +160,66 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
     }
 
     // --- records ---------------------------------------------------------------
+    let by_obj = collect_records(p, &copied.sections)?;
+    let record_objs: Vec<String> = by_obj.keys().cloned().collect();
+    add_records(&mut out, by_obj);
+
+    // --- aliases -------------------------------------------------------------------
+    for (k, (new, _, _)) in meta.funcs.iter().enumerate() {
+        let s = defined_func(p, new).ok_or_else(|| {
+            Error::malformed(format!(
+                ".klpwrite.patch names {new}, which is not a function here"
+            ))
+            .in_file(file)
+        })?;
+        let of = copied.symbols[s].expect("defined functions are carried over");
+        add_alias(&mut out, of, &format!("__klpwrite_fn_{n}_{k}"));
+    }
+    Ok(Shipped {
+        file: format!("{n}-{}.o", meta.objname),
+        out,
+        record_objs,
+        symbols: copied.symbols,
+    })
+}
+
+/// An extract output, not something already shipped or in the legacy form.
+fn check_not_shipped(p: &Elf) -> Result<()> {
+    let file = p.path.as_str();
+    for s in &p.sections {
+        if s.name.starts_with(RECORDS_PREFIX) || s.name == NAMES_SECTION {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "already has {}: this is a shipped object, not an `extract` output",
+                    s.display_name()
+                ),
+            )
+            .in_file(file));
+        }
+        if s.name.starts_with(b".klp.arch.") {
+            return Err(Error::unsupported(format!(
+                "{}: the legacy .klp.arch form has no kbuild form",
+                s.display_name()
+            ))
+            .in_file(file));
+        }
+    }
+    Ok(())
+}
+
+/// A record in the making: (output target section, offset, klp symbol, record).
+type PendingRecord = (usize, u64, Vec<u8>, Record);
+
+/// The records of every `.klp.rela` section, per klp object, each
+/// relocation checked as the kernel would apply it.
+fn collect_records(
+    p: &Elf,
+    copied_sections: &[Option<usize>],
+) -> Result<BTreeMap<String, Vec<PendingRecord>>> {
+    let file = p.path.as_str();
     // Per klp object: (output target section, offset, klp symbol, record).
-    type Pending = (usize, u64, Vec<u8>, Record);
-    let mut by_obj: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let mut by_obj: BTreeMap<String, Vec<PendingRecord>> = BTreeMap::new();
     for rs in p.sections.iter().filter(|s| is_klp_rela_section(s)) {
         let at = |m: String| {
             Error::new(ErrorKind::Klp, m)
@@ -196,7 +236,7 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             .ok_or_else(|| at("not named .klp.rela.<obj>.<section>".into()))?;
         check_objname(&obj).map_err(|e| e.in_file(file))?;
         let tsec = rs.sh_info as usize;
-        let target = copied.sections[tsec]
+        let target = copied_sections[tsec]
             .ok_or_else(|| at("applies to a section that is not carried over".into()))?;
         let data = p.data(tsec);
         for (k, r) in p.relocs_of_rsec(rs.index).iter().enumerate() {
@@ -248,7 +288,12 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             ));
         }
     }
-    let record_objs: Vec<String> = by_obj.keys().cloned().collect();
+    Ok(by_obj)
+}
+
+/// The names section and one records section per klp object, with the
+/// relocations that fill in each record's place and name.
+fn add_records(out: &mut OutObject, by_obj: BTreeMap<String, Vec<PendingRecord>>) {
     if !by_obj.is_empty() {
         let names = out.add_section(OutSection {
             name: NAMES_SECTION.to_vec(),
@@ -308,29 +353,29 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
             out.add_relocations(rsec, None, relocs);
         }
     }
-
-    // --- aliases -------------------------------------------------------------------
-    for (k, (new, _, _)) in meta.funcs.iter().enumerate() {
-        let s = defined_func(p, new).ok_or_else(|| {
-            Error::malformed(format!(
-                ".klpwrite.patch names {new}, which is not a function here"
-            ))
-            .in_file(file)
-        })?;
-        let of = copied.symbols[s].expect("defined functions are carried over");
-        add_alias(&mut out, of, &format!("__klpwrite_fn_{n}_{k}"));
-    }
-    Ok(Shipped {
-        file: format!("{n}-{}.o", meta.objname),
-        out,
-        record_objs,
-        symbols: copied.symbols,
-    })
 }
 
 /// Build the files of the kbuild directory from `extract` outputs.
 pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>> {
     let name = &opts.name;
+    check_module_name(name)?;
+    if patches.is_empty() {
+        return Err(Error::new(ErrorKind::Usage, "no patch objects"));
+    }
+    let mut g = Generated::ship_all(patches)?;
+
+    // --- callbacks: marked in the objects, then given on the command line ----------
+    g.callbacks(patches, opts)?;
+
+    // --- every klp_object has functions or callbacks; every module record has an object
+    g.check_objects(patches)?;
+
+    // --- files ------------------------------------------------------------------------
+    g.files(name, opts)
+}
+
+/// The module name: a C identifier kbuild keeps as it is.
+fn check_module_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > MAX_OBJNAME
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -344,246 +389,307 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
             ),
         ));
     }
-    if patches.is_empty() {
-        return Err(Error::new(ErrorKind::Usage, "no patch objects"));
-    }
-    let mut objects: Vec<StubObject> = Vec::new();
-    let mut shipped: Vec<Shipped> = Vec::new();
-    let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
-    let mut globals: HashMap<Vec<u8>, String> = HashMap::new();
-    let mut metas: Vec<PatchMeta> = Vec::new();
-    let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
-    for (i, p) in patches.iter().enumerate() {
-        let n = i + 1;
-        crate::verify::check_input(p)?;
-        let meta = read_patch_meta(p)?;
-        if meta.legacy {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "extracted for the pre-5.8 rules (.klp.arch sections); the kbuild form targets 5.8 and later",
-            )
-            .in_file(&p.path)
-            .hint("use `klpwrite module` for older kernels"));
-        }
-        for s in p.symbols.iter().skip(1) {
-            if s.is_local() || s.section.is_none() {
-                continue;
-            }
-            if reserved_global(&s.name) {
+    Ok(())
+}
+
+/// The kbuild form in the making: the stub's objects and the shipped
+/// objects, with what the later steps check against.
+struct Generated {
+    objects: Vec<StubObject>,
+    shipped: Vec<Shipped>,
+    /// Defining input of each global.
+    globals: HashMap<Vec<u8>, String>,
+    metas: Vec<PatchMeta>,
+    /// Where each set callback came from (4 slots per object).
+    cb_from: Vec<String>,
+}
+
+impl Generated {
+    /// Ship every input and collect the stub's objects and functions.
+    fn ship_all(patches: &[Elf]) -> Result<Generated> {
+        let mut objects: Vec<StubObject> = Vec::new();
+        let mut shipped: Vec<Shipped> = Vec::new();
+        let mut seen_funcs: HashMap<(String, String, u64), String> = HashMap::new();
+        let mut globals: HashMap<Vec<u8>, String> = HashMap::new();
+        let mut metas: Vec<PatchMeta> = Vec::new();
+        let mut cb_from: Vec<String> = Vec::new(); // where each set callback came from
+        for (i, p) in patches.iter().enumerate() {
+            let n = i + 1;
+            crate::verify::check_input(p)?;
+            let meta = read_patch_meta(p)?;
+            if meta.legacy {
                 return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "defines {}, a name the generated module uses",
-                        s.display_name()
-                    ),
+                    ErrorKind::Unsupported,
+                    "extracted for the pre-5.8 rules (.klp.arch sections); the kbuild form targets 5.8 and later",
                 )
-                .in_file(&p.path));
+                .in_file(&p.path)
+                .hint("use `klpwrite module` for older kernels"));
             }
-            if let Some(other) = globals.insert(s.name.clone(), p.path.clone()) {
-                return Err(duplicate_global(&s.display_name(), &other, &p.path));
+            for s in p.symbols.iter().skip(1) {
+                if s.is_local() || s.section.is_none() {
+                    continue;
+                }
+                if reserved_global(&s.name) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "defines {}, a name the generated module uses",
+                            s.display_name()
+                        ),
+                    )
+                    .in_file(&p.path));
+                }
+                if let Some(other) = globals.insert(s.name.clone(), p.path.clone()) {
+                    return Err(duplicate_global(&s.display_name(), &other, &p.path));
+                }
+            }
+            let sh = ship(p, n, &meta)?;
+            let oi = match objects.iter().position(|o| o.objname == meta.objname) {
+                Some(oi) => oi,
+                None => {
+                    objects.push(StubObject {
+                        objname: meta.objname.clone(),
+                        funcs: Vec::new(),
+                        callbacks: Default::default(),
+                    });
+                    cb_from.extend(std::iter::repeat_n(String::new(), 4));
+                    objects.len() - 1
+                }
+            };
+            for (k, (_, old, pos)) in meta.funcs.iter().enumerate() {
+                let key = (meta.objname.clone(), old.clone(), *pos);
+                if let Some(other) = seen_funcs.insert(key, p.path.clone()) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{old} (sympos {pos}) of {} is patched by both {other} and {}",
+                            meta.objname, p.path
+                        ),
+                    ));
+                }
+                objects[oi].funcs.push(StubFunc {
+                    alias: format!("__klpwrite_fn_{n}_{k}"),
+                    old_name: old.clone(),
+                    sympos: *pos,
+                });
+            }
+            shipped.push(sh);
+            metas.push(meta);
+        }
+        Ok(Generated {
+            objects,
+            shipped,
+            globals,
+            metas,
+            cb_from,
+        })
+    }
+
+    /// Callbacks marked in the objects, then those given on the command
+    /// line: each gets an alias in the object that defines it.
+    fn callbacks(&mut self, patches: &[Elf], opts: &KbuildOptions) -> Result<()> {
+        let Generated {
+            objects,
+            shipped,
+            metas,
+            cb_from,
+            ..
+        } = self;
+        let mut wanted: Vec<(Callback, Option<usize>, String)> = Vec::new(); // callback, input, origin
+        for (i, m) in metas.iter().enumerate() {
+            for (slot, func) in &m.callbacks {
+                let cb = Callback {
+                    slot: *slot,
+                    func: func.clone(),
+                    objname: m.objname.clone(),
+                    sym: None,
+                };
+                wanted.push((cb, Some(i), format!("marked in {}", patches[i].path)));
             }
         }
-        let sh = ship(p, n, &meta)?;
-        let oi = match objects.iter().position(|o| o.objname == meta.objname) {
-            Some(oi) => oi,
-            None => {
-                objects.push(StubObject {
-                    objname: meta.objname.clone(),
-                    funcs: Vec::new(),
-                    callbacks: Default::default(),
-                });
-                cb_from.extend(std::iter::repeat_n(String::new(), 4));
-                objects.len() - 1
-            }
-        };
-        for (k, (_, old, pos)) in meta.funcs.iter().enumerate() {
-            let key = (meta.objname.clone(), old.clone(), *pos);
-            if let Some(other) = seen_funcs.insert(key, p.path.clone()) {
+        for cb in &opts.callbacks {
+            wanted.push((cb.clone(), None, "--callback".to_string()));
+        }
+        for (cb, input, origin) in wanted {
+            let slot_name = CALLBACK_SLOTS[cb.slot];
+            let oi = objects
+                .iter()
+                .position(|o| o.objname == cb.objname)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Usage,
+                        format!(
+                            "callback {} for object {}, which none of the patch objects patches",
+                            cb.func, cb.objname
+                        ),
+                    )
+                })?;
+            if objects[oi].callbacks[cb.slot].is_some() {
                 return Err(Error::new(
-                    ErrorKind::Refused,
+                    ErrorKind::Usage,
                     format!(
-                        "{old} (sympos {pos}) of {} is patched by both {other} and {}",
-                        meta.objname, p.path
+                        "two {slot_name} callbacks for {} ({} and {origin})",
+                        cb.objname,
+                        cb_from[oi * 4 + cb.slot]
                     ),
                 ));
             }
-            objects[oi].funcs.push(StubFunc {
-                alias: format!("__klpwrite_fn_{n}_{k}"),
-                old_name: old.clone(),
-                sympos: *pos,
-            });
-        }
-        shipped.push(sh);
-        metas.push(meta);
-    }
-
-    // --- callbacks: marked in the objects, then given on the command line ----------
-    let mut wanted: Vec<(Callback, Option<usize>, String)> = Vec::new(); // callback, input, origin
-    for (i, m) in metas.iter().enumerate() {
-        for (slot, func) in &m.callbacks {
-            let cb = Callback {
-                slot: *slot,
-                func: func.clone(),
-                objname: m.objname.clone(),
+            let input = match input {
+                Some(i) => i,
+                None => callback_input(patches, metas, &cb)?,
             };
-            wanted.push((cb, Some(i), format!("marked in {}", patches[i].path)));
-        }
-    }
-    for cb in &opts.callbacks {
-        wanted.push((cb.clone(), None, "--callback".to_string()));
-    }
-    for (cb, input, origin) in wanted {
-        let slot_name = CALLBACK_SLOTS[cb.slot];
-        let oi = objects
-            .iter()
-            .position(|o| o.objname == cb.objname)
-            .ok_or_else(|| {
+            // A module's part runs relocated only while that module is
+            // loaded (see module::Module::given_callback).
+            crate::module::check_needs_objects(
+                format!("callback {}", cb.func),
+                &patches[input].path,
+                &metas[input].objname,
+                &origin,
+                &cb.objname,
+            )?;
+            let p = &patches[input];
+            let s = defined_func(p, &cb.func).ok_or_else(|| {
                 Error::new(
-                    ErrorKind::Usage,
-                    format!(
-                        "callback {} for object {}, which none of the patch objects patches",
-                        cb.func, cb.objname
-                    ),
-                )
-            })?;
-        if objects[oi].callbacks[cb.slot].is_some() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!(
-                    "two {slot_name} callbacks for {} ({} and {origin})",
-                    cb.objname,
-                    cb_from[oi * 4 + cb.slot]
-                ),
-            ));
-        }
-        let input = match input {
-            Some(i) => i,
-            None => {
-                let defining: Vec<usize> = (0..patches.len())
-                    .filter(|&i| defined_func(&patches[i], &cb.func).is_some())
-                    .collect();
-                let same: Vec<usize> = defining
-                    .iter()
-                    .copied()
-                    .filter(|&i| metas[i].objname == cb.objname)
-                    .collect();
-                let pick = if same.is_empty() { defining } else { same };
-                match pick.as_slice() {
-                    [i] => *i,
-                    [] => {
-                        return Err(Error::new(
-                            ErrorKind::Symbol,
-                            format!(
-                                "callback function {} is not defined in the patch objects",
-                                cb.func
-                            ),
-                        ));
-                    }
-                    many => {
-                        return Err(Error::new(
-                            ErrorKind::Symbol,
-                            format!(
-                                "callback function {} is defined in several patch objects: {}",
-                                cb.func,
-                                many.iter()
-                                    .map(|&i| patches[i].path.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
-        let p = &patches[input];
-        let s = defined_func(p, &cb.func).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Symbol,
-                format!("callback function {} is not defined here", cb.func),
-            )
-            .in_file(&p.path)
-        })?;
-        let sh = &mut shipped[input];
-        let of = sh.symbols[s].expect("defined functions are carried over");
-        let alias = format!("__klpwrite_cb_{oi}_{slot_name}");
-        add_alias(&mut sh.out, of, &alias);
-        objects[oi].callbacks[cb.slot] = Some(alias);
-        cb_from[oi * 4 + cb.slot] = origin;
-    }
-
-    // --- every klp_object has functions or callbacks; every module record has an object
-    // A symbol one input needs from another (C12) is resolved by the
-    // kbuild link; it must be defined by one of the inputs, whose object
-    // then has a reason to exist even without functions.
-    let mut providers: HashSet<&str> = HashSet::new();
-    for (m, p) in metas.iter().zip(patches) {
-        for n in &m.needs {
-            let Some(path) = globals.get(n.as_bytes()) else {
-                return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "{n} is new in the patch and needed here, but no input of the module defines it"
-                    ),
+                    ErrorKind::Symbol,
+                    format!("callback function {} is not defined here", cb.func),
                 )
                 .in_file(&p.path)
-                .hint("add the extract output of the object that defines it"));
-            };
-            if let Some(i) = patches.iter().position(|q| &q.path == path) {
-                check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
-                providers.insert(&metas[i].objname);
-            }
+            })?;
+            let sh = &mut shipped[input];
+            let of = sh.symbols[s].expect("defined functions are carried over");
+            let alias = format!("__klpwrite_cb_{oi}_{slot_name}");
+            add_alias(&mut sh.out, of, &alias);
+            objects[oi].callbacks[cb.slot] = Some(alias);
+            cb_from[oi * 4 + cb.slot] = origin;
         }
-    }
-    // An object with only callbacks gets `klp_func [] = { { } }`, as in
-    // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
-    for o in &objects {
-        if o.funcs.is_empty()
-            && o.callbacks.iter().all(Option::is_none)
-            && !providers.contains(o.objname.as_str())
-        {
-            return Err(no_function(&o.objname));
-        }
-    }
-    for (sh, p) in shipped.iter().zip(patches) {
-        for obj in &sh.record_objs {
-            if obj != "vmlinux" && !objects.iter().any(|o| &o.objname == obj) {
-                return Err(Error::new(
-                    ErrorKind::Refused,
-                    format!(
-                        "has klp relocations for {obj}, but no patch object patches {obj}: the kernel would never apply them"
-                    ),
-                )
-                .in_file(&p.path));
-            }
-        }
+        Ok(())
     }
 
-    // --- files ------------------------------------------------------------------------
-    let mut files = Vec::new();
-    let names: Vec<String> = shipped.iter().map(|s| s.file.clone()).collect();
-    for sh in &shipped {
-        files.push(KbuildFile {
-            name: format!("{}_shipped", sh.file),
-            bytes: write::to_bytes(&sh.out)?,
-        });
-        files.push(KbuildFile {
-            name: format!(".{}.cmd", sh.file),
-            bytes: Vec::new(),
-        });
+    /// Every klp_object has functions or callbacks; every module record has
+    /// an object.
+    fn check_objects(&self, patches: &[Elf]) -> Result<()> {
+        let Generated {
+            objects,
+            shipped,
+            globals,
+            metas,
+            ..
+        } = self;
+        // A symbol one input needs from another (C12) is resolved by the
+        // kbuild link; it must be defined by one of the inputs, whose object
+        // then has a reason to exist even without functions.
+        let mut providers: HashSet<&str> = HashSet::new();
+        for (m, p) in metas.iter().zip(patches) {
+            for n in &m.needs {
+                let Some(path) = globals.get(n.as_bytes()) else {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{n} is new in the patch and needed here, but no input of the module defines it"
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .hint("add the extract output of the object that defines it"));
+                };
+                if let Some(i) = patches.iter().position(|q| &q.path == path) {
+                    check_needs_objects(n.clone(), path, &metas[i].objname, &p.path, &m.objname)?;
+                    providers.insert(&metas[i].objname);
+                }
+            }
+        }
+        // An object with only callbacks gets `klp_func [] = { { } }`, as in
+        // samples/livepatch/livepatch-callbacks-demo.c (see module.rs).
+        for o in objects.iter() {
+            if o.funcs.is_empty()
+                && o.callbacks.iter().all(Option::is_none)
+                && !providers.contains(o.objname.as_str())
+            {
+                return Err(no_function(&o.objname));
+            }
+        }
+        for (sh, p) in shipped.iter().zip(patches) {
+            for obj in &sh.record_objs {
+                if obj != "vmlinux" && !objects.iter().any(|o| &o.objname == obj) {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "has klp relocations for {obj}, but no patch object patches {obj}: the kernel would never apply them"
+                        ),
+                    )
+                    .in_file(&p.path));
+                }
+            }
+        }
+        Ok(())
     }
-    files.push(KbuildFile {
-        name: stub::STUB_C.to_string(),
-        bytes: stub::stub_c(name, opts.replace, &objects).into_bytes(),
-    });
-    files.push(KbuildFile {
-        name: "Kbuild".to_string(),
-        bytes: stub::kbuild(name, &names).into_bytes(),
-    });
-    files.push(KbuildFile {
-        name: "Makefile".to_string(),
-        bytes: stub::makefile(name, &names).into_bytes(),
-    });
-    Ok(files)
+
+    /// The files: shipped objects with their empty .cmd files, stub, Kbuild
+    /// and Makefile.
+    fn files(self, name: &str, opts: &KbuildOptions) -> Result<Vec<KbuildFile>> {
+        let Generated {
+            objects, shipped, ..
+        } = self;
+        let mut files = Vec::new();
+        let names: Vec<String> = shipped.iter().map(|s| s.file.clone()).collect();
+        for sh in &shipped {
+            files.push(KbuildFile {
+                name: format!("{}_shipped", sh.file),
+                bytes: write::to_bytes(&sh.out)?,
+            });
+            files.push(KbuildFile {
+                name: format!(".{}.cmd", sh.file),
+                bytes: Vec::new(),
+            });
+        }
+        files.push(KbuildFile {
+            name: stub::STUB_C.to_string(),
+            bytes: stub::stub_c(name, opts.replace, &objects).into_bytes(),
+        });
+        files.push(KbuildFile {
+            name: "Kbuild".to_string(),
+            bytes: stub::kbuild(name, &names).into_bytes(),
+        });
+        files.push(KbuildFile {
+            name: "Makefile".to_string(),
+            bytes: stub::makefile(name, &names).into_bytes(),
+        });
+        Ok(files)
+    }
+}
+
+/// The input that defines a `--callback` function: the one for the
+/// callback's object when several define it.
+fn callback_input(patches: &[Elf], metas: &[PatchMeta], cb: &Callback) -> Result<usize> {
+    let defining: Vec<usize> = (0..patches.len())
+        .filter(|&i| defined_func(&patches[i], &cb.func).is_some())
+        .collect();
+    let same: Vec<usize> = defining
+        .iter()
+        .copied()
+        .filter(|&i| metas[i].objname == cb.objname)
+        .collect();
+    let pick = if same.is_empty() { defining } else { same };
+    match pick.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(Error::new(
+            ErrorKind::Symbol,
+            format!(
+                "callback function {} is not defined in the patch objects",
+                cb.func
+            ),
+        )),
+        many => Err(Error::new(
+            ErrorKind::Symbol,
+            format!(
+                "callback function {} is defined in several patch objects: {}",
+                cb.func,
+                many.iter()
+                    .map(|&i| patches[i].path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// Write the files into `dir` (created if missing), each atomically.
@@ -668,20 +774,8 @@ struct Restored {
 
 /// Read every record of the linked module, checking each.
 fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
-    let file = elf.path.as_str();
-    let names = elf
-        .sections
-        .iter()
-        .find(|s| s.name == NAMES_SECTION && !s.is_rela())
-        .map(|s| s.index);
-    // Sites that normal relocations write, per section: (offset, width).
-    let mut normal: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
-    for r in &elf.relocs {
-        let w = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
-        normal.entry(r.section).or_default().push((r.offset, w));
-    }
+    let mut reader = RecordReader::new(elf);
     let mut out = Vec::new();
-    let mut places: HashSet<(usize, u64)> = HashSet::new();
     for rs in &elf.sections {
         let Some(obj) = rs.name.strip_prefix(RECORDS_PREFIX) else {
             continue;
@@ -689,6 +783,55 @@ fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
         if rs.is_rela() {
             continue;
         }
+        reader.section(rs, obj, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// What reading the records checks each one against.
+struct RecordReader<'e> {
+    elf: &'e Elf,
+    file: &'e str,
+    /// The names section.
+    names: Option<usize>,
+    /// Sites that normal relocations write, per section: (offset, width).
+    normal: HashMap<usize, Vec<(u64, u64)>>,
+    /// Places that already have a record.
+    places: HashSet<(usize, u64)>,
+}
+
+impl<'e> RecordReader<'e> {
+    fn new(elf: &'e Elf) -> RecordReader<'e> {
+        let file = elf.path.as_str();
+        let names = elf
+            .sections
+            .iter()
+            .find(|s| s.name == NAMES_SECTION && !s.is_rela())
+            .map(|s| s.index);
+        // Sites that normal relocations write, per section: (offset, width).
+        let mut normal: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+        for r in &elf.relocs {
+            let w = x86::reloc_width(r.r_type).unwrap_or(0) as u64;
+            normal.entry(r.section).or_default().push((r.offset, w));
+        }
+        RecordReader {
+            elf,
+            file,
+            names,
+            normal,
+            places: HashSet::new(),
+        }
+    }
+
+    /// One records section (for klp object `obj`): its relocations, then
+    /// each record.
+    fn section(
+        &mut self,
+        rs: &crate::elf::Section,
+        obj: &[u8],
+        out: &mut Vec<Restored>,
+    ) -> Result<()> {
+        let (elf, file) = (self.elf, self.file);
         let sec_err = |m: String| {
             Error::new(ErrorKind::Malformed, m)
                 .in_file(file)
@@ -696,7 +839,7 @@ fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
         };
         let obj = String::from_utf8_lossy(obj).into_owned();
         check_objname(&obj).map_err(|e| e.in_file(file).at(rs.display_name()))?;
-        if rs.sh_type != SHT_PROGBITS || rs.sh_size % RECORD_SIZE != 0 {
+        if rs.sh_type != SHT_PROGBITS || !rs.sh_size.is_multiple_of(RECORD_SIZE) {
             return Err(sec_err(format!(
                 "not a PROGBITS section of {RECORD_SIZE}-byte records (size {:#x})",
                 rs.sh_size
@@ -722,119 +865,131 @@ fn read_records(elf: &Elf) -> Result<Vec<Restored>> {
                 )));
             }
         }
-        let data = elf.data(rs.index);
         for k in 0..count {
-            let base = k * RECORD_SIZE;
-            let refuse = |m: String| {
-                Error::new(ErrorKind::Refused, m)
-                    .in_file(file)
-                    .at(format!("record #{k} of {}", rs.display_name()))
-            };
-            let place = fields
-                .get(&(base + PLACE))
-                .ok_or_else(|| refuse("the place field has no relocation".into()))?;
-            let name = fields
-                .get(&(base + NAME))
-                .ok_or_else(|| refuse("the name field has no relocation".into()))?;
-            // Place: a defined symbol in an allocated section with bytes.
-            let ps = &elf.symbols[place.symbol];
-            let target = ps
-                .section
-                .filter(|&t| {
-                    let t = &elf.sections[t];
-                    t.is_alloc()
-                        && !t.is_nobits()
-                        && !t.is_rela()
-                        && !t.name.starts_with(RECORDS_PREFIX)
-                        && t.name != NAMES_SECTION
-                })
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "the place relocation uses {}, which is not in an allocated section of the module",
-                        ps.display_name()
-                    ))
-                })?;
-            let offset = uoffset_of(ps.value, place.addend, 0)
-                .ok_or_else(|| refuse("the place offset overflows".into()))?;
-            // Name: a NUL-terminated string in the names section.
-            let ns = &elf.symbols[name.symbol];
-            if ns.section.is_none() || ns.section != names {
-                return Err(refuse(format!(
-                    "the name relocation uses {}, not a string in {}",
-                    ns.display_name(),
-                    show(NAMES_SECTION)
-                )));
-            }
-            let nd = elf.data(ns.section.expect("checked"));
-            let noff = uoffset_of(ns.value, name.addend, 0)
-                .map(|o| o as usize)
-                .filter(|&o| o < nd.len())
-                .ok_or_else(|| refuse("the name offset lies outside the names section".into()))?;
-            let len = nd[noff..]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(|| refuse("the name is not NUL-terminated".into()))?;
-            let sym_name = nd[noff..noff + len].to_vec();
-            let (sobj, _, _) = parse_klp_sym(&sym_name).ok_or_else(|| {
+            out.push(self.record(rs, &obj, &fields, k)?);
+        }
+        Ok(())
+    }
+
+    /// Record #`k` of `rs`, checked as the kernel would apply it.
+    fn record(
+        &mut self,
+        rs: &crate::elf::Section,
+        obj: &str,
+        fields: &HashMap<u64, &crate::elf::Reloc>,
+        k: u64,
+    ) -> Result<Restored> {
+        let (elf, file, names) = (self.elf, self.file, self.names);
+        let data = elf.data(rs.index);
+        let base = k * RECORD_SIZE;
+        let refuse = |m: String| {
+            Error::new(ErrorKind::Refused, m)
+                .in_file(file)
+                .at(format!("record #{k} of {}", rs.display_name()))
+        };
+        let place = fields
+            .get(&(base + PLACE))
+            .ok_or_else(|| refuse("the place field has no relocation".into()))?;
+        let name = fields
+            .get(&(base + NAME))
+            .ok_or_else(|| refuse("the name field has no relocation".into()))?;
+        // Place: a defined symbol in an allocated section with bytes.
+        let ps = &elf.symbols[place.symbol];
+        let target = ps
+            .section
+            .filter(|&t| {
+                let t = &elf.sections[t];
+                t.is_alloc()
+                    && !t.is_nobits()
+                    && !t.is_rela()
+                    && !t.name.starts_with(RECORDS_PREFIX)
+                    && t.name != NAMES_SECTION
+            })
+            .ok_or_else(|| {
                 refuse(format!(
-                    "{} is not .klp.sym.<obj>.<name>,<pos>",
-                    show(&sym_name)
+                    "the place relocation uses {}, which is not in an allocated section of the module",
+                    ps.display_name()
                 ))
             })?;
-            if (obj == "vmlinux") != (sobj == "vmlinux") {
-                return Err(refuse(format!(
-                    "{} in the records for {obj}: the kernel resolves vmlinux and module symbols in their own sections",
-                    show(&sym_name)
-                )));
-            }
-            let rec = Record::decode(&data[base as usize..(base + RECORD_SIZE) as usize]);
-            if rec.info >> 8 != 0 {
-                return Err(refuse(format!("unknown info bits {:#x}", rec.info)));
-            }
-            let width = match x86::reloc_width(rec.r_type) {
-                Some(w) if x86::reloc_allowed_in_module(rec.r_type) && w > 0 => w as u64,
-                _ => {
-                    return Err(refuse(format!(
-                        "type {} is not one the kernel applies",
-                        x86::reloc_name(rec.r_type)
-                    )));
-                }
-            };
-            let where_ = elf.locate(target, offset);
-            let site = elf
-                .data(target)
-                .get(offset as usize..)
-                .and_then(|d| d.get(..width as usize))
-                .ok_or_else(|| {
-                    refuse(format!(
-                        "the place {where_} lies outside {}",
-                        elf.sections[target].display_name()
-                    ))
-                })?;
-            if site.iter().any(|&b| b != 0) {
-                return Err(refuse(format!(
-                    "non-zero relocation site at {where_}: the kernel refuses to apply a klp relocation over non-zero bytes"
-                )));
-            }
-            if normal.get(&target).is_some_and(|v| {
-                v.iter()
-                    .any(|&(o, w)| o < offset + width && offset < o + w.max(1))
-            }) {
-                return Err(refuse(format!("a normal relocation also writes {where_}")));
-            }
-            if !places.insert((target, offset)) {
-                return Err(refuse(format!("a second record for {where_}")));
-            }
-            out.push(Restored {
-                obj: obj.clone(),
-                target,
-                offset,
-                name: sym_name,
-                rec,
-            });
+        let offset = uoffset_of(ps.value, place.addend, 0)
+            .ok_or_else(|| refuse("the place offset overflows".into()))?;
+        // Name: a NUL-terminated string in the names section.
+        let ns = &elf.symbols[name.symbol];
+        if ns.section.is_none() || ns.section != names {
+            return Err(refuse(format!(
+                "the name relocation uses {}, not a string in {}",
+                ns.display_name(),
+                show(NAMES_SECTION)
+            )));
         }
+        let nd = elf.data(ns.section.expect("checked"));
+        let noff = uoffset_of(ns.value, name.addend, 0)
+            .map(|o| o as usize)
+            .filter(|&o| o < nd.len())
+            .ok_or_else(|| refuse("the name offset lies outside the names section".into()))?;
+        let len = nd[noff..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| refuse("the name is not NUL-terminated".into()))?;
+        let sym_name = nd[noff..noff + len].to_vec();
+        let (sobj, _, _) = parse_klp_sym(&sym_name).ok_or_else(|| {
+            refuse(format!(
+                "{} is not .klp.sym.<obj>.<name>,<pos>",
+                show(&sym_name)
+            ))
+        })?;
+        if (obj == "vmlinux") != (sobj == "vmlinux") {
+            return Err(refuse(format!(
+                "{} in the records for {obj}: the kernel resolves vmlinux and module symbols in their own sections",
+                show(&sym_name)
+            )));
+        }
+        let rec = Record::decode(&data[base as usize..(base + RECORD_SIZE) as usize]);
+        if rec.info >> 8 != 0 {
+            return Err(refuse(format!("unknown info bits {:#x}", rec.info)));
+        }
+        let width = match x86::reloc_width(rec.r_type) {
+            Some(w) if x86::reloc_allowed_in_module(rec.r_type) && w > 0 => w as u64,
+            _ => {
+                return Err(refuse(format!(
+                    "type {} is not one the kernel applies",
+                    x86::reloc_name(rec.r_type)
+                )));
+            }
+        };
+        let where_ = elf.locate(target, offset);
+        let site = elf
+            .data(target)
+            .get(offset as usize..)
+            .and_then(|d| d.get(..width as usize))
+            .ok_or_else(|| {
+                refuse(format!(
+                    "the place {where_} lies outside {}",
+                    elf.sections[target].display_name()
+                ))
+            })?;
+        if site.iter().any(|&b| b != 0) {
+            return Err(refuse(format!(
+                "non-zero relocation site at {where_}: the kernel refuses to apply a klp relocation over non-zero bytes"
+            )));
+        }
+        if self.normal.get(&target).is_some_and(|v| {
+            v.iter()
+                .any(|&(o, w)| o < offset + width && offset < o + w.max(1))
+        }) {
+            return Err(refuse(format!("a normal relocation also writes {where_}")));
+        }
+        if !self.places.insert((target, offset)) {
+            return Err(refuse(format!("a second record for {where_}")));
+        }
+        Ok(Restored {
+            obj: obj.to_string(),
+            target,
+            offset,
+            name: sym_name,
+            rec,
+        })
     }
-    Ok(out)
 }
 
 /// Restore the klp relocations of a kbuild-linked module.

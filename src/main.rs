@@ -222,6 +222,7 @@ fn run_module(a: &ModuleArgs) -> Result<u8> {
             slot,
             func: func.to_string(),
             objname: obj.to_string(),
+            sym: None,
         });
     }
     let opts = klpwrite::module::ModuleOptions {

@@ -196,6 +196,10 @@ pub struct Callback {
     pub func: String,
     /// The object it belongs to.
     pub objname: String,
+    /// The output symbol, once resolved inside the input that marked it
+    /// (None for `--callback`, resolved by name after every input is
+    /// merged).
+    pub sym: Option<usize>,
 }
 
 pub use crate::extract::CALLBACK_SLOTS;
@@ -326,6 +330,8 @@ struct Module<'o> {
     input_obj: HashMap<String, String>,
     /// Objects whose inputs define a symbol another input needs.
     providers: HashSet<String>,
+    /// Defined output symbol -> the input file it came from.
+    defined_in: HashMap<usize, String>,
 }
 
 /// Placeholder symbol ids for `needs` references (see [`Module::link_needs`]).
@@ -347,6 +353,7 @@ impl<'o> Module<'o> {
             pending: Vec::new(),
             input_obj: HashMap::new(),
             providers: HashSet::new(),
+            defined_in: HashMap::new(),
         }
     }
 
@@ -365,20 +372,43 @@ impl<'o> Module<'o> {
         } = read_patch_meta(p)?;
         check_rules(p, legacy, rules_symbol.as_deref(), facts)?;
         self.input_obj.insert(p.path.clone(), objname.clone());
-        self.marked_callbacks(p, &objname, marked)?;
         let sec_map = self.merge_sections(p)?;
         let sym_map = self.merge_symbols(p, &sec_map, &needs)?;
+        self.marked_callbacks(p, &objname, marked, &sym_map)?;
         self.merge_relocations(p, &sec_map, &sym_map)?;
         self.patched_functions(p, &objname, meta, &sym_map)
     }
 
+    /// Callbacks marked in input `p` (`.klpwrite.patch` `callback` lines)
+    /// belong to `p`'s object and are resolved to `p`'s own definition:
+    /// two inputs of one patch may both have a static
+    /// `pre_patch_callback`, and each `klp_object` must run its own.
     fn marked_callbacks(
         &mut self,
         p: &Elf,
         objname: &str,
         marked: Vec<(usize, String)>,
+        sym_map: &HashMap<usize, (usize, i64)>,
     ) -> Result<()> {
         for (slot, func) in marked {
+            let defs: Vec<usize> = p
+                .symbols_named(func.as_bytes())
+                .iter()
+                .copied()
+                .filter(|&i| p.symbols[i].is_func() && p.symbols[i].section.is_some())
+                .filter_map(|i| sym_map.get(&i).map(|m| m.0))
+                .collect();
+            let [sym] = defs[..] else {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        "callback {} {func}: {} function(s) of that name are defined in this object",
+                        CALLBACK_SLOTS[slot],
+                        defs.len()
+                    ),
+                )
+                .in_file(&p.path));
+            };
             if self
                 .opts
                 .callbacks
@@ -401,6 +431,7 @@ impl<'o> Module<'o> {
                 slot,
                 func,
                 objname: objname.to_string(),
+                sym: Some(sym),
             });
         }
         Ok(())
@@ -559,6 +590,7 @@ impl<'o> Module<'o> {
                 if !s.is_local() {
                     self.globals.insert(s.name.clone(), (id, p.path.clone()));
                 }
+                self.defined_in.insert(id, p.path.clone());
                 id
             } else {
                 continue;
@@ -705,6 +737,71 @@ impl<'o> Module<'o> {
         Ok(())
     }
 
+    /// A `--callback SLOT=FUNC@OBJ` function: exactly one function of that
+    /// name in the merged inputs, and from an input for OBJ or for vmlinux.
+    /// A callback runs from the klp core for its object
+    /// (kernel/livepatch/core.c: klp_pre_patch_callback() and friends in
+    /// klp_patch_object()/klp_module_coming()), which may be vmlinux while a
+    /// module is not loaded: code of a module's part has its klp relocations
+    /// applied only while that module is loaded (klp_init_object_loaded()),
+    /// the same rule as for `needs` (check_needs_objects).
+    fn given_callback(&self, cb: &Callback) -> Result<usize> {
+        let defs: Vec<usize> = self
+            .out
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.name == cb.func.as_bytes()
+                    && s.st_info & 0xf == STT_FUNC
+                    && matches!(s.place, Place::Section(_))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let sym = match defs[..] {
+            [one] => one,
+            [] => {
+                return Err(Error::new(
+                    ErrorKind::Symbol,
+                    format!(
+                        "callback function {} is not defined in the patch objects",
+                        cb.func
+                    ),
+                ));
+            }
+            _ => {
+                let files: Vec<&str> = defs
+                    .iter()
+                    .filter_map(|d| self.defined_in.get(d).map(String::as_str))
+                    .collect();
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "callback function {} is defined in several patch objects ({}): klpwrite cannot tell which one --callback means",
+                        cb.func,
+                        files.join(", ")
+                    ),
+                )
+                .hint("give the callback a unique name, or mark it in its source (KLP_*_CALLBACK / KPATCH_*_CALLBACK) so it stays with its object"));
+            }
+        };
+        if let Some(file) = self.defined_in.get(&sym)
+            && let Some(provider) = self.input_obj.get(file)
+        {
+            check_needs_objects(
+                format!("callback {}", cb.func),
+                file,
+                provider,
+                &format!(
+                    "--callback {}={}@{}",
+                    CALLBACK_SLOTS[cb.slot], cb.func, cb.objname
+                ),
+                &cb.objname,
+            )?;
+        }
+        Ok(sym)
+    }
+
     // --- 2. livepatch structures ------------------------------------------------
 
     /// The patched objects, in input order; every callback must belong to
@@ -794,7 +891,10 @@ impl<'o> Module<'o> {
             }
             data_relocs.push((base + o_funcs, DataTarget::Data, func_arrays[i].0 as i64));
             for cb in self.callbacks.iter().filter(|c| &c.objname == on) {
-                let sym = find_func(&self.out, &cb.func)?;
+                let sym = match cb.sym {
+                    Some(s) => s,
+                    None => self.given_callback(cb)?,
+                };
                 data_relocs.push((
                     base + o_cbs + facts.klp_callbacks[cb.slot],
                     DataTarget::Sym(sym),
@@ -1212,23 +1312,6 @@ fn check_rules(
     )
     .in_file(&p.path)
     .hint("run extract/build again with --ref-module (the same reference module) or --kernel-version"))
-}
-
-/// A callback function: a function defined in the merged patch objects.
-fn find_func(out: &OutObject, name: &str) -> Result<usize> {
-    out.symbols
-        .iter()
-        .position(|s| {
-            s.name == name.as_bytes()
-                && s.st_info & 0xf == STT_FUNC
-                && matches!(s.place, Place::Section(_))
-        })
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Symbol,
-                format!("callback function {name} is not defined in the patch objects"),
-            )
-        })
 }
 
 /// Two patch objects define the same global: the module (or the kbuild

@@ -100,6 +100,17 @@ pub const INV_COPIED_AND_REFERENCED: &str = "copied-and-referenced";
 /// never correlated (`correlate::never_correlated`: string literals,
 /// anonymous data, uncorrelated static locals, labels).
 pub const INV_TWIN_COPIED: &str = "twin-copied";
+/// With the original object: every klp relocation traced to an input
+/// symbol `S` names `S`'s twin. If correlation paired `S` with `T`, the
+/// klp symbol's name is `T`'s (the livepatch core binds
+/// `.klp.sym.<obj>.<name>,<pos>` by that name alone: klp_resolve_symbols()
+/// → klp_find_object_symbol() → klp_find_callback(), strcmp of kallsyms
+/// names, kernel/livepatch/core.c), so a renumbered static bound by its
+/// patched name reaches another object; if `S` has no twin it is new and
+/// binds to nothing in the target (any klp symbol for it is someone
+/// else's state). A reference to a patched function that reaches the
+/// function's original on purpose is [`INV_PATCHED_FUNC_POINTER`]'s.
+pub const INV_KLP_TWIN_NAME: &str = "klp-twin-name";
 /// A non-branch reference (an address taken) to a patched function from
 /// the patch binds to the new copy, or — the explained exception of
 /// src/extract/fnptr.rs — to the very start of the original when the
@@ -220,6 +231,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
         rep: Report::default(),
         maps: HashMap::new(),
         meta: None,
+        traced_klp: Vec::new(),
     };
     match crate::extract::read_patch_meta(out) {
         Ok(m) => v.meta = Some(m),
@@ -246,9 +258,9 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
         if let Some(o) = ctx.orig {
             v.twins(p, o);
         } else {
-            v.rep
-                .notes
-                .push(format!("{INV_TWIN_COPIED}: skipped (no original object)"));
+            v.rep.notes.push(format!(
+                "{INV_TWIN_COPIED}, {INV_KLP_TWIN_NAME}: skipped (no original object)"
+            ));
         }
     } else {
         v.rep.notes.push(format!(
@@ -321,6 +333,10 @@ struct V<'a> {
     rep: Report,
     maps: HashMap<(bool, usize), CodeMap>,
     meta: Option<crate::extract::PatchMeta>,
+    /// Klp relocations traced by [`INV_PROVENANCE`] to a named input
+    /// symbol: (patched symbol, klp symbol name, place), for
+    /// [`INV_KLP_TWIN_NAME`].
+    traced_klp: Vec<(usize, Vec<u8>, String)>,
 }
 
 /// Where a reference goes, in the output.
@@ -1083,42 +1099,13 @@ impl<'a> V<'a> {
                     continue;
                 };
                 self.rep.traced += 1;
-                // A reference to a function this output patches binds to
-                // its new copy (or the deliberate original, which out_dest
-                // already counts as the copy).
-                if let InDest::Sym(t) = id
-                    && let Some(m) = &self.meta
-                    && let Some((new, _, _)) = m
-                        .funcs
-                        .iter()
-                        .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
-                    && od != OutDest::Copy(new.clone().into_bytes())
+                if let (InDest::Sym(t), Some(rsym)) = (id, out.symbols.get(orl.symbol))
+                    && rsym.is_livepatch()
                 {
-                    let msg = format!(
-                        "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
-                        p.symbols[t].display_name()
-                    );
                     let here = self.here(orl);
-                    self.find(INV_PATCHED_FUNC_POINTER, here, msg);
+                    self.traced_klp.push((t, rsym.name.clone(), here));
                 }
-                // References to init code or data left in the target.
-                if let InDest::Sym(t) = id
-                    && matches!(od, OutDest::Klp(_) | OutDest::Export(_))
-                    && let Some(ts) = p.symbols[t].section
-                    && names::is_init_section(&p.sections[ts].name)
-                {
-                    self.ran(INV_INIT);
-                    let here = self.here(orl);
-                    self.find(
-                        INV_INIT,
-                        here,
-                        format!(
-                            "{} is in {}, freed after boot, and is referenced as {od}",
-                            p.symbols[t].display_name(),
-                            p.sections[ts].display_name()
-                        ),
-                    );
-                }
+                self.check_target(p, id, &od, orl);
                 let here = self.here(orl);
                 match dests.get(&id) {
                     None => {
@@ -1137,30 +1124,7 @@ impl<'a> V<'a> {
                     _ => {}
                 }
             }
-            for (rel, irl) in &ins {
-                if outs.contains_key(rel) {
-                    continue;
-                }
-                let t = &p.symbols[irl.symbol];
-                // A jump into .altinstr_aux is dropped when the alternative
-                // that rewrites it is kept (extract checks that).
-                if t.section.is_some_and(|s| {
-                    x86::AUX_SECTIONS
-                        .iter()
-                        .any(|a| p.sections[s].name == a.as_bytes())
-                }) {
-                    continue;
-                }
-                self.find(
-                    INV_PROVENANCE,
-                    format!("{}+{rel:#x}", os.display_name()),
-                    format!(
-                        "the {} against {} at this place in the patched object is missing: the site stays zero",
-                        x86::reloc_name(irl.r_type),
-                        t.display_name()
-                    ),
-                );
-            }
+            self.missing_relocs(p, os, &outs, &ins);
         }
         if !unmatched.is_empty() {
             self.rep.notes.push(format!(
@@ -1168,6 +1132,81 @@ impl<'a> V<'a> {
                 p.path,
                 unmatched.join(", ")
             ));
+        }
+    }
+
+    /// What a traced reference must not bind to: a patched function other
+    /// than through its new copy, init code or data left in the target.
+    fn check_target(&mut self, p: &Elf, id: InDest, od: &OutDest, orl: &Reloc) {
+        // A reference to a function this output patches binds to
+        // its new copy (or the deliberate original, which out_dest
+        // already counts as the copy).
+        if let InDest::Sym(t) = id
+            && let Some(m) = &self.meta
+            && let Some((new, _, _)) = m
+                .funcs
+                .iter()
+                .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
+            && *od != OutDest::Copy(new.clone().into_bytes())
+        {
+            let msg = format!(
+                "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
+                p.symbols[t].display_name()
+            );
+            let here = self.here(orl);
+            self.find(INV_PATCHED_FUNC_POINTER, here, msg);
+        }
+        // References to init code or data left in the target.
+        if let InDest::Sym(t) = id
+            && matches!(*od, OutDest::Klp(_) | OutDest::Export(_))
+            && let Some(ts) = p.symbols[t].section
+            && names::is_init_section(&p.sections[ts].name)
+        {
+            self.ran(INV_INIT);
+            let here = self.here(orl);
+            self.find(
+                INV_INIT,
+                here,
+                format!(
+                    "{} is in {}, freed after boot, and is referenced as {od}",
+                    p.symbols[t].display_name(),
+                    p.sections[ts].display_name()
+                ),
+            );
+        }
+    }
+
+    /// Relocations of the patched object's copy that the output lacks.
+    fn missing_relocs(
+        &mut self,
+        p: &Elf,
+        os: &crate::elf::Symbol,
+        outs: &BTreeMap<u64, Reloc>,
+        ins: &BTreeMap<u64, Reloc>,
+    ) {
+        for (rel, irl) in ins {
+            if outs.contains_key(rel) {
+                continue;
+            }
+            let t = &p.symbols[irl.symbol];
+            // A jump into .altinstr_aux is dropped when the alternative
+            // that rewrites it is kept (extract checks that).
+            if t.section.is_some_and(|s| {
+                x86::AUX_SECTIONS
+                    .iter()
+                    .any(|a| p.sections[s].name == a.as_bytes())
+            }) {
+                continue;
+            }
+            self.find(
+                INV_PROVENANCE,
+                format!("{}+{rel:#x}", os.display_name()),
+                format!(
+                    "the {} against {} at this place in the patched object is missing: the site stays zero",
+                    x86::reloc_name(irl.r_type),
+                    t.display_name()
+                ),
+            );
         }
     }
 
@@ -1193,6 +1232,7 @@ impl<'a> V<'a> {
             },
         };
         self.ran(INV_TWIN_COPIED);
+        self.klp_twin_names(p, o, tw);
         let out = self.out;
         let mut allowed: HashSet<Vec<u8>> = HashSet::new();
         if let Some(m) = &self.meta {
@@ -1237,6 +1277,35 @@ impl<'a> V<'a> {
                     o.path
                 ),
             );
+        }
+    }
+}
+
+impl V<'_> {
+    /// [`INV_KLP_TWIN_NAME`] over the klp relocations provenance traced.
+    fn klp_twin_names(&mut self, p: &Elf, o: &Elf, tw: &correlate::Twins) {
+        self.ran(INV_KLP_TWIN_NAME);
+        for (s, klp, here) in std::mem::take(&mut self.traced_klp) {
+            let Some((_, name, _)) = parse_klp_sym_name(&klp) else {
+                continue; // INV_KLP_SYM_NAME's finding
+            };
+            let msg = match tw.p2o.get(&s) {
+                Some(&t) if o.symbols[t].name != name => format!(
+                    "{} of the patched object is paired with {} in the original ({}), but its klp symbol {} names {}",
+                    p.symbols[s].display_name(),
+                    o.symbols[t].display_name(),
+                    tw.level.get(&t).map_or("?", |l| l.word()),
+                    show(&klp),
+                    show(name)
+                ),
+                Some(_) => continue,
+                None => format!(
+                    "{} of the patched object has no twin in the original (it is new), but it is bound to the target as {}",
+                    p.symbols[s].display_name(),
+                    show(&klp)
+                ),
+            };
+            self.find(INV_KLP_TWIN_NAME, here, msg);
         }
     }
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use object::Endianness;
 use object::elf as oelf;
+use object::write::StringId;
 use object::write::elf::{FileHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
 
 use crate::elf::consts::*;
@@ -58,6 +59,36 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     check_names(obj)?;
     let mut buf: Vec<u8> = Vec::new();
     let mut w = Writer::new(Endianness::Little, true, &mut buf);
+    let r = reserve(&mut w, obj)?;
+
+    // --- write --------------------------------------------------------------
+    write_data(&mut w, obj, &r)?;
+    write_symbols(&mut w, obj, &r);
+    write_section_headers(&mut w, obj, &r);
+    Ok(buf)
+}
+
+/// What the reserve phase hands to the write phase.
+struct Reserved {
+    /// Output order of the model's symbols: locals, then globals.
+    order: Vec<usize>,
+    /// `.symtab`'s `sh_info`: the null symbol and the locals.
+    num_local: u32,
+    /// Model symbol → `.symtab` index.
+    sym_index: Vec<u32>,
+    sec_names: Vec<StringId>,
+    sym_names: Vec<Option<StringId>>,
+    /// Model section → section header index.
+    sec_index: Vec<SectionIndex>,
+    symtab_index: SectionIndex,
+    need_shndx: bool,
+    /// File offset of each section's data.
+    offsets: Vec<u64>,
+}
+
+/// Reserve every index, string and file range, in the order they are
+/// written.
+fn reserve<'a>(w: &mut Writer<'a>, obj: &'a OutObject) -> Result<Reserved> {
     let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));
 
     // Symbol order: null, locals, globals; remember the mapping.
@@ -122,8 +153,23 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     w.reserve_strtab().map_err(werr)?;
     w.reserve_shstrtab().map_err(werr)?;
     w.reserve_section_headers();
+    Ok(Reserved {
+        order,
+        num_local,
+        sym_index,
+        sec_names,
+        sym_names,
+        sec_index,
+        symtab_index,
+        need_shndx,
+        offsets,
+    })
+}
 
-    // --- write --------------------------------------------------------------
+/// The file header and every section's data.
+fn write_data(w: &mut Writer<'_>, obj: &OutObject, r: &Reserved) -> Result<()> {
+    let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));
+    let sym_index = &r.sym_index;
     w.write_file_header(&FileHeader {
         os_abi: oelf::OsAbi(0),
         abi_version: 0,
@@ -142,22 +188,28 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
             OutData::Nobits(_) => {}
             OutData::Relocs { relocs, .. } => {
                 w.write_align_relocation();
-                for r in relocs {
+                for rel in relocs {
                     w.write_relocation(
                         true,
                         &Rel {
-                            r_offset: r.offset,
-                            r_sym: sym_index[r.symbol],
-                            r_type: oelf::RelocationType(r.r_type),
-                            r_addend: r.addend,
+                            r_offset: rel.offset,
+                            r_sym: sym_index[rel.symbol],
+                            r_type: oelf::RelocationType(rel.r_type),
+                            r_addend: rel.addend,
                         },
                     );
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// `.symtab` (with `.symtab_shndx`), `.strtab` and `.shstrtab`.
+fn write_symbols(w: &mut Writer<'_>, obj: &OutObject, r: &Reserved) {
+    let (order, sec_index, sym_names) = (&r.order, &r.sec_index, &r.sym_names);
     w.write_null_symbol();
-    for &i in &order {
+    for &i in order {
         let s = &obj.symbols[i];
         let (section, st_shndx) = match s.place {
             Place::Section(sec) => (Some(sec_index[sec].0), 0),
@@ -175,11 +227,17 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
             st_size: s.size,
         });
     }
-    if need_shndx {
+    if r.need_shndx {
         w.write_symtab_shndx();
     }
     w.write_strtab();
     w.write_shstrtab();
+}
+
+/// The section headers.
+fn write_section_headers(w: &mut Writer<'_>, obj: &OutObject, r: &Reserved) {
+    let (sec_index, sec_names, symtab_index, offsets) =
+        (&r.sec_index, &r.sec_names, r.symtab_index, &r.offsets);
     w.write_null_section_header();
     for (k, s) in obj.sections.iter().enumerate() {
         let (sh_size, sh_link, sh_info, sh_entsize, sh_align) = match &s.data {
@@ -212,13 +270,12 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
             sh_entsize,
         });
     }
-    w.write_symtab_section_header(num_local);
-    if need_shndx {
+    w.write_symtab_section_header(r.num_local);
+    if r.need_shndx {
         w.write_symtab_shndx_section_header();
     }
     w.write_strtab_section_header();
     w.write_shstrtab_section_header();
-    Ok(buf)
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same

@@ -198,12 +198,60 @@ const CASES: &[Case] = &[
         want: &[("helper", "helper", Scope)],
     },
     Case {
-        name: "same-named unreferenced statics pair by position as a last resort",
+        // Review r3: never by their numbers (nor their order), which a
+        // patch shifts; they are ambiguous (weak_pairings_warn).
+        name: "same-named statics that nothing decides stay unpaired",
         orig: &[File("a.c"), Obj("__quirk.1"), Obj("__quirk.2")],
         patched: &[File("a.c"), Obj("__quirk.5"), Obj("__quirk.6")],
+        want: &[],
+    },
+    Case {
+        name: "one data-only static of its name pairs by name",
+        orig: &[File("a.c"), Obj("__quirk.1")],
+        patched: &[File("a.c"), Obj("__quirk.5")],
+        want: &[("__quirk.1", "__quirk.5", Demangled)],
+    },
+    Case {
+        // Review r3 (tests/fixtures/x86_64/a2-data-only-static): each
+        // `val` is referenced only by its function's holder; the patch
+        // swaps the functions, so the numbers cross.
+        name: "data-only statics pair through the paired holders that reference them",
+        orig: &[
+            File("a.c"),
+            GFn("f_a"),
+            GFn("f_c"),
+            Obj("val.0"),
+            Obj("hc.1"),
+            Obj("val.2"),
+            Obj("ha.3"),
+            Ref("f_a", "ha.3"),
+            Ref("f_c", "hc.1"),
+            DataRef("ha.3", "val.2"),
+            DataRef("hc.1", "val.0"),
+        ],
+        patched: &[
+            File("a.c"),
+            GFn("f_c"),
+            GFn("f_a"),
+            Obj("val.0"),
+            Obj("extra.1"),
+            Obj("ha.2"),
+            Obj("val.3"),
+            Obj("hc.4"),
+            Ref("f_a", "ha.2"),
+            Ref("f_a", "extra.1"),
+            Ref("f_c", "hc.4"),
+            DataRef("ha.2", "val.0"),
+            DataRef("extra.1", "val.0"),
+            DataRef("hc.4", "val.3"),
+        ],
         want: &[
-            ("__quirk.1", "__quirk.5", Position),
-            ("__quirk.2", "__quirk.6", Position),
+            ("f_a", "f_a", Name),
+            ("f_c", "f_c", Name),
+            ("ha.3", "ha.2", Reference),
+            ("hc.1", "hc.4", Reference),
+            ("val.0", "val.3", Data),
+            ("val.2", "val.0", Data),
         ],
     },
     Case {
@@ -474,12 +522,16 @@ fn weak_pairings_warn() {
         tw.warnings
     );
     assert!(
-        tw.warnings
-            .iter()
-            .any(|w| w.contains("by position") && w.contains("__quirk (2)")),
+        tw.warnings.iter().any(|w| w
+            .contains("a.c: function-scope statics named __quirk left unpaired")
+            && w.contains("__quirk.1, __quirk.2")
+            && w.contains("__quirk.5, __quirk.6")),
         "{:?}",
         tw.warnings
     );
+    assert_eq!(tw.ambiguous_p.len(), 2, "{:?}", tw.ambiguous_p);
+    assert_eq!(tw.ambiguous_o.len(), 2, "{:?}", tw.ambiguous_o);
+    assert!(tw.o2p.len() == 1, "only helper pairs: {:?}", tw.o2p);
 }
 
 /// What use cannot decide is refused, naming the file and the symbols.

@@ -201,6 +201,7 @@ fn module_bytes_are_pinned() {
                 slot: 1,
                 func: "new_helper".into(),
                 objname: "vmlinux".into(),
+                sym: None,
             }],
         },
         false,
@@ -563,4 +564,86 @@ fn c12_new_symbol_of_another_object_is_linked_in_the_module() {
         e.to_string().contains("no input of the module defines it"),
         "{e}"
     );
+}
+
+/// Two objects of one patch mark a static callback of the same name
+/// (kpatch's examples all call theirs `pre_patch_callback`): each
+/// `klp_object` runs the callback of its own input, never the other's.
+/// And a `--callback …@vmlinux` may not name code of a module's part, whose
+/// klp relocations are applied only while that module is loaded
+/// (kernel/livepatch/core.c klp_init_object_loaded()).
+#[test]
+fn c11_same_named_callbacks_of_two_objects_stay_with_their_object() {
+    let work = scratch("module-c11-two");
+    let d = fixture("c11-callbacks-two-objects");
+    let v = extract(
+        &work,
+        &d,
+        "vpart.patched.o",
+        "",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &[],
+        "c11-vpart.o",
+    );
+    let m = extract(
+        &work,
+        &d,
+        "mpart.patched.o",
+        "",
+        "fxmod",
+        &["fxmod.ko", "vmlinux.elf"],
+        &[],
+        "c11-mpart.o",
+    );
+    let parts = [v, m];
+    let out = module(&parts, &opts("klp_c11_two"), true).unwrap();
+    let ko = reread("klp_c11_two.ko", bytes(&out));
+    let data = ko.section_by_name(b".data.klpwrite").unwrap();
+    let f = facts();
+    let objs = klp_objects(&ko);
+    assert_eq!(objs.len(), 2, "{objs:?}");
+    // The symbol each object's pre_patch slot points at.
+    let slot_sym = |i: u64| -> usize {
+        let off = f.klp_object.0 * i + f.klp_object.3 + f.klp_callbacks[0];
+        let objs_at = ko
+            .relocs_for(data)
+            .find(|r| r.offset == f.klp_patch.2)
+            .unwrap()
+            .addend as u64;
+        ko.relocs_for(data)
+            .find(|r| r.offset == objs_at + off)
+            .expect("pre_patch set")
+            .symbol
+    };
+    let (sv, sm) = (slot_sym(0), slot_sym(1));
+    assert_ne!(sv, sm, "both objects run the same pre_patch_callback");
+    for s in [sv, sm] {
+        assert_eq!(ko.symbols[s].display_name(), "pre_patch_callback");
+    }
+    // vmlinux's input is merged first: its copy sits lower in the section.
+    assert_eq!(ko.symbols[sv].section, ko.symbols[sm].section);
+    assert!(ko.symbols[sv].value < ko.symbols[sm].value);
+    assert_eq!(objs[1].callbacks[3].as_deref(), Some("mpart_post_unpatch"));
+
+    // --callback naming fxmod's code for vmlinux: refused.
+    let mut o = opts("klp_c11_cross");
+    o.callbacks.push(Callback {
+        slot: 2,
+        func: "mpart_post_unpatch".into(),
+        objname: "vmlinux".into(),
+        sym: None,
+    });
+    let e = module(&parts, &o, true).unwrap_err();
+    assert!(e.to_string().contains("the part for fxmod"), "{e}");
+    // --callback with a name two inputs define: refused as ambiguous.
+    let mut o = opts("klp_c11_ambiguous");
+    o.callbacks.push(Callback {
+        slot: 1,
+        func: "pre_patch_callback".into(),
+        objname: "vmlinux".into(),
+        sym: None,
+    });
+    let e = module(&parts, &o, true).unwrap_err();
+    assert!(e.to_string().contains("several patch objects"), "{e}");
 }

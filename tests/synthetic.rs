@@ -1436,6 +1436,18 @@ fn hostile_file_header() {
     }
 }
 
+/// Test that section #0 with a non-zero sh_size while e_shnum did not
+/// overflow is refused (found by the structure refactor: the check was a
+/// no-op).
+#[test]
+fn hostile_section_zero_size() {
+    let b = small_unit().build();
+    let mut m = b.bytes.clone();
+    let shoff = u64::from_le_bytes(m[0x28..0x30].try_into().unwrap()) as usize;
+    raw::put(&mut m, shoff + 0x20, 8, 0x40); // section #0 sh_size
+    load_err("sh0-size", &m, &["section #0 has sh_size 0x40"]);
+}
+
 /// Test that every truncation of a small object is an error (or loads), never a panic.
 #[test]
 fn hostile_every_truncation() {

@@ -183,6 +183,7 @@ fn clean_output_passes_every_check() {
         verify::INV_PROVENANCE,
         verify::INV_SAME_DEST,
         verify::INV_TWIN_COPIED,
+        verify::INV_KLP_TWIN_NAME,
         verify::INV_KLP_FUNC,
     ] {
         assert!(rep.ran.contains(&inv), "{inv} did not run: {:?}", rep.ran);
@@ -1099,4 +1100,96 @@ fn pointer_to_sealable_original() {
     add_pointer(&mut ok, ".data.ops", k, 0);
     let rep = check(&ok);
     assert!(rep.is_clean(), "{:#?}", rep.findings);
+}
+
+/// The A2 fixture (tests/fixtures/x86_64/a2-static-renumbered): tick's
+/// `count.2` is the kernel's `count.1` (paired by use), new `late`'s
+/// `count.0` is new state (copied), the original's `count.0` is tock's.
+fn renumbered_base() -> Base {
+    let d = root().join("tests/fixtures/x86_64/a2-static-renumbered");
+    let f = |n: &str| d.join(n).display().to_string();
+    let patched = load_file(&f("counter.patched.o"), Expect::Relocatable).unwrap();
+    let orig = load_file(&f("counter.o"), Expect::Relocatable).unwrap();
+    let mut target = Target::default();
+    target.add_source(&f("vmlinux.elf"), "vmlinux").unwrap();
+    let exports = Exports::load(&f("Module.symvers")).unwrap();
+    let list = changes::parse("list", "tick\nlate").unwrap();
+    let out = {
+        let twins = klpwrite::correlate::run(&orig, &patched).unwrap();
+        let inputs = Inputs {
+            patched: &patched,
+            orig: Some(extract::Orig {
+                elf: &orig,
+                twins: &twins,
+            }),
+            changes: &list,
+            target: &target,
+            exports: &exports,
+            have_symvers: true,
+        };
+        let opts = Options {
+            objname: "vmlinux".into(),
+            ..Default::default()
+        };
+        extract::run(&inputs, &opts).unwrap().out
+    };
+    Base {
+        patched,
+        orig,
+        target,
+        exports,
+        out,
+    }
+}
+
+#[test]
+fn klp_symbol_names_the_twin() {
+    let b = renumbered_base();
+    let rep = b.verify(&b.out);
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+    assert!(
+        rep.ran.contains(&verify::INV_KLP_TWIN_NAME),
+        "{:?}",
+        rep.ran
+    );
+    // tick's static bound by a number instead of its twin's name: the
+    // kernel has a count.0 (tock's), so only this invariant can tell.
+    let mut out = b.out.clone();
+    let k = sym(&out, ".klp.sym.vmlinux.count.1,0");
+    out.symbols[k].name = b".klp.sym.vmlinux.count.0,0".to_vec();
+    let rep = b.verify(&out);
+    expect(
+        &rep,
+        verify::INV_KLP_TWIN_NAME,
+        &[
+            ".text.tick+0x",
+            "count.2 of the patched object is paired with count.1 in the original (referencing function)",
+            "names count.0",
+        ],
+    );
+    // late's new static bound to the kernel's same-named object.
+    let mut out = b.out.clone();
+    let k = klp_symbol(&mut out, ".klp.sym.vmlinux.count.0,0");
+    let r = relocs(&mut out, ".rela.text.late");
+    let i = r.iter().position(|r| r.offset == 0x1d).unwrap();
+    let moved = OutReloc { symbol: k, ..r[i] };
+    r.remove(i);
+    let t = sec(&out, ".text.late");
+    out.add_relocations(t, Some(b"vmlinux"), vec![moved]);
+    let rep = b.verify(&out);
+    expect(
+        &rep,
+        verify::INV_KLP_TWIN_NAME,
+        &[
+            ".text.late+0x1d",
+            "count.0 of the patched object has no twin in the original (it is new), but it is bound to the target as .klp.sym.vmlinux.count.0,0",
+        ],
+    );
+    // Without the original object the invariant cannot run.
+    let ctx = Context {
+        orig: None,
+        ..b.ctx()
+    };
+    let rep = b.verify_with(&b.out, &ctx);
+    assert!(!rep.ran.contains(&verify::INV_KLP_TWIN_NAME));
 }

@@ -47,6 +47,38 @@ pub fn load(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
 }
 
 fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
+    check_ident(&bytes)?;
+    let data: &[u8] = &bytes;
+    let r = Reader::new(data, expect)?;
+    let mut sections = r.sections()?;
+    let (symtab, symbols, first_global) = r.symbols(&sections)?;
+    check_unique_names(&sections)?;
+    let (relocs, rsec_relocs) = r.relocations(&mut sections, symtab, &symbols)?;
+    let groups = r.groups(&mut sections, &symbols)?;
+    let (by_name, sec_symbols, sec_maxend) = indexes(&mut sections, &symbols);
+    let (e_type, e_machine, e_flags) = (r.e_type, r.e_machine, r.e_flags);
+    let _ = LittleEndian; // x86-64 only; endianness was checked above
+    Ok(Elf {
+        path: path.to_string(),
+        bytes,
+        e_type,
+        e_machine,
+        e_flags,
+        sections,
+        symbols,
+        relocs,
+        rsec_relocs,
+        groups,
+        symtab,
+        first_global,
+        by_name,
+        sec_symbols,
+        sec_maxend,
+    })
+}
+
+/// The identification bytes: ELF magic, 64-bit, little-endian.
+fn check_ident(bytes: &[u8]) -> Result<()> {
     if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
         return Err(Error::malformed(if bytes.len() < 4 {
             format!("not an ELF file (only {} bytes)", bytes.len())
@@ -65,369 +97,440 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
             "big-endian ELF is not supported: klpwrite reads little-endian x86-64 objects",
         ));
     }
-    let data: &[u8] = &bytes;
-    let header = Header::parse(data)
-        .map_err(|e| Error::malformed(format!("truncated or invalid ELF header ({e})")))?;
-    let endian = header.endian().map_err(obj_err)?;
-    let e_type = header.e_type(endian).0;
-    let e_machine = header.e_machine(endian).0;
-    let e_flags = header.e_flags(endian).0;
-    if expect == Expect::Relocatable && e_type != ET_REL {
-        let what = match e_type {
-            ET_EXEC => "an executable (ET_EXEC)".to_string(),
-            ET_DYN => "a shared object (ET_DYN)".to_string(),
-            4 => "a core file (ET_CORE)".to_string(),
-            t => format!("ELF type {t}"),
-        };
-        return Err(
-            Error::unsupported(format!("{what}, not a relocatable object (ET_REL)"))
-                .hint("pass the .o file of the compilation unit, or a .ko module"),
-        );
-    }
-    if e_machine != EM_X86_64 {
-        return Err(Error::unsupported(format!(
-            "machine {} is not supported; this build of klpwrite handles {}",
-            arch::machine_name(e_machine),
-            arch::machine_name(EM_X86_64)
-        )));
-    }
-    if header.e_shentsize(endian) as usize != 64 && header.e_shnum(endian) != 0 {
-        return Err(Error::malformed(format!(
-            "e_shentsize is {}, expected 64",
-            header.e_shentsize(endian)
-        )));
-    }
-    let table: SectionTable<'_, Header, &[u8]> = header
-        .sections(endian, data)
-        .map_err(|e| Error::malformed(format!("section header table: {e}")))?;
-    let shnum = table.len();
+    Ok(())
+}
 
-    // --- sections ---------------------------------------------------------
-    let mut sections = Vec::with_capacity(shnum);
-    for (i, sh) in table.iter().enumerate() {
-        let name = if i == 0 {
-            Vec::new()
-        } else {
-            table
-                .section_name(endian, sh)
-                .map_err(|_| {
-                    Error::malformed(format!(
-                        "section #{i}: sh_name {:#x} is outside the section name table or not NUL-terminated",
-                        sh.sh_name(endian)
-                    ))
-                })?
-                .to_vec()
-        };
-        let sh_type = sh.sh_type(endian).0;
-        let sh_size = sh.sh_size(endian);
-        let sh_offset = sh.sh_offset(endian);
-        let file_range = if sh_type == SHT_NOBITS || sh_type == SHT_NULL {
-            0..0
-        } else {
-            let end = sh_offset.checked_add(sh_size);
-            match end {
-                Some(end) if end <= bytes.len() as u64 => sh_offset as usize..end as usize,
-                _ => {
-                    return Err(Error::malformed(format!(
-                        "section #{i} ({}): data at offset {sh_offset:#x} size {sh_size:#x} runs past the end of the file ({:#x} bytes)",
-                        show(&name),
-                        bytes.len()
-                    )));
+/// The checked file header and section header table, shared by the
+/// passes that read sections, symbols, relocations and groups.
+struct Reader<'a> {
+    data: &'a [u8],
+    expect: Expect,
+    endian: Endianness,
+    table: SectionTable<'a, Header, &'a [u8]>,
+    shnum: usize,
+    e_type: u16,
+    e_machine: u16,
+    e_flags: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// Parse and check the file header (type, machine, e_shentsize) and
+    /// the section header table.
+    fn new(data: &'a [u8], expect: Expect) -> Result<Reader<'a>> {
+        let header = Header::parse(data)
+            .map_err(|e| Error::malformed(format!("truncated or invalid ELF header ({e})")))?;
+        let endian = header.endian().map_err(obj_err)?;
+        let e_type = header.e_type(endian).0;
+        let e_machine = header.e_machine(endian).0;
+        let e_flags = header.e_flags(endian).0;
+        if expect == Expect::Relocatable && e_type != ET_REL {
+            let what = match e_type {
+                ET_EXEC => "an executable (ET_EXEC)".to_string(),
+                ET_DYN => "a shared object (ET_DYN)".to_string(),
+                4 => "a core file (ET_CORE)".to_string(),
+                t => format!("ELF type {t}"),
+            };
+            return Err(
+                Error::unsupported(format!("{what}, not a relocatable object (ET_REL)"))
+                    .hint("pass the .o file of the compilation unit, or a .ko module"),
+            );
+        }
+        if e_machine != EM_X86_64 {
+            return Err(Error::unsupported(format!(
+                "machine {} is not supported; this build of klpwrite handles {}",
+                arch::machine_name(e_machine),
+                arch::machine_name(EM_X86_64)
+            )));
+        }
+        if header.e_shentsize(endian) as usize != 64 && header.e_shnum(endian) != 0 {
+            return Err(Error::malformed(format!(
+                "e_shentsize is {}, expected 64",
+                header.e_shentsize(endian)
+            )));
+        }
+        let table: SectionTable<'_, Header, &[u8]> = header
+            .sections(endian, data)
+            .map_err(|e| Error::malformed(format!("section header table: {e}")))?;
+        let shnum = table.len();
+        Ok(Reader {
+            data,
+            expect,
+            endian,
+            table,
+            shnum,
+            e_type,
+            e_machine,
+            e_flags,
+        })
+    }
+
+    /// The section headers: names, file ranges inside the file, alignment.
+    fn sections(&self) -> Result<Vec<Section>> {
+        let (endian, data, table, shnum, e_type) =
+            (self.endian, self.data, &self.table, self.shnum, self.e_type);
+        let mut sections = Vec::with_capacity(shnum);
+        for (i, sh) in table.iter().enumerate() {
+            let name = if i == 0 {
+                Vec::new()
+            } else {
+                table
+                    .section_name(endian, sh)
+                    .map_err(|_| {
+                        Error::malformed(format!(
+                            "section #{i}: sh_name {:#x} is outside the section name table or not NUL-terminated",
+                            sh.sh_name(endian)
+                        ))
+                    })?
+                    .to_vec()
+            };
+            let sh_type = sh.sh_type(endian).0;
+            let sh_size = sh.sh_size(endian);
+            let sh_offset = sh.sh_offset(endian);
+            let file_range = if sh_type == SHT_NOBITS || sh_type == SHT_NULL {
+                0..0
+            } else {
+                let end = sh_offset.checked_add(sh_size);
+                match end {
+                    Some(end) if end <= data.len() as u64 => sh_offset as usize..end as usize,
+                    _ => {
+                        return Err(Error::malformed(format!(
+                            "section #{i} ({}): data at offset {sh_offset:#x} size {sh_size:#x} runs past the end of the file ({:#x} bytes)",
+                            show(&name),
+                            data.len()
+                        )));
+                    }
                 }
-            }
-        };
-        let sh_addralign = sh.sh_addralign(endian);
-        if e_type == ET_REL
-            && i > 0
-            && sh_addralign > 1
-            && (!sh_addralign.is_power_of_two() || sh_addralign > MAX_ALIGN)
-        {
-            return Err(Error::malformed(format!(
-                "section #{i} ({}): sh_addralign {sh_addralign:#x} is not a power of two up to {MAX_ALIGN:#x}",
-                show(&name)
-            )));
-        }
-        sections.push(Section {
-            index: i,
-            name,
-            sh_type,
-            sh_flags: sh.sh_flags(endian).0,
-            sh_addr: sh.sh_addr(endian),
-            sh_size,
-            sh_link: sh.sh_link(endian),
-            sh_info: sh.sh_info(endian),
-            sh_addralign,
-            sh_entsize: sh.sh_entsize(endian),
-            file_range,
-            symbol: None,
-            rela_sections: Vec::new(),
-            group: None,
-        });
-    }
-    if let Some(s) = sections.first()
-        && (s.sh_type != SHT_NULL || s.sh_size != 0 && shnum < 0xff00)
-    {
-        // sh_size of section 0 holds e_shnum when it overflows; object
-        // handles that. Anything else in section 0 is corrupt.
-        if s.sh_type != SHT_NULL {
-            return Err(Error::malformed("section #0 is not SHT_NULL"));
-        }
-    }
-
-    // --- symbol table -----------------------------------------------------
-    let symtabs: Vec<usize> = sections
-        .iter()
-        .filter(|s| s.sh_type == SHT_SYMTAB)
-        .map(|s| s.index)
-        .collect();
-    if symtabs.len() > 1 {
-        return Err(Error::malformed(format!(
-            "{} symbol tables (sections {:?}); expected one .symtab",
-            symtabs.len(),
-            symtabs
-        )));
-    }
-    let symtab = symtabs.first().copied();
-    let mut symbols: Vec<Symbol> = Vec::new();
-    let mut first_global = 0;
-    if let Some(st) = symtab {
-        let sh = table.section(SectionIndex(st)).map_err(obj_err)?;
-        let link = sections[st].sh_link as usize;
-        if link == 0 || link >= shnum || sections[link].sh_type != SHT_STRTAB {
-            return Err(Error::malformed(format!(
-                "section #{st} (.symtab): sh_link {link} is not a string table"
-            )));
-        }
-        if sections[st].sh_entsize != 24 {
-            return Err(Error::malformed(format!(
-                "section #{st} (.symtab): sh_entsize {} is not 24",
-                sections[st].sh_entsize
-            )));
-        }
-        let symtab_t: SymbolTable<'_, Header, &[u8]> =
-            SymbolTable::parse(endian, data, &table, SectionIndex(st), sh)
-                .map_err(|e| Error::malformed(format!("section #{st} (.symtab): {e}")))?;
-        let nsyms = symtab_t.len();
-        // An extended index table must cover every symbol.
-        if let Some(x) = sections
-            .iter()
-            .find(|s| s.sh_type == SHT_SYMTAB_SHNDX && s.sh_link as usize == st)
-        {
-            let n = x.sh_size / 4;
-            if n as usize != nsyms || x.sh_size % 4 != 0 {
-                return Err(Error::malformed(format!(
-                    "section #{} (SHT_SYMTAB_SHNDX): {} entries for {} symbols",
-                    x.index, n, nsyms
-                )));
-            }
-        }
-        first_global = sections[st].sh_info as usize;
-        if first_global > nsyms {
-            return Err(Error::malformed(format!(
-                "section #{st} (.symtab): sh_info {first_global} (first global) exceeds the {nsyms} symbols"
-            )));
-        }
-        symbols.reserve(nsyms);
-        let mut current_file: Option<usize> = None;
-        for (i, sym) in symtab_t.iter().enumerate() {
-            let name = symtab_t
-                .symbol_name(endian, sym)
-                .map_err(|_| {
-                    Error::malformed(format!(
-                        "symbol #{i}: st_name {:#x} is outside the string table or not NUL-terminated",
-                        sym.st_name(endian)
-                    ))
-                })?
-                .to_vec();
-            let st_shndx = sym.st_shndx(endian).0;
-            let section = symtab_t
-                .symbol_section(endian, sym, SymbolIndex(i))
-                .map_err(|e| Error::malformed(format!("symbol #{i} ({}): {e}", show(&name))))?
-                .map(|s| s.0);
-            if let Some(s) = section
-                && s >= shnum
+            };
+            let sh_addralign = sh.sh_addralign(endian);
+            if e_type == ET_REL
+                && i > 0
+                && sh_addralign > 1
+                && (!sh_addralign.is_power_of_two() || sh_addralign > MAX_ALIGN)
             {
                 return Err(Error::malformed(format!(
-                    "symbol #{i} ({}): section index {s} is out of range ({shnum} sections)",
+                    "section #{i} ({}): sh_addralign {sh_addralign:#x} is not a power of two up to {MAX_ALIGN:#x}",
                     show(&name)
                 )));
             }
-            let st_info = sym.st_info().0;
-            let kind = st_info & 0xf;
-            let bind = st_info >> 4;
-            if kind == STT_FILE {
-                current_file = Some(i);
-            }
-            let file = if bind == STB_LOCAL && kind != STT_FILE {
-                current_file
-            } else {
-                None
-            };
-            symbols.push(Symbol {
+            sections.push(Section {
                 index: i,
                 name,
-                st_info,
-                st_other: sym.st_other().0,
-                st_shndx,
-                section: if st_shndx == SHN_UNDEF { None } else { section },
-                value: sym.st_value(endian),
-                size: sym.st_size(endian),
-                file,
+                sh_type,
+                sh_flags: sh.sh_flags(endian).0,
+                sh_addr: sh.sh_addr(endian),
+                sh_size,
+                sh_link: sh.sh_link(endian),
+                sh_info: sh.sh_info(endian),
+                sh_addralign,
+                sh_entsize: sh.sh_entsize(endian),
+                file_range,
+                symbol: None,
+                rela_sections: Vec::new(),
+                group: None,
             });
         }
+        if let Some(s) = sections.first()
+            && (s.sh_type != SHT_NULL || s.sh_size != 0 && shnum < 0xff00)
+        {
+            // sh_size of section 0 holds e_shnum when it overflows; object
+            // handles that. Anything else in section 0 is corrupt.
+            if s.sh_type != SHT_NULL {
+                return Err(Error::malformed("section #0 is not SHT_NULL"));
+            }
+            return Err(Error::malformed(format!(
+                "section #0 has sh_size {:#x}, but e_shnum ({shnum}) did not overflow",
+                s.sh_size
+            )));
+        }
+        Ok(sections)
     }
 
-    check_unique_names(&sections)?;
-
-    // --- relocations ------------------------------------------------------
-    let mut relocs = Vec::new();
-    let mut rsec_relocs = HashMap::new();
-    for i in 0..shnum {
-        let s = &sections[i];
-        if s.sh_type != SHT_RELA && s.sh_type != SHT_REL {
-            continue;
+    /// The one symbol table: its symbols with their STT_FILE blocks, and
+    /// the index of the first global.
+    fn symbols(&self, sections: &[Section]) -> Result<(Option<usize>, Vec<Symbol>, usize)> {
+        let (endian, data, table, shnum) = (self.endian, self.data, &self.table, self.shnum);
+        let symtabs: Vec<usize> = sections
+            .iter()
+            .filter(|s| s.sh_type == SHT_SYMTAB)
+            .map(|s| s.index)
+            .collect();
+        if symtabs.len() > 1 {
+            return Err(Error::malformed(format!(
+                "{} symbol tables (sections {:?}); expected one .symtab",
+                symtabs.len(),
+                symtabs
+            )));
         }
-        let what = format!("section #{i} ({})", s.display_name());
-        if s.sh_type == SHT_REL {
-            if expect == Expect::Relocatable {
-                return Err(Error::unsupported(format!(
-                    "{what}: SHT_REL relocations (implicit addends) are not used on x86-64"
+        let symtab = symtabs.first().copied();
+        let mut symbols: Vec<Symbol> = Vec::new();
+        let mut first_global = 0;
+        if let Some(st) = symtab {
+            let sh = table.section(SectionIndex(st)).map_err(obj_err)?;
+            let link = sections[st].sh_link as usize;
+            if link == 0 || link >= shnum || sections[link].sh_type != SHT_STRTAB {
+                return Err(Error::malformed(format!(
+                    "section #{st} (.symtab): sh_link {link} is not a string table"
                 )));
             }
-            continue;
-        }
-        let target = s.sh_info as usize;
-        if target == 0 || target >= shnum {
-            if e_type != ET_REL && target == 0 {
-                continue; // dynamic relocations of a linked image
+            if sections[st].sh_entsize != 24 {
+                return Err(Error::malformed(format!(
+                    "section #{st} (.symtab): sh_entsize {} is not 24",
+                    sections[st].sh_entsize
+                )));
             }
-            return Err(Error::malformed(format!(
-                "{what}: sh_info {target} is not a valid target section ({shnum} sections)"
-            )));
+            let symtab_t: SymbolTable<'_, Header, &[u8]> =
+                SymbolTable::parse(endian, data, table, SectionIndex(st), sh)
+                    .map_err(|e| Error::malformed(format!("section #{st} (.symtab): {e}")))?;
+            let nsyms = symtab_t.len();
+            // An extended index table must cover every symbol.
+            if let Some(x) = sections
+                .iter()
+                .find(|s| s.sh_type == SHT_SYMTAB_SHNDX && s.sh_link as usize == st)
+            {
+                let n = x.sh_size / 4;
+                if n as usize != nsyms || x.sh_size % 4 != 0 {
+                    return Err(Error::malformed(format!(
+                        "section #{} (SHT_SYMTAB_SHNDX): {} entries for {} symbols",
+                        x.index, n, nsyms
+                    )));
+                }
+            }
+            first_global = sections[st].sh_info as usize;
+            if first_global > nsyms {
+                return Err(Error::malformed(format!(
+                    "section #{st} (.symtab): sh_info {first_global} (first global) exceeds the {nsyms} symbols"
+                )));
+            }
+            symbols.reserve(nsyms);
+            let mut current_file: Option<usize> = None;
+            for (i, sym) in symtab_t.iter().enumerate() {
+                let name = symtab_t
+                    .symbol_name(endian, sym)
+                    .map_err(|_| {
+                        Error::malformed(format!(
+                            "symbol #{i}: st_name {:#x} is outside the string table or not NUL-terminated",
+                            sym.st_name(endian)
+                        ))
+                    })?
+                    .to_vec();
+                let st_shndx = sym.st_shndx(endian).0;
+                let section = symtab_t
+                    .symbol_section(endian, sym, SymbolIndex(i))
+                    .map_err(|e| Error::malformed(format!("symbol #{i} ({}): {e}", show(&name))))?
+                    .map(|s| s.0);
+                if let Some(s) = section
+                    && s >= shnum
+                {
+                    return Err(Error::malformed(format!(
+                        "symbol #{i} ({}): section index {s} is out of range ({shnum} sections)",
+                        show(&name)
+                    )));
+                }
+                let st_info = sym.st_info().0;
+                let kind = st_info & 0xf;
+                let bind = st_info >> 4;
+                if kind == STT_FILE {
+                    current_file = Some(i);
+                }
+                let file = if bind == STB_LOCAL && kind != STT_FILE {
+                    current_file
+                } else {
+                    None
+                };
+                symbols.push(Symbol {
+                    index: i,
+                    name,
+                    st_info,
+                    st_other: sym.st_other().0,
+                    st_shndx,
+                    section: if st_shndx == SHN_UNDEF { None } else { section },
+                    value: sym.st_value(endian),
+                    size: sym.st_size(endian),
+                    file,
+                });
+            }
         }
-        if e_type == ET_REL
-            && matches!(
-                sections[target].sh_type,
-                SHT_NULL
-                    | SHT_SYMTAB
-                    | SHT_STRTAB
-                    | SHT_RELA
-                    | SHT_REL
-                    | SHT_GROUP
-                    | SHT_SYMTAB_SHNDX
-            )
-        {
-            return Err(Error::malformed(format!(
-                "{what}: sh_info {target} is section #{target} ({}) of type {}, which cannot take relocations",
-                sections[target].display_name(),
-                section_type_name(sections[target].sh_type)
-            )));
-        }
-        if symtab.is_none() || s.sh_link as usize != symtab.unwrap_or(0) {
-            if e_type != ET_REL {
+        Ok((symtab, symbols, first_global))
+    }
+
+    /// The RELA sections: every relocation's symbol and field checked.
+    #[allow(clippy::type_complexity)]
+    fn relocations(
+        &self,
+        sections: &mut [Section],
+        symtab: Option<usize>,
+        symbols: &[Symbol],
+    ) -> Result<(Vec<Reloc>, HashMap<usize, std::ops::Range<usize>>)> {
+        let (endian, data, table, shnum, e_type, expect) = (
+            self.endian,
+            self.data,
+            &self.table,
+            self.shnum,
+            self.e_type,
+            self.expect,
+        );
+        let mut relocs = Vec::new();
+        let mut rsec_relocs = HashMap::new();
+        for i in 0..shnum {
+            let s = &sections[i];
+            if s.sh_type != SHT_RELA && s.sh_type != SHT_REL {
                 continue;
             }
-            return Err(Error::malformed(format!(
-                "{what}: sh_link {} is not the symbol table",
-                s.sh_link
-            )));
-        }
-        if s.sh_entsize != 24 {
-            return Err(Error::malformed(format!(
-                "{what}: sh_entsize {} is not 24 (Elf64_Rela)",
-                s.sh_entsize
-            )));
-        }
-        let sh = table.section(SectionIndex(i)).map_err(obj_err)?;
-        let (rela, _) = sh
-            .rela(endian, data)
-            .map_err(|e| Error::malformed(format!("{what}: {e}")))?
-            .ok_or_else(|| Error::malformed(format!("{what}: not a RELA section")))?;
-        let target_size = sections[target].sh_size;
-        let start = relocs.len();
-        for (k, r) in rela.iter().enumerate() {
-            let sym = r.r_sym(endian, false) as usize;
-            let r_type = r.r_type(endian, false).0;
-            let offset = r.r_offset.get(endian);
-            if sym >= symbols.len() {
+            let what = format!("section #{i} ({})", s.display_name());
+            if s.sh_type == SHT_REL {
+                if expect == Expect::Relocatable {
+                    return Err(Error::unsupported(format!(
+                        "{what}: SHT_REL relocations (implicit addends) are not used on x86-64"
+                    )));
+                }
+                continue;
+            }
+            let target = s.sh_info as usize;
+            if target == 0 || target >= shnum {
+                if e_type != ET_REL && target == 0 {
+                    continue; // dynamic relocations of a linked image
+                }
                 return Err(Error::malformed(format!(
-                    "{what}: relocation #{k} refers to symbol {sym}, but .symtab has {} entries",
-                    symbols.len()
+                    "{what}: sh_info {target} is not a valid target section ({shnum} sections)"
                 )));
             }
-            let width = arch::x86_64::reloc_width(r_type).unwrap_or(0) as u64;
             if e_type == ET_REL
-                && sections[target].sh_type != SHT_NOBITS
-                && offset
-                    .checked_add(width)
-                    .is_none_or(|end| end > target_size)
+                && matches!(
+                    sections[target].sh_type,
+                    SHT_NULL
+                        | SHT_SYMTAB
+                        | SHT_STRTAB
+                        | SHT_RELA
+                        | SHT_REL
+                        | SHT_GROUP
+                        | SHT_SYMTAB_SHNDX
+                )
             {
                 return Err(Error::malformed(format!(
-                    "{what}: relocation #{k} at offset {offset:#x} ({}) lies outside {} (size {target_size:#x})",
-                    arch::x86_64::reloc_name(r_type),
-                    sections[target].display_name()
+                    "{what}: sh_info {target} is section #{target} ({}) of type {}, which cannot take relocations",
+                    sections[target].display_name(),
+                    section_type_name(sections[target].sh_type)
                 )));
             }
-            relocs.push(Reloc {
-                rsec: i,
-                section: target,
-                offset,
-                symbol: sym,
-                r_type,
-                addend: r.r_addend.get(endian),
+            if symtab.is_none() || s.sh_link as usize != symtab.unwrap_or(0) {
+                if e_type != ET_REL {
+                    continue;
+                }
+                return Err(Error::malformed(format!(
+                    "{what}: sh_link {} is not the symbol table",
+                    s.sh_link
+                )));
+            }
+            if s.sh_entsize != 24 {
+                return Err(Error::malformed(format!(
+                    "{what}: sh_entsize {} is not 24 (Elf64_Rela)",
+                    s.sh_entsize
+                )));
+            }
+            let sh = table.section(SectionIndex(i)).map_err(obj_err)?;
+            let (rela, _) = sh
+                .rela(endian, data)
+                .map_err(|e| Error::malformed(format!("{what}: {e}")))?
+                .ok_or_else(|| Error::malformed(format!("{what}: not a RELA section")))?;
+            let target_size = sections[target].sh_size;
+            let start = relocs.len();
+            for (k, r) in rela.iter().enumerate() {
+                let sym = r.r_sym(endian, false) as usize;
+                let r_type = r.r_type(endian, false).0;
+                let offset = r.r_offset.get(endian);
+                if sym >= symbols.len() {
+                    return Err(Error::malformed(format!(
+                        "{what}: relocation #{k} refers to symbol {sym}, but .symtab has {} entries",
+                        symbols.len()
+                    )));
+                }
+                let width = arch::x86_64::reloc_width(r_type).unwrap_or(0) as u64;
+                if e_type == ET_REL
+                    && sections[target].sh_type != SHT_NOBITS
+                    && offset
+                        .checked_add(width)
+                        .is_none_or(|end| end > target_size)
+                {
+                    return Err(Error::malformed(format!(
+                        "{what}: relocation #{k} at offset {offset:#x} ({}) lies outside {} (size {target_size:#x})",
+                        arch::x86_64::reloc_name(r_type),
+                        sections[target].display_name()
+                    )));
+                }
+                relocs.push(Reloc {
+                    rsec: i,
+                    section: target,
+                    offset,
+                    symbol: sym,
+                    r_type,
+                    addend: r.r_addend.get(endian),
+                });
+            }
+            rsec_relocs.insert(i, start..relocs.len());
+            sections[target].rela_sections.push(i);
+        }
+        Ok((relocs, rsec_relocs))
+    }
+
+    /// The section groups (COMDAT): members in range, each in one group.
+    fn groups(&self, sections: &mut [Section], symbols: &[Symbol]) -> Result<Vec<Group>> {
+        let (endian, data, table, shnum) = (self.endian, self.data, &self.table, self.shnum);
+        let mut groups = Vec::new();
+        for i in 0..shnum {
+            if sections[i].sh_type != SHT_GROUP {
+                continue;
+            }
+            let what = format!("section #{i} ({})", sections[i].display_name());
+            let sh = table.section(SectionIndex(i)).map_err(obj_err)?;
+            let (flags, members) = sh
+                .group(endian, data)
+                .map_err(|e| Error::malformed(format!("{what}: {e}")))?
+                .ok_or_else(|| Error::malformed(format!("{what}: not a group")))?;
+            let mut list = Vec::with_capacity(members.len());
+            for m in members {
+                let m = m.get(endian) as usize;
+                if m == 0 || m >= shnum {
+                    return Err(Error::malformed(format!(
+                        "{what}: member section index {m} is out of range ({shnum} sections)"
+                    )));
+                }
+                if sections[m].sh_type == SHT_GROUP {
+                    return Err(Error::malformed(format!(
+                        "{what}: member #{m} is itself a group section (cyclic group)"
+                    )));
+                }
+                if let Some(g) = sections[m].group {
+                    return Err(Error::malformed(format!(
+                        "{what}: member #{m} ({}) already belongs to group section #{g}",
+                        sections[m].display_name()
+                    )));
+                }
+                sections[m].group = Some(i);
+                list.push(m);
+            }
+            let sig = sections[i].sh_info as usize;
+            groups.push(Group {
+                section: i,
+                flags: flags.0,
+                signature: (sig < symbols.len()).then_some(sig),
+                members: list,
             });
         }
-        rsec_relocs.insert(i, start..relocs.len());
-        sections[target].rela_sections.push(i);
+        Ok(groups)
     }
+}
 
-    // --- groups -----------------------------------------------------------
-    let mut groups = Vec::new();
-    for i in 0..shnum {
-        if sections[i].sh_type != SHT_GROUP {
-            continue;
-        }
-        let what = format!("section #{i} ({})", sections[i].display_name());
-        let sh = table.section(SectionIndex(i)).map_err(obj_err)?;
-        let (flags, members) = sh
-            .group(endian, data)
-            .map_err(|e| Error::malformed(format!("{what}: {e}")))?
-            .ok_or_else(|| Error::malformed(format!("{what}: not a group")))?;
-        let mut list = Vec::with_capacity(members.len());
-        for m in members {
-            let m = m.get(endian) as usize;
-            if m == 0 || m >= shnum {
-                return Err(Error::malformed(format!(
-                    "{what}: member section index {m} is out of range ({shnum} sections)"
-                )));
-            }
-            if sections[m].sh_type == SHT_GROUP {
-                return Err(Error::malformed(format!(
-                    "{what}: member #{m} is itself a group section (cyclic group)"
-                )));
-            }
-            if let Some(g) = sections[m].group {
-                return Err(Error::malformed(format!(
-                    "{what}: member #{m} ({}) already belongs to group section #{g}",
-                    sections[m].display_name()
-                )));
-            }
-            sections[m].group = Some(i);
-            list.push(m);
-        }
-        let sig = sections[i].sh_info as usize;
-        groups.push(Group {
-            section: i,
-            flags: flags.0,
-            signature: (sig < symbols.len()).then_some(sig),
-            members: list,
-        });
-    }
-
-    // --- indexes ----------------------------------------------------------
+/// The lookup indexes: section symbols, symbols by name, each section's
+/// symbols by address with their running maximum end.
+#[allow(clippy::type_complexity)]
+fn indexes(
+    sections: &mut [Section],
+    symbols: &[Symbol],
+) -> (HashMap<Vec<u8>, Vec<usize>>, Vec<Vec<usize>>, Vec<Vec<u64>>) {
+    let shnum = sections.len();
     let mut by_name: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(symbols.len());
     let mut sec_symbols: Vec<Vec<usize>> = vec![Vec::new(); shnum];
-    for s in &symbols {
+    for s in symbols {
         if s.is_section() {
             if let Some(sec) = s.section
                 && sections[sec].symbol.is_none()
@@ -459,24 +562,7 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
                 .collect::<Vec<u64>>(),
         );
     }
-    let _ = LittleEndian; // x86-64 only; endianness was checked above
-    Ok(Elf {
-        path: path.to_string(),
-        bytes,
-        e_type,
-        e_machine,
-        e_flags,
-        sections,
-        symbols,
-        relocs,
-        rsec_relocs,
-        groups,
-        symtab,
-        first_global,
-        by_name,
-        sec_symbols,
-        sec_maxend,
-    })
+    (by_name, sec_symbols, sec_maxend)
 }
 
 /// Largest section alignment accepted in a relocatable object (kernel

@@ -515,43 +515,72 @@ impl<'a> Ex<'a> {
         if let Some(d) = self.provided_by_patch(name, kind, addend, here) {
             return Ok(d);
         }
+        if let Some(module) = self.export_of(name) {
+            return self.exported(id, name, kind, addend, here, module);
+        }
+        self.unexported(id, name, kind, addend, here)
+    }
+
+    /// An undefined symbol `module` exports.
+    fn exported(
+        &mut self,
+        id: usize,
+        name: &[u8],
+        kind: u8,
+        addend: i64,
+        here: &str,
+        module: String,
+    ) -> Result<Dest> {
         let p = self.p;
         let r = p.relocs[id];
         let objname = self.opts.objname.clone();
-        if let Some(module) = self.export_of(name) {
-            if module == "vmlinux" {
-                self.explain.push(format!(
-                    "reloc {here} → normal {} [exported by vmlinux]",
-                    show(name)
-                ));
-                return Ok(Dest::Undef(name.to_vec(), kind, addend));
-            }
-            if objname == "vmlinux" {
-                return Err(err_at(
-                    p,
-                    r.section,
-                    r.offset,
-                    ErrorKind::Klp,
-                    format!(
-                        "vmlinux code refers to {} exported by module {module}: vmlinux cannot depend on a module",
-                        show(name)
-                    ),
-                ));
-            }
-            // Module exports become klp relocations: the patch may load
-            // before the exporting module (late module patching).
+        if module == "vmlinux" {
             self.explain.push(format!(
-                "reloc {here} → klp .klp.sym.{module}.{},0 [exported by module {module}]",
+                "reloc {here} → normal {} [exported by vmlinux]",
                 show(name)
             ));
-            if module != objname {
-                self.warnings.push(format!(
-                    "{here}: {} comes from module {module}; it must be loaded before {objname} is patched",
-                    show(name)
-                ));
-            }
-            return Ok(Dest::Klp(module, name.to_vec(), 0, kind, addend));
+            return Ok(Dest::Undef(name.to_vec(), kind, addend));
         }
+        if objname == "vmlinux" {
+            return Err(err_at(
+                p,
+                r.section,
+                r.offset,
+                ErrorKind::Klp,
+                format!(
+                    "vmlinux code refers to {} exported by module {module}: vmlinux cannot depend on a module",
+                    show(name)
+                ),
+            ));
+        }
+        // Module exports become klp relocations: the patch may load
+        // before the exporting module (late module patching).
+        self.explain.push(format!(
+            "reloc {here} → klp .klp.sym.{module}.{},0 [exported by module {module}]",
+            show(name)
+        ));
+        if module != objname {
+            self.warnings.push(format!(
+                "{here}: {} comes from module {module}; it must be loaded before {objname} is patched",
+                show(name)
+            ));
+        }
+        Ok(Dest::Klp(module, name.to_vec(), 0, kind, addend))
+    }
+
+    /// An undefined symbol nothing exports: an unexported global of the
+    /// target.
+    fn unexported(
+        &mut self,
+        id: usize,
+        name: &[u8],
+        kind: u8,
+        addend: i64,
+        here: &str,
+    ) -> Result<Dest> {
+        let p = self.p;
+        let r = p.relocs[id];
+        let objname = self.opts.objname.clone();
         // Not exported: an unexported global of the target (another unit of
         // the same module, or vmlinux).
         let tu = TuInfo::default();

@@ -11,12 +11,38 @@ impl<'a> Ex<'a> {
     // ------------------------------------------------------------------
 
     pub(super) fn layout(mut self) -> Result<Extracted> {
-        let p = self.p;
-        let mut out = OutObject {
-            e_flags: p.e_flags,
+        let mut l = Layout {
+            out: OutObject {
+                e_flags: self.p.e_flags,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        // FILE symbols of the units we copy locals from.
+        self.layout_file_symbols(&mut l);
+        let ranges = std::mem::take(&mut self.ranges);
+        self.layout_ranges(&mut l, &ranges)?;
+        self.layout_clones(&mut l)?;
+        let p = self.p;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|pe| {
+            let r = p.relocs[pe.reloc];
+            (r.section, r.offset, pe.reloc)
+        });
+        self.layout_strings(&mut l, &pending)?;
+        self.layout_relocations(&mut l, &pending)?;
+        let funcs = self.layout_metadata(&mut l.out);
+        Ok(Extracted {
+            out: l.out,
+            funcs,
+            explain: self.explain,
+            warnings: self.warnings,
+            twins_used: self.twins_used,
+        })
+    }
+
+    /// FILE symbols of the units we copy locals from.
+    fn layout_file_symbols(&self, l: &mut Layout) {
+        let p = self.p;
         let mut files: Vec<usize> = self
             .included
             .iter()
@@ -25,7 +51,7 @@ impl<'a> Ex<'a> {
         files.sort_unstable();
         files.dedup();
         for f in files {
-            out.add_symbol(OutSymbol {
+            l.out.add_symbol(OutSymbol {
                 name: p.symbols[f].name.clone(),
                 st_info: STT_FILE,
                 st_other: 0,
@@ -34,11 +60,17 @@ impl<'a> Ex<'a> {
                 size: 0,
             });
         }
-        // Chunks: merged ranges per section, in section order.
-        // chunk_map[sec] = [(in_start, in_end, out_sec, out_start)]
-        let mut chunk_map: HashMap<usize, Vec<(u64, u64, usize, u64)>> = HashMap::new();
-        let ranges = std::mem::take(&mut self.ranges);
-        for (&sec, list) in &ranges {
+    }
+
+    /// Chunks: merged ranges per section, in section order, each copied
+    /// into its output section (`l.chunk_map`).
+    fn layout_ranges(
+        &self,
+        l: &mut Layout,
+        ranges: &BTreeMap<usize, Vec<(u64, u64)>>,
+    ) -> Result<()> {
+        let p = self.p;
+        for (&sec, list) in ranges {
             let ps = &p.sections[sec];
             let sec_align = checked_align(p, sec)?;
             let mut list = list.clone();
@@ -63,7 +95,7 @@ impl<'a> Ex<'a> {
                 } else {
                     ps.name.clone()
                 };
-            let out_sec = out.add_section(OutSection {
+            let out_sec = l.out.add_section(OutSection {
                 name,
                 sh_type: ps.sh_type,
                 sh_flags: flags,
@@ -97,40 +129,38 @@ impl<'a> Ex<'a> {
                     })?
                 };
                 let o = if ps.is_nobits() {
-                    let OutData::Nobits(n) = &mut out.sections[out_sec].data else {
+                    let OutData::Nobits(n) = &mut l.out.sections[out_sec].data else {
                         unreachable!()
                     };
                     let o = align_up(*n, align);
                     *n = o + (e - s);
                     o
                 } else {
-                    out.append(out_sec, bytes, align)
+                    l.out.append(out_sec, bytes, align)
                 };
                 chunks.push((s, e, out_sec, o));
             }
             if let Some(n) = entry
-                && let OutData::Bytes(b) = &mut out.sections[out_sec].data
+                && let OutData::Bytes(b) = &mut l.out.sections[out_sec].data
             {
                 let len = align_up(b.len() as u64, n) as usize;
                 b.resize(len, 0);
             }
-            chunk_map.insert(sec, chunks);
+            l.chunk_map.insert(sec, chunks);
         }
-        let map = |sec: usize, off: u64| -> Option<(usize, u64)> {
-            chunk_map.get(&sec)?.iter().find_map(|&(s, e, os, o)| {
-                (off >= s && (off < e || (off == e && e > s) || (s == e && off == s)))
-                    .then_some((os, o + off - s))
-            })
-        };
-        // Clones of included named symbols.
-        let mut clone_of: HashMap<usize, usize> = HashMap::new();
+        Ok(())
+    }
+
+    /// Clones of included named symbols.
+    fn layout_clones(&self, l: &mut Layout) -> Result<()> {
+        let p = self.p;
         let mut order: Vec<(usize, Why)> = self.included.clone();
         // Locals first is the writer's job; keep inclusion order here.
         order.sort_by_key(|(s, _)| if p.symbols[*s].is_func() { 0 } else { 1 });
         for (s, why) in &order {
             let ps = &p.symbols[*s];
             let sec = ps.section.expect("included symbols are defined");
-            let Some((os, o)) = map(sec, ps.value) else {
+            let Some((os, o)) = l.map(sec, ps.value) else {
                 return Err(Error::new(
                     ErrorKind::Malformed,
                     format!(
@@ -148,7 +178,7 @@ impl<'a> Ex<'a> {
             {
                 bind = STB_LOCAL;
             }
-            let id = out.add_symbol(OutSymbol {
+            let id = l.out.add_symbol(OutSymbol {
                 name: ps.name.clone(),
                 st_info: (bind << 4) | ps.kind(),
                 st_other: ps.st_other,
@@ -156,20 +186,19 @@ impl<'a> Ex<'a> {
                 value: o,
                 size: ps.size,
             });
-            clone_of.insert(*s, id);
+            l.clone_of.insert(*s, id);
         }
-        // String sections: one output section per input string section name.
+        Ok(())
+    }
+
+    /// String sections: one output section per input string section name.
+    fn layout_strings(&self, l: &mut Layout, pending: &[Pending]) -> Result<()> {
+        let p = self.p;
         let mut str_out: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut str_dedup: HashMap<(usize, Vec<u8>), u64> = HashMap::new();
-        let mut str_pos: HashMap<(usize, u64), (usize, u64)> = HashMap::new();
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_by_key(|pe| {
-            let r = p.relocs[pe.reloc];
-            (r.section, r.offset, pe.reloc)
-        });
-        for pe in &pending {
+        for pe in pending {
             if let Dest::Str(sec, off, _) = pe.dest {
-                if str_pos.contains_key(&(sec, off)) {
+                if l.str_pos.contains_key(&(sec, off)) {
                     continue;
                 }
                 let ps = &p.sections[sec];
@@ -192,7 +221,7 @@ impl<'a> Ex<'a> {
                 let bytes = data[off_us..end].to_vec();
                 let str_align = checked_align(p, sec)?;
                 let os = *str_out.entry(ps.name.clone()).or_insert_with(|| {
-                    out.add_section(OutSection {
+                    l.out.add_section(OutSection {
                         name: ps.name.clone(),
                         sh_type: SHT_PROGBITS,
                         sh_flags: ps.sh_flags & !(SHF_GROUP | SHF_LINK_ORDER),
@@ -206,22 +235,26 @@ impl<'a> Ex<'a> {
                 let o = match str_dedup.get(&(os, bytes.clone())) {
                     Some(&o) => o,
                     None => {
-                        let o = out.append(os, &bytes, 1);
+                        let o = l.out.append(os, &bytes, 1);
                         str_dedup.insert((os, bytes.clone()), o);
                         o
                     }
                 };
-                str_pos.insert((sec, off), (os, o));
+                l.str_pos.insert((sec, off), (os, o));
             }
         }
-        // Relocations.
-        let mut undef: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut klp_syms: HashMap<Vec<u8>, usize> = HashMap::new();
+        Ok(())
+    }
+
+    /// Relocations: each pending one re-targeted, its site zeroed; the
+    /// relocation sections after all data sections.
+    fn layout_relocations(&self, l: &mut Layout, pending: &[Pending]) -> Result<()> {
+        let p = self.p;
         let mut normal: BTreeMap<usize, Vec<OutReloc>> = BTreeMap::new();
         let mut klp: BTreeMap<(String, usize), Vec<OutReloc>> = BTreeMap::new();
-        for pe in &pending {
+        for pe in pending {
             let r = p.relocs[pe.reloc];
-            let Some((os, oo)) = map(r.section, r.offset) else {
+            let Some((os, oo)) = l.map(r.section, r.offset) else {
                 return Err(Error::new(
                     ErrorKind::Malformed,
                     format!(
@@ -232,93 +265,13 @@ impl<'a> Ex<'a> {
                 .in_file(&p.path));
             };
             let here = p.locate(r.section, r.offset);
-            let (symbol, addend, klp_obj) = match &pe.dest {
-                Dest::Drop => continue,
-                Dest::Clone(t, a) => (clone_of[t], *a, None),
-                Dest::Anon(sec, off, adj) => {
-                    let (tos, too) = map(*sec, *off).ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Malformed,
-                            format!(
-                                "internal: {} target {}+{off:#x} not copied",
-                                here,
-                                p.sections[*sec].display_name()
-                            ),
-                        )
-                    })?;
-                    let sym = out.sections[tos]
-                        .symbol
-                        .expect("data sections have symbols");
-                    (sym, too as i64 - adj, None)
-                }
-                Dest::Str(sec, off, adj) => {
-                    let (tos, too) = str_pos[&(*sec, *off)];
-                    let sym = out.sections[tos]
-                        .symbol
-                        .expect("data sections have symbols");
-                    (sym, too as i64 - adj, None)
-                }
-                Dest::Undef(name, kind, a) => {
-                    let id = *undef.entry(name.clone()).or_insert_with(|| {
-                        out.add_symbol(OutSymbol {
-                            name: name.clone(),
-                            st_info: (STB_GLOBAL << 4)
-                                | if *kind == STT_SECTION {
-                                    STT_NOTYPE
-                                } else {
-                                    *kind
-                                },
-                            st_other: 0,
-                            place: Place::Undef,
-                            value: 0,
-                            size: 0,
-                        })
-                    });
-                    (id, *a, None)
-                }
-                Dest::Klp(symobj, name, pos, kind, a) => {
-                    check_objname(symobj)?;
-                    if name.len() > MAX_SYMNAME || name.contains(&b',') || name.is_empty() {
-                        return Err(Error::new(
-                            ErrorKind::Klp,
-                            format!(
-                                "symbol {} cannot be a klp symbol: the kernel requires 1 to {MAX_SYMNAME} characters and no ','",
-                                show(name)
-                            ),
-                        )
-                        .in_file(&p.path)
-                        .at(here));
-                    }
-                    let mut full = format!(".klp.sym.{symobj}.").into_bytes();
-                    full.extend_from_slice(name);
-                    full.extend_from_slice(format!(",{pos}").as_bytes());
-                    let id = *klp_syms.entry(full.clone()).or_insert_with(|| {
-                        out.add_symbol(OutSymbol {
-                            name: full,
-                            st_info: (STB_GLOBAL << 4)
-                                | match *kind {
-                                    STT_FUNC | STT_OBJECT => *kind,
-                                    _ => STT_NOTYPE,
-                                },
-                            st_other: 0,
-                            place: Place::Livepatch,
-                            value: 0,
-                            size: 0,
-                        })
-                    });
-                    // vmlinux symbols are resolved in a vmlinux section;
-                    // everything else when the patched object loads.
-                    let secobj = if symobj == "vmlinux" {
-                        "vmlinux".to_string()
-                    } else {
-                        self.opts.objname.clone()
-                    };
-                    (id, *a, Some(secobj))
-                }
+            let Some((symbol, addend, klp_obj)) = self.layout_reloc_target(l, &pe.dest, here)?
+            else {
+                continue;
             };
             // Zero the site: the kernel refuses non-zero relocation targets.
             let width = x86::reloc_width(r.r_type).unwrap_or(0) as usize;
-            if let OutData::Bytes(b) = &mut out.sections[os].data {
+            if let OutData::Bytes(b) = &mut l.out.sections[os].data {
                 let o = oo as usize;
                 if o + width <= b.len() {
                     b[o..o + width].fill(0);
@@ -336,19 +289,120 @@ impl<'a> Ex<'a> {
             }
         }
         // Relocation sections after all data sections.
-        let nsec = out.sections.len();
+        let nsec = l.out.sections.len();
         for target in 0..nsec {
             if let Some(list) = normal.remove(&target) {
-                out.add_relocations(target, None, list);
+                l.out.add_relocations(target, None, list);
             }
         }
         let mut klp_list: Vec<((String, usize), Vec<OutReloc>)> = klp.into_iter().collect();
         klp_list.sort_by(|a, b| (a.0.1, &a.0.0).cmp(&(b.0.1, &b.0.0)));
         for ((obj, target), list) in klp_list {
             check_objname(&obj)?;
-            out.add_relocations(target, Some(obj.as_bytes()), list);
+            l.out.add_relocations(target, Some(obj.as_bytes()), list);
         }
-        // Metadata for `klpwrite module`.
+        Ok(())
+    }
+
+    /// The output symbol, addend and klp object (None: a normal
+    /// relocation) of one relocation's destination; None for a dropped one.
+    fn layout_reloc_target(
+        &self,
+        l: &mut Layout,
+        dest: &Dest,
+        here: String,
+    ) -> Result<Option<(usize, i64, Option<String>)>> {
+        let p = self.p;
+        Ok(Some(match dest {
+            Dest::Drop => return Ok(None),
+            Dest::Clone(t, a) => (l.clone_of[t], *a, None),
+            Dest::Anon(sec, off, adj) => {
+                let (tos, too) = l.map(*sec, *off).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Malformed,
+                        format!(
+                            "internal: {} target {}+{off:#x} not copied",
+                            here,
+                            p.sections[*sec].display_name()
+                        ),
+                    )
+                })?;
+                let sym = l.out.sections[tos]
+                    .symbol
+                    .expect("data sections have symbols");
+                (sym, too as i64 - adj, None)
+            }
+            Dest::Str(sec, off, adj) => {
+                let (tos, too) = l.str_pos[&(*sec, *off)];
+                let sym = l.out.sections[tos]
+                    .symbol
+                    .expect("data sections have symbols");
+                (sym, too as i64 - adj, None)
+            }
+            Dest::Undef(name, kind, a) => {
+                let id = *l.undef.entry(name.clone()).or_insert_with(|| {
+                    l.out.add_symbol(OutSymbol {
+                        name: name.clone(),
+                        st_info: (STB_GLOBAL << 4)
+                            | if *kind == STT_SECTION {
+                                STT_NOTYPE
+                            } else {
+                                *kind
+                            },
+                        st_other: 0,
+                        place: Place::Undef,
+                        value: 0,
+                        size: 0,
+                    })
+                });
+                (id, *a, None)
+            }
+            Dest::Klp(symobj, name, pos, kind, a) => {
+                check_objname(symobj)?;
+                if name.len() > MAX_SYMNAME || name.contains(&b',') || name.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::Klp,
+                        format!(
+                            "symbol {} cannot be a klp symbol: the kernel requires 1 to {MAX_SYMNAME} characters and no ','",
+                            show(name)
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .at(here));
+                }
+                let mut full = format!(".klp.sym.{symobj}.").into_bytes();
+                full.extend_from_slice(name);
+                full.extend_from_slice(format!(",{pos}").as_bytes());
+                let id = *l.klp_syms.entry(full.clone()).or_insert_with(|| {
+                    l.out.add_symbol(OutSymbol {
+                        name: full,
+                        st_info: (STB_GLOBAL << 4)
+                            | match *kind {
+                                STT_FUNC | STT_OBJECT => *kind,
+                                _ => STT_NOTYPE,
+                            },
+                        st_other: 0,
+                        place: Place::Livepatch,
+                        value: 0,
+                        size: 0,
+                    })
+                });
+                // vmlinux symbols are resolved in a vmlinux section;
+                // everything else when the patched object loads.
+                let secobj = if symobj == "vmlinux" {
+                    "vmlinux".to_string()
+                } else {
+                    self.opts.objname.clone()
+                };
+                (id, *a, Some(secobj))
+            }
+        }))
+    }
+
+    /// Metadata for `klpwrite module`: the `.klpwrite.patch` section; the
+    /// patched functions.
+    fn layout_metadata(&self, out: &mut OutObject) -> Vec<PatchedFunc> {
+        let p = self.p;
         let mut funcs = Vec::new();
         // The rules line names the target symbol that decided them, when
         // one did, so `module` need not second-guess it from a version.
@@ -398,12 +452,33 @@ impl<'a> Ex<'a> {
             data: OutData::Bytes(meta.into_bytes()),
             symbol: None,
         });
-        Ok(Extracted {
-            out,
-            funcs,
-            explain: self.explain,
-            warnings: self.warnings,
-            twins_used: self.twins_used,
+        funcs
+    }
+}
+
+/// The output object under construction, with what the layout steps pass
+/// on to the later ones.
+#[derive(Default)]
+struct Layout {
+    out: OutObject,
+    /// chunk_map[sec] = [(in_start, in_end, out_sec, out_start)]
+    chunk_map: HashMap<usize, Vec<(u64, u64, usize, u64)>>,
+    /// Output symbol of each included input symbol.
+    clone_of: HashMap<usize, usize>,
+    /// Output place of each copied string (input section, offset).
+    str_pos: HashMap<(usize, u64), (usize, u64)>,
+    /// Undefined output symbols by name.
+    undef: HashMap<Vec<u8>, usize>,
+    /// klp symbols by full name.
+    klp_syms: HashMap<Vec<u8>, usize>,
+}
+
+impl Layout {
+    /// Where input `sec`+`off` lands in the output.
+    fn map(&self, sec: usize, off: u64) -> Option<(usize, u64)> {
+        self.chunk_map.get(&sec)?.iter().find_map(|&(s, e, os, o)| {
+            (off >= s && (off < e || (off == e && e > s) || (s == e && off == s)))
+                .then_some((os, o + off - s))
         })
     }
 }

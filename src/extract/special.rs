@@ -162,8 +162,60 @@ impl Ex<'_> {
             .in_file(&p.path)
             .hint("check --kernel-version / --ref-module"));
         }
+        let e = Entry {
+            sec,
+            k,
+            start,
+            layout,
+            here,
+            relocs: entry_relocs,
+            code_sec,
+            code_off,
+        };
         // Keys: module-owned keys cannot work (late relocations); before
         // 5.8 no key reached through a relocation can.
+        if !self.entry_key(&e, restriction, legacy.is_some())? {
+            return Ok(false);
+        }
+        let here = &e.here;
+        self.explain.push(format!(
+            "special {} entry {k} [for {here}]",
+            s.display_name()
+        ));
+        self.add_range(sec, start, end, format!("{} entry {k}", s.display_name()));
+        // What the entry needs besides its own bytes.
+        self.entry_needs(&e)?;
+        // ORC data travels with its IP entry.
+        if s.name == b".orc_unwind_ip" {
+            let Some(orc) = p.section_by_name(b".orc_unwind") else {
+                return Err(
+                    Error::new(ErrorKind::Malformed, ".orc_unwind_ip without .orc_unwind")
+                        .in_file(&p.path),
+                );
+            };
+            let n_ip = s.sh_size / 4;
+            let n = p.sections[orc].sh_size / 6;
+            if n != n_ip || !p.sections[orc].sh_size.is_multiple_of(6) {
+                return Err(Error::new(
+                    ErrorKind::Malformed,
+                    format!(
+                        ".orc_unwind has {} bytes for {n_ip} IP entries (6 bytes each expected)",
+                        p.sections[orc].sh_size
+                    ),
+                )
+                .in_file(&p.path));
+            }
+            self.add_range(orc, k * 6, k * 6 + 6, format!("ORC entry {k}"));
+        }
+        Ok(true)
+    }
+
+    /// The key of a static branch or static call entry: refused, or the
+    /// entry dropped (Ok(false)) when the kernel could not use it.
+    fn entry_key(&mut self, e: &Entry, restriction: Restriction, legacy: bool) -> Result<bool> {
+        let p = self.p;
+        let s = &p.sections[e.sec];
+        let (k, start, layout, here, entry_relocs) = (e.k, e.start, e.layout, &e.here, &e.relocs);
         if restriction != Restriction::None
             && let Some(f) = layout.fields.iter().find(|f| f.role == Role::Key)
             && let Some(&kid) = entry_relocs
@@ -179,7 +231,7 @@ impl Ex<'_> {
                     ),
                     name.clone(),
                 )),
-                Dest::Klp(_, name, ..) | Dest::Undef(name, ..) if legacy.is_some() => Some((
+                Dest::Klp(_, name, ..) | Dest::Undef(name, ..) if legacy => Some((
                     format!(
                         "kernels before 5.8 initialise the patch module's {} before its klp relocations are written; klpwrite allows only keys defined in the patch itself there (kpatch refuses all)",
                         s.display_name()
@@ -226,12 +278,16 @@ impl Ex<'_> {
             self.check_special_klp(kid, &dest)?;
             self.pending.push(super::Pending { reloc: kid, dest });
         }
-        self.explain.push(format!(
-            "special {} entry {k} [for {here}]",
-            s.display_name()
-        ));
-        self.add_range(sec, start, end, format!("{} entry {k}", s.display_name()));
-        // What the entry needs besides its own bytes.
+        Ok(true)
+    }
+
+    /// What entry `e` needs besides its own bytes: an alternative's
+    /// replacement, an exception entry's `.fixup` block.
+    fn entry_needs(&mut self, e: &Entry) -> Result<()> {
+        let p = self.p;
+        let (sec, start, layout, here, entry_relocs) =
+            (e.sec, e.start, e.layout, &e.here, &e.relocs);
+        let (code_sec, code_off) = (e.code_sec, e.code_off);
         for f in layout.fields {
             let Some(&fid) = entry_relocs
                 .iter()
@@ -277,29 +333,7 @@ impl Ex<'_> {
                 _ => {}
             }
         }
-        // ORC data travels with its IP entry.
-        if s.name == b".orc_unwind_ip" {
-            let Some(orc) = p.section_by_name(b".orc_unwind") else {
-                return Err(
-                    Error::new(ErrorKind::Malformed, ".orc_unwind_ip without .orc_unwind")
-                        .in_file(&p.path),
-                );
-            };
-            let n_ip = s.sh_size / 4;
-            let n = p.sections[orc].sh_size / 6;
-            if n != n_ip || !p.sections[orc].sh_size.is_multiple_of(6) {
-                return Err(Error::new(
-                    ErrorKind::Malformed,
-                    format!(
-                        ".orc_unwind has {} bytes for {n_ip} IP entries (6 bytes each expected)",
-                        p.sections[orc].sh_size
-                    ),
-                )
-                .in_file(&p.path));
-            }
-            self.add_range(orc, k * 6, k * 6 + 6, format!("ORC entry {k}"));
-        }
-        Ok(true)
+        Ok(())
     }
 
     /// End of the `.fixup` block starting at `off`: the next block any
@@ -483,4 +517,19 @@ impl Ex<'_> {
         let _ = names::is_init_section;
         Ok(())
     }
+}
+
+/// One special-section entry being kept, for the steps of
+/// [`Ex::keep_entry`].
+struct Entry {
+    sec: usize,
+    k: u64,
+    start: u64,
+    layout: &'static Layout,
+    /// The code location the entry is for, for messages.
+    here: String,
+    /// Relocations inside the entry.
+    relocs: Vec<usize>,
+    code_sec: usize,
+    code_off: u64,
 }

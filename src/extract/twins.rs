@@ -34,6 +34,20 @@ impl<'a> Ex<'a> {
             // `.klp.sym.<obj>.<name>,<sympos>` and klp_find_callback()
             // compares `name` with each kallsyms name (strcmp, no binding),
             // so the original's name is what reaches the kernel's object.
+            if let Some(why) = orig.twins.ambiguous_p.get(&sym) {
+                // Unpaired, but not new: one of the kernel's same-named
+                // statics is meant and nothing tells which (correlate's
+                // level 3c and `mark_ambiguous`). A copy would give the
+                // patch private state, a name match another function's.
+                return Err(Error::new(ErrorKind::Refused, why.clone())
+                    .in_file(&p.path)
+                    .hint(format!(
+                        "pin its pair with --pair ORIG=PATCHED (FILE:NAME, e.g. --pair {}:<orig name>={}:{})",
+                        p.file_name_of(sym).map_or_else(|| "FILE".to_string(), show),
+                        p.file_name_of(sym).map_or_else(|| "FILE".to_string(), show),
+                        show(&s.name)
+                    )));
+            }
             let o = orig.twin_of(sym);
             self.twins_used.insert(sym, o);
             let Some(o) = o else { return Ok(None) };
@@ -49,6 +63,7 @@ impl<'a> Ex<'a> {
             }
             return Ok(Some(oname));
         }
+        self.numbered_static_unique(sym)?;
         let t = self.target();
         let tu = TuInfo::of(p, sym);
         match t.resolve(&s.name, s.is_local(), &tu, false) {
@@ -59,6 +74,7 @@ impl<'a> Ex<'a> {
         // Renumbered clones and static locals: same demangled name, same unit.
         let d = names::demangle(&s.name);
         if d == s.name {
+            self.not_a_global_made_static(sym)?;
             return Ok(None);
         }
         let file = tu.file.as_deref();
@@ -78,7 +94,10 @@ impl<'a> Ex<'a> {
         cands.sort();
         cands.dedup();
         match cands.len() {
-            0 => Ok(None),
+            0 => {
+                self.not_a_global_made_static(sym)?;
+                Ok(None)
+            }
             1 => {
                 self.explain.push(format!(
                     "  twin of {} in the target is {} (same demangled name)",
@@ -98,6 +117,124 @@ impl<'a> Ex<'a> {
             .in_file(&p.path)
             .hint("pass --orig ORIG.o so klpwrite can pair symbols with the original build")),
         }
+    }
+
+    /// Without `--orig`: a function-scope static (`count.3`, Clang
+    /// `f.count`, see `correlate::is_function_static`) may bind to the
+    /// target by name only when its base name is unique among the patched
+    /// unit's function-scope statics and among the target object's, so
+    /// GCC's unit-wide `.N` counter (which a patch that adds, removes or
+    /// moves one such static shifts for the others) cannot decide which
+    /// kernel object the patch uses. Otherwise refused, naming both sets;
+    /// `--orig` pairs them by use, `--sympos NAME=N` takes the exact name
+    /// as the user's decision. The livepatch core binds by that name alone
+    /// (klp_resolve_symbols() → klp_find_object_symbol() in
+    /// kernel/livepatch/core.c compares kallsyms names with strcmp), so a
+    /// wrong number silently shares another function's state.
+    fn numbered_static_unique(&mut self, sym: usize) -> Result<()> {
+        let p = self.p;
+        if !crate::correlate::is_function_static(p, sym) {
+            return Ok(());
+        }
+        let s = &p.symbols[sym];
+        if self.opts.sympos.contains_key(&show(&s.name)) {
+            return Ok(());
+        }
+        let base = names::demangle(&s.name);
+        let ours: Vec<&[u8]> = p
+            .symbols
+            .iter()
+            .filter(|o| {
+                o.file == s.file
+                    && crate::correlate::is_function_static(p, o.index)
+                    && names::demangle(&o.name) == base
+            })
+            .map(|o| o.name.as_slice())
+            .collect();
+        let t = self.target();
+        let theirs: Vec<String> = t
+            .syms
+            .iter()
+            .filter(|ts| {
+                ts.local
+                    && !matches!(ts.letter, 't' | 'T' | 'w' | 'W')
+                    && ts.name.contains(&b'.')
+                    && names::demangle(&ts.name) == base
+            })
+            .map(|ts| show(&ts.name))
+            .collect();
+        if theirs.is_empty() || (ours.len() < 2 && theirs.len() < 2) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "{}function-scope static {}: without the original object its number cannot tell which kernel object it is: the patched unit has {} static(s) named {} ({}) and {} has {} ({})",
+                p.file_name_of(sym)
+                    .map_or_else(String::new, |f| format!("{}: ", show(f))),
+                s.display_name(),
+                ours.len(),
+                show(&base),
+                ours.iter().map(|n| show(n)).collect::<Vec<_>>().join(", "),
+                t.objname,
+                theirs.len(),
+                theirs.join(", ")
+            ),
+        )
+        .in_file(&p.path)
+        .hint(format!(
+            "pass --orig ORIG.o (statics are then paired by the functions that use them), or --sympos {}=N to bind exactly that name",
+            show(&s.name)
+        )))
+    }
+
+    /// Without `--orig`: a patched local (function or object) with no
+    /// local of its name in the target, while the target (this object or
+    /// vmlinux) has a *global* of that name and kind, is most likely that
+    /// global made static by the patch: copying it would give the patch
+    /// private state (or an unpatched copy of the function) while the
+    /// kernel keeps using its own. Refused; with `--orig` correlation pairs
+    /// it (binding changed) and it is referenced.
+    fn not_a_global_made_static(&mut self, sym: usize) -> Result<()> {
+        let p = self.p;
+        let s = &p.symbols[sym];
+        if !s.is_local() || !(s.is_func() || s.is_object()) {
+            return Ok(());
+        }
+        let want_text = s.is_func();
+        let mut objs: Vec<&TargetObject> = Vec::new();
+        if let Some(o) = self.inp.target.object(&self.opts.objname) {
+            objs.push(o);
+        }
+        if self.opts.objname != "vmlinux"
+            && let Some(v) = self.inp.target.object("vmlinux")
+        {
+            objs.push(v);
+        }
+        for o in objs {
+            let hit = o.named(&s.name).iter().any(|&i| {
+                let ts = &o.syms[i];
+                !ts.local
+                    && ts.bind_known
+                    && matches!(ts.letter, 'T' | 'W') == want_text
+                    && !matches!(ts.letter, 'U' | 'A')
+            });
+            if hit {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is a static {} in the patched object with no static of that name in the target, but {} has a global {} of that name: if the patch made it static, copying it would leave the kernel using its own",
+                        s.display_name(),
+                        if want_text { "function" } else { "object" },
+                        o.objname,
+                        if want_text { "function" } else { "object" },
+                    ),
+                )
+                .in_file(&p.path)
+                .hint("pass --orig ORIG.o: correlation then pairs it with the original global (binding changed) and the patch references the kernel's"));
+            }
+        }
+        Ok(())
     }
 
     /// sympos of `name` (the target's name for patched `sym`).

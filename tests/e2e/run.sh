@@ -20,6 +20,10 @@
 #             klpwrite module) per patch, then the guest checks behaviour
 #   scenario 9    the kbuild form: klpwrite kbuild -> kbuild link against the
 #             headers -> klpwrite post-link (generated Makefile), then the guest
+#   scenario 10-14  issue 9 classes on real code: A1 end-of-object and
+#             zero-size references, A2/A3 a renumbered static, C11 a
+#             callbacks-only object, C12 a new function shared by two objects
+#   blank_line  B10: a blank line at the top of big files is no change (exit 1)
 #
 # Output: one line per check, "PASS: name", "FAIL: name - why" or
 # "SKIP: name - why", timings, and as the very last line
@@ -29,7 +33,9 @@
 # Env: KLPWRITE_E2E_CACHE (default /var/cache/klpwrite-e2e), E2E_JOBS (make
 #      -j for kernel objects, default 2), E2E_BOOT_TIMEOUT (s, default 240),
 #      E2E_KLPWRITE (klpwrite binary for the scenarios; default
-#      <repo>/target/release/klpwrite, then target/debug/klpwrite).
+#      <repo>/target/release/klpwrite, then target/debug/klpwrite),
+#      E2E_WORK (work directory, wiped at start; default $CACHE/work/run;
+#      give each concurrent run its own).
 set -uo pipefail
 E2E=$(cd "$(dirname "$0")" && pwd)
 . "$E2E/lib/common.sh"
@@ -70,7 +76,7 @@ step() {
 }
 
 [ "$(id -u)" = 0 ] || { echo "FAIL: e2e needs root"; echo "E2E: 0 passed, 1 failed"; exit 1; }
-WORK=$E2E_CACHE/work/run
+WORK=${E2E_WORK:-$E2E_CACHE/work/run}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 echo "klpwrite e2e: cache $E2E_CACHE, work $WORK"
@@ -114,15 +120,23 @@ mod_literal_newvar module  04-module-literal-newvar.patch     klpw_main.o       
 newhelper          vmlinux 05-vmlinux-new-helper.patch        fs/proc/version.o  version_proc_show
 special            vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o     comm_write
 callbacks          vmlinux 07-vmlinux-cmdline-callbacks.patch fs/proc/cmdline.o  cmdline_proc_show
+limits_end         vmlinux 08-vmlinux-limits-end-pointer.patch fs/proc/base.o    proc_pid_limits
+pipe_lockinit      vmlinux 09-vmlinux-pipe-lock-init.patch    fs/pipe.o          alloc_pipe_info
+mod_count          module  10-module-static-count.patch       klpw_main.o        -
+mod_callbacks_only module  11-module-callbacks-only.patch     klpw_aux.o         -
+mod_shared         module  12-module-shared-new-function.patch klpw_main.o,klpw_aux.o -
+blankline          vmlinux 13-vmlinux-blank-line.patch        net/core/dev.o,kernel/sched/core.o,mm/page_alloc.o,fs/ext4/super.o register_netdevice
 "
+# (objects: comma-separated; the functions are looked up in the first one)
 while read -r name where patch obj funcs; do
 	[ -n "$name" ] || continue
+	# shellcheck disable=SC2086
 	if [ "$where" = vmlinux ]; then
 		step "pair/$name" "$WORK/pair-$name.log" bash "$E2E/lib/kobjs.sh" -j"$JOBS" \
-			-n "$name" -p "$E2E/patches/$patch" "$obj"
+			-n "$name" -p "$E2E/patches/$patch" ${obj//,/ }
 	else
 		step "pair/$name" "$WORK/pair-$name.log" bash "$E2E/lib/modobjs.sh" \
-			-n "$name" -p "$E2E/patches/$patch" "$E2E/targets/klpw_target" "$obj"
+			-n "$name" -p "$E2E/patches/$patch" "$E2E/targets/klpw_target" ${obj//,/ }
 	fi
 done <<<"$PAIRS"
 e2e_load_objs
@@ -138,7 +152,7 @@ step snapshot "$WORK/snapshot.log" bash "$E2E/lib/snapshot.sh"
 [ -r "$E2E_KCACHE/snapshot.env" ] && . "$E2E_KCACHE/snapshot.env"
 while read -r name where patch obj funcs; do
 	[ "$where" = vmlinux ] || continue
-	orig=$E2E_KCACHE/objs/$name/orig/$obj
+	orig=$E2E_KCACHE/objs/$name/orig/${obj%%,*}
 	if [ ! -s "${E2E_KALLSYMS:-}" ] || [ ! -s "$orig" ]; then
 		fail "fidelity/$name" "missing snapshot or $orig"
 		continue
@@ -226,22 +240,46 @@ mkdir -p "$KW"
 REF_KO=$(find "$E2E_MODDIR" -name xt_pkttype.ko 2>/dev/null | head -n1)
 [ -n "$REF_KO" ] || REF_KO=$TARGET_KO
 
-pair_obj() { eval "echo \${E2E_OBJ_$(echo "$1" | tr '[:lower:]' '[:upper:]')_$2:-}"; }   # pair_obj PAIR ORIG|PATCHED
+# pair_obj PAIR ORIG|PATCHED - the pair's (first) object; PAIR:OBJ picks
+# another object of a pair with several
+pair_obj() {
+	case $1 in
+	*:*) echo "$E2E_KCACHE/objs/${1%%:*}/$(echo "$2" | tr '[:upper:]' '[:lower:]')/${1#*:}" ;;
+	*) eval "echo \${E2E_OBJ_$(echo "$1" | tr '[:lower:]' '[:upper:]')_$2:-}" ;;
+	esac
+}
 
-# kw_build NAME PAIR OBJNAME SYMSRC... - diff + extract -> $KW/NAME.o
+# kw_build NAME PAIR[:OBJ] OBJNAME SYMSRC... [-- EXTRA-ARGS] - diff + extract -> $KW/NAME.o
 kw_build() {
 	local name=$1 pair=$2 obj=$3 o p a=()
 	shift 3
 	o=$(pair_obj "$pair" ORIG) p=$(pair_obj "$pair" PATCHED)
-	for s in "$@"; do a+=(--symbols "$s"); done
-	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o"
+	while [ $# -gt 0 ]; do
+		[ "$1" = -- ] && { shift; break; }
+		a+=(--symbols "$1"); shift
+	done
+	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" "$@" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o" ||
+		return
+	# The output was self-checked before it was written; check it again
+	# from the outside, with every input verify can use (issue 9 D).
+	kw_verify "$KW/$name.o" --patched "$p" --orig "$o" "${a[@]}" --symvers "$E2E_SYMVERS" --objname "$obj"
+}
+# kw_verify FILE ARGS... - klpwrite verify; one line per output in $KW/verify.tsv
+kw_verify() {
+	local f=$1 rc
+	"$KLPWRITE" verify "$@" >"$f.verify.log" 2>&1
+	rc=$?
+	printf '%s\t%s\n' "$rc" "$(basename "$f")" >>"$KW/verify.tsv"
+	[ "$rc" = 0 ] || { echo "klpwrite verify $f: exit $rc"; cat "$f.verify.log"; }
+	return "$rc"
 }
 # kw_module MOD ARGS... - klpwrite module ARGS -> $KW/MOD.ko
 kw_module() {
 	local mod=$1
 	shift
 	"$KLPWRITE" module "$@" --name "$mod" --vmlinux "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
-		--ref-module "$REF_KO" -o "$KW/$mod.ko"
+		--ref-module "$REF_KO" -o "$KW/$mod.ko" || return
+	kw_verify "$KW/$mod.ko" --symvers "$E2E_SYMVERS"
 }
 # scenario N NAME - run guest/sN-NAME.sh with GUEST_KOS
 scenario() { guest "scenario$1" "$E2E/guest/s$1-$2.sh" "${@:3}"; }
@@ -331,6 +369,91 @@ else
 		else fail scenario9/post_link_again_noop "see $KW/s9-post-link-again.log"; fi
 		GUEST_KOS=("$TARGET_KO" "$S9/klpw_s9.ko" "$S9/klpw_s9_unlinked.ko"); scenario 9 kbuild
 	fi
+	# ---- issue 9: trustworthy patches ------------------------------------
+	# klp_relocs_to FILE SYM - klp relocations (.klp.rela.*) against SYM
+	klp_relocs_to() {
+		readelf -rW "$1" | awk -v sym="$2" '/^Relocation section/ { k = index($3, "'"'"'.klp.rela.") == 1 }
+			k && /^[0-9a-f]+ / && $5 == sym { n++ } END { print n + 0 }'
+	}
+	# 10. A1, end of object: proc_pid_limits loops over the kernel's lnames
+	#     up to lnames + ARRAY_SIZE(lnames) (.rodata.lnames+0x100, one past
+	#     the end); all four references (start, p - lnames, end twice) must be
+	#     klp relocations to the kernel's lnames, none to a copy
+	if step scenario10/build "$KW/s10-build.log" kw_build s10 limits_end vmlinux "$VM" &&
+		step scenario10/module "$KW/s10-module.log" kw_module klpw_s10 "$KW/s10.o"; then
+		n=$(klp_relocs_to "$KW/s10.o" ".klp.sym.vmlinux.lnames,0")
+		if [ "$n" = 4 ] && ! grep -q 'include .*lnames' "$KW/s10-build.log"; then
+			pass "scenario10/start_and_end_are_kernel_lnames ($n klp relocations)"
+		else fail scenario10/start_and_end_are_kernel_lnames \
+			"$n klp relocations to lnames (want 4); $(grep -m1 'include .*lnames' "$KW/s10-build.log")"; fi
+		GUEST_KOS=("$KW/klpw_s10.ko"); scenario 10 vmlinux-limits-end
+	fi
+	# 11. A1, zero-size objects: alloc_pipe_info's three static lockdep keys
+	#     (__key.N, size 0 without lockdep: .bss.__key.N+0 is start and end)
+	if step scenario11/build "$KW/s11-build.log" kw_build s11 pipe_lockinit vmlinux "$VM" &&
+		step scenario11/module "$KW/s11-module.log" kw_module klpw_s11 "$KW/s11.o"; then
+		GUEST_KOS=("$KW/klpw_s11.ko"); scenario 11 vmlinux-pipe-lockinit -f "$PROBE"
+	fi
+	# 12. A2/A3: function-scope static count keeps counting while the patch
+	#     adds another "count" that GCC numbers first.  First prove that the
+	#     pair shows the renumbering (count.12 -> count.13), or the scenario
+	#     would prove nothing.
+	count_of() {   # count_of OBJ FUNC - the count.N that FUNC refers to
+		objdump -dr --section=".text.$2" "$1" | sed -n 's/.*R_X86_64_PC32[[:space:]]*\.bss\.\(count\.[0-9]*\).*/\1/p' | head -n1
+	}
+	c_orig=$(count_of "$(pair_obj mod_count ORIG)" klpw_ticks_show)
+	c_new=$(count_of "$(pair_obj mod_count PATCHED)" klpw_ticks_show)
+	c_extra=$(count_of "$(pair_obj mod_count PATCHED)" klpw_extra_ticks)
+	if [ -n "$c_orig" ] && [ "$c_orig" != "$c_new" ] && [ "$c_extra" = "$c_orig" ]; then
+		pass "scenario12/count_renumbered (klpw_ticks_show $c_orig -> $c_new, new klpw_extra_ticks $c_extra)"
+	else fail scenario12/count_renumbered "klpw_ticks_show '$c_orig' -> '$c_new', klpw_extra_ticks '$c_extra'"; fi
+	if step scenario12/build "$KW/s12-build.log" kw_build s12 mod_count klpw_target "$TARGET_KO" &&
+		step scenario12/module "$KW/s12-module.log" kw_module klpw_s12 "$KW/s12.o"; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s12.ko"); scenario 12 module-static-count
+	fi
+	# 13. C11: klpw_target's part of the patch is callbacks only (marked in
+	#     the source, both conventions); one module with scenario 1's s1.o
+	[ -s "$KW/s1.o" ] || fail scenario13 "needs scenario 1's s1.o"
+	if [ -s "$KW/s1.o" ] &&
+		step scenario13/build "$KW/s13-build.log" kw_build s13 mod_callbacks_only klpw_target "$TARGET_KO" &&
+		step scenario13/module "$KW/s13-module.log" kw_module klpw_s13 "$KW/s1.o" "$KW/s13.o"; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s13.ko"); scenario 13 callbacks-only
+	fi
+	# 14. C12: one patch, two objects of klpw_target (klpw_main.o calls
+	#     klpw_shared_note, new in klpw_aux.o), one module.  The command
+	#     lines are here and only here:
+	s14_build_main() { kw_build s14-main mod_shared:klpw_main.o klpw_target "$TARGET_KO" -- --patch-symbols "$KW/s14-aux.o"; }
+	s14_build_aux() { kw_build s14-aux mod_shared:klpw_aux.o klpw_target "$TARGET_KO"; }
+	s14_module() { kw_module klpw_s14 "$KW/s14-main.o" "$KW/s14-aux.o"; }
+	if step scenario14/build_aux "$KW/s14-build-aux.log" s14_build_aux &&
+		step scenario14/build_main "$KW/s14-build-main.log" s14_build_main &&
+		step scenario14/module "$KW/s14-module.log" s14_module; then
+		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s14.ko"); scenario 14 shared-new-function
+	fi
+	# B10: a blank line at the top of big files changes only line numbers
+	#    (__bug_table entries; the __LINE__ argument of ASSERT_RTNL's
+	#    WARN_ONCE and of __ext4_error & co.): build and diff must find no
+	#    functional change (exit 1) and write nothing.  fs/ext4 is a module
+	#    in Debian (ext4.ko), the others are vmlinux.
+	EXT4_KO=$(find "$E2E_MODDIR" -name ext4.ko 2>/dev/null | head -n1)
+	for t in net/core/dev.o:vmlinux:"$VM" kernel/sched/core.o:vmlinux:"$VM" \
+		mm/page_alloc.o:vmlinux:"$VM" fs/ext4/super.o:ext4:"$EXT4_KO"; do
+		o=${t%%:*} on=${t#*:} syms=${t#*:*:}
+		on=${on%%:*}
+		b=$(basename "$o" .o) orig=$(pair_obj "blankline:$o" ORIG) patched=$(pair_obj "blankline:$o" PATCHED)
+		rm -f "$KW/b10-$b.o"
+		"$KLPWRITE" build "$orig" "$patched" --objname "$on" --symbols "$syms" --symvers "$E2E_SYMVERS" \
+			-o "$KW/b10-$b.o" >"$KW/b10-$b-build.log" 2>&1
+		rc=$?
+		if [ "$rc" = 1 ] && [ ! -e "$KW/b10-$b.o" ] && grep -q "no functional change" "$KW/b10-$b-build.log"; then
+			pass "blank_line/build_$b"
+		else fail "blank_line/build_$b" "exit $rc: $(head -c 300 "$KW/b10-$b-build.log" | tr '\n' ' ')"; fi
+		"$KLPWRITE" diff "$orig" "$patched" >"$KW/b10-$b-diff.log" 2>&1
+		rc=$?
+		if [ "$rc" = 1 ]; then pass "blank_line/diff_$b"
+		else fail "blank_line/diff_$b" "exit $rc: $(head -c 300 "$KW/b10-$b-diff.log" | tr '\n' ' ')"; fi
+	done
+
 	# Refusals: nothing is written when the inputs disagree.
 	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...
 		local name=$1 want=$2 out=$KW/refused.ko
@@ -362,10 +485,13 @@ open(sys.argv[1], "wb").write(hdr + t + strs)
 PY
 	refuse missing_btf_type "BTF: no struct module" --vmlinux "$KW/tiny.btf" \
 		--symvers "$E2E_SYMVERS" --ref-module "$REF_KO"
-	# an object extracted for the pre-5.8 rules, given to a 6.1 module build
+	# an object extracted for the pre-5.8 rules, given to a 6.1 module build;
+	# the target's symbols decide the rules over --kernel-version, so the
+	# extract sees a kallsyms without the 5.8 marker klp_apply_section_relocs
 	o=$(pair_obj cmdline ORIG) p=$(pair_obj cmdline PATCHED) out=$KW/refused.ko
 	rm -f "$out"
-	if ! "$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$VM" --symvers "$E2E_SYMVERS" \
+	grep -v ' klp_apply_section_relocs$' "$VM" >"$KW/kallsyms-pre58"
+	if ! "$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$KW/kallsyms-pre58" --symvers "$E2E_SYMVERS" \
 		--kernel-version 5.7 -o "$KW/s1-legacy.o" >"$KW/s1-legacy.log" 2>&1; then
 		fail refuse/legacy_rules "build --kernel-version 5.7 failed: $(head -c 300 "$KW/s1-legacy.log")"
 	elif "$KLPWRITE" module "$KW/s1-legacy.o" --name klpw_refused -o "$out" --vmlinux "$E2E_VMLINUX" \
@@ -374,6 +500,14 @@ PY
 	elif [ -e "$out" ]; then fail refuse/legacy_rules "output written anyway"
 	elif grep -q "extracted for the pre-5.8 rules" "$KW/legacy_rules.log"; then pass refuse/legacy_rules
 	else fail refuse/legacy_rules "unexpected message: $(head -c 300 "$KW/legacy_rules.log")"; fi
+fi
+
+# ---- the self-check, from the outside: every build/module output of the run
+if [ -n "$KLPWRITE" ] && [ -s "$KW/verify.tsv" ]; then
+	n=$(wc -l <"$KW/verify.tsv") bad=$(awk '$1 != 0' "$KW/verify.tsv" | wc -l)
+	echo "verify: $n outputs checked by klpwrite verify (each was also self-checked before it was written), $bad with findings"
+	if [ "$bad" = 0 ]; then pass "selfcheck/verify ($n outputs)"
+	else fail "selfcheck/verify" "$bad of $n outputs: $(awk '$1 != 0 {print $2}' "$KW/verify.tsv" | tr '\n' ' ')"; fi
 fi
 
 finish

@@ -5,10 +5,15 @@
  *
  *   uaccess-probe fault FILE    write 4 bytes from an unmapped user address
  *   uaccess-probe big FILE N    write N bytes of 'x' in a single call
+ *   uaccess-probe pipe          make a pipe, print "size=<F_GETPIPE_SZ>
+ *                               filled=<bytes a non-blocking write of 1 MiB
+ *                               put in> drained=<bytes read back intact>"
  *
  * Prints "ret=<n>" or "errno=<NAME>" and exits 0 unless it could not even
- * open FILE.  Used for exception-table (EFAULT, no oops) and WARN_ON checks.
+ * open FILE.  Used for exception-table (EFAULT, no oops) and WARN_ON checks,
+ * and (pipe) to see the capacity of a new pipe (scenario 11).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,12 +34,35 @@ static void report(ssize_t r)
 		printf("errno=%d\n", errno);
 }
 
+static int pipe_probe(void)
+{
+	static char buf[1 << 20], back[1 << 16];
+	ssize_t filled, n, drained = 0;
+	int p[2], sz, i;
+
+	if (pipe2(p, O_NONBLOCK))
+		return 1;
+	sz = fcntl(p[0], F_GETPIPE_SZ);
+	for (i = 0; i < (int)sizeof(buf); i++)
+		buf[i] = (char)(i % 251);
+	filled = write(p[1], buf, sizeof(buf));
+	while ((n = read(p[0], back, sizeof(back))) > 0) {
+		if (memcmp(back, buf + drained, n))
+			break;
+		drained += n;
+	}
+	printf("size=%d filled=%zd drained=%zd\n", sz, filled, drained);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int fd;
 
+	if (argc == 2 && !strcmp(argv[1], "pipe"))
+		return pipe_probe();
 	if (argc < 3) {
-		fprintf(stderr, "usage: uaccess-probe fault|big FILE [N]\n");
+		fprintf(stderr, "usage: uaccess-probe fault|big FILE [N] | pipe\n");
 		return 2;
 	}
 	fd = open(argv[2], O_WRONLY);

@@ -8,6 +8,8 @@
  *   main_state: main:orig          state_show() in this file   (sympos 1)
  *   aux_state: aux:orig            state_show() in klpw_aux.c  (sympos 2)
  *   reads: N                       klpw_reads: static, +1 per read
+ *   ticks: N                       klpw_ticks_show(): function-scope static
+ *                                  "count", +1 per read
  *
  * klpw_base is a module parameter (writable in sysfs), so a patched
  * function that reads it must reference the module's own variable.
@@ -43,6 +45,15 @@ static noinline int state_show(struct seq_file *m)
 	return 0;
 }
 
+/* a function-scope static: GCC names it count.N (the e2e count patch adds
+ * another "count" above it, which shifts N) */
+static noinline void klpw_ticks_show(struct seq_file *m)
+{
+	static int count;
+
+	seq_printf(m, "ticks: %d\n", ++count);
+}
+
 static int klpw_proc_show(struct seq_file *m, void *v)
 {
 	int err;
@@ -54,6 +65,7 @@ static int klpw_proc_show(struct seq_file *m, void *v)
 	if (!err)
 		err = klpw_aux_show(m);
 	seq_printf(m, "reads: %d\n", klpw_reads);
+	klpw_ticks_show(m);
 	return err;
 }
 
