@@ -376,6 +376,12 @@ impl<'a> Ex<'a> {
                 })
             }
             Some(old) => {
+                // An address taken of a function left in the target: under
+                // IBT it must not be sealed (fnptr.rs).
+                if ts.is_func() && self.takes_function_address(id, addend) {
+                    let exported = !ts.is_local() && self.export_of(&old).is_some();
+                    self.pointer_to_kept_function(id, Some(t), &old, exported, here)?;
+                }
                 // Existing in the target: normal if exported by vmlinux and
                 // global, else klp.
                 if !ts.is_local()
@@ -553,6 +559,18 @@ impl<'a> Ex<'a> {
         format!("the instruction `{text}` at {}", p.locate(r.section, at.start))
     }
 
+    /// Whether relocation `id` (with `addend` relative to its target
+    /// function) takes that function's address the way objtool's IBT pass
+    /// counts it: offset 0, not a call or jump, from ordinary code or data.
+    pub(super) fn takes_function_address(&mut self, id: usize, addend: i64) -> bool {
+        let sec = self.p.relocs[id].section;
+        let adj = self.adjustment(id);
+        crate::elf::offset_of(0, addend, adj) == Some(0)
+            && !self.is_branch(id)
+            && !self.is_special_or_aux(sec)
+            && fnptr::counts_for_ibt(self.p, sec)
+    }
+
     /// Whether relocation `id` is the displacement of a memory operand with
     /// no base (or RIP) and no index register: the instruction reads or
     /// writes exactly the address the relocation gives, so that address is
@@ -719,6 +737,9 @@ impl<'a> Ex<'a> {
                             ),
                         )
                         .hint("do the work in a callback, or call a function that is not __init"));
+                    }
+                    if code && self.takes_function_address(id, addend) {
+                        self.pointer_to_kept_function(id, None, name, false, here)?;
                     }
                     self.explain.push(format!(
                         "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",
