@@ -578,28 +578,13 @@ impl<'a> Ex<'a> {
     /// register GCC may well write `a+sizeof(a)(,%rax,4)` with a negative
     /// index: induction-variable-optimised loops.)
     pub(super) fn loads_or_stores_exactly(&mut self, id: usize) -> bool {
-        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
         let p = self.p;
         let r = p.relocs[id];
         if !p.sections[r.section].is_exec() {
             return false;
         }
-        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
-            return false;
-        };
-        let data = p.data(r.section);
-        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
-            return false;
-        };
-        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
-        let insn = d.decode();
-        let offs = d.get_constant_offsets(&insn);
-        insn.mnemonic() != Mnemonic::Lea
-            && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
-            && matches!(insn.memory_base(), Register::None | Register::RIP)
-            && insn.memory_index() == Register::None
-            && offs.has_displacement()
-            && at.start + offs.displacement_offset() as u64 == r.offset
+        let map = self.code_map(r.section);
+        fnptr::accesses_exactly(p, r.section, r.offset, map)
     }
 
     /// Whether a reference to named object `t` would stay in the target

@@ -198,6 +198,34 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
     out
 }
 
+/// Whether the relocation at `sec+off` (code) is the displacement of a
+/// memory operand with no base (or RIP) and no index register, in an
+/// instruction other than `lea`: it reads or writes exactly the address the
+/// relocation gives, so that address is inside an object, never one past
+/// an end. (With a base or index register GCC may well write
+/// `a+sizeof(a)(,%rax,4)` with a negative index: induction-variable-
+/// optimised loops.) The tie rule's proof (`Elf::resolve_ref`), shared by
+/// extract and verify.
+pub(crate) fn accesses_exactly(elf: &Elf, sec: usize, off: u64, map: &CodeMap) -> bool {
+    use iced_x86::Register;
+    let Some(at) = map.insn_at(off) else {
+        return false;
+    };
+    let data = elf.data(sec);
+    let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
+        return false;
+    };
+    let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+    let insn = d.decode();
+    let offs = d.get_constant_offsets(&insn);
+    insn.mnemonic() != Mnemonic::Lea
+        && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
+        && matches!(insn.memory_base(), Register::None | Register::RIP)
+        && insn.memory_index() == Register::None
+        && offs.has_displacement()
+        && at.start + offs.displacement_offset() as u64 == off
+}
+
 /// Symbols only a kernel built with `CONFIG_X86_KERNEL_IBT` has, so only a
 /// kernel that seals ENDBRs: `__ibt_endbr_seal`/`__ibt_endbr_seal_end`
 /// bound objtool's seal list in arch/x86/kernel/vmlinux.lds.S (inside
