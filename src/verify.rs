@@ -1034,10 +1034,12 @@ impl<'a> V<'a> {
         // Patched symbols copied into the output, and their copies.
         let mut copies: HashMap<usize, usize> = HashMap::new();
         for s in &out.symbols {
-            if s.section.is_some() && !s.name.is_empty() && (s.is_func() || s.is_object()) {
-                if let Some(i) = self.source_of(p, s.index) {
-                    copies.insert(i, s.index);
-                }
+            if s.section.is_some()
+                && !s.name.is_empty()
+                && (s.is_func() || s.is_object())
+                && let Some(i) = self.source_of(p, s.index)
+            {
+                copies.insert(i, s.index);
             }
         }
         let mut found = Vec::new();
@@ -1081,7 +1083,9 @@ impl<'a> V<'a> {
                 else {
                     continue;
                 };
-                let Some(od) = self.out_dest(&orl) else { continue };
+                let Some(od) = self.out_dest(&orl) else {
+                    continue;
+                };
                 let b_copied = matches!(od, OutDest::Copy(_) | OutDest::CopyAnon(_));
                 let a_copied = copies.contains_key(&a);
                 let an = p.symbols[a].display_name();
@@ -1094,7 +1098,12 @@ impl<'a> V<'a> {
                     ))
                 } else if !a_copied {
                     // Both the kernel's: back to back in the target?
-                    self.kernel_gap(&od, &p.symbols[a].name, p.symbols[a].size, &p.symbols[b].name)
+                    self.kernel_gap(
+                        &od,
+                        &p.symbols[a].name,
+                        p.symbols[a].size,
+                        &p.symbols[b].name,
+                    )
                 } else {
                     None
                 };

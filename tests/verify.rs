@@ -1173,7 +1173,12 @@ fn verify_out(out: &OutObject, ctx: &Context<'_>) -> Report {
 fn pointer_to_copy_while_original_address_taken() {
     // a5-fnptr-oldonly: hook.o's reg stores cb's address in hook, so new
     // code that compares hook with cb must use the original (klp symbol).
-    let c = fixture("a5-fnptr-oldonly", "hook.patched.o", "hook.o", "vmlinux.kallsyms");
+    let c = fixture(
+        "a5-fnptr-oldonly",
+        "hook.patched.o",
+        "hook.o",
+        "vmlinux.kallsyms",
+    );
     let good = c.extract("cb\nreg\nis_registered\n", true);
     let rep = verify_out(&good, &c.ctx(&c.target));
     assert!(rep.is_clean(), "{:#?}", rep.findings);
@@ -1223,7 +1228,8 @@ fn tie_bound_to_objects_not_back_to_back_in_the_target() {
     // ...and wrong for the real target, where second comes before first.
     let mut real = Target::default();
     let path = root().join("tests/fixtures/x86_64/a1-tie/vmlinux.elf");
-    real.add_source(&path.display().to_string(), "vmlinux").unwrap();
+    real.add_source(&path.display().to_string(), "vmlinux")
+        .unwrap();
     let rep = verify_out(&out, &c.ctx(&real));
     expect(
         &rep,

@@ -464,7 +464,9 @@ impl<'a> Ex<'a> {
             };
             let say = |d: &Dest, a: Option<(Option<Vec<u8>>, u64)>| -> String {
                 let n = match d {
-                    Dest::Klp(o, n, pos, ..) => format!("the kernel's {} ({o}, sympos {pos})", show(n)),
+                    Dest::Klp(o, n, pos, ..) => {
+                        format!("the kernel's {} ({o}, sympos {pos})", show(n))
+                    }
                     Dest::Undef(n, ..) => format!("the kernel's {} (export)", show(n)),
                     _ => "a copy".into(),
                 };
@@ -556,7 +558,10 @@ impl<'a> Ex<'a> {
         let insn = d.decode();
         let mut text = String::new();
         GasFormatter::new().format(&insn, &mut text);
-        format!("the instruction `{text}` at {}", p.locate(r.section, at.start))
+        format!(
+            "the instruction `{text}` at {}",
+            p.locate(r.section, at.start)
+        )
     }
 
     /// Whether relocation `id` (with `addend` relative to its target

@@ -374,7 +374,11 @@ impl<'a> Ex<'a> {
     /// original object (`--orig`: the target's code as it is), or, without
     /// it, in code or data of the patched object that the patch neither
     /// replaces nor adds. None without evidence.
-    pub(super) fn address_taken_in_target(&mut self, t: Option<usize>, name: &[u8]) -> Option<String> {
+    pub(super) fn address_taken_in_target(
+        &mut self,
+        t: Option<usize>,
+        name: &[u8],
+    ) -> Option<String> {
         let p = self.p;
         if let Some(orig) = self.inp.orig {
             let sites = match t.and_then(|t| orig.twin_of(t)) {
