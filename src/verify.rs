@@ -89,6 +89,13 @@ pub const INV_PROVENANCE: &str = "reloc-provenance";
 /// to the same destination: the same klp symbol, the same export, or the
 /// same copy. Two destinations mean two copies of one piece of state, or
 /// code that calls the old and the new version of one function.
+///
+/// Also: an offset that is both the end of one object `A` and the start
+/// of the next, `B` (objects back to back in one section), binds where
+/// both readings lead to the same address (both the kernel's and back to
+/// back in the target, or both copied), unless the instruction proves `B`
+/// (a call or jump, or an exact load or store with no base or index
+/// register): `Elf::resolve_ref`'s tie rule, src/extract/closure.rs.
 pub const INV_SAME_DEST: &str = "same-destination";
 /// Nothing is both copied into the patch and referenced in the target: a
 /// name defined in the output is not also a klp symbol or an undefined
@@ -118,7 +125,10 @@ pub const INV_KLP_TWIN_NAME: &str = "klp-twin-name";
 /// seal it, and other holders compare equal); ftrace redirects calls
 /// through it (`klp_ftrace_handler`, kernel/livepatch/patch.c).
 /// A pointer into the middle of the original, or from a special section,
-/// is never right.
+/// is never right. Conversely a pointer to the new copy while the inputs
+/// show the original's address taken in the target breaks identity: the
+/// kernel holds the original's address, and a comparison with the copy's
+/// fails (src/extract/fnptr.rs, rule 1).
 pub const INV_PATCHED_FUNC_POINTER: &str = "patched-func-pointer";
 
 /// Every function `.klpwrite.patch` lists as patched has its new version
@@ -255,6 +265,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
     v.patched_func_pointers();
     if let Some(p) = ctx.patched {
         v.provenance(p);
+        v.ties(p);
         if let Some(o) = ctx.orig {
             v.twins(p, o);
         } else {
@@ -873,7 +884,8 @@ impl<'a> V<'a> {
     /// only when its address is already taken in the target, so the
     /// kernel keeps its ENDBR (objtool seals only functions whose address
     /// is never taken: `create_ibt_endbr_seal_sections()`, applied by
-    /// `apply_seal_endbr()` in arch/x86/kernel/alternative.c) and other
+    /// `apply_ibt_endbr()` in arch/x86/kernel/alternative.c, named
+    /// `apply_seal_endbr()` from 6.5) and other
     /// holders of that address compare equal. Recomputed here from the
     /// inputs: an address-taking site of the function in the original
     /// object, or, without it, in code or data of the patched object that
@@ -883,7 +895,19 @@ impl<'a> V<'a> {
         let Some((_, name, _)) = parse_klp_sym_name(&out.symbols[r.symbol].name) else {
             return Ok(());
         };
-        let taking = |elf: &Elf, skip: &dyn Fn(usize) -> bool| -> bool {
+        match self.address_taken_in_target(name, name) {
+            Some(false) => Err("an address taken of a patched function binds to the original, but nothing in the inputs takes the original's address (IBT may have sealed it): it must bind to the new copy".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the inputs show the address of a patched function taken in
+    /// the target: in the original object (named `old` there), or, without
+    /// it, in code or data of the patched object (named `new`) that this
+    /// output did not copy. None when there is nothing to recompute it from.
+    fn address_taken_in_target(&self, old: &[u8], new: &[u8]) -> Option<bool> {
+        let out = self.out;
+        let taking = |elf: &Elf, name: &[u8], skip: &dyn Fn(usize) -> bool| -> bool {
             elf.symbols_named(name).iter().any(|&f| {
                 elf.symbols[f].is_func()
                     && crate::extract::fnptr::address_taking_sites(elf, f)
@@ -892,9 +916,7 @@ impl<'a> V<'a> {
             })
         };
         if let Some(o) = self.ctx.orig {
-            if taking(o, &|_| false) {
-                return Ok(());
-            }
+            Some(taking(o, old, &|_| false))
         } else if let Some(p) = self.ctx.patched {
             let copied: HashSet<&[u8]> = out
                 .symbols
@@ -902,13 +924,87 @@ impl<'a> V<'a> {
                 .filter(|s| s.section.is_some() && !s.name.is_empty())
                 .map(|s| &s.name[..])
                 .collect();
-            if taking(p, &|owner| copied.contains(&p.symbols[owner].name[..])) {
-                return Ok(());
-            }
+            Some(taking(p, new, &|owner| {
+                copied.contains(&p.symbols[owner].name[..])
+            }))
         } else {
-            return Ok(()); // nothing to recompute the evidence from
+            None
         }
-        Err("an address taken of a patched function binds to the original, but nothing in the inputs takes the original's address (IBT may have sealed it): it must bind to the new copy".into())
+    }
+
+    /// Pointers to the new copy of a patched function (non-branch, offset 0,
+    /// from copied code or data, not a special section) while the inputs
+    /// show the original's address taken in the target: the kernel holds
+    /// the original's address, the patch compares or hands out another one.
+    fn copy_pointers_break_identity(&mut self) {
+        let (Some(m), Some(p)) = (self.meta.as_ref(), self.ctx.patched) else {
+            return;
+        };
+        let out = self.out;
+        let funcs: HashMap<Vec<u8>, Vec<u8>> = m
+            .funcs
+            .iter()
+            .map(|(n, o, _)| (n.clone().into_bytes(), o.clone().into_bytes()))
+            .collect();
+        let mut found = Vec::new();
+        for r in &out.relocs {
+            let rs = &out.sections[r.rsec];
+            if rs.is_klp_rela() || !crate::extract::fnptr::counts_for_ibt(out, r.section) {
+                continue;
+            }
+            let sec = &out.sections[r.section];
+            if x86::special_for(&sec.name).is_some()
+                || x86::AUX_SECTIONS.iter().any(|a| sec.name == a.as_bytes())
+            {
+                continue;
+            }
+            // Only references made by copied code or data (a module's own
+            // tables, klp_func.new_func, are not pointers of the patch).
+            let Some(owner) = out.symbol_containing(r.section, r.offset) else {
+                continue;
+            };
+            if p.symbols_named(&out.symbols[owner].name).is_empty() {
+                continue;
+            }
+            let s = &out.symbols[r.symbol];
+            let Some(tsec) = s.section else { continue };
+            let (adj, branch) = self.insn_facts(false, out, r);
+            if branch {
+                continue;
+            }
+            let Some(off) = crate::elf::uoffset_of(s.value, r.addend, adj) else {
+                continue;
+            };
+            let t = if s.is_section() {
+                match out.symbol_containing(tsec, off) {
+                    Some(t) if out.symbols[t].value == off => t,
+                    _ => continue,
+                }
+            } else if off == s.value {
+                r.symbol
+            } else {
+                continue;
+            };
+            let ts = &out.symbols[t];
+            if !ts.is_func() {
+                continue;
+            }
+            let Some(old) = funcs.get(&ts.name) else {
+                continue;
+            };
+            if self.address_taken_in_target(old, &ts.name) == Some(true) {
+                found.push((self.here(r), ts.display_name()));
+            }
+        }
+        for (here, name) in found {
+            self.find(
+                INV_PATCHED_FUNC_POINTER,
+                here,
+                format!(
+                    "a pointer binds to the new copy {name}, but the inputs show the original's address taken in the target: the kernel holds the original's address, so identity is broken (a comparison with it fails); it must bind to the start of the original"
+                ),
+            );
+        }
     }
 
     fn patched_func_pointers(&mut self) {
@@ -937,6 +1033,171 @@ impl<'a> V<'a> {
                 );
             }
         }
+        self.copy_pointers_break_identity();
+    }
+
+    // ------------------------------------------------------------------
+    // Ties: the end of one object is the start of the next
+    // ------------------------------------------------------------------
+
+    /// [`INV_SAME_DEST`] for ties: every section-relative reference of a
+    /// copied function or object whose offset is both the end of `A` and
+    /// the start of `B` in the patched object. The output bound it to one
+    /// of them; the other reading must reach the same address, unless the
+    /// input instruction proves `B`.
+    fn ties(&mut self, p: &Elf) {
+        let out = self.out;
+        // Patched symbols copied into the output, and their copies.
+        let mut copies: HashMap<usize, usize> = HashMap::new();
+        for s in &out.symbols {
+            if s.section.is_some()
+                && !s.name.is_empty()
+                && (s.is_func() || s.is_object())
+                && let Some(i) = self.source_of(p, s.index)
+            {
+                copies.insert(i, s.index);
+            }
+        }
+        let mut found = Vec::new();
+        for (&i, &o) in &copies {
+            let (is, os) = (&p.symbols[i], &out.symbols[o]);
+            let (Some(isec), Some(osec)) = (is.section, os.section) else {
+                continue;
+            };
+            let ins: Vec<Reloc> = p
+                .relocs_for(isec)
+                .filter(|r| r.offset >= is.value && r.offset - is.value < is.size)
+                .copied()
+                .collect();
+            for irl in ins {
+                let ts = &p.symbols[irl.symbol];
+                let Some(tsec) = ts.section else { continue };
+                if !ts.is_section() || p.sections[tsec].is_strings() {
+                    continue;
+                }
+                let (adj, branch) = self.insn_facts(true, p, &irl);
+                let Some(off) = crate::elf::uoffset_of(ts.value, irl.addend, adj) else {
+                    continue;
+                };
+                let Some(rt) = p.resolve_ref(tsec, off) else {
+                    continue;
+                };
+                let Some(a) = rt.also_end_of else { continue };
+                let b = rt.sym;
+                let exact = p.sections[irl.section].is_exec() && {
+                    let map = self.code_map(true, p, irl.section);
+                    crate::extract::fnptr::accesses_exactly(p, irl.section, irl.offset, map)
+                };
+                if branch || exact {
+                    continue;
+                }
+                let rel = irl.offset - is.value;
+                let Some(orl) = out
+                    .relocs_for(osec)
+                    .find(|r| r.offset == os.value + rel)
+                    .copied()
+                else {
+                    continue;
+                };
+                let Some(od) = self.out_dest(&orl) else {
+                    continue;
+                };
+                let b_copied = matches!(od, OutDest::Copy(_) | OutDest::CopyAnon(_));
+                let a_copied = copies.contains_key(&a);
+                let an = p.symbols[a].display_name();
+                let bn = p.symbols[b].display_name();
+                let why = if a_copied != b_copied {
+                    Some(format!(
+                        "{} is copied, {} is the kernel's",
+                        if a_copied { &an } else { &bn },
+                        if a_copied { &bn } else { &an }
+                    ))
+                } else if !a_copied {
+                    // Both the kernel's: back to back in the target?
+                    self.kernel_gap(
+                        &od,
+                        &p.symbols[a].name,
+                        p.symbols[a].size,
+                        &p.symbols[b].name,
+                    )
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    found.push((
+                        self.here(&orl),
+                        format!(
+                            "{}{off:+#x} of the patched object is both the end of {an} and the start of {bn}, bound to {od}, but the two readings reach different places ({why}) and the instruction does not prove {bn}",
+                            p.sections[tsec].display_name()
+                        ),
+                    ));
+                }
+            }
+        }
+        found.sort();
+        for (here, msg) in found {
+            self.find(INV_SAME_DEST, here, msg);
+        }
+    }
+
+    /// For a tie whose `B` reading is the kernel's `od`: why the end of the
+    /// kernel's `a` (named `a_name`, `a_size` bytes) is not `od` in the
+    /// target, or None when it is or the target's symbols cannot tell.
+    fn kernel_gap(
+        &self,
+        od: &OutDest,
+        a_name: &[u8],
+        a_size: u64,
+        b_input: &[u8],
+    ) -> Option<String> {
+        let target = self.ctx.target?;
+        let (obj, b_name, b_pos) = match od {
+            OutDest::Klp(n) => {
+                let (o, n, pos) = parse_klp_sym_name(n)?;
+                (std::str::from_utf8(o).ok()?.to_string(), n.to_vec(), pos)
+            }
+            OutDest::Export(n) => ("vmlinux".to_string(), n.clone(), 0),
+            _ => return None,
+        };
+        let tobj = target.object(&obj)?;
+        let addr = |name: &[u8], pos: u64| -> Option<u64> {
+            let c = tobj.named(name);
+            let i = if pos == 0 {
+                match c {
+                    [i] => *i,
+                    _ => return None,
+                }
+            } else {
+                *c.get(pos as usize - 1)?
+            };
+            Some(tobj.syms[i].addr)
+        };
+        // Bound to A's end (`A+size`): the other reading is B.
+        let (b_name, b_pos) = if b_name == a_name {
+            (b_input.to_vec(), 0)
+        } else {
+            (b_name, b_pos)
+        };
+        let b_addr = addr(&b_name, b_pos)?;
+        // The A reading: the output's own klp symbol for it, else the
+        // unique target symbol of that name.
+        let a_pos = self
+            .out
+            .symbols
+            .iter()
+            .filter(|s| s.is_livepatch())
+            .filter_map(|s| parse_klp_sym_name(&s.name))
+            .find(|(o, n, _)| *o == obj.as_bytes() && *n == a_name)
+            .map_or(0, |(_, _, pos)| pos);
+        let a_addr = addr(a_name, a_pos)?;
+        (a_addr.checked_add(a_size) != Some(b_addr)).then(|| {
+            format!(
+                "in the target {} ends at {:#x}, {} starts at {b_addr:#x}",
+                show(a_name),
+                a_addr.wrapping_add(a_size),
+                show(&b_name)
+            )
+        })
     }
 
     // ------------------------------------------------------------------

@@ -1193,3 +1193,173 @@ fn klp_symbol_names_the_twin() {
     let rep = b.verify_with(&b.out, &ctx);
     assert!(!rep.ran.contains(&verify::INV_KLP_TWIN_NAME));
 }
+
+/// A fixture case's inputs (tests/fixtures/x86_64/<dir>) and the output of
+/// extract for them.
+struct Case {
+    patched: Elf,
+    orig: Elf,
+    target: Target,
+    exports: Exports,
+}
+
+fn fixture(dir: &str, patched: &str, orig: &str, symbols: &str) -> Case {
+    let f = |n: &str| {
+        root()
+            .join("tests/fixtures/x86_64")
+            .join(dir)
+            .join(n)
+            .display()
+            .to_string()
+    };
+    let mut target = Target::default();
+    target.add_source(&f(symbols), "vmlinux").unwrap();
+    Case {
+        patched: load_file(&f(patched), Expect::Relocatable).unwrap(),
+        orig: load_file(&f(orig), Expect::Relocatable).unwrap(),
+        target,
+        exports: Exports::load(&f("Module.symvers")).unwrap(),
+    }
+}
+
+impl Case {
+    fn extract(&self, list: &str, with_orig: bool) -> OutObject {
+        let list = changes::parse("list", list).unwrap();
+        let twins = klpwrite::correlate::run(&self.orig, &self.patched).unwrap();
+        let inputs = Inputs {
+            patched: &self.patched,
+            orig: with_orig.then_some(extract::Orig {
+                elf: &self.orig,
+                twins: &twins,
+            }),
+            changes: &list,
+            target: &self.target,
+            exports: &self.exports,
+            have_symvers: true,
+        };
+        let opts = Options {
+            objname: "vmlinux".into(),
+            ..Default::default()
+        };
+        extract::run(&inputs, &opts).unwrap().out
+    }
+
+    fn ctx<'a>(&'a self, target: &'a Target) -> Context<'a> {
+        Context {
+            patched: Some(&self.patched),
+            orig: Some(&self.orig),
+            twins: None,
+            target: Some(target),
+            exports: Some(&self.exports),
+            objname: None,
+        }
+    }
+}
+
+fn verify_out(out: &OutObject, ctx: &Context<'_>) -> Report {
+    let bytes = write::to_bytes(out).unwrap();
+    let elf = load("broken.o", bytes, Expect::Any).unwrap();
+    verify::verify(&elf, ctx)
+}
+
+#[test]
+fn pointer_to_copy_while_original_address_taken() {
+    // a5-fnptr-oldonly: hook.o's reg stores cb's address in hook, so new
+    // code that compares hook with cb must use the original (klp symbol).
+    let c = fixture(
+        "a5-fnptr-oldonly",
+        "hook.patched.o",
+        "hook.o",
+        "vmlinux.kallsyms",
+    );
+    let good = c.extract("cb\nreg\nis_registered\n", true);
+    let rep = verify_out(&good, &c.ctx(&c.target));
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+    // The bug of the old extract without --orig: both pointers bound to the
+    // patch's copy of cb.
+    let mut out = good.clone();
+    let k = sym(&out, ".klp.sym.vmlinux.cb,0");
+    let cb = sym(&out, "cb");
+    for (klp, rela) in [
+        (".klp.rela.vmlinux..text.reg", ".rela.text.reg"),
+        (
+            ".klp.rela.vmlinux..text.is_registered",
+            ".rela.text.is_registered",
+        ),
+    ] {
+        let r = relocs(&mut out, klp);
+        let i = r.iter().position(|r| r.symbol == k).unwrap();
+        let moved = OutReloc {
+            symbol: cb,
+            ..r.remove(i)
+        };
+        relocs(&mut out, rela).push(moved);
+    }
+    let rep = verify_out(&out, &c.ctx(&c.target));
+    let text = expect(
+        &rep,
+        verify::INV_PATCHED_FUNC_POINTER,
+        &[
+            "reg+0x1f",
+            "is_registered+0xf",
+            "a pointer binds to the new copy cb, but the inputs show the original's address taken in the target",
+        ],
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[test]
+fn tie_bound_to_objects_not_back_to_back_in_the_target() {
+    // a1-tie: tie_sum's loop bound `first + 4` is .data..shared+0x10, the
+    // start of second in the patched object. Extracted for a target laid
+    // out like the patched object (vmlinux-contig.elf) it binds to
+    // .klp.sym.vmlinux.second,0, which is right there...
+    let c = fixture("a1-tie", "tie.patched.o", "tie.o", "vmlinux-contig.elf");
+    let out = c.extract("tie_sum", false);
+    let rep = verify_out(&out, &c.ctx(&c.target));
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+    // ...and wrong for the real target, where second comes before first.
+    let mut real = Target::default();
+    let path = root().join("tests/fixtures/x86_64/a1-tie/vmlinux.elf");
+    real.add_source(&path.display().to_string(), "vmlinux")
+        .unwrap();
+    let rep = verify_out(&out, &c.ctx(&real));
+    expect(
+        &rep,
+        verify::INV_SAME_DEST,
+        &[
+            "tie_sum+0x35",
+            ".data..shared+0x10 of the patched object is both the end of first and the start of second",
+            "in the target first ends at 0xffffffff81000120, second starts at 0xffffffff81000100",
+        ],
+    );
+    // The exact load of second[0] (tie_second) is proof: no finding.
+    let out = c.extract("tie_second", false);
+    let rep = verify_out(&out, &c.ctx(&real));
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+}
+
+#[test]
+fn tie_bound_to_a_copy_and_the_kernel() {
+    // a1-end-of-object/pre-fix-shared.o: the output of klpwrite before the
+    // tie fix (main at d37ad48) for case.shared.txt: the loop starts at the
+    // kernel's `first` and ends at the patch's copy of `extra`.
+    let c = fixture(
+        "a1-end-of-object",
+        "shared.patched.o",
+        "shared.o",
+        "vmlinux-shared.elf",
+    );
+    let path = root().join("tests/fixtures/x86_64/a1-end-of-object/pre-fix-shared.o");
+    let elf = load_file(&path.display().to_string(), Expect::Any).unwrap();
+    let rep = verify::verify(&elf, &c.ctx(&c.target));
+    expect(
+        &rep,
+        verify::INV_SAME_DEST,
+        &[
+            "shared_sum+0x32",
+            "both the end of first and the start of extra, bound to the copy extra",
+            "extra is copied, first is the kernel's",
+        ],
+    );
+}

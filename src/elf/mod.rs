@@ -324,9 +324,12 @@ impl Elf {
     /// end only appears as a bound that is never dereferenced, so the
     /// start of `b` is by far the likelier meaning. Both readings give the
     /// same address whenever `a` and `b` end up in the same place (both
-    /// left in the kernel's section, or both copied together); the other
-    /// object is reported in [`RefTarget::also_end_of`] so callers can say
-    /// so. Equally, a zero-size object at `off` wins over an object ending
+    /// left in the kernel's section and back to back there, or both copied
+    /// together); the other object is reported in
+    /// [`RefTarget::also_end_of`], and extract refuses when the two
+    /// readings would reach different places and the instruction does not
+    /// prove `b` (`Ex::check_tie`, src/extract/closure.rs; verify checks
+    /// the same in `INV_SAME_DEST`). Equally, a zero-size object at `off` wins over an object ending
     /// there. Offsets past every object resolve to nothing.
     pub fn resolve_ref(&self, sec: usize, off: u64) -> Option<RefTarget> {
         let syms = self.section_symbols(sec);

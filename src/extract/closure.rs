@@ -189,28 +189,7 @@ impl<'a> Ex<'a> {
                 }
                 let dest = self.classify_named(id, t, rt.offset as i64 - adj, true, &here)?;
                 if let Some(e) = rt.also_end_of {
-                    // Both readings give the same address when both objects
-                    // stay in the kernel's section or both are copied
-                    // (their ranges merge); say so when they do not, unless
-                    // the instruction shows which one it means (a call or
-                    // jump, an exact load or store reach the start of one).
-                    let t_kernel = matches!(dest, Dest::Klp(..) | Dest::Undef(..));
-                    let e_kernel = self.stays_in_kernel(e)?;
-                    if t_kernel != e_kernel
-                        && !self.is_branch(id)
-                        && !self.loads_or_stores_exactly(id)
-                    {
-                        self.warnings.push(format!(
-                            "{here}: {}{off:+#x} is both the start of {} and the end of {}, which klpwrite places differently ({} is {}); it was bound to {}: if the code uses it as the end of {}, the patch is wrong",
-                            p.sections[sec].display_name(),
-                            p.symbols[t].display_name(),
-                            p.symbols[e].display_name(),
-                            p.symbols[t].display_name(),
-                            if t_kernel { "the kernel's" } else { "copied" },
-                            p.symbols[t].display_name(),
-                            p.symbols[e].display_name(),
-                        ));
-                    }
+                    self.check_tie(id, sec, off, t, e, &dest, &here)?;
                 }
                 return Ok(dest);
             }
@@ -397,6 +376,12 @@ impl<'a> Ex<'a> {
                 })
             }
             Some(old) => {
+                // An address taken of a function left in the target: under
+                // IBT it must not be sealed (fnptr.rs).
+                if ts.is_func() && self.takes_function_address(id, addend) {
+                    let exported = !ts.is_local() && self.export_of(&old).is_some();
+                    self.pointer_to_kept_function(id, Some(t), &old, exported, here)?;
+                }
                 // Existing in the target: normal if exported by vmlinux and
                 // global, else klp.
                 if !ts.is_local()
@@ -432,6 +417,165 @@ impl<'a> Ex<'a> {
         }
     }
 
+    /// The tie rule's check (issue class A1, `Elf::resolve_ref`): `sec+off`
+    /// is both the end of `e` and the start of `t`, and the reference was
+    /// bound to `t` (`dest`). When the two readings reach the same address
+    /// in the patched kernel (both objects the kernel's and laid out back to
+    /// back in the target, or both copied together) the choice does not
+    /// matter. Otherwise the relocation alone cannot tell `&e[N]` (a loop
+    /// bound, never dereferenced) from `&t` and a guess is a wrong patch
+    /// either way (a loop that runs from the kernel's `e` into the patch's
+    /// copy, or a pointer into the wrong object), so this refuses unless
+    /// the instruction itself proves `t`: a call or jump, or an exact load
+    /// or store (no base, no index register) of `t`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_tie(
+        &mut self,
+        id: usize,
+        sec: usize,
+        off: u64,
+        t: usize,
+        e: usize,
+        dest: &Dest,
+        here: &str,
+    ) -> Result<()> {
+        let p = self.p;
+        let t_kernel = matches!(dest, Dest::Klp(..) | Dest::Undef(..));
+        let e_kernel = self.stays_in_kernel(e)?;
+        let tn = p.symbols[t].display_name();
+        let en = p.symbols[e].display_name();
+        let secn = p.sections[sec].display_name();
+        // Where the end-of-`e` reading would go, and whether it is `t`'s
+        // address there.
+        let (same, e_where, t_where) = if t_kernel && e_kernel {
+            // A probe, not a decision: its explain lines are dropped.
+            let n = self.explain.len();
+            let e_dest = self
+                .classify_named(id, e, p.symbols[e].size as i64, true, here)
+                .unwrap_or(Dest::Drop);
+            self.explain.truncate(n);
+            let ta = self.dest_address(dest);
+            let ea = self.dest_address(&e_dest);
+            let same = match (&ea, &ta) {
+                (Some((es, ea)), Some((ts, ta))) => {
+                    es == ts && ea.checked_add(p.symbols[e].size) == Some(*ta)
+                }
+                _ => false,
+            };
+            let say = |d: &Dest, a: Option<(Option<Vec<u8>>, u64)>| -> String {
+                let n = match d {
+                    Dest::Klp(o, n, pos, ..) => {
+                        format!("the kernel's {} ({o}, sympos {pos})", show(n))
+                    }
+                    Dest::Undef(n, ..) => format!("the kernel's {} (export)", show(n)),
+                    _ => "a copy".into(),
+                };
+                match a {
+                    Some((_, a)) => format!("{n} at {a:#x}"),
+                    None => format!("{n}, address unknown in the target symbols"),
+                }
+            };
+            (same, say(&e_dest, ea), say(dest, ta))
+        } else if !t_kernel && !e_kernel {
+            // Both copied: ranges of one input section keep their
+            // relative offsets in the output section (layout.rs).
+            (true, String::new(), String::new())
+        } else {
+            let w = |k: bool, n: &str| {
+                if k {
+                    format!("the kernel's {n}")
+                } else {
+                    format!("the patch's copy of {n}")
+                }
+            };
+            (false, w(e_kernel, &en), w(t_kernel, &tn))
+        };
+        if same {
+            self.explain.push(format!(
+                "  {here}: {secn}{off:+#x} is both the start of {tn} and the end of {en}; both readings reach the same address, bound to {tn}"
+            ));
+            return Ok(());
+        }
+        if self.is_branch(id) || self.loads_or_stores_exactly(id) {
+            self.explain.push(format!(
+                "  {here}: {secn}{off:+#x} is both the start of {tn} and the end of {en}, which reach different places; the instruction reads, writes or calls exactly this address, so it is {tn}"
+            ));
+            return Ok(());
+        }
+        let insn = self.insn_text(id);
+        let r = p.relocs[id];
+        Err(err_at(
+            p,
+            r.section,
+            r.offset,
+            ErrorKind::Refused,
+            format!(
+                "{secn}{off:+#x} is both the end of {en} and the start of {tn} (objects back to back in one section), and the two readings go to different places: as the end of {en} to {e_where}, as {tn} to {t_where}; {insn} does not show which one is meant (only an exact load, store or call of {tn}, without base or index register, does)"
+            ),
+        )
+        .hint(format!(
+            "if the code loops up to the end of {en}, loop with an index (i < ARRAY_SIZE({en})) so the compiler does not form its end address; if the patch adds {tn} or {en} to a shared section (__read_mostly, __section()), leave the new object out of it so the section keeps the target's layout"
+        )))
+    }
+
+    /// The target address of a kernel destination: (section name when the
+    /// symbol source knows it, address).
+    fn dest_address(&self, d: &Dest) -> Option<(Option<Vec<u8>>, u64)> {
+        let (obj, name, pos) = match d {
+            Dest::Klp(o, n, pos, ..) => (o.as_str(), n, *pos),
+            Dest::Undef(n, ..) => ("vmlinux", n, 0),
+            _ => return None,
+        };
+        let o = self.inp.target.object(obj)?;
+        let c = o.named(name);
+        let i = if pos == 0 {
+            match c {
+                [i] => *i,
+                _ => *c.iter().find(|&&i| !o.syms[i].local)?,
+            }
+        } else {
+            *c.get(pos as usize - 1)?
+        };
+        Some((o.syms[i].section.clone(), o.syms[i].addr))
+    }
+
+    /// The instruction at relocation `id`, for messages.
+    pub(super) fn insn_text(&mut self, id: usize) -> String {
+        use iced_x86::{Decoder, DecoderOptions, Formatter, GasFormatter};
+        let p = self.p;
+        let r = p.relocs[id];
+        if !p.sections[r.section].is_exec() {
+            return format!("the data word at {}", p.locate(r.section, r.offset));
+        }
+        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
+            return "the instruction".into();
+        };
+        let data = p.data(r.section);
+        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
+            return "the instruction".into();
+        };
+        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+        let insn = d.decode();
+        let mut text = String::new();
+        GasFormatter::new().format(&insn, &mut text);
+        format!(
+            "the instruction `{text}` at {}",
+            p.locate(r.section, at.start)
+        )
+    }
+
+    /// Whether relocation `id` (with `addend` relative to its target
+    /// function) takes that function's address the way objtool's IBT pass
+    /// counts it: offset 0, not a call or jump, from ordinary code or data.
+    pub(super) fn takes_function_address(&mut self, id: usize, addend: i64) -> bool {
+        let sec = self.p.relocs[id].section;
+        let adj = self.adjustment(id);
+        crate::elf::offset_of(0, addend, adj) == Some(0)
+            && !self.is_branch(id)
+            && !self.is_special_or_aux(sec)
+            && fnptr::counts_for_ibt(self.p, sec)
+    }
+
     /// Whether relocation `id` is the displacement of a memory operand with
     /// no base (or RIP) and no index register: the instruction reads or
     /// writes exactly the address the relocation gives, so that address is
@@ -439,28 +583,13 @@ impl<'a> Ex<'a> {
     /// register GCC may well write `a+sizeof(a)(,%rax,4)` with a negative
     /// index: induction-variable-optimised loops.)
     pub(super) fn loads_or_stores_exactly(&mut self, id: usize) -> bool {
-        use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
         let p = self.p;
         let r = p.relocs[id];
         if !p.sections[r.section].is_exec() {
             return false;
         }
-        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
-            return false;
-        };
-        let data = p.data(r.section);
-        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
-            return false;
-        };
-        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
-        let insn = d.decode();
-        let offs = d.get_constant_offsets(&insn);
-        insn.mnemonic() != Mnemonic::Lea
-            && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
-            && matches!(insn.memory_base(), Register::None | Register::RIP)
-            && insn.memory_index() == Register::None
-            && offs.has_displacement()
-            && at.start + offs.displacement_offset() as u64 == r.offset
+        let map = self.code_map(r.section);
+        fnptr::accesses_exactly(p, r.section, r.offset, map)
     }
 
     /// Whether a reference to named object `t` would stay in the target
@@ -627,6 +756,9 @@ impl<'a> Ex<'a> {
                             ),
                         )
                         .hint("do the work in a callback, or call a function that is not __init"));
+                    }
+                    if code && self.takes_function_address(id, addend) {
+                        self.pointer_to_kept_function(id, None, name, false, here)?;
                     }
                     self.explain.push(format!(
                         "reloc {here} → klp .klp.sym.{}.{},{} [unexported global: {}]",

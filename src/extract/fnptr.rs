@@ -16,10 +16,11 @@
 //!   `.discard.ibt_endbr_noseal` (`IBT_NOSEAL()` in
 //!   `arch/x86/include/asm/ibt.h`), `.debug*`, `.orc*` and the special
 //!   tables) and writes the rest to `.ibt_endbr_seal`
-//!   (`create_ibt_endbr_seal_sections()`); at boot `apply_seal_endbr()` in
-//!   `arch/x86/kernel/alternative.c` overwrites each listed ENDBR through
-//!   `poison_endbr()` and, with FineIBT, poisons the kCFI hash before it
-//!   (`poison_cfi()`). An indirect call to a sealed original raises #CP;
+//!   (`create_ibt_endbr_seal_sections()`); at boot `apply_ibt_endbr()` in
+//!   `arch/x86/kernel/alternative.c` (`apply_seal_endbr()` from 6.5)
+//!   overwrites each listed ENDBR through `poison_endbr()` and, with
+//!   FineIBT, poisons the kCFI hash before it (`poison_endbr(addr - 16)`
+//!   in 6.2, `poison_hash()`/`poison_cfi()` later). An indirect call to a sealed original raises #CP;
 //!   kCFI likewise traps on a function that never got a type hash.
 //! - **The patch's own copy** (what upstream klp-build does for any
 //!   included function): it was compiled with its address taken, so it has
@@ -36,17 +37,43 @@
 //!    object that the patch does not replace (the target has it as it is).
 //!    Then its ENDBR and hash were kept: point at the **original** (klp
 //!    relocation), which also keeps identity and lifetime.
-//! 2. Otherwise, for a **static** function: no code outside its unit can
+//! 2. Without `--orig` and without such evidence klpwrite **refuses**: the
+//!    old versions of the changed functions are not in the patched object,
+//!    and one of them may well have stored the original's address in
+//!    kernel state (a registration function the patch rewrites), so a
+//!    pointer to the copy could break identity (`hook == cb` fails) while
+//!    one to the original could be sealed.
+//! 3. Otherwise, for a **static** function: no code outside its unit can
 //!    hold its address, and its unit never took it, so identity cannot be
-//!    observed; the original may be sealed. Point at the **copy**. An
-//!    instruction that stores the pointer to memory gets a warning: the
-//!    stored pointer dies with the patch module. (Only the instruction
-//!    carrying the relocation is looked at: `mov $f, %rax` followed by a
-//!    store of `%rax` is not seen as a store.)
-//! 3. Otherwise (a global whose address the unit never takes): other units
+//!    observed; the original may be sealed. Point at the **copy**, with a
+//!    warning for every such reference: the copy lives in the patch module,
+//!    and a pointer that reaches kernel state (stored directly, or loaded
+//!    into a register and stored later, which klpwrite does not follow)
+//!    dangles once the module is gone (an atomic-replace patch frees the
+//!    replaced patches and their modules can be removed:
+//!    `klp_free_replaced_patches_async()`, kernel/livepatch/core.c).
+//! 4. Otherwise (a global whose address the unit never takes): other units
 //!    may hold the original's address (identity matters, and then it is not
 //!    sealed) or none may (then it may be sealed): klpwrite cannot tell
 //!    which destination is safe and **refuses**.
+//!
+//! The same sealing applies to functions the patch does *not* change: a
+//! new pointer to an unchanged function of the target (a klp relocation to
+//! the original) traps when that original was sealed. So every non-branch
+//! reference to the start of a function that stays in the target is
+//! checked the same way ([`Ex::pointer_to_kept_function`]), but only when
+//! the target kernel seals at all: built with `CONFIG_X86_KERNEL_IBT`,
+//! recognised by symbols that only such a kernel has ([`IBT_MARKERS`]).
+//! An exported function is never sealed: its `__ksymtab` entry is a data
+//! relocation to it, which objtool counts as an address taken.
+//!
+//! Kernel code: the seal list is built by objtool (`tools/objtool/check.c`:
+//! `validate_ibt()`, `validate_ibt_insn()`, `validate_ibt_data_reloc()`,
+//! `create_ibt_endbr_seal_sections()`) and applied at boot and module load
+//! by `apply_ibt_endbr()` in arch/x86/kernel/alternative.c (6.1 to 6.4; the
+//! same function is `apply_seal_endbr()` from 6.5, "x86/alternative: Rename
+//! apply_ibt_endbr()", which with "x86/cfi: Extend ENDBR sealing to kCFI"
+//! also poisons the kCFI hash of sealed functions).
 
 use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind};
 
@@ -104,7 +131,7 @@ const IBT_IGNORED: &[&str] = &[
 /// objtool's IBT pass counts it (`validate_ibt_insn()` for code,
 /// `validate_ibt_data_reloc()` for the rest; a reached ENDBR is removed
 /// from the list that `create_ibt_endbr_seal_sections()` writes).
-fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
+pub(crate) fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
     let s = &elf.sections[sec];
     let name = &s.name;
     if name.starts_with(b".discard") {
@@ -171,6 +198,99 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
     out
 }
 
+/// Whether the relocation at `sec+off` (code) is the displacement of a
+/// memory operand with no base (or RIP) and no index register, in an
+/// instruction other than `lea`: it reads or writes exactly the address the
+/// relocation gives, so that address is inside an object, never one past
+/// an end. (With a base or index register GCC may well write
+/// `a+sizeof(a)(,%rax,4)` with a negative index: induction-variable-
+/// optimised loops.) The tie rule's proof (`Elf::resolve_ref`), shared by
+/// extract and verify.
+pub(crate) fn accesses_exactly(elf: &Elf, sec: usize, off: u64, map: &CodeMap) -> bool {
+    use iced_x86::Register;
+    let Some(at) = map.insn_at(off) else {
+        return false;
+    };
+    let data = elf.data(sec);
+    let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
+        return false;
+    };
+    let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+    let insn = d.decode();
+    let offs = d.get_constant_offsets(&insn);
+    insn.mnemonic() != Mnemonic::Lea
+        && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
+        && matches!(insn.memory_base(), Register::None | Register::RIP)
+        && insn.memory_index() == Register::None
+        && offs.has_displacement()
+        && at.start + offs.displacement_offset() as u64 == off
+}
+
+/// Symbols only a kernel built with `CONFIG_X86_KERNEL_IBT` has, so only a
+/// kernel that seals ENDBRs: `__ibt_endbr_seal`/`__ibt_endbr_seal_end`
+/// bound objtool's seal list in arch/x86/kernel/vmlinux.lds.S (inside
+/// `#ifdef CONFIG_X86_KERNEL_IBT`); `ibt_selftest` and its label
+/// `ibt_selftest_ip` (6.1: arch/x86/kernel/traps.c, later cet.c, then
+/// `ibt_selftest_noendbr` in ibt_selftest.S) are built only with IBT.
+/// `apply_ibt_endbr` is no marker: 6.1 defines an empty stub of it without
+/// IBT (arch/x86/kernel/alternative.c, the `#else` branch).
+pub(crate) const IBT_MARKERS: &[&str] = &[
+    "__ibt_endbr_seal",
+    "__ibt_endbr_seal_end",
+    "ibt_selftest",
+    "ibt_selftest_ip",
+    "ibt_selftest_noendbr",
+];
+
+/// The sites of `elf` that take the address of the function named `name`,
+/// defined there (offset 0, [`address_taking_sites`]) or undefined (a
+/// non-branch relocation against the undefined symbol, addend 0 after the
+/// PC-relative adjustment).
+pub(crate) fn address_taking_sites_named(elf: &Elf, name: &[u8]) -> Vec<(usize, u64)> {
+    let mut out = Vec::new();
+    let mut maps: HashMap<usize, CodeMap> = HashMap::new();
+    for &f in elf.symbols_named(name) {
+        let fs = &elf.symbols[f];
+        if fs.section.is_some() {
+            if fs.is_func() {
+                out.extend(address_taking_sites(elf, f));
+            }
+            continue;
+        }
+        if !fs.is_undef() {
+            continue;
+        }
+        for r in &elf.relocs {
+            if r.symbol != f
+                || elf.sections[r.rsec].is_klp_rela()
+                || !counts_for_ibt(elf, r.section)
+            {
+                continue;
+            }
+            let exec = elf.sections[r.section].is_exec();
+            let insn = if exec {
+                maps.entry(r.section)
+                    .or_insert_with(|| CodeMap::decode(elf.data(r.section)))
+                    .insn_at(r.offset)
+            } else {
+                None
+            };
+            if insn.is_some_and(|i| i.is_call || i.is_jump) {
+                continue;
+            }
+            let adj = if exec && x86::reloc_is_pcrel(r.r_type) {
+                x86::addend_adjustment(r.r_type, r.offset, insn)
+            } else {
+                0
+            };
+            if crate::elf::offset_of(0, r.addend, adj) == Some(0) {
+                out.push((r.section, r.offset));
+            }
+        }
+    }
+    out
+}
+
 impl<'a> Ex<'a> {
     /// A pointer to changed function `t` (patched symbol; `old`,`pos` its
     /// target name and sympos) at relocation `id`: see the module comment.
@@ -192,31 +312,7 @@ impl<'a> Ex<'a> {
             pointer_use(p, r.section, r.offset, map)
         };
         // 1. Is the original's address taken in the target?
-        let evidence: Option<String> = if let Some(orig) = self.inp.orig {
-            orig.twin_of(t)
-                .or_else(|| orig.elf.find_function(&old))
-                .and_then(|o| address_taking_sites(orig.elf, o).first().copied())
-                .map(|(s, off)| format!("{} in {}", orig.elf.locate(s, off), orig.elf.path))
-        } else {
-            let mut found = None;
-            for (s, off) in address_taking_sites(p, t) {
-                let Some(owner) = p.symbol_containing(s, off) else {
-                    continue;
-                };
-                if self.changed.contains_key(&owner)
-                    || self.included_set.contains(&owner)
-                    || self.new_syms.contains(&owner)
-                {
-                    continue;
-                }
-                // An ambiguous twin is no evidence (and no reason to fail).
-                if matches!(self.twin_name(owner), Ok(Some(_))) {
-                    found = Some(format!("{} (unchanged, in the target)", p.locate(s, off)));
-                    break;
-                }
-            }
-            found
-        };
+        let evidence = self.address_taken_in_target(Some(t), &old);
         if let Some(at) = evidence {
             let target_name = self.klp_target_name(&old, self.opts.objname.clone())?;
             self.explain.push(format!(
@@ -230,26 +326,35 @@ impl<'a> Ex<'a> {
                 addend,
             ));
         }
-        let checked = if self.inp.orig.is_some() {
-            "the original object never takes its address"
-        } else {
-            "no unchanged code or data of the patched object takes its address (without --orig the old versions of the changed functions were not checked)"
-        };
-        // 2. A static nobody else can name: the copy.
+        // 2. Without --orig the old versions of the changed functions, which
+        // may have stored the original's address, were not looked at.
+        if self.inp.orig.is_none() {
+            return Err(err_at(
+                p,
+                r.section,
+                r.offset,
+                ErrorKind::Refused,
+                format!(
+                    "pointer to changed function {fname} ({usage}): no unchanged code or data of the patched object takes its address, but without --orig the old versions of the changed functions cannot be checked: if one of them stored the original's address in kernel state, a pointer to the patch's copy would not compare equal to it, and if none did, the original may be sealed under IBT"
+                ),
+            )
+            .hint("pass --orig with the original object (or use `klpwrite build`), so klpwrite can see whether the original's address is taken"));
+        }
+        let checked = "the original object never takes its address";
+        // 3. A static nobody else can name: the copy.
         if ts.is_local() {
             self.explain.push(format!(
                 "reloc {here} → {fname} of the patch [pointer to changed static function {fname} ({usage}): {checked}, so with IBT the kernel sealed the original's ENDBR and an indirect call to it would trap; no other code can hold the original's address, so the patch's own copy is used]"
             ));
-            // A copy stored in the patch's own data lives exactly as long
-            // as that data; one stored by code may land in kernel state.
-            if usage == "stored to memory" {
-                self.warnings.push(format!(
-                    "{here}: a pointer to the patch's copy of {fname} is {usage}; it is only valid while the patch module is loaded"
-                ));
-            }
+            // Whether the pointer reaches kernel state is not followed
+            // (`mov $f,%rax` and a later store of %rax), so every
+            // reference gets the warning, not only a direct store.
+            self.warnings.push(format!(
+                "{here}: a pointer to the patch's copy of {fname} ({usage}) is only valid while the patch module is loaded: if it reaches kernel state, it dangles once an atomic-replace patch has replaced this one and its module is removed"
+            ));
             return Ok(Dest::Clone(t, addend));
         }
-        // 3. A global: neither destination is known to be safe.
+        // 4. A global: neither destination is known to be safe.
         Err(err_at(
             p,
             r.section,
@@ -262,5 +367,137 @@ impl<'a> Ex<'a> {
         .hint(format!(
             "call {fname} directly, or take the address of a new wrapper function that calls it"
         )))
+    }
+
+    /// Where the inputs show that the target takes the address of function
+    /// `name` (patched symbol `t` when defined there): a site in the
+    /// original object (`--orig`: the target's code as it is), or, without
+    /// it, in code or data of the patched object that the patch neither
+    /// replaces nor adds. None without evidence.
+    pub(super) fn address_taken_in_target(
+        &mut self,
+        t: Option<usize>,
+        name: &[u8],
+    ) -> Option<String> {
+        let p = self.p;
+        if let Some(orig) = self.inp.orig {
+            let sites = match t.and_then(|t| orig.twin_of(t)) {
+                Some(o) => address_taking_sites(orig.elf, o),
+                None => address_taking_sites_named(orig.elf, name),
+            };
+            return sites
+                .first()
+                .map(|&(s, off)| format!("{} in {}", orig.elf.locate(s, off), orig.elf.path));
+        }
+        let sites = match t {
+            Some(t) => address_taking_sites(p, t),
+            None => address_taking_sites_named(p, name),
+        };
+        for (s, off) in sites {
+            let Some(owner) = p.symbol_containing(s, off) else {
+                continue;
+            };
+            if self.changed.contains_key(&owner)
+                || self.included_set.contains(&owner)
+                || self.new_syms.contains(&owner)
+            {
+                continue;
+            }
+            // An ambiguous twin is no evidence (and no reason to fail).
+            if matches!(self.twin_name(owner), Ok(Some(_))) {
+                return Some(format!("{} (unchanged, in the target)", p.locate(s, off)));
+            }
+        }
+        None
+    }
+
+    /// Whether the target kernel seals ENDBRs (built with IBT): the first
+    /// [`IBT_MARKERS`] symbol found in the target's symbols, and where.
+    pub(super) fn target_seals(&mut self) -> Option<String> {
+        if let Some(c) = &self.ibt {
+            return c.clone();
+        }
+        let found = self.inp.target.objects.iter().find_map(|o| {
+            IBT_MARKERS
+                .iter()
+                .find(|m| o.contains(m.as_bytes()))
+                .map(|m| format!("{m} in {}", o.source))
+        });
+        self.explain.push(match &found {
+            Some(m) => format!(
+                "target kernel built with IBT ({m}): objtool's seal list may hold any function whose address the kernel never takes, so new pointers to functions left in the target need evidence that their address is taken"
+            ),
+            None => format!(
+                "target kernel without IBT (none of {} in its symbols): nothing is sealed, pointers to unchanged functions of the target need no evidence",
+                IBT_MARKERS.join(", ")
+            ),
+        });
+        self.ibt = Some(found.clone());
+        found
+    }
+
+    /// A non-branch reference (relocation `id`) to the start of function
+    /// `name`, which stays in the target (patched symbol `t`, or None for
+    /// an undefined symbol), unchanged by the patch: see the module
+    /// comment. `exported`: the target exports it (never sealed).
+    pub(super) fn pointer_to_kept_function(
+        &mut self,
+        id: usize,
+        t: Option<usize>,
+        name: &[u8],
+        exported: bool,
+        here: &str,
+    ) -> Result<()> {
+        let Some(ibt) = self.target_seals() else {
+            return Ok(());
+        };
+        let p = self.p;
+        let r = p.relocs[id];
+        let fname = show(name);
+        let usage = {
+            let map = self.code_map(r.section);
+            pointer_use(p, r.section, r.offset, map)
+        };
+        if exported {
+            self.explain.push(format!(
+                "  {here}: pointer to {fname} ({usage}): exported, so its __ksymtab entry takes its address and objtool never sealed it"
+            ));
+            return Ok(());
+        }
+        if let Some(at) = self.address_taken_in_target(t, name) {
+            self.explain.push(format!(
+                "  {here}: pointer to {fname} ({usage}): its address is already taken at {at}, so the kernel kept its ENDBR"
+            ));
+            return Ok(());
+        }
+        let local = t.is_some_and(|t| p.symbols[t].is_local());
+        let checked = if self.inp.orig.is_some() {
+            "the original object never takes its address"
+        } else {
+            "no unchanged code or data of the patched object takes its address (without --orig the old versions of the changed functions were not checked)"
+        };
+        let whom = if t.is_none() {
+            "defined in another unit, whose references klpwrite cannot see"
+        } else if local {
+            "static"
+        } else {
+            "global, not exported"
+        };
+        Err(err_at(
+            p,
+            r.section,
+            r.offset,
+            ErrorKind::Refused,
+            format!(
+                "pointer to {fname} ({usage}), a function the patch leaves in the target ({whom}): the target kernel is built with IBT ({ibt}) and {checked}, so objtool may have put it on the seal list and the kernel overwrote its ENDBR at boot (apply_ibt_endbr(), apply_seal_endbr() from 6.5): an indirect call through this pointer would trap (#CP)"
+            ),
+        )
+        .hint(if local {
+            format!(
+                "take the address of a new wrapper function that calls {fname}, or list {fname} as changed (with --orig the patch then points at its own copy)"
+            )
+        } else {
+            format!("take the address of a new wrapper function that calls {fname} (the patch's own functions keep their ENDBR)")
+        }))
     }
 }

@@ -327,6 +327,8 @@ struct Ex<'a> {
     needs: BTreeSet<Vec<u8>>,
     explain: Vec<String>,
     warnings: Vec<String>,
+    /// Whether the target seals ENDBRs (fnptr.rs), once decided.
+    ibt: Option<Option<String>>,
 }
 
 fn err_at(p: &Elf, sec: usize, off: u64, kind: ErrorKind, msg: String) -> Error {
@@ -384,6 +386,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         needs: BTreeSet::new(),
         explain: Vec::new(),
         warnings: Vec::new(),
+        ibt: None,
     };
     check_section_names(inp.patched)?;
     if !inp.have_symvers {
