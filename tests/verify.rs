@@ -36,31 +36,24 @@ fn ex(name: &str) -> String {
 }
 
 fn base() -> Base {
-    let patched = load_file(&ex("cmdline.patched.o"), Expect::Relocatable).unwrap();
-    let orig = load_file(&ex("cmdline.o"), Expect::Relocatable).unwrap();
+    base_from(
+        &root().join("examples/data/cmdline"),
+        ("cmdline.patched.o", "cmdline.o", "vmlinux.syms"),
+        "cmdline_proc_show",
+    )
+}
+
+/// A case's inputs (`patched`, `orig`, the vmlinux symbol source, and the
+/// directory's Module.symvers) and extract's output for `list`, with
+/// `--orig`.
+fn base_from(dir: &std::path::Path, files: (&str, &str, &str), list: &str) -> Base {
+    let f = |n: &str| dir.join(n).display().to_string();
+    let patched = load_file(&f(files.0), Expect::Relocatable).unwrap();
+    let orig = load_file(&f(files.1), Expect::Relocatable).unwrap();
     let mut target = Target::default();
-    target.add_source(&ex("vmlinux.syms"), "vmlinux").unwrap();
-    let exports = Exports::load(&ex("Module.symvers")).unwrap();
-    let list = changes::parse("list", "cmdline_proc_show").unwrap();
-    let out = {
-        let twins = klpwrite::correlate::run(&orig, &patched).unwrap();
-        let inputs = Inputs {
-            patched: &patched,
-            orig: Some(extract::Orig {
-                elf: &orig,
-                twins: &twins,
-            }),
-            changes: &list,
-            target: &target,
-            exports: &exports,
-            have_symvers: true,
-        };
-        let opts = Options {
-            objname: "vmlinux".into(),
-            ..Default::default()
-        };
-        extract::run(&inputs, &opts).unwrap().out
-    };
+    target.add_source(&f(files.2), "vmlinux").unwrap();
+    let exports = Exports::load(&f("Module.symvers")).unwrap();
+    let out = extract_out(&patched, Some(&orig), &target, &exports, list);
     Base {
         patched,
         orig,
@@ -68,6 +61,33 @@ fn base() -> Base {
         exports,
         out,
     }
+}
+
+/// extract (vmlinux) of `list` from `patched`, with `--orig` when given.
+fn extract_out(
+    patched: &Elf,
+    orig: Option<&Elf>,
+    target: &Target,
+    exports: &Exports,
+    list: &str,
+) -> OutObject {
+    let list = changes::parse("list", list).unwrap();
+    let twins = orig.map(|o| klpwrite::correlate::run(o, patched).unwrap());
+    let inputs = Inputs {
+        patched,
+        orig: orig
+            .zip(twins.as_ref())
+            .map(|(elf, twins)| extract::Orig { elf, twins }),
+        changes: &list,
+        target,
+        exports,
+        have_symvers: true,
+    };
+    let opts = Options {
+        objname: "vmlinux".into(),
+        ..Default::default()
+    };
+    extract::run(&inputs, &opts).unwrap().out
 }
 
 impl Base {
@@ -1045,41 +1065,13 @@ fn end_of_object_reference_is_never_written_inconsistently() {
 /// original is a finding, while `hooked_fn` (taken in `hooked_ops`) passes.
 #[test]
 fn pointer_to_sealable_original() {
-    let dir = root().join("tests/fixtures/x86_64/a5-patched-function-pointer");
-    let f = |n: &str| dir.join(n).display().to_string();
-    let patched = load_file(&f("fnptr.patched.o"), Expect::Relocatable).unwrap();
-    let orig = load_file(&f("fnptr.o"), Expect::Relocatable).unwrap();
-    let mut target = Target::default();
-    target.add_source(&f("vmlinux.elf"), "vmlinux").unwrap();
-    let exports = Exports::load(&f("Module.symvers")).unwrap();
-    let list = changes::parse("list", "step_fn\nhooked_fn\nsetup").unwrap();
-    let twins = klpwrite::correlate::run(&orig, &patched).unwrap();
-    let out = {
-        let inputs = Inputs {
-            patched: &patched,
-            orig: Some(extract::Orig {
-                elf: &orig,
-                twins: &twins,
-            }),
-            changes: &list,
-            target: &target,
-            exports: &exports,
-            have_symvers: true,
-        };
-        let opts = Options {
-            objname: "vmlinux".into(),
-            ..Default::default()
-        };
-        extract::run(&inputs, &opts).unwrap().out
-    };
-    let ctx = Context {
-        patched: Some(&patched),
-        orig: Some(&orig),
-        twins: None,
-        target: Some(&target),
-        exports: Some(&exports),
-        objname: None,
-    };
+    let b = base_from(
+        &root().join("tests/fixtures/x86_64/a5-patched-function-pointer"),
+        ("fnptr.patched.o", "fnptr.o", "vmlinux.elf"),
+        "step_fn\nhooked_fn\nsetup",
+    );
+    let out = b.out.clone();
+    let ctx = b.ctx();
     let check = |out: &OutObject| {
         let bytes = write::to_bytes(out).unwrap();
         let elf = load("out.o", bytes, Expect::Relocatable).unwrap();
@@ -1106,40 +1098,11 @@ fn pointer_to_sealable_original() {
 /// `count.2` is the kernel's `count.1` (paired by use), new `late`'s
 /// `count.0` is new state (copied), the original's `count.0` is tock's.
 fn renumbered_base() -> Base {
-    let d = root().join("tests/fixtures/x86_64/a2-static-renumbered");
-    let f = |n: &str| d.join(n).display().to_string();
-    let patched = load_file(&f("counter.patched.o"), Expect::Relocatable).unwrap();
-    let orig = load_file(&f("counter.o"), Expect::Relocatable).unwrap();
-    let mut target = Target::default();
-    target.add_source(&f("vmlinux.elf"), "vmlinux").unwrap();
-    let exports = Exports::load(&f("Module.symvers")).unwrap();
-    let list = changes::parse("list", "tick\nlate").unwrap();
-    let out = {
-        let twins = klpwrite::correlate::run(&orig, &patched).unwrap();
-        let inputs = Inputs {
-            patched: &patched,
-            orig: Some(extract::Orig {
-                elf: &orig,
-                twins: &twins,
-            }),
-            changes: &list,
-            target: &target,
-            exports: &exports,
-            have_symvers: true,
-        };
-        let opts = Options {
-            objname: "vmlinux".into(),
-            ..Default::default()
-        };
-        extract::run(&inputs, &opts).unwrap().out
-    };
-    Base {
-        patched,
-        orig,
-        target,
-        exports,
-        out,
-    }
+    base_from(
+        &root().join("tests/fixtures/x86_64/a2-static-renumbered"),
+        ("counter.patched.o", "counter.o", "vmlinux.elf"),
+        "tick\nlate",
+    )
 }
 
 #[test]
@@ -1224,24 +1187,8 @@ fn fixture(dir: &str, patched: &str, orig: &str, symbols: &str) -> Case {
 
 impl Case {
     fn extract(&self, list: &str, with_orig: bool) -> OutObject {
-        let list = changes::parse("list", list).unwrap();
-        let twins = klpwrite::correlate::run(&self.orig, &self.patched).unwrap();
-        let inputs = Inputs {
-            patched: &self.patched,
-            orig: with_orig.then_some(extract::Orig {
-                elf: &self.orig,
-                twins: &twins,
-            }),
-            changes: &list,
-            target: &self.target,
-            exports: &self.exports,
-            have_symvers: true,
-        };
-        let opts = Options {
-            objname: "vmlinux".into(),
-            ..Default::default()
-        };
-        extract::run(&inputs, &opts).unwrap().out
+        let orig = with_orig.then_some(&self.orig);
+        extract_out(&self.patched, orig, &self.target, &self.exports, list)
     }
 
     fn ctx<'a>(&'a self, target: &'a Target) -> Context<'a> {

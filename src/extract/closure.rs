@@ -279,6 +279,24 @@ impl<'a> Ex<'a> {
         Ok(Dest::Anon(sec, off, adj))
     }
 
+    /// The destination of a reference to `t`, which is copied into the
+    /// patch: through its section symbol (the output addend is the
+    /// section offset) or by name.
+    fn copy_dest(&mut self, id: usize, t: usize, addend: i64, via_section: bool) -> Dest {
+        let ts = &self.p.symbols[t];
+        if !via_section {
+            return Dest::Clone(t, addend);
+        }
+        let sec = ts.section.expect("copied symbols are defined");
+        let value = ts.value;
+        let adj = self.adjustment(id);
+        Dest::Anon(
+            sec,
+            crate::elf::uoffset_of(value, addend, adj).unwrap_or(u64::MAX),
+            adj,
+        )
+    }
+
     pub(super) fn init_ref_error(&self, id: usize, what: &str) -> Error {
         let p = self.p;
         let r = p.relocs[id];
@@ -337,16 +355,7 @@ impl<'a> Ex<'a> {
                 ts.display_name()
             ));
             self.include(t, Why::Referenced(here.to_string()));
-            return Ok(if via_section {
-                let adj = self.adjustment(id);
-                Dest::Anon(
-                    sec,
-                    crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
-                    adj,
-                )
-            } else {
-                Dest::Clone(t, addend)
-            });
+            return Ok(self.copy_dest(id, t, addend, via_section));
         }
         // Does the target kernel have it?
         match self.twin_name(t)? {
@@ -364,16 +373,7 @@ impl<'a> Ex<'a> {
                     self.new_syms.insert(t);
                 }
                 self.include(t, Why::Referenced(here.to_string()));
-                Ok(if via_section {
-                    let adj = self.adjustment(id);
-                    Dest::Anon(
-                        sec,
-                        crate::elf::uoffset_of(ts.value, addend, adj).unwrap_or(u64::MAX),
-                        adj,
-                    )
-                } else {
-                    Dest::Clone(t, addend)
-                })
+                Ok(self.copy_dest(id, t, addend, via_section))
             }
             Some(old) => {
                 // An address taken of a function left in the target: under

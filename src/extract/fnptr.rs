@@ -152,6 +152,32 @@ pub(crate) fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
     x86::special_for(name).is_none() && !x86::AUX_SECTIONS.iter().any(|a| name == a.as_bytes())
 }
 
+/// For a relocation that may take an address: None when it is a direct
+/// call or jump (not an address taken), else the adjustment of its addend
+/// (PC-relative fields in code).
+fn address_adjustment(
+    elf: &Elf,
+    maps: &mut HashMap<usize, CodeMap>,
+    r: &crate::elf::Reloc,
+) -> Option<i64> {
+    let exec = elf.sections[r.section].is_exec();
+    let insn = if exec {
+        maps.entry(r.section)
+            .or_insert_with(|| CodeMap::decode(elf.data(r.section)))
+            .insn_at(r.offset)
+    } else {
+        None
+    };
+    if insn.is_some_and(|i| i.is_call || i.is_jump) {
+        return None;
+    }
+    Some(if exec && x86::reloc_is_pcrel(r.r_type) {
+        x86::addend_adjustment(r.r_type, r.offset, insn)
+    } else {
+        0
+    })
+}
+
 /// The sites of `elf` whose relocations take the address of function `f`
 /// (offset 0; not a direct call or jump), as (section, offset).
 pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
@@ -169,22 +195,8 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
         if t.section != Some(fsec) {
             continue;
         }
-        let pcrel = x86::reloc_is_pcrel(r.r_type);
-        let exec = elf.sections[r.section].is_exec();
-        let insn = if exec {
-            maps.entry(r.section)
-                .or_insert_with(|| CodeMap::decode(elf.data(r.section)))
-                .insn_at(r.offset)
-        } else {
-            None
-        };
-        if insn.is_some_and(|i| i.is_call || i.is_jump) {
+        let Some(adj) = address_adjustment(elf, &mut maps, r) else {
             continue;
-        }
-        let adj = if pcrel && exec {
-            x86::addend_adjustment(r.r_type, r.offset, insn)
-        } else {
-            0
         };
         let Some(off) = crate::elf::uoffset_of(t.value, r.addend, adj) else {
             continue;
@@ -267,21 +279,8 @@ pub(crate) fn address_taking_sites_named(elf: &Elf, name: &[u8]) -> Vec<(usize, 
             {
                 continue;
             }
-            let exec = elf.sections[r.section].is_exec();
-            let insn = if exec {
-                maps.entry(r.section)
-                    .or_insert_with(|| CodeMap::decode(elf.data(r.section)))
-                    .insn_at(r.offset)
-            } else {
-                None
-            };
-            if insn.is_some_and(|i| i.is_call || i.is_jump) {
+            let Some(adj) = address_adjustment(elf, &mut maps, r) else {
                 continue;
-            }
-            let adj = if exec && x86::reloc_is_pcrel(r.r_type) {
-                x86::addend_adjustment(r.r_type, r.offset, insn)
-            } else {
-                0
             };
             if crate::elf::offset_of(0, r.addend, adj) == Some(0) {
                 out.push((r.section, r.offset));
