@@ -441,6 +441,13 @@ impl TargetObject {
         // out-of-line under its plain name. Without the original object we
         // cannot know whether the patched symbol is new, so an edge never
         // confirms (review F3: `helper` of cp.c bound to other.c's).
+        // Per side: how many of the unit's members are there (any name), and
+        // which of them have a name the target has only once. Only the
+        // latter are this unit's for sure and count as evidence; a
+        // duplicated member name (`read_reg` of a copy-pasted sibling
+        // driver) may be the other file's, so it only shows that the run
+        // goes on (round-2 review: a new static was bound to the sibling's
+        // same-named static by such neighbours).
         let sides = |c: usize| -> (usize, usize, usize) {
             let class = is_text(self.syms[c].letter);
             let mut seen: HashSet<&[u8]> = HashSet::new();
@@ -448,6 +455,7 @@ impl TargetObject {
             for (k, dir) in [-1i64, 1].into_iter().enumerate() {
                 let mut i = c as i64;
                 let mut here: HashSet<&[u8]> = HashSet::new();
+                let mut present = 0usize;
                 loop {
                     i += dir;
                     if i < 0 || i as usize >= self.syms.len() {
@@ -458,12 +466,15 @@ impl TargetObject {
                         continue; // other kind of symbol: neither hit nor miss
                     }
                     if members.contains(s.name.as_slice()) {
-                        here.insert(s.name.as_slice());
+                        present += 1;
+                        if self.named(&s.name).len() == 1 {
+                            here.insert(s.name.as_slice());
+                        }
                     } else if !compiler_generated(&s.name) {
                         break;
                     }
                 }
-                side[k] = here.len();
+                side[k] = present;
                 seen.extend(here);
             }
             (seen.len(), side[0], side[1])
