@@ -928,7 +928,16 @@ impl<'a> Ctx<'a> {
             Some(tail[..end].to_vec())
         };
         linemask::sites(
-            insns, code, start, &callee_of, &bug_line, &relocated, &string_of,
+            insns,
+            code,
+            start,
+            &linemask::Facts {
+                callee_of: &callee_of,
+                bug_line: &bug_line,
+                relocated: &relocated,
+                string_of: &string_of,
+                own_file: self.src_base.as_deref(),
+            },
         )
     }
 

@@ -478,19 +478,33 @@ fn imm_value(bytes: &[u8], off: usize, size: usize) -> i64 {
     }
 }
 
+/// What [`sites`] asks of the object about one function's instructions
+/// (indexes into its `insns`).
+pub struct Facts<'a> {
+    /// The callee of a call or relocated jump.
+    pub callee_of: &'a dyn Fn(usize) -> Option<Vec<u8>>,
+    /// The line of the WARN whose `ud2` follows instruction k.
+    pub bug_line: &'a dyn Fn(usize) -> Option<i64>,
+    /// Whether instruction k's immediate is relocated (an address).
+    pub relocated: &'a dyn Fn(usize) -> bool,
+    /// The string constant instruction k's relocated immediate names.
+    pub string_of: &'a dyn Fn(usize) -> Option<Vec<u8>>,
+    /// The unit's own source file (STT_FILE), for `__FILE__`.
+    pub own_file: Option<&'a [u8]>,
+}
+
 /// For each instruction of `insns` (one function part, in address order,
 /// `code` its bytes from `base`): the line argument it loads, if masked.
-/// `callee_of(i)` names the callee of call/jump instruction `i` when it is
+/// `facts.callee_of(i)` names the callee of call/jump instruction `i` when it is
 /// a direct call or jump outside the part.
-pub fn sites(
-    insns: &[Decoded],
-    code: &[u8],
-    base: u64,
-    callee_of: &dyn Fn(usize) -> Option<Vec<u8>>,
-    bug_line: &dyn Fn(usize) -> Option<i64>,
-    relocated: &dyn Fn(usize) -> bool,
-    string_of: &dyn Fn(usize) -> Option<Vec<u8>>,
-) -> Vec<Option<Site>> {
+pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Vec<Option<Site>> {
+    let Facts {
+        callee_of,
+        bug_line,
+        relocated,
+        string_of,
+        own_file,
+    } = *facts;
     let mut out: Vec<Option<Site>> = vec![None; insns.len()];
     // A relocated immediate (`mov $__func__, %rsi`) is an address, never a
     // line.
@@ -565,7 +579,7 @@ pub fn sites(
     let wide = |call: usize, arg: u8| !indirect && wide_at(insns, &targets, call, arg);
     let file_line = |call: usize, arg: u8| {
         !indirect
-            && file_line_at(arg, &|a| {
+            && file_line_at(arg, own_file, &|a| {
                 let k = last_write(insns, &targets, call, a)?;
                 string_of(k)
             })
@@ -818,15 +832,32 @@ fn wide_at(
 /// precision gives up), and argument `arg - 1` is a string constant that
 /// names a C source or header (`__FILE__`). `string_arg(a)` is the string
 /// constant register argument `a` holds at the call.
-pub fn file_line_at(arg: u8, string_arg: &dyn Fn(u8) -> Option<Vec<u8>>) -> bool {
+pub fn file_line_at(
+    arg: u8,
+    own_file: Option<&[u8]>,
+    string_arg: &dyn Fn(u8) -> Option<Vec<u8>>,
+) -> bool {
     if !(2..=6).contains(&arg) {
         return false;
     }
     let Some(file) = string_arg(arg - 1) else {
         return false;
     };
+    // `__FILE__` of this unit (the object's STT_FILE, or a path ending in
+    // it): a macro such as ext4's ASSERT expands `__FILE__` where it is
+    // used, so it names the .c file. Any other file name is a real string
+    // argument, and the number printed after it a real value (round-2
+    // review: `"config %s:%d", "fs/ext4/ext4.h", v`).
+    let Some(own) = own_file.filter(|o| !o.is_empty()) else {
+        return false;
+    };
+    let is_own = file == own
+        || (file.len() > own.len()
+            && file.ends_with(own)
+            && file[file.len() - own.len() - 1] == b'/');
     let is_file = (file.ends_with(b".c") || file.ends_with(b".h"))
         && file.len() > 2
+        && is_own
         && file
             .iter()
             .all(|&b| b.is_ascii_graphic() && b != b'%' && b != b':');
@@ -1020,10 +1051,13 @@ mod tests {
             &insns,
             code,
             0,
-            &|k| calls[k].then(|| callee.as_bytes().to_vec()),
-            &|_| None,
-            &|_| false,
-            &|_| None,
+            &Facts {
+                callee_of: &|k| calls[k].then(|| callee.as_bytes().to_vec()),
+                bug_line: &|_| None,
+                relocated: &|_| false,
+                string_of: &|_| None,
+                own_file: None,
+            },
         )
     }
 
@@ -1081,16 +1115,35 @@ mod tests {
             "\u{1}0Assertion failure in %s() at %s:%d: '%s'\n",
             "fs/ext4/super.c",
         );
-        assert!(file_line_at(3, &ok));
-        assert!(!file_line_at(2, &ok), "the file itself");
-        assert!(!file_line_at(4, &ok), "the expression string");
+        let own = Some(&b"super.c"[..]);
+        assert!(file_line_at(3, own, &ok));
+        assert!(!file_line_at(2, own, &ok), "the file itself");
+        assert!(!file_line_at(4, own, &ok), "the expression string");
+        // Not this unit's file (a real string and a real number), or the
+        // unit's file unknown: no.
+        assert!(!file_line_at(3, Some(b"inode.c"), &ok));
+        assert!(!file_line_at(3, None, &ok));
+        let hdr = strs("config %s:%d", "fs/ext4/ext4.h");
+        assert!(!file_line_at(2, own, &hdr));
         // Not a file name, or not `%s:%d`, or a `*` width: no.
-        assert!(!file_line_at(3, &strs("%s() at %s:%d", "super")));
-        assert!(!file_line_at(3, &strs("%s() at %s %d", "fs/ext4/super.c")));
-        assert!(!file_line_at(3, &strs("%s() at %s:%5d", "fs/ext4/super.c")));
-        assert!(!file_line_at(3, &strs("%*s %s:%d", "fs/ext4/super.c")));
+        assert!(!file_line_at(3, own, &strs("%s() at %s:%d", "super")));
+        assert!(!file_line_at(
+            3,
+            own,
+            &strs("%s() at %s %d", "fs/ext4/super.c")
+        ));
+        assert!(!file_line_at(
+            3,
+            own,
+            &strs("%s() at %s:%5d", "fs/ext4/super.c")
+        ));
+        assert!(!file_line_at(3, own, &strs("%*s %s:%d", "fs/ext4/super.c")));
         // `%%` is no conversion.
-        assert!(file_line_at(3, &strs("100%% %s at %s:%d", "a.h")));
+        assert!(file_line_at(
+            3,
+            Some(b"a.h"),
+            &strs("100%% %s at %s:%d", "a.h")
+        ));
     }
 
     #[test]

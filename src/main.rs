@@ -474,6 +474,12 @@ fn extract_and_write(
         struct_sizes: parse_pairs(&c.struct_size, "--struct-size", false)?,
         kernel: rules,
         patch_symbols: patch_symbols(&c.patch_symbols)?,
+        // The release the rules were decided for, recorded with a
+        // symbol-based decision so `module` can check it names its kernel.
+        release: release
+            .as_deref()
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string),
     };
     let ex = extract::run(&inputs, &opts)?;
     if let (Some(r), Some(rel)) = (rules, &release)

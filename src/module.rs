@@ -332,6 +332,8 @@ struct Module<'o> {
     providers: HashSet<String>,
     /// Defined output symbol -> the input file it came from.
     defined_in: HashMap<usize, String>,
+    /// The rules of the first input (legacy?) and its file.
+    legacy: Option<(bool, String)>,
 }
 
 /// Placeholder symbol ids for `needs` references (see [`Module::link_needs`]).
@@ -354,6 +356,7 @@ impl<'o> Module<'o> {
             input_obj: HashMap::new(),
             providers: HashSet::new(),
             defined_in: HashMap::new(),
+            legacy: None,
         }
     }
 
@@ -368,9 +371,33 @@ impl<'o> Module<'o> {
             callbacks: marked,
             legacy,
             rules_symbol,
+            rules_release,
             needs,
         } = read_patch_meta(p)?;
-        check_rules(p, legacy, rules_symbol.as_deref(), facts)?;
+        check_rules(
+            p,
+            legacy,
+            rules_symbol.as_deref(),
+            rules_release.as_deref(),
+            facts,
+        )?;
+        // One module, one kernel: every input follows the same rules.
+        match &self.legacy {
+            None => self.legacy = Some((legacy, p.path.clone())),
+            Some((l, first)) if *l != legacy => {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} was extracted for the {} rules, {first} for the {} rules: one module targets one kernel",
+                        p.path,
+                        if legacy { "pre-5.8" } else { "5.8+" },
+                        if *l { "pre-5.8" } else { "5.8+" }
+                    ),
+                )
+                .hint("extract every object against the same target (symbols and --ref-module)"));
+            }
+            Some(_) => {}
+        }
         self.input_obj.insert(p.path.clone(), objname.clone());
         let sec_map = self.merge_sections(p)?;
         let sym_map = self.merge_symbols(p, &sec_map, &needs)?;
@@ -758,6 +785,23 @@ impl<'o> Module<'o> {
             })
             .map(|(i, _)| i)
             .collect();
+        // Several inputs define it: the one for the callback's own object
+        // (as kbuild's callback_input does).
+        let same: Vec<usize> = defs
+            .iter()
+            .copied()
+            .filter(|d| {
+                self.defined_in
+                    .get(d)
+                    .and_then(|f| self.input_obj.get(f))
+                    .is_some_and(|o| *o == cb.objname)
+            })
+            .collect();
+        let defs = if defs.len() > 1 && same.len() == 1 {
+            same
+        } else {
+            defs
+        };
         let sym = match defs[..] {
             [one] => one,
             [] => {
@@ -1274,23 +1318,42 @@ pub(crate) fn check_needs_objects(
 ///
 /// When extract decided the rules from a symbol of the target's vmlinux
 /// (`arch_klp_init_object_loaded` or `klp_apply_section_relocs`, see
-/// [`kernel::RULE_MARKERS`]), that decision stands: the symbols are the
-/// kernel itself, the release string only a proxy. Otherwise the release
-/// of the reference module decides, with the table of known backports
+/// [`kernel::RULE_MARKERS`]) *and* recorded the release it was told the
+/// target is, that decision stands if the release is the reference
+/// module's: the symbols are the kernel itself, the release string only a
+/// proxy (RHEL 8 backports the 5.8 rework). A stale or foreign output (its
+/// release is another kernel's) is refused. Otherwise the release of the
+/// reference module decides, with the table of known backports
 /// ([`kernel::Rules::from_release`]: RHEL 8 from 4.18.0-284 has the 5.8
 /// rules).
 fn check_rules(
     p: &Elf,
     legacy: bool,
     rules_symbol: Option<&str>,
+    rules_release: Option<&str>,
     facts: &KernelFacts,
 ) -> Result<()> {
-    if rules_symbol.is_some_and(|s| {
+    let ref_release = facts.vermagic.split_whitespace().next().unwrap_or("");
+    let marker = rules_symbol.is_some_and(|s| {
         kernel::RULE_MARKERS
             .iter()
             .any(|(m, l)| *m == s && *l == legacy)
-    }) {
-        return Ok(());
+    });
+    // A decision made from a target symbol stands for the kernel extract
+    // was told it was: only when that release is this module's.
+    if marker && let Some(rel) = rules_release {
+        if rel == ref_release {
+            return Ok(());
+        }
+        return Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "extracted for kernel {rel} (rules from its symbol {}), but the reference module is for {ref_release}",
+                rules_symbol.unwrap_or("")
+            ),
+        )
+        .in_file(&p.path)
+        .hint("extract again against this kernel's symbols and reference module"));
     }
     let target_legacy = kernel::Rules::from_release(&facts.vermagic)
         .map(|r| r.is_legacy())
@@ -1311,7 +1374,7 @@ fn check_rules(
         ),
     )
     .in_file(&p.path)
-    .hint("run extract/build again with --ref-module (the same reference module) or --kernel-version"))
+    .hint("run extract/build again with --ref-module (the same reference module): with the target's symbols that also records the release, for kernels whose backports the release table does not know"))
 }
 
 /// Two patch objects define the same global: the module (or the kbuild

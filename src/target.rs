@@ -93,6 +93,11 @@ pub struct TargetObject {
     pub init_only: Vec<TargetSym>,
     /// What the source could not tell (printed once when it is loaded).
     pub warnings: Vec<String>,
+    /// The source is an object with objtool's `.ibt_endbr_seal` list (a
+    /// `.ko` or `.o` built for a kernel with IBT: the module loader seals
+    /// those ENDBRs, kernel/module/main.c → module_finalize() →
+    /// apply_ibt_endbr()/apply_seal_endbr()).
+    pub ibt_seal_section: bool,
     by_name: HashMap<Vec<u8>, Vec<usize>>,
 }
 
@@ -198,6 +203,7 @@ impl TargetObject {
             ksymtab: HashSet::new(),
             init_only: Vec::new(),
             warnings: Vec::new(),
+            ibt_seal_section: false,
             by_name: HashMap::new(),
         }
     }
@@ -645,6 +651,7 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         })
     };
     let mut obj = TargetObject::new(objname, elf.path.clone(), order);
+    obj.ibt_seal_section = elf.section_by_name(b".ibt_endbr_seal").is_some();
     let mut current_file: Option<usize> = None;
     let mut file_of_symfile: HashMap<usize, usize> = HashMap::new();
     let mut rows: Vec<(u64, usize, TargetSym)> = Vec::new();

@@ -286,6 +286,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error, what: &str| {
         Error::new(ErrorKind::Io, format!("{what}: {e}")).in_file(shown.clone())
     };
+    // A destination that is not a regular file (`-o /dev/stdout`, a FIFO):
+    // write to it as it is; renaming over it would replace the device
+    // link with a file (seen: /dev/stdout became a regular file). The
+    // whole output is in memory, so nothing partial is left by an error
+    // klpwrite could have foreseen.
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        if m.is_dir() {
+            return Err(Error::new(ErrorKind::Io, "the output path is a directory").in_file(shown));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io(e, "cannot open output"))?;
+        return f.write_all(bytes).map_err(|e| io(e, "cannot write output"));
+    }
+    // A symbolic link to a regular file: replace the file it names, not
+    // the link.
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved =
+                std::fs::canonicalize(path).map_err(|e| io(e, "cannot resolve output link"))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),

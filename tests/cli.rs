@@ -230,9 +230,9 @@ fn output_replaces_by_rename() {
     assert!(std::fs::read(&out).unwrap().starts_with(b"\x7fELF"));
 }
 
-/// A failure while putting the output in place (here the destination is a
-/// non-empty directory, so the rename fails) exits 2, leaves the
-/// destination as it was and removes the temporary file.
+/// A destination that cannot take the output (here a non-empty
+/// directory) exits 2, leaves the destination as it was and leaves no
+/// temporary file.
 #[test]
 fn failed_rename_leaves_no_temporary() {
     let w = scratch("rename-fails");
@@ -243,7 +243,10 @@ fn failed_rename_leaves_no_temporary() {
     let o = run(&example_args(&out.display().to_string(), &changes));
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("out.o") && err.contains("rename"), "{err}");
+    assert!(
+        err.contains("out.o") && err.contains("is a directory"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(out.join("keep")).unwrap(), b"x");
     let names: Vec<_> = std::fs::read_dir(&w)
         .unwrap()
@@ -262,4 +265,44 @@ fn missing_output_directory_exits_2() {
     let o = run(&example_args(&out.display().to_string(), &changes));
     assert_eq!(o.status.code(), Some(2));
     assert!(!w.join("missing").exists());
+}
+
+/// `-o` naming something that is not a regular file (`/dev/stdout`, here a
+/// link to /dev/null) is written to as it is: renaming over it would
+/// replace the link with a file. A link to a regular file replaces the
+/// file it names and stays a link.
+#[test]
+fn output_through_links_and_devices() {
+    use std::os::unix::fs::symlink;
+    let w = scratch("out-links");
+    let changes = example_changes();
+    let dev = w.join("stdout");
+    symlink("/dev/null", &dev).unwrap();
+    let o = run(&example_args(&dev.display().to_string(), &changes));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = std::fs::symlink_metadata(&dev).unwrap();
+    assert!(m.file_type().is_symlink(), "the device link was replaced");
+    let real = w.join("real.o");
+    std::fs::write(&real, b"old").unwrap();
+    let link = w.join("link.o");
+    symlink(&real, &link).unwrap();
+    let o = run(&example_args(&link.display().to_string(), &changes));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read(&real).unwrap().starts_with(b"\x7fELF"));
 }

@@ -636,14 +636,120 @@ fn c11_same_named_callbacks_of_two_objects_stay_with_their_object() {
     });
     let e = module(&parts, &o, true).unwrap_err();
     assert!(e.to_string().contains("the part for fxmod"), "{e}");
-    // --callback with a name two inputs define: refused as ambiguous.
-    let mut o = opts("klp_c11_ambiguous");
+    // --callback with a name two inputs define: the input for the
+    // callback's object (vmlinux's), as kbuild's callback_input picks.
+    let mut o = opts("klp_c11_pick");
     o.callbacks.push(Callback {
         slot: 1,
         func: "pre_patch_callback".into(),
         objname: "vmlinux".into(),
         sym: None,
     });
-    let e = module(&parts, &o, true).unwrap_err();
-    assert!(e.to_string().contains("several patch objects"), "{e}");
+    let out = module(&parts, &o, true).unwrap();
+    let ko = reread("klp_c11_pick.ko", bytes(&out));
+    let data = ko.section_by_name(b".data.klpwrite").unwrap();
+    let objs_at = ko
+        .relocs_for(data)
+        .find(|r| r.offset == f.klp_patch.2)
+        .unwrap()
+        .addend as u64;
+    let post = ko
+        .relocs_for(data)
+        .find(|r| r.offset == objs_at + f.klp_object.3 + f.klp_callbacks[1])
+        .expect("vmlinux post_patch set")
+        .symbol;
+    assert_eq!(post_name(&ko, post), "pre_patch_callback");
+    assert_eq!(
+        ko.symbols[post].value, ko.symbols[sv].value,
+        "vmlinux's own"
+    );
+}
+
+fn post_name(ko: &Elf, s: usize) -> String {
+    ko.symbols[s].display_name()
+}
+
+/// The livepatch rules of every input must be this module's kernel's
+/// (round-2 review): a rules decision extract made from a target symbol
+/// stands only for the release it recorded, a decision without a recorded
+/// release is checked against the reference module's release, and one
+/// module never mixes pre-5.8 and 5.8+ inputs.
+#[test]
+fn rules_recorded_by_extract_must_name_this_kernel() {
+    let work = scratch("module-rules");
+    let d = fixture("a4-rules-from-target");
+    let ex = |name: &str, symbols: &str, extra: &[&str]| -> Elf {
+        let o = work.join(name);
+        let mut args: Vec<String> = vec![
+            "extract".into(),
+            s(&d.join("alt.patched.o")),
+            "--orig".into(),
+            s(&d.join("alt.o")),
+            "--changes".into(),
+            s(&{
+                let l = work.join("alt.list");
+                std::fs::write(&l, "alt_fn\n").unwrap();
+                l
+            }),
+            "--objname".into(),
+            "vmlinux".into(),
+            "--symbols".into(),
+            s(&d.join(symbols)),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(["-o".to_string(), s(&o)]);
+        run_ok(&args);
+        reload(&o)
+    };
+    let meta = |e: &Elf| {
+        String::from_utf8_lossy(e.data(e.section_by_name(b".klpwrite.patch").unwrap())).into_owned()
+    };
+    // Decided by klp_apply_section_relocs for this kernel's release: accepted.
+    let here = ex(
+        "here.o",
+        "kallsyms-rework",
+        &["--kernel-version", "6.1.0-48-amd64"],
+    );
+    assert!(
+        meta(&here)
+            .contains("rules current symbol klp_apply_section_relocs release 6.1.0-48-amd64"),
+        "{}",
+        meta(&here)
+    );
+    module(&[here], &opts("klp_rules_here"), true).unwrap();
+    // The same decision, recorded for another kernel: refused.
+    let other = ex(
+        "other.o",
+        "kallsyms-rework",
+        &["--kernel-version", "4.18.0-193.el8.x86_64"],
+    );
+    let e = module(&[other], &opts("klp_rules_other"), true).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("extracted for kernel 4.18.0-193.el8.x86_64"),
+        "{e}"
+    );
+    // No release recorded: the reference's release decides (6.1: 5.8+).
+    let norel = ex("norel.o", "kallsyms-rework", &[]);
+    module(&[norel], &opts("klp_rules_norel"), true).unwrap();
+    // A pre-5.8 decision without a release, for a 6.1 reference: refused.
+    let legacy = ex("legacy.o", "vmlinux-legacy.elf", &[]);
+    let e = module(&[legacy], &opts("klp_rules_legacy"), true).unwrap_err();
+    assert!(e.to_string().contains("pre-5.8 rules"), "{e}");
+    // Mixed inputs: refused whatever the reference says.
+    let a = ex(
+        "mix-a.o",
+        "kallsyms-rework",
+        &["--kernel-version", "6.1.0-48-amd64"],
+    );
+    let b = ex(
+        "mix-b.o",
+        "vmlinux-legacy.elf",
+        &["--kernel-version", "6.1.0-48-amd64"],
+    );
+    let e = module(&[a, b], &opts("klp_rules_mixed"), true).unwrap_err();
+    assert!(
+        e.to_string().contains("one module targets one kernel"),
+        "{e}"
+    );
 }

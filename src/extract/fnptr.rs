@@ -416,12 +416,28 @@ impl<'a> Ex<'a> {
         if let Some(c) = &self.ibt {
             return c.clone();
         }
-        let found = self.inp.target.objects.iter().find_map(|o| {
-            IBT_MARKERS
-                .iter()
-                .find(|m| o.contains(m.as_bytes()))
-                .map(|m| format!("{m} in {}", o.source))
-        });
+        let found = self
+            .inp
+            .target
+            .objects
+            .iter()
+            .find_map(|o| {
+                IBT_MARKERS
+                    .iter()
+                    .find(|m| o.contains(m.as_bytes()))
+                    .map(|m| format!("{m} in {}", o.source))
+                    .or_else(|| {
+                        o.ibt_seal_section
+                            .then(|| format!(".ibt_endbr_seal in {}", o.source))
+                    })
+            })
+            // objtool writes the seal list into objects built for an IBT
+            // kernel (the patched object itself, when it is a module's).
+            .or_else(|| {
+                self.p
+                    .section_by_name(b".ibt_endbr_seal")
+                    .map(|_| format!(".ibt_endbr_seal in {}", self.p.path))
+            });
         self.explain.push(match &found {
             Some(m) => format!(
                 "target kernel built with IBT ({m}): objtool's seal list may hold any function whose address the kernel never takes, so new pointers to functions left in the target need evidence that their address is taken"

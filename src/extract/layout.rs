@@ -410,7 +410,10 @@ impl<'a> Ex<'a> {
             Some(k) => {
                 let r = if k.is_legacy() { "legacy" } else { "current" };
                 match k.basis {
-                    crate::kernel::Basis::Symbol(s) => format!("{r} symbol {s}"),
+                    crate::kernel::Basis::Symbol(s) => match &self.opts.release {
+                        Some(rel) => format!("{r} symbol {s} release {rel}"),
+                        None => format!("{r} symbol {s}"),
+                    },
                     _ => r.to_string(),
                 }
             }

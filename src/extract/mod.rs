@@ -70,6 +70,9 @@ pub struct PatchMeta {
     /// The target symbol that decided `legacy` (`rules ... symbol NAME`),
     /// when one did.
     pub rules_symbol: Option<String>,
+    /// The release extract was told the target is (`rules ... release R`),
+    /// recorded with a symbol-based decision.
+    pub rules_release: Option<String>,
     /// Undefined symbols another object of the same patch defines.
     pub needs: Vec<String>,
 }
@@ -95,6 +98,7 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
         callbacks: Vec::new(),
         legacy: false,
         rules_symbol: None,
+        rules_release: None,
         needs: Vec::new(),
     };
     let mut rules = None;
@@ -105,6 +109,18 @@ pub fn read_patch_meta(p: &Elf) -> Result<PatchMeta> {
             ["rules", r @ ("legacy" | "current"), "symbol", s] => {
                 rules = Some(*r == "legacy");
                 meta.rules_symbol = Some(s.to_string());
+            }
+            [
+                "rules",
+                r @ ("legacy" | "current"),
+                "symbol",
+                s,
+                "release",
+                rel,
+            ] => {
+                rules = Some(*r == "legacy");
+                meta.rules_symbol = Some(s.to_string());
+                meta.rules_release = Some(rel.to_string());
             }
             ["func", new, old, pos] => {
                 let pos = pos
@@ -210,6 +226,10 @@ pub struct Options {
     /// `--patch-symbols`: globals defined by the other objects of the same
     /// patch (name → the file that defines it), see [`cross`].
     pub patch_symbols: BTreeMap<Vec<u8>, String>,
+    /// The target's release (first word of `--kernel-version` or of the
+    /// reference module's vermagic), when given: recorded next to a rules
+    /// decision made from a target symbol.
+    pub release: Option<String>,
 }
 
 /// One function the patch replaces (a future `klp_func`).
