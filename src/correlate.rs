@@ -1070,14 +1070,6 @@ impl<'e> StaticsByUse<'e> {
         )
     }
 
-    /// Whether the statics `os` and `ps` (each in symbol-table order) have
-    /// the same names, one by one.
-    fn same_names(&self, os: &BTreeSet<usize>, ps: &BTreeSet<usize>) -> bool {
-        os.iter()
-            .zip(ps.iter())
-            .all(|(&s, &c)| self.orig.symbols[s].name == self.patched.symbols[c].name)
-    }
-
     fn pair(&self, tw: &mut Twins) -> Result<()> {
         let ev_o = Self::evidence(
             &self.key_o,
@@ -1175,30 +1167,22 @@ impl<'e> StaticsByUse<'e> {
             if os.len() == 1 && ps.len() == 1 {
                 let (s, c) = (start, *ps.iter().next().expect("one"));
                 tw.pair(s, c, Level::Reference);
-            } else if complete && os.len() == ps.len() && self.same_names(&os, &ps) {
-                // Used by exactly the same functions and named alike on
-                // both sides (an untouched function with several statics
-                // of one name): the names agree with the order.
-                for (&s, &c) in os.iter().zip(ps.iter()) {
+            } else if let Some(pairs) = (complete && os.len() == ps.len())
+                .then(|| {
+                    let users: BTreeSet<usize> = os
+                        .iter()
+                        .flat_map(|s| self.users_o.get(s).into_iter().flatten().copied())
+                        .collect();
+                    aligned_by_identical_users(self.orig, self.patched, &tw.o2p, &users, &os, &ps)
+                })
+                .flatten()
+            {
+                // Used by exactly the same functions, each byte-identical
+                // to its twin: the k-th reference of one is the k-th of
+                // the other, whatever the names say.
+                for (s, c) in pairs {
                     tw.pair(s, c, Level::Reference);
                 }
-            } else if complete && os.len() == ps.len() {
-                for (&s, &c) in os.iter().zip(ps.iter()) {
-                    tw.pair(s, c, Level::Position);
-                }
-                tw.warnings.push(format!(
-                    "{} same-named static locals used by the same functions paired in declaration order: {}",
-                    os.len(),
-                    os.iter()
-                        .zip(ps.iter())
-                        .map(|(&s, &c)| format!(
-                            "{} ↔ {}",
-                            self.orig.symbols[s].display_name(),
-                            self.patched.symbols[c].display_name()
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
             } else {
                 refusals.push(format!(
                     "{}the uses of static locals {} in the original and {} in the patched object do not tell which is which",
@@ -1425,41 +1409,117 @@ pub fn references_of(elf: &Elf, want: impl Fn(usize) -> bool) -> HashMap<usize, 
             continue;
         }
         let Some(sec) = s.section else { continue };
-        let mut set = HashSet::new();
         let ids = sorted
             .entry(sec)
             .or_insert_with(|| crate::special::sorted_relocs(elf, sec));
-        let end = s.value.saturating_add(s.size);
-        let lo = ids.partition_point(|&i| elf.relocs[i].offset < s.value);
-        for &id in ids[lo..]
-            .iter()
-            .take_while(|&&i| elf.relocs[i].offset < end)
-        {
-            let r = &elf.relocs[id];
-            let t = &elf.symbols[r.symbol];
-            if t.is_section() || names::is_local_label(&t.name) {
-                let Some(tsec) = t.section else { continue };
-                let adj = if x86::reloc_is_pcrel(r.r_type) {
-                    let map = maps
-                        .entry(sec)
-                        .or_insert_with(|| CodeMap::decode(elf.data(sec)));
-                    x86::addend_adjustment(r.r_type, r.offset, map.insn_at(r.offset))
-                } else {
-                    0
-                };
-                let off = crate::elf::offset_of(t.value, r.addend, adj).unwrap_or(-1);
-                if off >= 0
-                    && let Some(c) = elf.resolve_ref(tsec, off as u64)
-                {
-                    set.insert(c.sym);
-                }
-            } else {
-                set.insert(r.symbol);
-            }
-        }
+        let set = relocs_in(elf, ids, s.value, s.value.saturating_add(s.size))
+            .filter_map(|id| ref_target(elf, &mut maps, id))
+            .collect();
         out.insert(s.index, set);
     }
     out
+}
+
+/// The relocations of `ids` (sorted by offset) in `[start, end)`.
+fn relocs_in<'a>(
+    elf: &'a Elf,
+    ids: &'a [usize],
+    start: u64,
+    end: u64,
+) -> impl Iterator<Item = usize> + 'a {
+    let lo = ids.partition_point(|&i| elf.relocs[i].offset < start);
+    ids[lo..]
+        .iter()
+        .copied()
+        .take_while(move |&i| elf.relocs[i].offset < end)
+}
+
+/// The symbol relocation `id` refers to: its own symbol, or for a section
+/// symbol or local label the object at that offset (`Elf::resolve_ref`).
+fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Option<usize> {
+    let r = &elf.relocs[id];
+    let t = &elf.symbols[r.symbol];
+    if !(t.is_section() || names::is_local_label(&t.name)) {
+        return Some(r.symbol);
+    }
+    let tsec = t.section?;
+    let adj = if x86::reloc_is_pcrel(r.r_type) {
+        let map = maps
+            .entry(r.section)
+            .or_insert_with(|| CodeMap::decode(elf.data(r.section)));
+        x86::addend_adjustment(r.r_type, r.offset, map.insn_at(r.offset))
+    } else {
+        0
+    };
+    let off = crate::elf::offset_of(t.value, r.addend, adj)?;
+    (off >= 0)
+        .then(|| elf.resolve_ref(tsec, off as u64))
+        .flatten()
+        .map(|c| c.sym)
+}
+
+/// For same-named statics `os` (orig) and `ps` (patched) used by the same
+/// functions: the pairing their users' code shows, when every user is
+/// byte-identical to its twin (so the k-th relocation of one is the k-th
+/// of the other) and the group's references line up one to one. None when
+/// a user changed: then the names and the declaration order are only a
+/// guess (round-3 review: swapping two blocks that each have a
+/// `static int cnt` swaps GCC's `cnt.0`/`cnt.1`, and pairing by name
+/// swapped their kernel state).
+fn aligned_by_identical_users(
+    orig: &Elf,
+    patched: &Elf,
+    o2p: &HashMap<usize, usize>,
+    users: &BTreeSet<usize>,
+    os: &BTreeSet<usize>,
+    ps: &BTreeSet<usize>,
+) -> Option<Vec<(usize, usize)>> {
+    let mut maps_o: HashMap<usize, CodeMap> = HashMap::new();
+    let mut maps_p: HashMap<usize, CodeMap> = HashMap::new();
+    let mut map: BTreeMap<usize, usize> = BTreeMap::new();
+    for &fo in users {
+        let fp = *o2p.get(&fo)?;
+        let (so, sp) = (&orig.symbols[fo], &patched.symbols[fp]);
+        let (seco, secp) = (so.section?, sp.section?);
+        if so.size != sp.size {
+            return None;
+        }
+        let bytes = |e: &Elf, sec: usize, v: u64, n: u64| -> Option<Vec<u8>> {
+            e.data(sec)
+                .get(v as usize..(v + n) as usize)
+                .map(<[u8]>::to_vec)
+        };
+        if bytes(orig, seco, so.value, so.size)? != bytes(patched, secp, sp.value, sp.size)? {
+            return None;
+        }
+        let ids_o = crate::special::sorted_relocs(orig, seco);
+        let ids_p = crate::special::sorted_relocs(patched, secp);
+        let ro: Vec<usize> = relocs_in(orig, &ids_o, so.value, so.value + so.size).collect();
+        let rp: Vec<usize> = relocs_in(patched, &ids_p, sp.value, sp.value + sp.size).collect();
+        if ro.len() != rp.len() {
+            return None;
+        }
+        for (&a, &b) in ro.iter().zip(&rp) {
+            let (x, y) = (&orig.relocs[a], &patched.relocs[b]);
+            if x.offset - so.value != y.offset - sp.value || x.r_type != y.r_type {
+                return None;
+            }
+            let to = ref_target(orig, &mut maps_o, a);
+            let tp = ref_target(patched, &mut maps_p, b);
+            match (to.filter(|t| os.contains(t)), tp.filter(|t| ps.contains(t))) {
+                (None, None) => {}
+                (Some(s), Some(c)) => {
+                    if *map.entry(s).or_insert(c) != c {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+    let pairs: Vec<(usize, usize)> = map.into_iter().collect();
+    let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.1).collect();
+    (pairs.len() == os.len() && distinct.len() == ps.len() && ps.len() == os.len()).then_some(pairs)
 }
 
 #[cfg(test)]

@@ -362,6 +362,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     if patches.is_empty() {
         return Err(Error::new(ErrorKind::Usage, "no patch objects"));
     }
+    crate::module::check_split_statics(patches)?;
     let mut g = Generated::ship_all(patches)?;
 
     // --- callbacks: marked in the objects, then given on the command line ----------

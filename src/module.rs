@@ -237,6 +237,7 @@ pub fn build(
     opts: &ModuleOptions,
 ) -> Result<OutObject> {
     check_module_name(&opts.name)?;
+    check_split_statics(patches)?;
     let mut m = Module::new(opts);
     for p in patches {
         crate::verify::check_input(p)?;
@@ -1375,6 +1376,51 @@ fn check_rules(
     )
     .in_file(&p.path)
     .hint("run extract/build again with --ref-module (the same reference module): with the target's symbols that also records the release, for kernels whose backports the release table does not know"))
+}
+
+/// Two inputs for the same object that both copy a static variable of the
+/// same unit (same STT_FILE, same name): each would get its own copy and
+/// the unit's functions would no longer share it (round-3 review:
+/// `--changes fa` and `--changes fb` extracted apart, `fa` counting in one
+/// copy of a new `static int seen` and `fb` reading the other). A unit's
+/// functions must be extracted together; shared with `kbuild`.
+pub(crate) fn check_split_statics(patches: &[Elf]) -> Result<()> {
+    let mut seen: HashMap<(String, Vec<u8>, Vec<u8>), String> = HashMap::new();
+    for p in patches {
+        let Ok(meta) = read_patch_meta(p) else {
+            continue; // reported by the caller's own reading
+        };
+        for s in &p.symbols {
+            let Some(sec) = s.section else { continue };
+            if !s.is_local() || !s.is_object() || s.name.is_empty() {
+                continue;
+            }
+            let ps = &p.sections[sec];
+            if ps.sh_flags & SHF_WRITE == 0 {
+                continue; // constant data has no state to share
+            }
+            let file = s
+                .file
+                .map(|f| p.symbols[f].name.clone())
+                .unwrap_or_default();
+            let key = (meta.objname.clone(), file, s.name.clone());
+            if let Some(first) = seen.get(&key) {
+                return Err(Error::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} and {first} both copy the static {} of {} (object {}): each function would use its own copy of its state",
+                        p.path,
+                        s.display_name(),
+                        show(&key.1),
+                        meta.objname
+                    ),
+                )
+                .hint("extract all changed functions of one source file together (one --changes list, or klpwrite build)"));
+            }
+            seen.insert(key, p.path.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Two patch objects define the same global: the module (or the kbuild

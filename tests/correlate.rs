@@ -321,7 +321,7 @@ const CASES: &[Case] = &[
         want: &[("f", "f", Name)],
     },
     Case {
-        name: "A2: a function with two same-named statics pairs them in declaration order",
+        name: "A2: an unchanged function with two renumbered same-named statics pairs them by its relocations",
         orig: &[
             File("a.c"),
             GFn("f"),
@@ -330,17 +330,19 @@ const CASES: &[Case] = &[
             Ref("f", "buf.1"),
             Ref("f", "buf.2"),
         ],
+        // Same code; its first reference now names buf.5, its second
+        // buf.4: the relocations, not the numbers, pair them.
         patched: &[
             File("a.c"),
             GFn("f"),
             Obj("buf.4"),
             Obj("buf.5"),
-            Ref("f", "buf.4"),
             Ref("f", "buf.5"),
+            Ref("f", "buf.4"),
         ],
         want: &[
-            ("buf.1", "buf.4", Position),
-            ("buf.2", "buf.5", Position),
+            ("buf.1", "buf.5", Reference),
+            ("buf.2", "buf.4", Reference),
             ("f", "f", Name),
         ],
     },

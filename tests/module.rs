@@ -753,3 +753,40 @@ fn rules_recorded_by_extract_must_name_this_kernel() {
         "{e}"
     );
 }
+
+/// Two inputs that copy the same static of one unit (round-3 review: `fa`
+/// and `fb` of one file extracted apart, each output with its own copy of
+/// the new `static int seen`): the module would split its state, so
+/// `module` and `kbuild` refuse; one extract of both functions works.
+#[test]
+fn one_units_static_is_never_split_between_inputs() {
+    let work = scratch("module-split-static");
+    let d = fixture("c12-same-unit-twice");
+    let one = |changes: &str, out: &str| {
+        extract(
+            &work,
+            &d,
+            "seenu.patched.o",
+            changes,
+            "vmlinux",
+            &["vmlinux.elf"],
+            &["--orig".into(), s(&d.join("seenu.o"))],
+            out,
+        )
+    };
+    let parts = [one("fa\n", "fa.o"), one("fb\n", "fb.o")];
+    let e = module(&parts, &opts("klp_split"), true).unwrap_err();
+    assert!(e.to_string().contains("both copy the static seen"), "{e}");
+    let k = klpwrite::kbuild::generate(
+        &parts,
+        &klpwrite::kbuild::KbuildOptions {
+            name: "klp_split".into(),
+            replace: false,
+            callbacks: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(k.to_string().contains("both copy the static seen"), "{k}");
+    let both = one("fa\nfb\n", "fab.o");
+    module(&[both], &opts("klp_together"), true).unwrap();
+}
