@@ -940,6 +940,10 @@ struct StaticsByUse<'e> {
     /// Statics no function uses, on each side.
     free_o: HashSet<usize>,
     free_p: HashSet<usize>,
+    /// Checksum contexts, built when a group of same-named statics needs
+    /// its users' code compared.
+    ctx_o: std::cell::OnceCell<crate::checksum::Ctx<'e>>,
+    ctx_p: std::cell::OnceCell<crate::checksum::Ctx<'e>>,
 }
 
 impl<'e> StaticsByUse<'e> {
@@ -993,6 +997,8 @@ impl<'e> StaticsByUse<'e> {
             refs_p,
             free_o,
             free_p,
+            ctx_o: std::cell::OnceCell::new(),
+            ctx_p: std::cell::OnceCell::new(),
         }
     }
 
@@ -1173,13 +1179,40 @@ impl<'e> StaticsByUse<'e> {
                         .iter()
                         .flat_map(|s| self.users_o.get(s).into_iter().flatten().copied())
                         .collect();
-                    aligned_by_identical_users(self.orig, self.patched, &tw.o2p, &users, &os, &ps)
+                    let same_code = |fo: usize, fp: usize| {
+                        let co = self
+                            .ctx_o
+                            .get_or_init(|| crate::checksum::Ctx::new(self.orig));
+                        let cp = self
+                            .ctx_p
+                            .get_or_init(|| crate::checksum::Ctx::new(self.patched));
+                        co.function(fo).1 == cp.function(fp).1
+                    };
+                    aligned_by_identical_users(
+                        self.orig,
+                        self.patched,
+                        &tw.o2p,
+                        &users,
+                        &os,
+                        &ps,
+                        &same_code,
+                    )
                 })
                 .flatten()
             {
                 // Used by exactly the same functions, each byte-identical
                 // to its twin: the k-th reference of one is the k-th of
                 // the other, whatever the names say.
+                for (s, c) in pairs {
+                    tw.pair(s, c, Level::Reference);
+                }
+            } else if let Some(pairs) = (os.len() == ps.len())
+                .then(|| constant_by_content(self.orig, self.patched, &os, &ps))
+                .flatten()
+            {
+                // Read-only statics hold no state: what a reference to one
+                // means is its content (`NL_SET_ERR_MSG`'s `__msg.N`
+                // strings), so equal bytes are the pair.
                 for (s, c) in pairs {
                     tw.pair(s, c, Level::Reference);
                 }
@@ -1458,10 +1491,51 @@ fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Optio
         .map(|c| c.sym)
 }
 
+/// Read-only statics `os` and `ps` without relocations, paired by equal
+/// content: each orig static takes the first unpaired patched one with the
+/// same bytes (equal bytes are interchangeable: constant data has no
+/// state). None unless every static is constant and finds its match.
+fn constant_by_content(
+    orig: &Elf,
+    patched: &Elf,
+    os: &BTreeSet<usize>,
+    ps: &BTreeSet<usize>,
+) -> Option<Vec<(usize, usize)>> {
+    let content = |e: &Elf, i: usize| -> Option<Vec<u8>> {
+        let sy = &e.symbols[i];
+        let sec = sy.section?;
+        let ps = &e.sections[sec];
+        if !ps.is_alloc() || ps.sh_flags & crate::elf::consts::SHF_WRITE != 0 || ps.is_nobits() {
+            return None;
+        }
+        let (start, end) = (sy.value, sy.value.checked_add(sy.size)?);
+        if e.relocs_for(sec)
+            .any(|r| r.offset >= start && r.offset < end)
+        {
+            return None;
+        }
+        e.data(sec)
+            .get(start as usize..end as usize)
+            .map(<[u8]>::to_vec)
+    };
+    let mut left: Vec<(usize, Vec<u8>)> = ps
+        .iter()
+        .map(|&c| content(patched, c).map(|b| (c, b)))
+        .collect::<Option<_>>()?;
+    let mut pairs = Vec::new();
+    for &s in os {
+        let b = content(orig, s)?;
+        let k = left.iter().position(|(_, x)| *x == b)?;
+        pairs.push((s, left.remove(k).0));
+    }
+    Some(pairs)
+}
+
 /// For same-named statics `os` (orig) and `ps` (patched) used by the same
 /// functions: the pairing their users' code shows, when every user is
-/// byte-identical to its twin (so the k-th relocation of one is the k-th
-/// of the other) and the group's references line up one to one. None when
+/// the same code as its twin, `__LINE__` arguments aside, with the same
+/// relocations at the same offsets (so the k-th relocation of one is the
+/// k-th of the other) and the group's references line up one to one. None when
 /// a user changed: then the names and the declaration order are only a
 /// guess (round-3 review: swapping two blocks that each have a
 /// `static int cnt` swaps GCC's `cnt.0`/`cnt.1`, and pairing by name
@@ -1473,6 +1547,7 @@ fn aligned_by_identical_users(
     users: &BTreeSet<usize>,
     os: &BTreeSet<usize>,
     ps: &BTreeSet<usize>,
+    same_code: &dyn Fn(usize, usize) -> bool,
 ) -> Option<Vec<(usize, usize)>> {
     let mut maps_o: HashMap<usize, CodeMap> = HashMap::new();
     let mut maps_p: HashMap<usize, CodeMap> = HashMap::new();
@@ -1484,12 +1559,10 @@ fn aligned_by_identical_users(
         if so.size != sp.size {
             return None;
         }
-        let bytes = |e: &Elf, sec: usize, v: u64, n: u64| -> Option<Vec<u8>> {
-            e.data(sec)
-                .get(v as usize..(v + n) as usize)
-                .map(<[u8]>::to_vec)
-        };
-        if bytes(orig, seco, so.value, so.size)? != bytes(patched, secp, sp.value, sp.size)? {
+        // The same code but for `__LINE__` arguments (the line-masked
+        // checksum, which names relocation targets by demangled name, so
+        // `cnt.0` and `cnt.1` hash alike): the relocations then line up.
+        if !same_code(fo, fp) {
             return None;
         }
         let ids_o = crate::special::sorted_relocs(orig, seco);
