@@ -1206,10 +1206,7 @@ impl<'e> StaticsByUse<'e> {
                 for (s, c) in pairs {
                     tw.pair(s, c, Level::Reference);
                 }
-            } else if let Some(pairs) = (os.len() == ps.len())
-                .then(|| constant_by_content(self.orig, self.patched, &os, &ps))
-                .flatten()
-            {
+            } else if let Some(pairs) = constant_by_content(self.orig, self.patched, &os, &ps) {
                 // Read-only statics hold no state: what a reference to one
                 // means is its content (`NL_SET_ERR_MSG`'s `__msg.N`
                 // strings), so equal bytes are the pair.
@@ -1494,7 +1491,8 @@ fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Optio
 /// Read-only statics `os` and `ps` without relocations, paired by equal
 /// content: each orig static takes the first unpaired patched one with the
 /// same bytes (equal bytes are interchangeable: constant data has no
-/// state). None unless every static is constant and finds its match.
+/// state); one without a match is left to the later levels. None unless
+/// every static is constant data without relocations.
 fn constant_by_content(
     orig: &Elf,
     patched: &Elf,
@@ -1522,11 +1520,18 @@ fn constant_by_content(
         .iter()
         .map(|&c| content(patched, c).map(|b| (c, b)))
         .collect::<Option<_>>()?;
+    let olds: Vec<(usize, Vec<u8>)> = os
+        .iter()
+        .map(|&s| content(orig, s).map(|b| (s, b)))
+        .collect::<Option<_>>()?;
+    // A static whose content the patch changed is left to the later levels
+    // (by name it meets its old self, and diff refuses it as changed data,
+    // as for any constant).
     let mut pairs = Vec::new();
-    for &s in os {
-        let b = content(orig, s)?;
-        let k = left.iter().position(|(_, x)| *x == b)?;
-        pairs.push((s, left.remove(k).0));
+    for (s, b) in olds {
+        if let Some(k) = left.iter().position(|(_, x)| *x == b) {
+            pairs.push((s, left.remove(k).0));
+        }
     }
     Some(pairs)
 }
