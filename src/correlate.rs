@@ -318,6 +318,12 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
         |p| !fss_p.contains(&p),
     );
 
+    // Same-named functions of one block that names cannot tell apart (a
+    // linked module without STT_FILE symbols, where two units each have a
+    // static `hpf_info`): in order, when each pair is the same code
+    // (line-masked checksum), so their statics can be paired by use below.
+    identical_in_order(orig, patched, &mut tw, (&ocands, &pcands), (&okey, &pkey));
+
     // Level 3: function-scope statics through the functions that use them.
     let mut use_free_o: HashSet<usize> = HashSet::new();
     let mut use_free_p: HashSet<usize> = HashSet::new();
@@ -481,6 +487,65 @@ fn scope_level(
                         "global"
                     }
                 ));
+            }
+        }
+    }
+}
+
+#[allow(clippy::type_complexity)]
+/// Unpaired same-named functions with the same key, as many on each
+/// side: paired in symbol order when every pair has the same line-masked
+/// checksum (the same code), at [`Level::Position`]. Anything else is left
+/// to the later levels.
+fn identical_in_order(
+    orig: &Elf,
+    patched: &Elf,
+    tw: &mut Twins,
+    (ocands, pcands): (&[usize], &[usize]),
+    (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
+) {
+    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
+    for &o in ocands.iter().filter(|&&o| !tw.o2p.contains_key(&o)) {
+        if orig.symbols[o].is_func()
+            && let Some(k) = okey(o)
+        {
+            groups
+                .entry((k, orig.symbols[o].name.clone()))
+                .or_default()
+                .0
+                .push(o);
+        }
+    }
+    for &p in pcands.iter().filter(|&&p| !tw.p2o.contains_key(&p)) {
+        if patched.symbols[p].is_func()
+            && let Some(k) = pkey(p)
+        {
+            groups
+                .entry((k, patched.symbols[p].name.clone()))
+                .or_default()
+                .1
+                .push(p);
+        }
+    }
+    let groups: Vec<Sides> = groups
+        .into_values()
+        .filter(|(os, ps)| os.len() > 1 && os.len() == ps.len())
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    let (co, cp) = (
+        crate::checksum::Ctx::new(orig),
+        crate::checksum::Ctx::new(patched),
+    );
+    for (os, ps) in groups {
+        if os
+            .iter()
+            .zip(&ps)
+            .all(|(&o, &p)| co.function(o).1 == cp.function(p).1)
+        {
+            for (o, p) in os.into_iter().zip(ps) {
+                tw.pair(o, p, Level::Position);
             }
         }
     }
