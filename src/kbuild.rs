@@ -39,7 +39,10 @@ use crate::elf::consts::*;
 use crate::elf::{Elf, uoffset_of};
 use crate::error::{Error, ErrorKind, Result, show};
 use crate::extract::{MAX_OBJNAME, META_SECTION, PatchMeta, check_objname, read_patch_meta};
-use crate::module::{CALLBACK_SLOTS, Callback, check_needs_objects, duplicate_global, no_function};
+use crate::module::{
+    CALLBACK_SLOTS, Callback, check_needs_objects, check_split_statics, duplicate_global,
+    no_function,
+};
 use crate::output::{OutData, OutObject, OutReloc, OutSection, OutSymbol, Place};
 use crate::write;
 use records::{
@@ -362,7 +365,7 @@ pub fn generate(patches: &[Elf], opts: &KbuildOptions) -> Result<Vec<KbuildFile>
     if patches.is_empty() {
         return Err(Error::new(ErrorKind::Usage, "no patch objects"));
     }
-    crate::module::check_split_statics(patches)?;
+    check_split_statics(patches)?;
     let mut g = Generated::ship_all(patches)?;
 
     // --- callbacks: marked in the objects, then given on the command line ----------
@@ -541,7 +544,7 @@ impl Generated {
             };
             // A module's part runs relocated only while that module is
             // loaded (see module::Module::given_callback).
-            crate::module::check_needs_objects(
+            check_needs_objects(
                 format!("callback {}", cb.func),
                 &patches[input].path,
                 &metas[input].objname,

@@ -337,6 +337,10 @@ struct Module<'o> {
     legacy: Option<(bool, String)>,
 }
 
+/// Offset of `klp_patch` in `.data.klpwrite` (what `init_module` passes
+/// to `klp_enable_patch`).
+const PATCH_OFF: u64 = 0;
+
 /// Placeholder symbol ids for `needs` references (see [`Module::link_needs`]).
 const PENDING: usize = usize::MAX / 2;
 
@@ -437,15 +441,11 @@ impl<'o> Module<'o> {
                 )
                 .in_file(&p.path));
             };
+            // `self.callbacks` starts as the `--callback` ones.
             if self
-                .opts
                 .callbacks
                 .iter()
                 .any(|c| c.slot == slot && c.objname == objname)
-                || self
-                    .callbacks
-                    .iter()
-                    .any(|c: &Callback| c.slot == slot && c.objname == objname)
             {
                 return Err(Error::new(
                     ErrorKind::Usage,
@@ -891,7 +891,6 @@ impl<'o> Module<'o> {
         let (psize, p_mod, p_objs, p_replace) = facts.klp_patch;
         let (osize, o_name, o_funcs, o_cbs) = facts.klp_object;
         let (fsize, f_old, f_new, f_pos) = facts.klp_func;
-        let patch_off = 0u64;
         let objs_off = align_up(psize, 8);
         let mut next = objs_off + osize * (objnames.len() as u64 + 1);
         let mut data: Vec<u8> = Vec::new();
@@ -923,10 +922,10 @@ impl<'o> Module<'o> {
             func_arrays.push((off, fs));
         }
         data.resize(next as usize, 0);
-        data_relocs.push((patch_off + p_mod, DataTarget::ThisModule, 0));
-        data_relocs.push((patch_off + p_objs, DataTarget::Data, objs_off as i64));
+        data_relocs.push((PATCH_OFF + p_mod, DataTarget::ThisModule, 0));
+        data_relocs.push((PATCH_OFF + p_objs, DataTarget::Data, objs_off as i64));
         if self.opts.replace {
-            data[(patch_off + p_replace) as usize] = 1;
+            data[(PATCH_OFF + p_replace) as usize] = 1;
         }
         for (i, on) in objnames.iter().enumerate() {
             let base = objs_off + osize * i as u64;
@@ -970,7 +969,7 @@ impl<'o> Module<'o> {
             st_info: STT_OBJECT,
             st_other: 0,
             place: Place::Section(datasec),
-            value: patch_off,
+            value: PATCH_OFF,
             size: psize,
         });
         Ok((datasec, data_relocs))
@@ -996,7 +995,6 @@ impl<'o> Module<'o> {
     /// `init_module` (`mov $patch,%rdi; jmp klp_enable_patch`) and
     /// `cleanup_module` in `.text.klpwrite`; returns their symbols.
     fn init_exit(&mut self, exports: &Exports, datasec: usize) -> (usize, usize) {
-        let patch_off = 0u64;
         let thunk = exports.get("__x86_return_thunk").is_some();
         let mut text = vec![
             0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0,
@@ -1042,7 +1040,7 @@ impl<'o> Module<'o> {
             offset: 7,
             symbol: data_sym,
             r_type: R_32S,
-            addend: patch_off as i64,
+            addend: PATCH_OFF as i64,
         });
         text_relocs.push(OutReloc {
             offset: 12,

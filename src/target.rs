@@ -627,8 +627,8 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
     // (kernel/module/main.c module_init_layout_section). A plain object
     // standing in for a vmlinux unit follows the vmlinux names.
     let vmlinux_names = !is_module || objname == "vmlinux";
-    let init_range = if is_module {
-        None
+    let (init_range, percpu) = if is_module {
+        (None, None)
     } else {
         let addr = |n: &[u8]| {
             elf.symbols
@@ -636,19 +636,10 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
                 .find(|s| s.name == n && !s.is_undef())
                 .map(|s| s.value)
         };
-        addr(b"__init_begin")
+        let init = addr(b"__init_begin")
             .zip(addr(b"__init_end"))
-            .filter(|(b, e)| b < e)
-    };
-    let percpu = if is_module {
-        None
-    } else {
-        percpu_range(|n| {
-            elf.symbols
-                .iter()
-                .find(|s| s.name == n && !s.is_undef())
-                .map(|s| s.value)
-        })
+            .filter(|(b, e)| b < e);
+        (init, percpu_range(addr))
     };
     let mut obj = TargetObject::new(objname, elf.path.clone(), order);
     obj.ibt_seal_section = elf.section_by_name(b".ibt_endbr_seal").is_some();
