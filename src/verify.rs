@@ -32,6 +32,7 @@ use crate::correlate;
 use crate::elf::consts::*;
 use crate::elf::{Elf, Reloc, names};
 use crate::error::{Error, ErrorKind, Result, show};
+use crate::extract::{MAX_OBJNAME, MAX_SYMNAME};
 use crate::symvers::Exports;
 use crate::target::Target;
 
@@ -180,6 +181,20 @@ impl Report {
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
     }
+
+    fn find(&mut self, invariant: &'static str, at: String, message: String) {
+        self.findings.push(Finding {
+            invariant,
+            at,
+            message,
+        });
+    }
+
+    fn ran(&mut self, inv: &'static str) {
+        if !self.ran.contains(&inv) {
+            self.ran.push(inv);
+        }
+    }
 }
 
 /// What besides the object itself `verify` may use.
@@ -209,7 +224,7 @@ pub fn parse_klp_rela_name(name: &[u8]) -> Option<&[u8]> {
     let rest = name.strip_prefix(b".klp.rela.")?;
     let end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
     let obj = &rest[..end];
-    (!obj.is_empty() && obj.len() <= 55).then_some(obj)
+    (!obj.is_empty() && obj.len() <= MAX_OBJNAME).then_some(obj)
 }
 
 /// Parse `.klp.sym.<obj>.<name>,<pos>` like the kernel's
@@ -229,8 +244,32 @@ pub fn parse_klp_sym_name(name: &[u8]) -> Option<(&[u8], &[u8], u64)> {
         return None;
     }
     let pos: u64 = pos.parse().ok()?;
-    (!obj.is_empty() && obj.len() <= 55 && !sym.is_empty() && sym.len() <= 511)
+    (!obj.is_empty() && obj.len() <= MAX_OBJNAME && !sym.is_empty() && sym.len() <= MAX_SYMNAME)
         .then_some((obj, sym, pos))
+}
+
+/// The finding for a name `parse_klp_rela_name` refuses.
+const BAD_KLP_RELA_NAME: &str = "name does not parse as .klp.rela.<object 1-55 chars, no '.'>";
+
+/// Whether a section is a special section (alternatives, jump labels, ...)
+/// or an auxiliary one like `.altinstr_replacement`.
+fn is_special_or_aux(name: &[u8]) -> bool {
+    x86::special_for(name).is_some() || x86::AUX_SECTIONS.iter().any(|a| name == a.as_bytes())
+}
+
+/// A function or object the file defines under a name of its own (not a
+/// section, file or local label).
+fn is_named_definition(s: &crate::elf::Symbol) -> bool {
+    s.section.is_some()
+        && !s.name.is_empty()
+        && (s.is_func() || s.is_object())
+        && !names::is_local_label(&s.name)
+}
+
+/// The relocations of `sec` whose site is in `[start, start + size)`.
+fn relocs_within(elf: &Elf, sec: usize, start: u64, size: u64) -> impl Iterator<Item = &Reloc> {
+    elf.relocs_for(sec)
+        .filter(move |r| r.offset >= start && r.offset - start < size)
 }
 
 /// Run every check that the context allows.
@@ -248,7 +287,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
         Err(e) if out.section_by_name(crate::extract::META_SECTION).is_some() => {
             v.find(
                 INV_KLP_SYM_NAME,
-                crate::error::show(crate::extract::META_SECTION),
+                show(crate::extract::META_SECTION),
                 format!("unreadable metadata: {e}"),
             );
         }
@@ -380,17 +419,11 @@ enum InDest {
 
 impl<'a> V<'a> {
     fn find(&mut self, inv: &'static str, at: String, message: String) {
-        self.rep.findings.push(Finding {
-            invariant: inv,
-            at,
-            message,
-        });
+        self.rep.find(inv, at, message);
     }
 
     fn ran(&mut self, inv: &'static str) {
-        if !self.rep.ran.contains(&inv) {
-            self.rep.ran.push(inv);
-        }
+        self.rep.ran(inv);
     }
 
     fn code_map(&mut self, input: bool, elf: &Elf, sec: usize) -> &CodeMap {
@@ -482,11 +515,7 @@ impl<'a> V<'a> {
                     );
                 }
                 if parse_klp_rela_name(&s.name).is_none() {
-                    self.find(
-                        INV_KLP_RELA_NAME,
-                        sname.clone(),
-                        "name does not parse as .klp.rela.<object 1-55 chars, no '.'>".into(),
-                    );
+                    self.find(INV_KLP_RELA_NAME, sname.clone(), BAD_KLP_RELA_NAME.into());
                 }
             } else if s.name.starts_with(b".klp.rela.") {
                 self.find(
@@ -663,7 +692,7 @@ impl<'a> V<'a> {
                     format!("patched function {old}: its new version {new} is not a function defined in code here"),
                 );
             }
-            if old.is_empty() || old.len() > crate::extract::MAX_SYMNAME {
+            if old.is_empty() || old.len() > MAX_SYMNAME {
                 self.find(
                     INV_KLP_FUNC,
                     show(crate::extract::META_SECTION),
@@ -720,12 +749,7 @@ impl<'a> V<'a> {
         self.out
             .symbols
             .iter()
-            .filter(|s| {
-                s.section.is_some()
-                    && !s.name.is_empty()
-                    && (s.is_func() || s.is_object())
-                    && !names::is_local_label(&s.name)
-            })
+            .filter(|s| is_named_definition(s))
             .map(|s| (s.name.clone(), s.index))
             .collect()
     }
@@ -862,9 +886,7 @@ impl<'a> V<'a> {
                 "a pointer into the original of a patched function at {off:+#x}: ftrace only redirects its entry"
             ));
         }
-        let special = x86::special_for(&sec.name).is_some()
-            || x86::AUX_SECTIONS.iter().any(|a| sec.name == a.as_bytes());
-        if special {
+        if is_special_or_aux(&sec.name) {
             return Err(format!(
                 "{} entry refers to the original of a patched function instead of the new code",
                 sec.display_name()
@@ -953,9 +975,7 @@ impl<'a> V<'a> {
                 continue;
             }
             let sec = &out.sections[r.section];
-            if x86::special_for(&sec.name).is_some()
-                || x86::AUX_SECTIONS.iter().any(|a| sec.name == a.as_bytes())
-            {
+            if is_special_or_aux(&sec.name) {
                 continue;
             }
             // Only references made by copied code or data (a module's own
@@ -1064,11 +1084,7 @@ impl<'a> V<'a> {
             let (Some(isec), Some(osec)) = (is.section, os.section) else {
                 continue;
             };
-            let ins: Vec<Reloc> = p
-                .relocs_for(isec)
-                .filter(|r| r.offset >= is.value && r.offset - is.value < is.size)
-                .copied()
-                .collect();
+            let ins: Vec<Reloc> = relocs_within(p, isec, is.value, is.size).copied().collect();
             for irl in ins {
                 let ts = &p.symbols[irl.symbol];
                 let Some(tsec) = ts.section else { continue };
@@ -1317,14 +1333,10 @@ impl<'a> V<'a> {
                 continue;
             };
             let size = os.size;
-            let outs: BTreeMap<u64, Reloc> = out
-                .relocs_for(osec)
-                .filter(|r| r.offset >= os.value && r.offset - os.value < size)
+            let outs: BTreeMap<u64, Reloc> = relocs_within(out, osec, os.value, size)
                 .map(|r| (r.offset - os.value, *r))
                 .collect();
-            let ins: BTreeMap<u64, Reloc> = p
-                .relocs_for(isec)
-                .filter(|r| r.offset >= is.value && r.offset - is.value < size)
+            let ins: BTreeMap<u64, Reloc> = relocs_within(p, isec, is.value, size)
                 .filter(|r| r.r_type != x86::R_X86_64_NONE)
                 .map(|r| (r.offset - is.value, *r))
                 .collect();
@@ -1505,11 +1517,7 @@ impl<'a> V<'a> {
             }
         }
         for os in &out.symbols {
-            if os.section.is_none()
-                || os.name.is_empty()
-                || !(os.is_func() || os.is_object())
-                || names::is_local_label(&os.name)
-            {
+            if !is_named_definition(os) {
                 continue;
             }
             let Some(pi) = self.source_of(p, os.index) else {
@@ -1574,11 +1582,6 @@ impl V<'_> {
 /// Check klp symbol names (name → where it is used) against the target:
 /// [`INV_SYMPOS`] and [`INV_INIT`].
 fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: &mut Report) {
-    let ran = |rep: &mut Report, inv: &'static str| {
-        if !rep.ran.contains(&inv) {
-            rep.ran.push(inv);
-        }
-    };
     for (name, at) in used {
         let at = at.clone();
         let Some((obj, sym, pos)) = parse_klp_sym_name(name) else {
@@ -1592,41 +1595,36 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
             ));
             continue;
         };
-        ran(rep, INV_SYMPOS);
+        rep.ran(INV_SYMPOS);
         let cands = tobj.named(sym);
         let what = format!("{} (object {} from {})", show(name), show(obj), tobj.source);
-        let mut find = |inv: &'static str, message: String| {
-            rep.findings.push(Finding {
-                invariant: inv,
-                at: at.clone(),
-                message,
-            })
-        };
         let chosen = match (pos, cands.len()) {
             (_, 0) if tobj.init_only.iter().any(|t| t.name == sym) => {
                 // A module's init symbols are gone once it is live
                 // (kernel/module/kallsyms.c is_core_symbol).
-                ran(rep, INV_INIT);
-                rep.findings.push(Finding {
-                    invariant: INV_INIT,
-                    at: at.clone(),
-                    message: format!(
+                rep.ran(INV_INIT);
+                rep.find(
+                    INV_INIT,
+                    at,
+                    format!(
                         "{what}: the target has that name only in init code or data, freed after boot"
                     ),
-                });
+                );
                 continue;
             }
             (_, 0) => {
-                find(
+                rep.find(
                     INV_SYMPOS,
+                    at,
                     format!("{what}: no symbol of that name in the target"),
                 );
                 continue;
             }
             (0, 1) => cands[0],
             (0, n) => {
-                find(
+                rep.find(
                     INV_SYMPOS,
+                    at,
                     format!(
                         "{what}: sympos 0 needs a unique name, the target has {n}: the kernel reports an unresolvable ambiguity"
                     ),
@@ -1634,8 +1632,9 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
                 continue;
             }
             (p, n) if p as usize > n => {
-                find(
+                rep.find(
                     INV_SYMPOS,
+                    at,
                     format!("{what}: position {p} but the target has only {n}"),
                 );
                 continue;
@@ -1643,13 +1642,13 @@ fn check_target_symbols(used: &BTreeMap<Vec<u8>, String>, target: &Target, rep: 
             (p, _) => cands[p as usize - 1],
         };
         let init = tobj.syms[chosen].init || in_init_range(tobj, tobj.syms[chosen].addr);
-        ran(rep, INV_INIT);
+        rep.ran(INV_INIT);
         if init {
-            rep.findings.push(Finding {
-                invariant: INV_INIT,
+            rep.find(
+                INV_INIT,
                 at,
-                message: format!("{what}: resolves to init code or data, freed after boot"),
-            });
+                format!("{what}: resolves to init code or data, freed after boot"),
+            );
         }
     }
 }
@@ -1723,43 +1722,39 @@ pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
             Some(o) => {
                 objs.insert(o.to_vec());
             }
-            None => rep.findings.push(Finding {
-                invariant: INV_KLP_RELA_NAME,
-                at: s.clone(),
-                message: "name does not parse as .klp.rela.<object 1-55 chars, no '.'>".into(),
-            }),
+            None => rep.find(INV_KLP_RELA_NAME, s.clone(), BAD_KLP_RELA_NAME.into()),
         }
     }
     let mut used = BTreeMap::new();
     for s in &l.klp_symbols {
         let Some((o, n, _)) = parse_klp_sym_name(s.as_bytes()) else {
-            rep.findings.push(Finding {
-                invariant: INV_KLP_SYM_NAME,
-                at: format!("symbol {s}"),
-                message: "does not parse as .klp.sym.<obj>.<name>,<pos>".into(),
-            });
+            rep.find(
+                INV_KLP_SYM_NAME,
+                format!("symbol {s}"),
+                "does not parse as .klp.sym.<obj>.<name>,<pos>".into(),
+            );
             continue;
         };
         if !objs.contains(o) {
-            rep.findings.push(Finding {
-                invariant: INV_KLP_CROSS_OBJECT,
-                at: format!("symbol {s}"),
-                message: format!(
+            rep.find(
+                INV_KLP_CROSS_OBJECT,
+                format!("symbol {s}"),
+                format!(
                     "object {} has no klp relocation section here ({} do)",
                     show(o),
                     objs.iter().map(|x| show(x)).collect::<Vec<_>>().join(", ")
                 ),
-            });
+            );
         }
         if l.copied.iter().any(|c| c.as_bytes() == n) {
-            rep.findings.push(Finding {
-                invariant: INV_COPIED_AND_REFERENCED,
-                at: format!("symbol {s}"),
-                message: format!(
+            rep.find(
+                INV_COPIED_AND_REFERENCED,
+                format!("symbol {s}"),
+                format!(
                     "{} is copied into the output and referenced in the target",
                     show(n)
                 ),
-            });
+            );
         }
         used.insert(s.as_bytes().to_vec(), format!("symbol {s}"));
     }
@@ -1773,11 +1768,11 @@ pub fn verify_listing(l: &Listing, target: Option<&Target>) -> Report {
     rep.ran.push(INV_SAME_DEST);
     for ((o, n), ps) in pos {
         if ps.len() > 1 {
-            rep.findings.push(Finding {
-                invariant: INV_SAME_DEST,
-                at: format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
-                message: format!("one name of the unit, several target symbols: positions {ps:?}"),
-            });
+            rep.find(
+                INV_SAME_DEST,
+                format!("symbol .klp.sym.{}.{}", show(&o), show(&n)),
+                format!("one name of the unit, several target symbols: positions {ps:?}"),
+            );
         }
     }
     match target {

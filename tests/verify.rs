@@ -47,12 +47,12 @@ fn base() -> Base {
 /// directory's Module.symvers) and extract's output for `list`, with
 /// `--orig`.
 fn base_from(dir: &std::path::Path, files: (&str, &str, &str), list: &str) -> Base {
-    let f = |n: &str| dir.join(n).display().to_string();
-    let patched = load_file(&f(files.0), Expect::Relocatable).unwrap();
-    let orig = load_file(&f(files.1), Expect::Relocatable).unwrap();
-    let mut target = Target::default();
-    target.add_source(&f(files.2), "vmlinux").unwrap();
-    let exports = Exports::load(&f("Module.symvers")).unwrap();
+    let Case {
+        patched,
+        orig,
+        target,
+        exports,
+    } = load_case(dir, files);
     let out = extract_out(&patched, Some(&orig), &target, &exports, list);
     Base {
         patched,
@@ -103,9 +103,7 @@ impl Base {
     }
 
     fn verify_with(&self, out: &OutObject, ctx: &Context<'_>) -> Report {
-        let bytes = write::to_bytes(out).unwrap();
-        let elf = load("broken.o", bytes, Expect::Any).unwrap();
-        verify::verify(&elf, ctx)
+        verify_out(out, ctx)
     }
 
     fn verify(&self, out: &OutObject) -> Report {
@@ -1166,23 +1164,25 @@ struct Case {
     exports: Exports,
 }
 
-fn fixture(dir: &str, patched: &str, orig: &str, symbols: &str) -> Case {
-    let f = |n: &str| {
-        root()
-            .join("tests/fixtures/x86_64")
-            .join(dir)
-            .join(n)
-            .display()
-            .to_string()
-    };
+/// A case's inputs (`patched`, `orig`, the vmlinux symbol source, and the
+/// directory's Module.symvers).
+fn load_case(dir: &std::path::Path, files: (&str, &str, &str)) -> Case {
+    let f = |n: &str| dir.join(n).display().to_string();
     let mut target = Target::default();
-    target.add_source(&f(symbols), "vmlinux").unwrap();
+    target.add_source(&f(files.2), "vmlinux").unwrap();
     Case {
-        patched: load_file(&f(patched), Expect::Relocatable).unwrap(),
-        orig: load_file(&f(orig), Expect::Relocatable).unwrap(),
+        patched: load_file(&f(files.0), Expect::Relocatable).unwrap(),
+        orig: load_file(&f(files.1), Expect::Relocatable).unwrap(),
         target,
         exports: Exports::load(&f("Module.symvers")).unwrap(),
     }
+}
+
+fn fixture(dir: &str, patched: &str, orig: &str, symbols: &str) -> Case {
+    load_case(
+        &root().join("tests/fixtures/x86_64").join(dir),
+        (patched, orig, symbols),
+    )
 }
 
 impl Case {
