@@ -296,10 +296,7 @@ impl<'a> Ex<'a> {
         let r = p.relocs[id];
         let ts = &p.symbols[t];
         let fname = ts.display_name();
-        let usage = {
-            let map = self.code_map(r.section);
-            pointer_use(p, r.section, r.offset, map)
-        };
+        let usage = self.pointer_use(id);
         // 1. Is the original's address taken in the target?
         let evidence = self.address_taken_in_target(Some(t), &old);
         if let Some(at) = evidence {
@@ -356,6 +353,14 @@ impl<'a> Ex<'a> {
         .hint(format!(
             "call {fname} directly, or take the address of a new wrapper function that calls it"
         )))
+    }
+
+    /// What the pointer site of relocation `id` does with the address.
+    fn pointer_use(&mut self, id: usize) -> &'static str {
+        let p = self.p;
+        let r = p.relocs[id];
+        let map = self.code_map(r.section);
+        pointer_use(p, r.section, r.offset, map)
     }
 
     /// Where the inputs show that the target takes the address of function
@@ -467,10 +472,7 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let r = p.relocs[id];
         let fname = show(name);
-        let usage = {
-            let map = self.code_map(r.section);
-            pointer_use(p, r.section, r.offset, map)
-        };
+        let usage = self.pointer_use(id);
         if exported {
             self.explain.push(format!(
                 "  {here}: pointer to {fname} ({usage}): exported, so its __ksymtab entry takes its address and objtool never sealed it"
