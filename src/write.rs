@@ -68,6 +68,11 @@ pub fn to_bytes(obj: &OutObject) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// An error of the ELF writer.
+fn werr(e: object::write::Error) -> Error {
+    Error::new(ErrorKind::Io, format!("ELF writer: {e}"))
+}
+
 /// What the reserve phase hands to the write phase.
 struct Reserved {
     /// Output order of the model's symbols: locals, then globals.
@@ -89,8 +94,6 @@ struct Reserved {
 /// Reserve every index, string and file range, in the order they are
 /// written.
 fn reserve<'a>(w: &mut Writer<'a>, obj: &'a OutObject) -> Result<Reserved> {
-    let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));
-
     // Symbol order: null, locals, globals; remember the mapping.
     let mut order: Vec<usize> = (0..obj.symbols.len())
         .filter(|&i| obj.symbols[i].is_local())
@@ -168,7 +171,6 @@ fn reserve<'a>(w: &mut Writer<'a>, obj: &'a OutObject) -> Result<Reserved> {
 
 /// The file header and every section's data.
 fn write_data(w: &mut Writer<'_>, obj: &OutObject, r: &Reserved) -> Result<()> {
-    let werr = |e: object::write::Error| Error::new(ErrorKind::Io, format!("ELF writer: {e}"));
     let sym_index = &r.sym_index;
     w.write_file_header(&FileHeader {
         os_abi: oelf::OsAbi(0),

@@ -17,7 +17,7 @@
 //! * The kernel's module loader (`apply_relocate_add`) accepts only NONE, 64,
 //!   PC32, PLT32, 32, 32S and PC64, and requires zero bytes at each site.
 
-use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, OpKind};
+use iced_x86::{ConstantOffsets, Decoder, DecoderOptions, FlowControl, Instruction, OpKind};
 
 /// `R_X86_64_NONE`.
 pub const R_X86_64_NONE: u32 = 0;
@@ -173,6 +173,18 @@ impl CodeMap {
             is_call: flow == FLOW_CALL,
             is_jump: flow == FLOW_JUMP,
         })
+    }
+
+    /// The instruction containing `off`, decoded in full from `code` (the
+    /// bytes this map was decoded from), with the offsets of its constant
+    /// fields.
+    pub fn decode_at(&self, code: &[u8], off: u64) -> Option<(Instruction, ConstantOffsets)> {
+        let at = self.insn_at(off)?;
+        let bytes = code.get(at.start as usize..(at.start + at.len as u64) as usize)?;
+        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
+        let insn = d.decode();
+        let offs = d.get_constant_offsets(&insn);
+        Some((insn, offs))
     }
 
     /// Iterate (start, len, is_call, is_jump) of every decoded instruction.

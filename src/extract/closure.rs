@@ -541,26 +541,23 @@ impl<'a> Ex<'a> {
 
     /// The instruction at relocation `id`, for messages.
     pub(super) fn insn_text(&mut self, id: usize) -> String {
-        use iced_x86::{Decoder, DecoderOptions, Formatter, GasFormatter};
+        use iced_x86::{Formatter, GasFormatter};
         let p = self.p;
         let r = p.relocs[id];
         if !p.sections[r.section].is_exec() {
             return format!("the data word at {}", p.locate(r.section, r.offset));
         }
-        let Some(at) = self.code_map(r.section).insn_at(r.offset) else {
+        let Some((insn, _)) = self
+            .code_map(r.section)
+            .decode_at(p.data(r.section), r.offset)
+        else {
             return "the instruction".into();
         };
-        let data = p.data(r.section);
-        let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
-            return "the instruction".into();
-        };
-        let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
-        let insn = d.decode();
         let mut text = String::new();
         GasFormatter::new().format(&insn, &mut text);
         format!(
             "the instruction `{text}` at {}",
-            p.locate(r.section, at.start)
+            p.locate(r.section, insn.ip())
         )
     }
 

@@ -75,7 +75,7 @@
 //! apply_ibt_endbr()", which with "x86/cfi: Extend ENDBR sealing to kCFI"
 //! also poisons the kCFI hash of sealed functions).
 
-use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind};
+use iced_x86::{Mnemonic, OpKind};
 
 use super::*;
 
@@ -84,15 +84,9 @@ fn pointer_use(p: &Elf, sec: usize, off: u64, map: &CodeMap) -> &'static str {
     if !p.sections[sec].is_exec() {
         return "stored in data";
     }
-    let Some(at) = map.insn_at(off) else {
+    let Some((insn, _)) = map.decode_at(p.data(sec), off) else {
         return "used by code klpwrite cannot decode";
     };
-    let data = p.data(sec);
-    let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
-        return "used by code klpwrite cannot decode";
-    };
-    let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
-    let insn = d.decode();
     match insn.mnemonic() {
         Mnemonic::Cmp | Mnemonic::Test => "compared",
         Mnemonic::Mov if insn.op0_kind() == OpKind::Memory => "stored to memory",
@@ -178,6 +172,9 @@ fn address_adjustment(
     })
 }
 
+/// Relocation sites, as (section, offset).
+pub(crate) type Sites = Vec<(usize, u64)>;
+
 /// The sites of `elf` whose relocations take the address of function `f`
 /// (offset 0; not a direct call or jump), as (section, offset).
 pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
@@ -220,22 +217,15 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
 /// extract and verify.
 pub(crate) fn accesses_exactly(elf: &Elf, sec: usize, off: u64, map: &CodeMap) -> bool {
     use iced_x86::Register;
-    let Some(at) = map.insn_at(off) else {
+    let Some((insn, offs)) = map.decode_at(elf.data(sec), off) else {
         return false;
     };
-    let data = elf.data(sec);
-    let Some(bytes) = data.get(at.start as usize..(at.start + at.len as u64) as usize) else {
-        return false;
-    };
-    let mut d = Decoder::with_ip(64, bytes, at.start, DecoderOptions::NONE);
-    let insn = d.decode();
-    let offs = d.get_constant_offsets(&insn);
     insn.mnemonic() != Mnemonic::Lea
         && (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
         && matches!(insn.memory_base(), Register::None | Register::RIP)
         && insn.memory_index() == Register::None
         && offs.has_displacement()
-        && at.start + offs.displacement_offset() as u64 == off
+        && insn.ip() + offs.displacement_offset() as u64 == off
 }
 
 /// Symbols only a kernel built with `CONFIG_X86_KERNEL_IBT` has, so only a
@@ -306,10 +296,7 @@ impl<'a> Ex<'a> {
         let r = p.relocs[id];
         let ts = &p.symbols[t];
         let fname = ts.display_name();
-        let usage = {
-            let map = self.code_map(r.section);
-            pointer_use(p, r.section, r.offset, map)
-        };
+        let usage = self.pointer_use(id);
         // 1. Is the original's address taken in the target?
         let evidence = self.address_taken_in_target(Some(t), &old);
         if let Some(at) = evidence {
@@ -368,6 +355,14 @@ impl<'a> Ex<'a> {
         )))
     }
 
+    /// What the pointer site of relocation `id` does with the address.
+    fn pointer_use(&mut self, id: usize) -> &'static str {
+        let p = self.p;
+        let r = p.relocs[id];
+        let map = self.code_map(r.section);
+        pointer_use(p, r.section, r.offset, map)
+    }
+
     /// Where the inputs show that the target takes the address of function
     /// `name` (patched symbol `t` when defined there): a site in the
     /// original object (`--orig`: the target's code as it is), or, without
@@ -379,19 +374,27 @@ impl<'a> Ex<'a> {
         name: &[u8],
     ) -> Option<String> {
         let p = self.p;
-        if let Some(orig) = self.inp.orig {
-            let sites = match t.and_then(|t| orig.twin_of(t)) {
-                Some(o) => address_taking_sites(orig.elf, o),
-                None => address_taking_sites_named(orig.elf, name),
-            };
+        let orig = self.inp.orig;
+        // The scan depends only on the inputs: once per function.
+        let sites = self
+            .address_sites
+            .entry((t, name.to_vec()))
+            .or_insert_with(|| match orig {
+                Some(orig) => match t.and_then(|t| orig.twin_of(t)) {
+                    Some(o) => address_taking_sites(orig.elf, o),
+                    None => address_taking_sites_named(orig.elf, name),
+                },
+                None => match t {
+                    Some(t) => address_taking_sites(p, t),
+                    None => address_taking_sites_named(p, name),
+                },
+            })
+            .clone();
+        if let Some(orig) = orig {
             return sites
                 .first()
                 .map(|&(s, off)| format!("{} in {}", orig.elf.locate(s, off), orig.elf.path));
         }
-        let sites = match t {
-            Some(t) => address_taking_sites(p, t),
-            None => address_taking_sites_named(p, name),
-        };
         for (s, off) in sites {
             let Some(owner) = p.symbol_containing(s, off) else {
                 continue;
@@ -469,10 +472,7 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let r = p.relocs[id];
         let fname = show(name);
-        let usage = {
-            let map = self.code_map(r.section);
-            pointer_use(p, r.section, r.offset, map)
-        };
+        let usage = self.pointer_use(id);
         if exported {
             self.explain.push(format!(
                 "  {here}: pointer to {fname} ({usage}): exported, so its __ksymtab entry takes its address and objtool never sealed it"

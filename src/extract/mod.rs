@@ -157,18 +157,21 @@ pub fn marks_callbacks(p: &Elf) -> bool {
         n.strip_prefix(b".kpatch.callbacks.")
             .is_some_and(|s| CALLBACK_SLOTS.iter().any(|c| c.as_bytes() == s))
     };
-    let slot_pointer = |n: &[u8]| {
-        n.strip_prefix(b"__klp_").is_some_and(|r| {
-            CALLBACK_SLOTS.iter().any(|c| {
-                r.strip_prefix(c.as_bytes())
-                    .is_some_and(|r| r.starts_with(b"_callback_"))
-            })
-        })
-    };
     p.sections.iter().any(|s| slot_section(&s.name))
         || p.symbols
             .iter()
-            .any(|s| s.section.is_some() && slot_pointer(&s.name))
+            .any(|s| s.section.is_some() && callback_pointer(&s.name).is_some())
+}
+
+/// Upstream's callback pointer `__klp_<slot>_callback_<obj>`: (slot in
+/// [`CALLBACK_SLOTS`], obj).
+fn callback_pointer(name: &[u8]) -> Option<(usize, &[u8])> {
+    let rest = name.strip_prefix(b"__klp_")?;
+    CALLBACK_SLOTS.iter().enumerate().find_map(|(i, n)| {
+        rest.strip_prefix(n.as_bytes())?
+            .strip_prefix(b"_callback_")
+            .map(|o| (i, o))
+    })
 }
 
 /// Everything `extract` reads.
@@ -349,6 +352,9 @@ struct Ex<'a> {
     warnings: Vec<String>,
     /// Whether the target seals ENDBRs (fnptr.rs), once decided.
     ibt: Option<Option<String>>,
+    /// Sites that take a function's address (fnptr.rs), per (patched
+    /// symbol, name), once scanned.
+    address_sites: HashMap<(Option<usize>, Vec<u8>), fnptr::Sites>,
 }
 
 fn err_at(p: &Elf, sec: usize, off: u64, kind: ErrorKind, msg: String) -> Error {
@@ -407,6 +413,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         explain: Vec::new(),
         warnings: Vec::new(),
         ibt: None,
+        address_sites: HashMap::new(),
     };
     check_section_names(inp.patched)?;
     if !inp.have_symvers {

@@ -163,16 +163,10 @@ impl<'a> Ex<'a> {
             }
         }
         for s in &p.symbols {
-            let Some(rest) = s.name.strip_prefix(b"__klp_") else {
+            let Some((slot, obj)) = callback_pointer(&s.name) else {
                 continue;
             };
-            let Some((slot, obj)) = CALLBACK_SLOTS.iter().enumerate().find_map(|(i, n)| {
-                rest.strip_prefix(n.as_bytes())
-                    .and_then(|r| r.strip_prefix(b"_callback_"))
-                    .map(|o| (i, String::from_utf8_lossy(o).into_owned()))
-            }) else {
-                continue;
-            };
+            let obj = String::from_utf8_lossy(obj).into_owned();
             let Some(sec) = s.section else { continue };
             let id = crate::special::sorted_relocs(p, sec)
                 .into_iter()
