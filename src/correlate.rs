@@ -31,6 +31,7 @@
 //! assembler labels, initcall stubs) are left out entirely: a reference to
 //! one always gets a fresh copy.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::arch::x86_64::{self as x86, CodeMap};
@@ -322,14 +323,27 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     // linked module without STT_FILE symbols, where two units each have a
     // static `hpf_info`): in order, when each pair is the same code
     // (line-masked checksum), so their statics can be paired by use below.
-    identical_in_order(orig, patched, &mut tw, (&ocands, &pcands), (&okey, &pkey));
+    let code = SameCode {
+        orig,
+        patched,
+        ctx_o: OnceCell::new(),
+        ctx_p: OnceCell::new(),
+    };
+    identical_in_order(
+        orig,
+        patched,
+        &mut tw,
+        (&ocands, &pcands),
+        (&okey, &pkey),
+        &code,
+    );
 
     // Level 3: function-scope statics through the functions that use them.
     let mut use_free_o: HashSet<usize> = HashSet::new();
     let mut use_free_p: HashSet<usize> = HashSet::new();
     if !fss_o.is_empty() || !fss_p.is_empty() {
         let su = StaticsByUse::new(orig, patched, &fss_o, &fss_p, &okey, &pkey);
-        su.pair(&mut tw)?;
+        su.pair(&mut tw, &code)?;
         use_free_o = su.free_o;
         use_free_p = su.free_p;
         // Statics no function uses (referenced from data only, such as
@@ -492,6 +506,37 @@ fn scope_level(
     }
 }
 
+/// The unpaired candidates of each side that `take` accepts, grouped by
+/// key and `name`; candidates without a key are left out.
+#[allow(clippy::type_complexity)]
+fn unpaired_groups(
+    (orig, patched): (&Elf, &Elf),
+    tw: &Twins,
+    (ocands, pcands): (&[usize], &[usize]),
+    (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
+    (take_o, take_p): (&dyn Fn(usize) -> bool, &dyn Fn(usize) -> bool),
+    name: &dyn Fn(&Elf, usize) -> Vec<u8>,
+) -> BTreeMap<(Key, Vec<u8>), Sides> {
+    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
+    for &o in ocands
+        .iter()
+        .filter(|&&o| !tw.o2p.contains_key(&o) && take_o(o))
+    {
+        if let Some(k) = okey(o) {
+            groups.entry((k, name(orig, o))).or_default().0.push(o);
+        }
+    }
+    for &p in pcands
+        .iter()
+        .filter(|&&p| !tw.p2o.contains_key(&p) && take_p(p))
+    {
+        if let Some(k) = pkey(p) {
+            groups.entry((k, name(patched, p))).or_default().1.push(p);
+        }
+    }
+    groups
+}
+
 #[allow(clippy::type_complexity)]
 /// Unpaired same-named functions with the same key, as many on each
 /// side: paired in symbol order when every pair has the same line-masked
@@ -503,30 +548,18 @@ fn identical_in_order(
     tw: &mut Twins,
     (ocands, pcands): (&[usize], &[usize]),
     (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
+    code: &SameCode<'_>,
 ) {
-    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
-    for &o in ocands.iter().filter(|&&o| !tw.o2p.contains_key(&o)) {
-        if orig.symbols[o].is_func()
-            && let Some(k) = okey(o)
-        {
-            groups
-                .entry((k, orig.symbols[o].name.clone()))
-                .or_default()
-                .0
-                .push(o);
-        }
-    }
-    for &p in pcands.iter().filter(|&&p| !tw.p2o.contains_key(&p)) {
-        if patched.symbols[p].is_func()
-            && let Some(k) = pkey(p)
-        {
-            groups
-                .entry((k, patched.symbols[p].name.clone()))
-                .or_default()
-                .1
-                .push(p);
-        }
-    }
+    let groups = unpaired_groups(
+        (orig, patched),
+        tw,
+        (ocands, pcands),
+        (okey, pkey),
+        (&|o| orig.symbols[o].is_func(), &|p| {
+            patched.symbols[p].is_func()
+        }),
+        &|elf, i| elf.symbols[i].name.clone(),
+    );
     let groups: Vec<Sides> = groups
         .into_values()
         .filter(|(os, ps)| os.len() > 1 && os.len() == ps.len())
@@ -534,16 +567,8 @@ fn identical_in_order(
     if groups.is_empty() {
         return;
     }
-    let (co, cp) = (
-        crate::checksum::Ctx::new(orig),
-        crate::checksum::Ctx::new(patched),
-    );
     for (os, ps) in groups {
-        if os
-            .iter()
-            .zip(&ps)
-            .all(|(&o, &p)| co.function(o).1 == cp.function(p).1)
-        {
+        if os.iter().zip(&ps).all(|(&o, &p)| code.same(o, p)) {
             for (o, p) in os.into_iter().zip(ps) {
                 tw.pair(o, p, Level::Position);
             }
@@ -563,31 +588,14 @@ fn position_level(
     (okey, pkey): (&dyn Fn(usize) -> Option<Key>, &dyn Fn(usize) -> Option<Key>),
     (name_ok_o, name_ok_p): (&dyn Fn(usize) -> bool, &dyn Fn(usize) -> bool),
 ) {
-    let mut groups: BTreeMap<(Key, Vec<u8>), Sides> = BTreeMap::new();
-    for &o in ocands
-        .iter()
-        .filter(|&&o| !tw.o2p.contains_key(&o) && name_ok_o(o))
-    {
-        if let Some(k) = okey(o) {
-            groups
-                .entry((k, names::demangle(&orig.symbols[o].name)))
-                .or_default()
-                .0
-                .push(o);
-        }
-    }
-    for &p in pcands
-        .iter()
-        .filter(|&&p| !tw.p2o.contains_key(&p) && name_ok_p(p))
-    {
-        if let Some(k) = pkey(p) {
-            groups
-                .entry((k, names::demangle(&patched.symbols[p].name)))
-                .or_default()
-                .1
-                .push(p);
-        }
-    }
+    let groups = unpaired_groups(
+        (orig, patched),
+        tw,
+        (ocands, pcands),
+        (okey, pkey),
+        (name_ok_o, name_ok_p),
+        &|elf, i| names::demangle(&elf.symbols[i].name),
+    );
     let mut by_position: Vec<String> = Vec::new();
     for ((_, name), (os, ps)) in groups {
         if os.len() > 1 && os.len() == ps.len() {
@@ -609,6 +617,28 @@ fn position_level(
                 String::new()
             }
         ));
+    }
+}
+
+/// Whether a function of the original is the same code as one of the
+/// patched object (line-masked checksum), with each object's checksum
+/// context built on first use and shared by the levels that ask.
+struct SameCode<'e> {
+    orig: &'e Elf,
+    patched: &'e Elf,
+    ctx_o: OnceCell<crate::checksum::Ctx<'e>>,
+    ctx_p: OnceCell<crate::checksum::Ctx<'e>>,
+}
+
+impl SameCode<'_> {
+    fn same(&self, fo: usize, fp: usize) -> bool {
+        let co = self
+            .ctx_o
+            .get_or_init(|| crate::checksum::Ctx::new(self.orig));
+        let cp = self
+            .ctx_p
+            .get_or_init(|| crate::checksum::Ctx::new(self.patched));
+        co.function(fo).1 == cp.function(fp).1
     }
 }
 
@@ -884,31 +914,14 @@ fn name_levels(
                 names::demangle(&elf.symbols[i].name)
             }
         };
-        let mut groups: BTreeMap<(Option<Key>, Vec<u8>), Sides> = BTreeMap::new();
-        for &o in ocands
-            .iter()
-            .filter(|&&o| !tw.o2p.contains_key(&o) && use_o(o))
-        {
-            if let Some(k) = okey(o) {
-                groups
-                    .entry((Some(k), name(orig, o)))
-                    .or_default()
-                    .0
-                    .push(o);
-            }
-        }
-        for &p in pcands
-            .iter()
-            .filter(|&&p| !tw.p2o.contains_key(&p) && use_p(p))
-        {
-            if let Some(k) = pkey(p) {
-                groups
-                    .entry((Some(k), name(patched, p)))
-                    .or_default()
-                    .1
-                    .push(p);
-            }
-        }
+        let groups = unpaired_groups(
+            (orig, patched),
+            tw,
+            (ocands, pcands),
+            (okey, pkey),
+            (&use_o, &use_p),
+            &name,
+        );
         for (os, ps) in groups.values() {
             if os.len() == 1 && ps.len() == 1 {
                 tw.pair(os[0], ps[0], level);
@@ -1005,10 +1018,6 @@ struct StaticsByUse<'e> {
     /// Statics no function uses, on each side.
     free_o: HashSet<usize>,
     free_p: HashSet<usize>,
-    /// Checksum contexts, built when a group of same-named statics needs
-    /// its users' code compared.
-    ctx_o: std::cell::OnceCell<crate::checksum::Ctx<'e>>,
-    ctx_p: std::cell::OnceCell<crate::checksum::Ctx<'e>>,
 }
 
 impl<'e> StaticsByUse<'e> {
@@ -1062,8 +1071,6 @@ impl<'e> StaticsByUse<'e> {
             refs_p,
             free_o,
             free_p,
-            ctx_o: std::cell::OnceCell::new(),
-            ctx_p: std::cell::OnceCell::new(),
         }
     }
 
@@ -1141,7 +1148,7 @@ impl<'e> StaticsByUse<'e> {
         )
     }
 
-    fn pair(&self, tw: &mut Twins) -> Result<()> {
+    fn pair(&self, tw: &mut Twins, code: &SameCode<'_>) -> Result<()> {
         let ev_o = Self::evidence(
             &self.key_o,
             &self.users_o,
@@ -1158,7 +1165,7 @@ impl<'e> StaticsByUse<'e> {
         );
         let mut refusals: Vec<String> = Vec::new();
         let (edges_o, edges_p) = Self::edges(&ev_o, &ev_p);
-        self.components(tw, &edges_o, &edges_p, &mut refusals);
+        self.components(tw, &edges_o, &edges_p, code, &mut refusals);
         self.disagreeing(&ev_o, &ev_p, &mut refusals);
         // 3b: moved into new static functions.
         self.moved(tw, &ev_o, &ev_p);
@@ -1213,6 +1220,7 @@ impl<'e> StaticsByUse<'e> {
         tw: &mut Twins,
         edges_o: &BTreeMap<usize, BTreeSet<usize>>,
         edges_p: &BTreeMap<usize, BTreeSet<usize>>,
+        code: &SameCode<'_>,
         refusals: &mut Vec<String>,
     ) {
         let mut done_o: HashSet<usize> = HashSet::new();
@@ -1244,15 +1252,7 @@ impl<'e> StaticsByUse<'e> {
                         .iter()
                         .flat_map(|s| self.users_o.get(s).into_iter().flatten().copied())
                         .collect();
-                    let same_code = |fo: usize, fp: usize| {
-                        let co = self
-                            .ctx_o
-                            .get_or_init(|| crate::checksum::Ctx::new(self.orig));
-                        let cp = self
-                            .ctx_p
-                            .get_or_init(|| crate::checksum::Ctx::new(self.patched));
-                        co.function(fo).1 == cp.function(fp).1
-                    };
+                    let same_code = |fo: usize, fp: usize| code.same(fo, fp);
                     aligned_by_identical_users(
                         self.orig,
                         self.patched,

@@ -517,7 +517,6 @@ pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Ve
     if origins.is_empty() {
         return out;
     }
-    // Only worth walking if a table callee is called at all.
     // Where each jump goes. A relocated jump leaves the part whatever its
     // unrelocated displacement says (a tail call `jmp __ext4_journal_stop`
     // reads as a jump to the next instruction); `jmp __x86_return_thunk`
@@ -550,6 +549,7 @@ pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Ve
         .iter()
         .map(|n| n.as_deref().and_then(callee))
         .collect();
+    // Only worth walking if a table callee is called at all.
     if calls.iter().all(Option::is_none) {
         return out;
     }

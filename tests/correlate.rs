@@ -536,28 +536,32 @@ fn weak_pairings_warn() {
     assert!(tw.o2p.len() == 1, "only helper pairs: {:?}", tw.o2p);
 }
 
+/// A renamed static function's static: only the name would pair it.
+const RENAMED_STEP_ORIG: &[It] = &[
+    File("a.c"),
+    Fn("old_step"),
+    GFn("run"),
+    Obj("state.0"),
+    Ref("run", "old_step"),
+    Ref("old_step", "state.0"),
+];
+const RENAMED_STEP_PATCHED: &[It] = &[
+    File("a.c"),
+    Fn("new_step"),
+    GFn("run"),
+    Obj("state.0"),
+    Ref("run", "new_step"),
+    Ref("new_step", "state.0"),
+];
+
 /// What use cannot decide is refused, naming the file and the symbols.
 #[test]
 fn undecidable_statics_are_refused() {
     let cases: &[(&str, &[It], &[It], &str)] = &[
         (
             "a renamed function's static: only the name would pair it",
-            &[
-                File("a.c"),
-                Fn("old_step"),
-                GFn("run"),
-                Obj("state.0"),
-                Ref("run", "old_step"),
-                Ref("old_step", "state.0"),
-            ],
-            &[
-                File("a.c"),
-                Fn("new_step"),
-                GFn("run"),
-                Obj("state.0"),
-                Ref("run", "new_step"),
-                Ref("new_step", "state.0"),
-            ],
+            RENAMED_STEP_ORIG,
+            RENAMED_STEP_PATCHED,
             "a.c: static local state.0 (used by old_step) in the original and state.0 (used by new_step) in the patched object share a name",
         ),
         (
@@ -735,28 +739,8 @@ fn extract_reaches_diffs_pairing() {
 /// `--pair` pins what use cannot decide; a pin must name one symbol.
 #[test]
 fn pins_settle_refusals() {
-    let o = build(
-        "o",
-        &[
-            File("a.c"),
-            Fn("old_step"),
-            GFn("run"),
-            Obj("state.0"),
-            Ref("run", "old_step"),
-            Ref("old_step", "state.0"),
-        ],
-    );
-    let p = build(
-        "p",
-        &[
-            File("a.c"),
-            Fn("new_step"),
-            GFn("run"),
-            Obj("state.0"),
-            Ref("run", "new_step"),
-            Ref("new_step", "state.0"),
-        ],
-    );
+    let o = build("o", RENAMED_STEP_ORIG);
+    let p = build("p", RENAMED_STEP_PATCHED);
     let pin = correlate::Pin::parse("a.c:state.0=state.0").unwrap();
     let tw = correlate::run_with(&o, &p, &[pin]).unwrap();
     let s = o
