@@ -25,7 +25,6 @@
 //! refuses to enable the patch before that.
 
 use crate::elf::consts::*;
-use crate::extract::{MAX_OBJNAME, MAX_SYMNAME};
 
 /// Prefix of a records section; the klp object name follows.
 pub const RECORDS_PREFIX: &[u8] = b".klpwrite.klp_relocs.";
@@ -82,24 +81,13 @@ pub fn klp_st_info(info: u32) -> u8 {
 
 /// Parse `.klp.sym.<obj>.<name>,<pos>` as the kernel's
 /// `sscanf(".klp.sym.%55[^.].%511[^,],%lu")` does, but strictly: the
-/// position must be decimal digits up to the end.
+/// position must be decimal digits up to the end (`verify::parse_klp_sym_name`),
+/// and no NUL.
 pub fn parse_klp_sym(name: &[u8]) -> Option<(String, String, u64)> {
-    let rest = name.strip_prefix(b".klp.sym.")?;
-    let dot = rest.iter().position(|&b| b == b'.')?;
-    let (obj, rest) = (&rest[..dot], &rest[dot + 1..]);
-    let comma = rest.iter().position(|&b| b == b',')?;
-    let (sym, pos) = (&rest[..comma], &rest[comma + 1..]);
-    if obj.is_empty()
-        || obj.len() > MAX_OBJNAME
-        || sym.is_empty()
-        || sym.len() > MAX_SYMNAME
-        || pos.is_empty()
-        || !pos.iter().all(u8::is_ascii_digit)
-        || name.contains(&0)
-    {
+    if name.contains(&0) {
         return None;
     }
-    let pos: u64 = std::str::from_utf8(pos).ok()?.parse().ok()?;
+    let (obj, sym, pos) = crate::verify::parse_klp_sym_name(name)?;
     Some((
         String::from_utf8_lossy(obj).into_owned(),
         String::from_utf8_lossy(sym).into_owned(),
