@@ -181,6 +181,9 @@ pub enum Lookup {
         index: usize,
         /// Why this one.
         how: String,
+        /// The unit's own symbols confirmed it (its STT_FILE block, or its
+        /// neighbours in kallsyms), not only its name.
+        by_unit: bool,
     },
     /// No symbol of this name in this object (for this unit).
     NotFound(String),
@@ -265,6 +268,7 @@ impl TargetObject {
             sympos: self.pos_of(cands, chosen),
             index: chosen,
             how,
+            by_unit: false,
         };
         if !local {
             // A global pairs with a global: the linker binds a global name
@@ -292,17 +296,19 @@ impl TargetObject {
                         return Lookup::NotFound(why);
                     }
                     match self.resolve_local(name, cands, tu, false) {
-                        Lookup::Found { sympos, index, how }
-                            if how.starts_with("neighbours") || how.starts_with("file ") =>
-                        {
-                            Lookup::Found {
-                                sympos,
-                                index,
-                                how: format!(
-                                    "a local of the same unit, made global by the patch ({how})"
-                                ),
-                            }
-                        }
+                        Lookup::Found {
+                            sympos,
+                            index,
+                            how,
+                            by_unit: true,
+                        } => Lookup::Found {
+                            sympos,
+                            index,
+                            how: format!(
+                                "a local of the same unit, made global by the patch ({how})"
+                            ),
+                            by_unit: true,
+                        },
                         _ => Lookup::NotFound(why),
                     }
                 }
@@ -318,6 +324,7 @@ impl TargetObject {
             sympos: self.pos_of(cands, chosen),
             index: chosen,
             how,
+            by_unit: false,
         };
         // A local reference: find the unit's own copy.
         if !self.files.is_empty()
@@ -352,15 +359,17 @@ impl TargetObject {
                         .collect();
                     if in_block.len() == 1 {
                         let n = self.files[block].locals.len();
-                        return found(
-                            in_block[0],
-                            format!(
+                        return Lookup::Found {
+                            sympos: self.pos_of(cands, in_block[0]),
+                            index: in_block[0],
+                            how: format!(
                                 "file {} ({} of {} locals match)",
                                 show(&self.files[block].name),
                                 scored[0].0,
                                 n
                             ),
-                        );
+                            by_unit: true,
+                        };
                     }
                     return Lookup::Ambiguous(in_block.iter().map(|&c| self.describe(c)).collect());
                 }
@@ -434,6 +443,7 @@ impl TargetObject {
                 } else {
                     "unique name".into()
                 },
+                by_unit: false,
             };
         }
         // Walk each side separately: a unit's symbols are contiguous, so
@@ -517,6 +527,7 @@ impl TargetObject {
                     best.3,
                     second
                 ),
+                by_unit: true,
             };
         }
         Lookup::Ambiguous(

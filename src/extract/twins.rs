@@ -293,7 +293,9 @@ impl<'a> Ex<'a> {
         // the target only when it has the symbol: a new static has no twin
         // there and must still be found by its neighbours.
         match t.resolve(name, local, &tu, orig.is_some()) {
-            Lookup::Found { sympos, index, how } => {
+            Lookup::Found {
+                sympos, index, how, ..
+            } => {
                 let ts = &t.syms[index];
                 if ts.init {
                     return Err(Error::new(
