@@ -262,6 +262,7 @@ fn pinned_symbol(elf: &Elf, cands: &[usize], spec: &str) -> Result<usize> {
 
 /// Correlate `orig` with `patched`, with pairs the user pinned first.
 pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
+    crate::objtool::check_pair(orig, patched)?;
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
     let (pb, pnames) = blocks(patched);

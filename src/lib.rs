@@ -40,6 +40,7 @@ pub mod kbuild;
 pub mod kernel;
 pub mod linemask;
 pub mod module;
+pub mod objtool;
 #[allow(missing_docs)]
 pub mod output;
 pub mod special;

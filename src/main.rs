@@ -142,6 +142,10 @@ struct CommonArgs {
     /// that this object uses are linked inside the module (repeatable).
     #[arg(long = "patch-symbols", value_name = "OBJ")]
     patch_symbols: Vec<PathBuf>,
+    /// Accept code from an object objtool has not processed (no ORC unwind data) for a kernel
+    /// that unwinds with ORC: a task sleeping in patched code then stalls the transition.
+    #[arg(long = "allow-missing-orc")]
+    allow_missing_orc: bool,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -261,11 +265,11 @@ fn run_verify(a: &VerifyArgs) -> Result<u8> {
     let file = path_str(&a.file);
     let elf = load_file(&file, Expect::Any)?;
     let patched = match &a.patched {
-        Some(p) => Some(load_file(&path_str(p), Expect::Relocatable)?),
+        Some(p) => Some(load_input(&path_str(p))?),
         None => None,
     };
     let orig = match &a.orig {
-        Some(p) => Some(load_file(&path_str(p), Expect::Relocatable)?),
+        Some(p) => Some(load_input(&path_str(p))?),
         None => None,
     };
     // The object symbol sources default to: --objname, the file's own
@@ -480,6 +484,7 @@ fn extract_and_write(
             .as_deref()
             .and_then(|r| r.split_whitespace().next())
             .map(str::to_string),
+        allow_missing_orc: c.allow_missing_orc,
     };
     let ex = extract::run(&inputs, &opts)?;
     if let (Some(r), Some(rel)) = (rules, &release)
@@ -503,9 +508,9 @@ fn extract_and_write(
 }
 
 fn run_extract(a: &ExtractArgs) -> Result<u8> {
-    let patched = load_file(&path_str(&a.patched), Expect::Relocatable)?;
+    let patched = load_input(&path_str(&a.patched))?;
     let orig = match &a.orig {
-        Some(o) => Some(load_file(&path_str(o), Expect::Relocatable)?),
+        Some(o) => Some(load_input(&path_str(o))?),
         None => None,
     };
     let list_path = path_str(&a.changes);
@@ -545,6 +550,16 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
     extract_and_write(&patched, orig, &list, &a.common)
 }
 
+/// Load an input object (`klpwrite::objtool::load_input`) and say what
+/// klpwrite completed in objtool's place.
+fn load_input(path: &str) -> Result<Elf> {
+    let elf = klpwrite::objtool::load_input(path)?;
+    if let Some(d) = klpwrite::objtool::describe(&elf) {
+        eprintln!("klpwrite: warning: {d}");
+    }
+    Ok(elf)
+}
+
 fn parse_pins(values: &[String]) -> Result<Vec<klpwrite::correlate::Pin>> {
     Ok(values
         .iter()
@@ -559,8 +574,8 @@ fn run_diff(
     pair: &[String],
 ) -> Result<(diff::DiffReport, Elf, Elf)> {
     let pins = parse_pins(pair)?;
-    let o = load_file(&path_str(orig), Expect::Relocatable)?;
-    let p = load_file(&path_str(patched), Expect::Relocatable)?;
+    let o = load_input(&path_str(orig))?;
+    let p = load_input(&path_str(patched))?;
     let rep = diff::run_with(&o, &p, &pins)?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
@@ -610,7 +625,7 @@ fn run() -> Result<u8> {
         Command::PostLink { module } => run_post_link(module),
         Command::Verify(a) => run_verify(a),
         Command::Checksum { file, json } => {
-            let elf = load_file(&path_str(file), Expect::Relocatable)?;
+            let elf = load_input(&path_str(file))?;
             let c = checksum::run(&elf)?;
             for w in &c.warnings {
                 eprintln!("klpwrite: warning: {}: {w}", elf.path);

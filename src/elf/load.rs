@@ -74,6 +74,7 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
         by_name,
         sec_symbols,
         sec_maxend,
+        completion: None,
     })
 }
 

@@ -4,10 +4,13 @@
 //! Section and symbol indices are the ELF indices of the input, so dumps,
 //! diagnostics and `readelf` agree. Relocations are kept per relocation
 //! section, in file order, and indexed by the section they apply to. The
-//! model never changes after [`load`](load::load) returns; passes keep their
+//! model never changes after [`load`](load::load) returns (an input objtool
+//! has not processed is completed once, by [`edit`] and a second load, see
+//! `crate::objtool`); passes keep their
 //! results in side tables.
 
 pub mod consts;
+pub mod edit;
 pub mod load;
 pub mod names;
 
@@ -211,6 +214,9 @@ pub struct Elf {
     sec_symbols: Vec<Vec<usize>>,
     /// Per section: running maximum of `value + size` over `sec_symbols`.
     sec_maxend: Vec<Vec<u64>>,
+    /// What klpwrite did to an input objtool had not processed
+    /// ([`crate::objtool::complete`]); None for every other object.
+    pub completion: Option<crate::objtool::Completion>,
 }
 
 impl Elf {

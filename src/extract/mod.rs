@@ -233,6 +233,10 @@ pub struct Options {
     /// reference module's vermagic), when given: recorded next to a rules
     /// decision made from a target symbol.
     pub release: Option<String>,
+    /// `--allow-missing-orc`: accept code from an object objtool has not
+    /// processed, which has no ORC data, on a kernel that unwinds with ORC
+    /// (see [`crate::objtool`]).
+    pub allow_missing_orc: bool,
 }
 
 /// One function the patch replaces (a future `klp_func`).
@@ -416,6 +420,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         address_sites: HashMap::new(),
     };
     check_section_names(inp.patched)?;
+    ex.check_objtool()?;
     if !inp.have_symvers {
         ex.warnings.push(
             "no --symvers given: exports are only known from __ksymtab_ symbols of the symbol source"
@@ -465,7 +470,86 @@ fn self_check(done: &Extracted, inp: &Inputs<'_>, opts: &Options) -> Result<()> 
     crate::verify::self_check(&file, &bytes, &ctx).map(|_| ())
 }
 
+/// Symbols only a kernel unwinding with ORC has: arch/x86/kernel/unwind_orc.c
+/// is built for `CONFIG_UNWINDER_ORC` only (arch/x86/kernel/Makefile) and
+/// defines `unwind_module_init` (a static inline stub otherwise,
+/// arch/x86/include/asm/unwind.h), `__orc_find` and `orc_sort_cmp`.
+pub const ORC_MARKERS: &[&str] = &["unwind_module_init", "__orc_find", "orc_sort_cmp"];
+
+/// Whether the target kernel unwinds with ORC, from vmlinux's symbols:
+/// Some(marker) / None (no ORC: vmlinux symbols with `unwind_next_frame`,
+/// which every x86 unwinder defines, but no marker) / Err(()) (unknown: no
+/// vmlinux symbols).
+fn target_orc(target: &Target) -> std::result::Result<Option<String>, ()> {
+    let Some(v) = target.object("vmlinux") else {
+        return Err(());
+    };
+    if let Some(m) = ORC_MARKERS.iter().find(|m| v.contains(m.as_bytes())) {
+        return Ok(Some(format!("{m} in {}", v.source)));
+    }
+    if v.contains(b"unwind_next_frame") {
+        Ok(None)
+    } else {
+        Err(())
+    }
+}
+
 impl<'a> Ex<'a> {
+    /// An input objtool had not processed (crate::objtool): say what
+    /// klpwrite completed, and refuse code without ORC data for a kernel
+    /// that unwinds with ORC unless `--allow-missing-orc`. Without ORC
+    /// entries, `unwind_next_frame()` (arch/x86/kernel/unwind_orc.c) finds
+    /// no entry for the patch's code, so a reliable stack trace of a task
+    /// inside it fails and `klp_check_stack()` (kernel/livepatch/
+    /// transition.c) keeps that task from switching: the transition (and
+    /// later the disable) waits until no task sleeps in patched code, and
+    /// oops traces through it are unreliable.
+    fn check_objtool(&mut self) -> Result<()> {
+        let p = self.p;
+        let Some(c) = &p.completion else {
+            return Ok(());
+        };
+        self.explain.push(format!(
+            "{} was not processed by objtool ({}); klpwrite did what objtool does: {}; not done: .static_call_sites (calls go through the static-call trampoline), .ibt_endbr_seal (the patch's ENDBRs stay unsealed), .call_sites (6.2+ call-depth accounting)",
+            p.path,
+            c.evidence.join("; "),
+            c.done.join(", ")
+        ));
+        if p.section_by_name(b".orc_unwind_ip").is_some() {
+            return Ok(());
+        }
+        let orc = match target_orc(self.inp.target) {
+            Ok(None) => {
+                self.explain.push(format!(
+                    "target kernel without the ORC unwinder (vmlinux symbols have unwind_next_frame but none of {}): no ORC data needed",
+                    ORC_MARKERS.join(", ")
+                ));
+                return Ok(());
+            }
+            Ok(Some(m)) => format!("the target kernel unwinds with ORC ({m})"),
+            Err(()) => format!(
+                "the symbols given do not show whether the target kernel unwinds with ORC (no vmlinux symbols with {})",
+                ORC_MARKERS.join("/")
+            ),
+        };
+        let what = format!(
+            "the object has no ORC unwind data (objtool has not processed it: {}), and {orc}",
+            c.evidence.first().cloned().unwrap_or_default()
+        );
+        if self.opts.allow_missing_orc {
+            self.warnings.push(format!(
+                "{what}; --allow-missing-orc: the patched functions have no ORC entries, so a task sleeping in them blocks the livepatch transition and the disable until it leaves them, and stack traces through them are unreliable"
+            ));
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Refused,
+            format!("{what}: klpwrite cannot write ORC data exactly"),
+        )
+        .in_file(&p.path)
+        .hint("run the kernel's objtool on the object with the build's options (without --link/--ibt), diff vmlinux.o or the module's .o that objtool processed at link time, or pass --allow-missing-orc to accept that a task sleeping in patched code stalls the transition"))
+    }
+
     fn target(&self) -> &'a TargetObject {
         self.inp
             .target

@@ -7,6 +7,8 @@
 # compiler and KERNELRELEASE.  Objects are compiled with
 #   KCFLAGS="-ffunction-sections -fdata-sections"     (override: E2E_KCFLAGS)
 # like klp-build/kpatch-build do, so every function has its own section.
+# E2E_KMAKEFLAGS adds make variables to the object builds (not to 'prepare'),
+# e.g. OBJECT_FILES_NON_STANDARD=y for objects objtool has not processed.
 #
 # Usage:
 #   kobjs.sh [-j N] OBJ...                  build OBJs in the tree
@@ -96,7 +98,8 @@ if [ "$(cat "$TREE/.e2e-prepared" 2>/dev/null)" != "$stamp" ] || ! same_config; 
 	echo "$stamp" >"$TREE/.e2e-prepared"
 fi
 
-build() { "${MAKE[@]}" -j"$JOBS" "$@" >&2; }
+read -r -a KMAKEFLAGS <<<"${E2E_KMAKEFLAGS:-}"
+build() { "${MAKE[@]}" "${KMAKEFLAGS[@]}" -j"$JOBS" "$@" >&2; }
 
 if [ -z "$NAME" ]; then
 	build "$@"
@@ -106,7 +109,7 @@ fi
 
 # ---- orig/patched pair --------------------------------------------------------------
 OUT=$E2E_KCACHE/objs/$NAME
-key="patch=$(md5sum <"$PATCH" | cut -d' ' -f1) $stamp autoconf=$(md5sum <"$TREE/include/generated/autoconf.h" | cut -d' ' -f1) objs=$*"
+key="patch=$(md5sum <"$PATCH" | cut -d' ' -f1) $stamp autoconf=$(md5sum <"$TREE/include/generated/autoconf.h" | cut -d' ' -f1) objs=$*${E2E_KMAKEFLAGS:+ kmakeflags=$E2E_KMAKEFLAGS}"
 have=1
 for o in "$@"; do [ -s "$OUT/orig/$o" ] && [ -s "$OUT/patched/$o" ] || have=0; done
 if [ "$have" = 1 ] && [ "$(cat "$OUT/.key" 2>/dev/null)" = "$key" ]; then
