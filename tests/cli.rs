@@ -306,3 +306,47 @@ fn output_through_links_and_devices() {
     );
     assert!(std::fs::read(&real).unwrap().starts_with(b"\x7fELF"));
 }
+
+/// The README's example, as written there: run from the repository root,
+/// it writes under `target/` (which git ignores, so `git status` stays
+/// clean), and `inspect` of that output shows the klp symbol.
+#[test]
+fn readme_example_writes_under_target() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let cmds: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("cargo run -- extract "))
+        .collect();
+    assert_eq!(cmds.len(), 1, "the README's example command: {cmds:?}");
+    let args: Vec<&str> = cmds[0]
+        .strip_prefix("cargo run -- ")
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let out = args[args.iter().position(|a| *a == "-o").unwrap() + 1];
+    assert!(
+        out.starts_with("target/"),
+        "the README's example writes {out}, outside the ignored target/"
+    );
+    let gitignore = std::fs::read_to_string(root().join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l == "/target"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+        .current_dir(root())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mention = format!("`cargo run -- inspect {out}`");
+    assert!(readme.contains(&mention), "README should say {mention}");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+        .current_dir(root())
+        .args(["inspect", out])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".klp.sym.vmlinux.saved_command_line,0"));
+}
