@@ -113,8 +113,10 @@ struct CommonArgs {
     /// Target object: `vmlinux` or the module name (at most 55 chars, no '.').
     #[arg(long, value_name = "NAME")]
     objname: String,
-    /// Target symbols: vmlinux, a module .ko, the original .o, or a /proc/kallsyms dump (repeatable).
-    #[arg(long, value_name = "SYMSRC", required = true)]
+    /// Target symbols: vmlinux, a module .ko, the original .o, or a /proc/kallsyms dump.
+    /// Several after one flag (`--symbols A B`: every value up to the next option, so positional
+    /// arguments go before it) or the flag repeated (`--symbols A --symbols B`).
+    #[arg(long, value_name = "SYMSRC", required = true, num_args = 1..)]
     symbols: Vec<PathBuf>,
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
@@ -246,8 +248,8 @@ struct VerifyArgs {
     /// The original object (twin check; needs --patched).
     #[arg(long, value_name = "O.o", requires = "patched")]
     orig: Option<PathBuf>,
-    /// Target symbols, as for extract (sympos and init checks; repeatable).
-    #[arg(long, value_name = "SYMSRC")]
+    /// Target symbols, as for extract (sympos and init checks): `--symbols A B` or `--symbols A --symbols B`.
+    #[arg(long, value_name = "SYMSRC", num_args = 1..)]
     symbols: Vec<PathBuf>,
     /// Module.symvers of the target kernel (undefined references must be exports).
     #[arg(long, value_name = "FILE")]

@@ -350,3 +350,94 @@ fn readme_example_writes_under_target() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains(".klp.sym.vmlinux.saved_command_line,0"));
 }
+
+/// `--symbols A B` and `--symbols A --symbols B` mean the same, for
+/// extract, build and verify (the README's `--symbols SYMSRC...`). Values
+/// run up to the next option, so a positional argument after them is
+/// taken for a symbol source and the missing positional is reported.
+#[test]
+fn symbols_takes_several_values_or_repeats() {
+    let w = scratch("symbols-forms");
+    let m = |f: &str| fx(&format!("module-ref/{f}"));
+    let (vmlinux, ko) = (m("vmlinux.elf"), m("fxmod.ko"));
+    let list = w.join("changes").display().to_string();
+    std::fs::write(&list, "fxmod_handle\n").unwrap();
+    let tail = |out: &str| -> Vec<String> {
+        [
+            "--objname",
+            "fxmod",
+            "--symvers",
+            &m("Module.symvers"),
+            "-o",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let one = |v: &mut Vec<String>| v.extend(["--symbols".into(), vmlinux.clone(), ko.clone()]);
+    let rep = |v: &mut Vec<String>| {
+        v.extend([
+            "--symbols".into(),
+            vmlinux.clone(),
+            "--symbols".into(),
+            ko.clone(),
+        ])
+    };
+    let mut outs = Vec::new();
+    for (cmd, head) in [
+        (
+            "extract",
+            vec![
+                "extract".to_string(),
+                m("mod_main.patched.o"),
+                "--changes".into(),
+                list.clone(),
+                "--orig".into(),
+                m("mod_main.o"),
+            ],
+        ),
+        (
+            "build",
+            vec![
+                "build".to_string(),
+                m("mod_main.o"),
+                m("mod_main.patched.o"),
+            ],
+        ),
+    ] {
+        let mut got = Vec::new();
+        for (form, add) in [("one", &one as &dyn Fn(&mut Vec<String>)), ("rep", &rep)] {
+            let out = w.join(format!("{cmd}-{form}.o")).display().to_string();
+            let mut a = head.clone();
+            add(&mut a);
+            a.extend(tail(&out));
+            let o = run(&a);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{cmd} {form}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            got.push(std::fs::read(&out).unwrap());
+            outs.push(out);
+        }
+        assert_eq!(got[0], got[1], "{cmd}: both forms give the same output");
+    }
+    for (form, add) in [("one", &one as &dyn Fn(&mut Vec<String>)), ("rep", &rep)] {
+        let mut a = vec!["verify".to_string(), outs[0].clone()];
+        add(&mut a);
+        a.extend(["--objname".into(), "fxmod".into()]);
+        let o = run(&a);
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "verify {form}: {s}");
+        assert!(s.contains("0 problem(s)"), "verify {form}: {s}");
+    }
+    // A positional after the values is one more value: PATCHED is missing.
+    let mut a = vec!["extract".to_string()];
+    one(&mut a);
+    a.extend([m("mod_main.patched.o"), "--changes".into(), list]);
+    a.extend(tail(&w.join("late.o").display().to_string()));
+    let o = run(&a);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("<PATCHED>"));
+}
