@@ -124,7 +124,9 @@ struct CommonArgs {
     /// Pin a pairing with the original object (with ORIG): ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
     #[arg(long, value_name = "ORIG=PATCHED")]
     pair: Vec<String>,
-    /// Settle an ambiguous symbol: NAME=N, the 1-based position in kallsyms order (repeatable).
+    /// Settle an ambiguous symbol: NAME=N, the kernel's sympos: the 1-based position among the
+    /// target object's symbols named NAME, in kallsyms (address) order for vmlinux, .symtab order
+    /// for a module; 0 only for a unique name (repeatable).
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).

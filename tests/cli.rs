@@ -441,3 +441,32 @@ fn symbols_takes_several_values_or_repeats() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("<PATCHED>"));
 }
+
+/// `--sympos` help and the README give the kernel's numbering
+/// (`klp_find_object_symbol`): 0 for a unique name, else 1-based among
+/// the object's symbols of that name, in kallsyms order for vmlinux and
+/// `.symtab` order for a module.
+#[test]
+fn sympos_help_and_readme_agree() {
+    let readme = std::fs::read_to_string(root().join("README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for cmd in ["extract", "build"] {
+        let o = klpwrite(&[cmd, "--help"]);
+        let help = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for fact in [
+            "1-based position among the",
+            "kallsyms (address) order for vmlinux, .symtab order for a module",
+            "0 only for a unique name",
+        ] {
+            assert!(help.contains(fact), "{cmd} --help lacks {fact:?}:\n{help}");
+            let fact = fact.replace(".symtab", "`.symtab`");
+            assert!(readme.contains(&fact), "README lacks {fact:?}");
+        }
+    }
+}
