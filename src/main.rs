@@ -11,15 +11,29 @@ use klpwrite::elf::Elf;
 use klpwrite::elf::load::{Expect, load_file};
 use klpwrite::{changes, checksum, diff, dump, extract, kernel, symvers, target, write};
 
-const EXIT_CODES: &str = "\
+/// Exit codes of all commands (`klpwrite --help`).
+const EXIT_CODES_ALL: &str = "\
+Exit codes:
+  0  done (output written, or report printed)
+  1  nothing to do (diff and build: no change found; nothing written)
+  2  error: bad input, unsupported object, or a refusal; nothing written";
+
+/// Exit codes of `diff` and `build`, the commands that can find nothing to do.
+const EXIT_CODES_NO_CHANGE: &str = "\
 Exit codes:
   0  done (output written, or report printed)
   1  nothing to do (no change found; nothing written)
   2  error: bad input, unsupported object, or a refusal; nothing written";
 
+/// Exit codes of the other commands (verify has its own).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (output written, or report printed)
+  2  error: bad input, unsupported object, or a refusal; nothing written";
+
 /// Write Linux kernel livepatch objects and modules.
 #[derive(Parser)]
-#[command(name = "klpwrite", version, about, after_help = EXIT_CODES)]
+#[command(name = "klpwrite", version, about, after_help = EXIT_CODES_ALL)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +54,7 @@ enum Command {
         json: bool,
     },
     /// List the functions a patch changed: `changed function: X`, `new function: X`, `removed function: X`.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES_NO_CHANGE)]
     Diff {
         /// The original object.
         orig: PathBuf,
@@ -54,7 +68,7 @@ enum Command {
         pair: Vec<String>,
     },
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES_NO_CHANGE)]
     Build(BuildArgs),
     /// Write a loadable livepatch module (.ko) from extract outputs.
     #[command(after_help = EXIT_CODES)]

@@ -470,3 +470,35 @@ fn sympos_help_and_readme_agree() {
         }
     }
 }
+
+/// Exit code 1 ("nothing to do") is listed only by the commands that
+/// return it: diff and build (no functional change). The others list 0
+/// and 2.
+#[test]
+fn exit_code_1_only_where_it_can_happen() {
+    for cmd in [
+        "extract",
+        "checksum",
+        "diff",
+        "build",
+        "module",
+        "kbuild",
+        "post-link",
+        "verify",
+        "inspect",
+    ] {
+        let o = klpwrite(&[cmd, "--help"]);
+        let s = String::from_utf8_lossy(&o.stdout);
+        let lists_1 = s.lines().any(|l| l.trim_start().starts_with("1  "));
+        assert_eq!(
+            lists_1,
+            matches!(cmd, "diff" | "build"),
+            "{cmd} --help and exit code 1:\n{s}"
+        );
+        assert!(s.contains("2  "), "{cmd} --help lacks exit code 2:\n{s}");
+    }
+    // diff does return 1 for an object against itself.
+    let f = fx("new-function/feature.o");
+    let o = klpwrite(&["diff", &f, &f]);
+    assert_eq!(o.status.code(), Some(1));
+}
