@@ -88,7 +88,10 @@ fn extract_once(
 }
 
 fn main() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kpatch-unit/x86_64");
+    let dir = match std::env::var_os("KLPWRITE_CORPUS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kpatch-unit/x86_64"),
+    };
     let Ok(tsv) = std::fs::read_to_string(dir.join("EXPECTED.tsv")) else {
         eprintln!("corpus not found at {}", dir.display());
         return;

@@ -319,9 +319,26 @@ fn render_klp(elf: &Elf, o: &mut String) {
     }
 }
 
+/// Relocation ids of special section `sec` from every relocation section
+/// that applies to it (`sh_info`), sorted by offset: the normal ones and
+/// the klp ones. In a livepatch object or module, an entry's fields that
+/// refer to another object (a vmlinux static key, say) are relocated by
+/// `.klp.rela.<obj>.<section>` (SHF_RELA_LIVEPATCH), the rest by
+/// `.rela<section>`; an entry is only whole with both.
+fn special_relocs(elf: &Elf, sec: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = elf.sections[sec]
+        .rela_sections
+        .iter()
+        .filter_map(|rs| elf.rsec_relocs.get(rs))
+        .flat_map(|r| r.clone())
+        .collect();
+    v.sort_by_key(|&i| (elf.relocs[i].offset, i));
+    v
+}
+
 /// The special-section view (`inspect --special`): every special section
 /// split into entries with the object's own entry size, each relocated
-/// field shown with its role and target.
+/// field shown with its role and target (normal and klp relocations).
 pub fn render_special(elf: &Elf) -> String {
     use crate::arch::x86_64::{Role, Treatment, special_for};
     let mut o = String::new();
@@ -356,7 +373,7 @@ pub fn render_special(elf: &Elf) -> String {
             );
             continue;
         };
-        let relocs = crate::special::sorted_relocs(elf, s.index);
+        let relocs = special_relocs(elf, s.index);
         let layout = match crate::special::detect_layout(elf, s.index, layouts, &relocs, None) {
             Ok(l) => l,
             Err(e) => {

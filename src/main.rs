@@ -11,15 +11,29 @@ use klpwrite::elf::Elf;
 use klpwrite::elf::load::{Expect, load_file};
 use klpwrite::{changes, checksum, diff, dump, extract, kernel, symvers, target, write};
 
-const EXIT_CODES: &str = "\
+/// Exit codes of all commands (`klpwrite --help`).
+const EXIT_CODES_ALL: &str = "\
+Exit codes:
+  0  done (output written, or report printed)
+  1  nothing to do (diff and build: no change found; nothing written)
+  2  error: bad input, unsupported object, or a refusal; nothing written";
+
+/// Exit codes of `diff` and `build`, the commands that can find nothing to do.
+const EXIT_CODES_NO_CHANGE: &str = "\
 Exit codes:
   0  done (output written, or report printed)
   1  nothing to do (no change found; nothing written)
   2  error: bad input, unsupported object, or a refusal; nothing written";
 
+/// Exit codes of the other commands (verify has its own).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (output written, or report printed)
+  2  error: bad input, unsupported object, or a refusal; nothing written";
+
 /// Write Linux kernel livepatch objects and modules.
 #[derive(Parser)]
-#[command(name = "klpwrite", version, about, after_help = EXIT_CODES)]
+#[command(name = "klpwrite", version, about, after_help = EXIT_CODES_ALL)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +54,7 @@ enum Command {
         json: bool,
     },
     /// List the functions a patch changed: `changed function: X`, `new function: X`, `removed function: X`.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES_NO_CHANGE)]
     Diff {
         /// The original object.
         orig: PathBuf,
@@ -54,7 +68,7 @@ enum Command {
         pair: Vec<String>,
     },
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_CODES_NO_CHANGE)]
     Build(BuildArgs),
     /// Write a loadable livepatch module (.ko) from extract outputs.
     #[command(after_help = EXIT_CODES)]
@@ -113,8 +127,10 @@ struct CommonArgs {
     /// Target object: `vmlinux` or the module name (at most 55 chars, no '.').
     #[arg(long, value_name = "NAME")]
     objname: String,
-    /// Target symbols: vmlinux, a module .ko, the original .o, or a /proc/kallsyms dump (repeatable).
-    #[arg(long, value_name = "SYMSRC", required = true)]
+    /// Target symbols: vmlinux, a module .ko, the original .o, or a /proc/kallsyms dump.
+    /// Several after one flag (`--symbols A B`: every value up to the next option, so positional
+    /// arguments go before it) or the flag repeated (`--symbols A --symbols B`).
+    #[arg(long, value_name = "SYMSRC", required = true, num_args = 1..)]
     symbols: Vec<PathBuf>,
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
@@ -122,7 +138,9 @@ struct CommonArgs {
     /// Pin a pairing with the original object (with ORIG): ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
     #[arg(long, value_name = "ORIG=PATCHED")]
     pair: Vec<String>,
-    /// Settle an ambiguous symbol: NAME=N, the 1-based position in kallsyms order (repeatable).
+    /// Settle an ambiguous symbol: NAME=N, the kernel's sympos: the 1-based position among the
+    /// target object's symbols named NAME, in kallsyms (address) order for vmlinux, .symtab order
+    /// for a module; 0 only for a unique name (repeatable).
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).
@@ -250,8 +268,8 @@ struct VerifyArgs {
     /// The original object (twin check; needs --patched).
     #[arg(long, value_name = "O.o", requires = "patched")]
     orig: Option<PathBuf>,
-    /// Target symbols, as for extract (sympos and init checks; repeatable).
-    #[arg(long, value_name = "SYMSRC")]
+    /// Target symbols, as for extract (sympos and init checks): `--symbols A B` or `--symbols A --symbols B`.
+    #[arg(long, value_name = "SYMSRC", num_args = 1..)]
     symbols: Vec<PathBuf>,
     /// Module.symvers of the target kernel (undefined references must be exports).
     #[arg(long, value_name = "FILE")]

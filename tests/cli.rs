@@ -306,3 +306,199 @@ fn output_through_links_and_devices() {
     );
     assert!(std::fs::read(&real).unwrap().starts_with(b"\x7fELF"));
 }
+
+/// The README's example, as written there: run from the repository root,
+/// it writes under `target/` (which git ignores, so `git status` stays
+/// clean), and `inspect` of that output shows the klp symbol.
+#[test]
+fn readme_example_writes_under_target() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let cmds: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("cargo run -- extract "))
+        .collect();
+    assert_eq!(cmds.len(), 1, "the README's example command: {cmds:?}");
+    let args: Vec<&str> = cmds[0]
+        .strip_prefix("cargo run -- ")
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let out = args[args.iter().position(|a| *a == "-o").unwrap() + 1];
+    assert!(
+        out.starts_with("target/"),
+        "the README's example writes {out}, outside the ignored target/"
+    );
+    let gitignore = std::fs::read_to_string(root().join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l == "/target"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+        .current_dir(root())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mention = format!("`cargo run -- inspect {out}`");
+    assert!(readme.contains(&mention), "README should say {mention}");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+        .current_dir(root())
+        .args(["inspect", out])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".klp.sym.vmlinux.saved_command_line,0"));
+}
+
+/// `--symbols A B` and `--symbols A --symbols B` mean the same, for
+/// extract, build and verify (the README's `--symbols SYMSRC...`). Values
+/// run up to the next option, so a positional argument after them is
+/// taken for a symbol source and the missing positional is reported.
+#[test]
+fn symbols_takes_several_values_or_repeats() {
+    let w = scratch("symbols-forms");
+    let m = |f: &str| fx(&format!("module-ref/{f}"));
+    let (vmlinux, ko) = (m("vmlinux.elf"), m("fxmod.ko"));
+    let list = w.join("changes").display().to_string();
+    std::fs::write(&list, "fxmod_handle\n").unwrap();
+    let tail = |out: &str| -> Vec<String> {
+        [
+            "--objname",
+            "fxmod",
+            "--symvers",
+            &m("Module.symvers"),
+            "-o",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let one = |v: &mut Vec<String>| v.extend(["--symbols".into(), vmlinux.clone(), ko.clone()]);
+    let rep = |v: &mut Vec<String>| {
+        v.extend([
+            "--symbols".into(),
+            vmlinux.clone(),
+            "--symbols".into(),
+            ko.clone(),
+        ])
+    };
+    let mut outs = Vec::new();
+    for (cmd, head) in [
+        (
+            "extract",
+            vec![
+                "extract".to_string(),
+                m("mod_main.patched.o"),
+                "--changes".into(),
+                list.clone(),
+                "--orig".into(),
+                m("mod_main.o"),
+            ],
+        ),
+        (
+            "build",
+            vec![
+                "build".to_string(),
+                m("mod_main.o"),
+                m("mod_main.patched.o"),
+            ],
+        ),
+    ] {
+        let mut got = Vec::new();
+        for (form, add) in [("one", &one as &dyn Fn(&mut Vec<String>)), ("rep", &rep)] {
+            let out = w.join(format!("{cmd}-{form}.o")).display().to_string();
+            let mut a = head.clone();
+            add(&mut a);
+            a.extend(tail(&out));
+            let o = run(&a);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{cmd} {form}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            got.push(std::fs::read(&out).unwrap());
+            outs.push(out);
+        }
+        assert_eq!(got[0], got[1], "{cmd}: both forms give the same output");
+    }
+    for (form, add) in [("one", &one as &dyn Fn(&mut Vec<String>)), ("rep", &rep)] {
+        let mut a = vec!["verify".to_string(), outs[0].clone()];
+        add(&mut a);
+        a.extend(["--objname".into(), "fxmod".into()]);
+        let o = run(&a);
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "verify {form}: {s}");
+        assert!(s.contains("0 problem(s)"), "verify {form}: {s}");
+    }
+    // A positional after the values is one more value: PATCHED is missing.
+    let mut a = vec!["extract".to_string()];
+    one(&mut a);
+    a.extend([m("mod_main.patched.o"), "--changes".into(), list]);
+    a.extend(tail(&w.join("late.o").display().to_string()));
+    let o = run(&a);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("<PATCHED>"));
+}
+
+/// `--sympos` help and the README give the kernel's numbering
+/// (`klp_find_object_symbol`): 0 for a unique name, else 1-based among
+/// the object's symbols of that name, in kallsyms order for vmlinux and
+/// `.symtab` order for a module.
+#[test]
+fn sympos_help_and_readme_agree() {
+    let readme = std::fs::read_to_string(root().join("README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for cmd in ["extract", "build"] {
+        let o = klpwrite(&[cmd, "--help"]);
+        let help = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for fact in [
+            "1-based position among the",
+            "kallsyms (address) order for vmlinux, .symtab order for a module",
+            "0 only for a unique name",
+        ] {
+            assert!(help.contains(fact), "{cmd} --help lacks {fact:?}:\n{help}");
+            let fact = fact.replace(".symtab", "`.symtab`");
+            assert!(readme.contains(&fact), "README lacks {fact:?}");
+        }
+    }
+}
+
+/// Exit code 1 ("nothing to do") is listed only by the commands that
+/// return it: diff and build (no functional change). The others list 0
+/// and 2.
+#[test]
+fn exit_code_1_only_where_it_can_happen() {
+    for cmd in [
+        "extract",
+        "checksum",
+        "diff",
+        "build",
+        "module",
+        "kbuild",
+        "post-link",
+        "verify",
+        "inspect",
+    ] {
+        let o = klpwrite(&[cmd, "--help"]);
+        let s = String::from_utf8_lossy(&o.stdout);
+        let lists_1 = s.lines().any(|l| l.trim_start().starts_with("1  "));
+        assert_eq!(
+            lists_1,
+            matches!(cmd, "diff" | "build"),
+            "{cmd} --help and exit code 1:\n{s}"
+        );
+        assert!(s.contains("2  "), "{cmd} --help lacks exit code 2:\n{s}");
+    }
+    // diff does return 1 for an object against itself.
+    let f = fx("new-function/feature.o");
+    let o = klpwrite(&["diff", &f, &f]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,4 +1,6 @@
-//! The kpatch unit corpus (`../shared/corpus/kpatch-unit/x86_64`).
+//! The kpatch unit corpus (`../shared/corpus/kpatch-unit/x86_64`, or
+//! `$KLPWRITE_CORPUS`; without it each test prints `corpus: SKIPPED` and
+//! passes, except in CI, where it fails).
 //!
 //! For every `patch` case: run extract with kpatch's function list,
 //! `--objname vmlinux` and ORIG as the symbol source, then check the output
@@ -387,4 +389,40 @@ fn kpatch_outputs_verify() {
     .map(String::from)
     .collect();
     assert_eq!(got, want, "verify's findings on kpatch's outputs changed");
+}
+
+/// Without the corpus, its tests say so on stderr past libtest's capture
+/// (a `corpus: SKIPPED` line in plain `cargo test` output) and fail in CI.
+/// Runs this test binary again on one corpus test with `KLPWRITE_CORPUS`
+/// pointing at a directory that does not exist.
+#[test]
+fn missing_corpus_is_reported() {
+    let missing = scratch("corpus-missing").join("nothing-here");
+    let run = |ci: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "kpatch_outputs_verify"])
+            .env("KLPWRITE_CORPUS", &missing)
+            .env("CI", ci)
+            .output()
+            .unwrap()
+    };
+    let o = run("");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let want = format!(
+        "corpus: SKIPPED in kpatch_outputs_verify, {} not found",
+        missing.display()
+    );
+    assert!(err.contains(&want), "stderr lacks {want:?}:\n{err}");
+    let o = run("true");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success(), "CI=true must fail without the corpus");
+    assert!(
+        all.contains("corpus: MISSING in kpatch_outputs_verify") && all.contains("required in CI"),
+        "{all}"
+    );
 }

@@ -2,8 +2,8 @@
 //! that klpwrite never panics or hangs on them.
 //!
 //! Inputs: every object of the kpatch corpus (`../shared/corpus/kpatch-unit/
-//! x86_64/*.o`, read in place, never copied) and every ELF file under
-//! `tests/fixtures`. For each input, mutants are drawn from:
+//! x86_64/*.o` or `$KLPWRITE_CORPUS/*.o`, read in place, never copied) and
+//! every ELF file under `tests/fixtures`. For each input, mutants are drawn from:
 //!
 //! * file-header fields (e_shoff, e_shnum, e_shstrndx, e_shentsize, e_type,
 //!   e_machine, class, data, ...);

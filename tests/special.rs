@@ -1,7 +1,8 @@
 //! Special sections, negative cases: keys owned by a module, an unknown
 //! special section, and an `sh_entsize` the relocations contradict. Each
 //! must be a clear refusal naming the place; a module-owned tracepoint key
-//! is dropped with a warning instead.
+//! is dropped with a warning instead. And `inspect --special` on an
+//! output whose entries are relocated partly by klp relocations.
 
 mod support;
 
@@ -40,7 +41,7 @@ fn run(dir: &std::path::Path, name: &str, o: &mut Obj) -> (Elf, klpwrite::Result
     let kallsyms = dir.join("kallsyms");
     std::fs::write(
         &kallsyms,
-        "ffffffff81000000 T __fentry__\nffffffffc0000000 T f\t[mymod]\n",
+        "ffffffff81000000 T __fentry__\nffffffff81200000 D vmlinux_key\nffffffffc0000000 T f\t[mymod]\n",
     )
     .unwrap();
     let symvers = "0x1\t__fentry__\tvmlinux\tEXPORT_SYMBOL\n0x2\tother_key\tdrivers/x/othermod\tEXPORT_SYMBOL\n0x3\t__SCK__other_call\tdrivers/x/othermod\tEXPORT_SYMBOL\n0x4\t__tracepoint_other_event\tdrivers/x/othermod\tEXPORT_SYMBOL\n";
@@ -119,6 +120,40 @@ fn tracepoint_key_owned_by_a_module_is_dropped() {
         !ex.out.sections.iter().any(|s| s.name == b"__jump_table"),
         "the dropped entry leaves no __jump_table"
     );
+}
+
+/// A key in vmlinux that is not exported: the patch's `__jump_table` entry
+/// keeps its code and target relocations in `.rela__jump_table` and gets
+/// its key relocation in `.klp.rela.vmlinux.__jump_table`. `inspect
+/// --special` decodes the entry from both.
+#[test]
+fn inspect_special_reads_klp_relocations() {
+    let d = scratch("special-klp-key");
+    let mut o = base();
+    o.undef("vmlinux_key");
+    o.section("__jump_table", SHF_ALLOC | SHF_WRITE, &[0; 16], 0);
+    o.reloc("__jump_table", 0, ".text.f", PC32, 5)
+        .reloc("__jump_table", 4, ".text.f", PC32, 10 + 4)
+        .reloc("__jump_table", 8, "vmlinux_key", PC64, 8 + 1);
+    let (_, r) = run(&d, "klp-key", &mut o);
+    let ex = r.unwrap();
+    let out = d.join("klp-key.klp.o");
+    std::fs::write(&out, klpwrite::write::to_bytes(&ex.out).unwrap()).unwrap();
+    let elf = reload(&out);
+    assert!(
+        elf.sections
+            .iter()
+            .any(|s| s.name == b".klp.rela.vmlinux.__jump_table"),
+        "the key must be a klp relocation"
+    );
+    let o = klpwrite(&["inspect", "--special", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("key=.klp.sym.vmlinux.vmlinux_key,0"),
+        "{text}"
+    );
+    settings().bind(|| insta::assert_snapshot!("special__klp_key", text));
 }
 
 #[test]
