@@ -43,6 +43,7 @@ pub mod module;
 pub mod objtool;
 #[allow(missing_docs)]
 pub mod output;
+pub mod sections;
 pub mod special;
 pub mod symvers;
 pub mod target;

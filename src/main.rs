@@ -594,6 +594,13 @@ fn run_diff(
     let pins = parse_pins(pair)?;
     let o = load_input(&path_str(orig))?;
     let p = load_input(&path_str(patched))?;
+    // Functions sharing a section still diff (callers of a function that
+    // moved may show up as changed); extract refuses to copy them.
+    for e in [&o, &p] {
+        if let Err(err) = klpwrite::sections::check_split(e) {
+            eprintln!("klpwrite: warning: {err}; extract will refuse it");
+        }
+    }
     let rep = diff::run_with(&o, &p, &pins)?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");

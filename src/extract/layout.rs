@@ -146,6 +146,9 @@ impl<'a> Ex<'a> {
                 let len = align_up(b.len() as u64, n) as usize;
                 b.resize(len, 0);
             }
+            if ps.is_exec() && !ps.is_nobits() {
+                check_distances(p, sec, &chunks)?;
+            }
             l.chunk_map.insert(sec, chunks);
         }
         Ok(())
@@ -484,4 +487,27 @@ impl Layout {
                 .then_some((os, o + off - s))
         })
     }
+}
+
+/// A reference the assembler resolved inside code section `sec` without a
+/// relocation (crate::sections) must reach the same place in the output:
+/// its target must be in a chunk copied at the same distance as its own.
+fn check_distances(p: &Elf, sec: usize, chunks: &[(u64, u64, usize, u64)]) -> Result<()> {
+    let offs: Vec<u64> = crate::special::sorted_relocs(p, sec)
+        .into_iter()
+        .map(|i| p.relocs[i].offset)
+        .collect();
+    for &(s, e, os, o) in chunks {
+        for (at, to) in crate::sections::unrelocated_escapes(p.data(sec), s, e, &offs) {
+            let kept = chunks.iter().any(|&(s2, e2, os2, o2)| {
+                (s2..e2).contains(&to)
+                    && os2 == os
+                    && o2 as i128 - s2 as i128 == o as i128 - s as i128
+            });
+            if !kept {
+                return Err(crate::sections::escape_error(p, sec, at, to));
+            }
+        }
+    }
+    Ok(())
 }

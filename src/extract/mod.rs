@@ -420,6 +420,10 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         address_sites: HashMap::new(),
     };
     check_section_names(inp.patched)?;
+    crate::sections::check_split(inp.patched)?;
+    if let Some(o) = inp.orig {
+        crate::sections::check_split(o.elf)?;
+    }
     ex.check_objtool()?;
     if !inp.have_symvers {
         ex.warnings.push(
