@@ -258,8 +258,33 @@ impl<'a> Ex<'a> {
             )
             .hint("make the object a named variable, or rebuild with -fdata-sections"));
         }
-        // Anonymous read-only data, code without symbols, UBSAN data: copy
-        // the whole section.
+        // Code is copied function by function: an offset in a section of
+        // functions that none of them covers (an end marker of a table,
+        // code the compiler did not name) never copies the whole section,
+        // which would bring every function of it along (with their ftrace
+        // and special-section entries). Code sections without functions
+        // (.text..refcount stubs of 4.x kernels) are still copied whole;
+        // the auxiliary ones (.altinstr_replacement, .fixup, .altinstr_aux)
+        // were handled by aux_target above.
+        if ps.is_exec()
+            && p.section_symbols(sec)
+                .iter()
+                .any(|&i| p.symbols[i].is_func())
+        {
+            return Err(err_at(
+                p,
+                p.relocs[id].section,
+                p.relocs[id].offset,
+                ErrorKind::Refused,
+                format!(
+                    "reference to {}+{:#x}, code that no function symbol covers: klpwrite copies functions, never a whole code section",
+                    ps.display_name(),
+                    off
+                ),
+            )
+            .hint("build with -ffunction-sections so every function has its own section and symbol"));
+        }
+        // Anonymous read-only data, UBSAN data: copy the whole section.
         if !self
             .ranges
             .get(&sec)
