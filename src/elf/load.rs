@@ -80,6 +80,13 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
 
 /// The identification bytes: ELF magic, 64-bit, little-endian.
 fn check_ident(bytes: &[u8]) -> Result<()> {
+    // LLVM bitcode (raw, or in the wrapper that starts 0x0b17c0de): what
+    // kbuild leaves as a per-file .o with CONFIG_LTO_CLANG.
+    if bytes.starts_with(b"BC\xc0\xde") || bytes.starts_with(&[0xde, 0xc0, 0x17, 0x0b]) {
+        return Err(Error::unsupported(
+            "LLVM bitcode, not machine code: with clang LTO (CONFIG_LTO_CLANG) a per-file .o is compiler IR; the first machine code is vmlinux.o (or the module's linked .o)",
+        ));
+    }
     if bytes.len() < 16 || &bytes[..4] != b"\x7fELF" {
         return Err(Error::malformed(if bytes.len() < 4 {
             format!("not an ELF file (only {} bytes)", bytes.len())

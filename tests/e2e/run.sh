@@ -467,8 +467,10 @@ else
 		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- --allow-missing-orc &&
 		step scenario15/same_as_s6 "$KW/s15-same.log" s15_same_as_s6 &&
 		step scenario15/module "$KW/s15-module.log" kw_module klpw_s15 "$KW/s15.o"; then
+		# scenario 6's guest script, for klpw_s15
+		{ echo 'LP=klpw_s15'; cat "$E2E/guest/s6-vmlinux-special.sh"; } >"$KW/s15-vmlinux-special-raw.sh"
 		GUEST_KOS=("$KW/klpw_s15.ko")
-		GUEST_EXTRA_TAINT=512 GUEST_ALLOW_WARN=1 scenario 15 vmlinux-special-raw -f "$PROBE"
+		GUEST_EXTRA_TAINT=512 GUEST_ALLOW_WARN=1 guest scenario15 "$KW/s15-vmlinux-special-raw.sh" -f "$PROBE"
 	fi
 	# B10: a blank line at the top of big files changes only line numbers
 	#    (__bug_table entries; the __LINE__ argument of ASSERT_RTNL's
