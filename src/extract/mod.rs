@@ -510,19 +510,33 @@ impl<'a> Ex<'a> {
     /// oops traces through it are unreliable.
     fn check_objtool(&mut self) -> Result<()> {
         let p = self.p;
-        let Some(c) = &p.completion else {
-            return Ok(());
-        };
-        self.explain.push(format!(
-            "{} was not processed by objtool ({}); klpwrite did what objtool does: {}; not done: .static_call_sites (calls go through the static-call trampoline), .ibt_endbr_seal (the patch's ENDBRs stay unsealed), .call_sites (6.2+ call-depth accounting)",
-            p.path,
-            c.evidence.join("; "),
-            c.done.join(", ")
-        ));
-        if p.section_by_name(b".orc_unwind_ip").is_some() {
+        if let Some(c) = &p.completion {
+            self.explain.push(format!(
+                "{} was not processed by objtool ({}); klpwrite did what objtool does: {}; not done: .static_call_sites (calls go through the static-call trampoline), .ibt_endbr_seal (the patch's ENDBRs stay unsealed), .call_sites (6.2+ call-depth accounting)",
+                p.path,
+                c.evidence.join("; "),
+                c.done.join(", ")
+            ));
+        }
+        let has_code = p.symbols.iter().any(|s| {
+            s.is_func() && s.size > 0 && s.section.is_some_and(|x| p.sections[x].is_exec())
+        });
+        if !has_code || p.section_by_name(b".orc_unwind_ip").is_some() {
             return Ok(());
         }
-        let orc = match target_orc(self.inp.target) {
+        let target = target_orc(self.inp.target);
+        // Without other evidence, an object without ORC only counts for a
+        // kernel known to unwind with ORC (objtool's --orc writes entries
+        // for every function of every object it processes).
+        let why = match (&p.completion, &target) {
+            (Some(c), _) => format!(
+                "objtool has not processed it: {}",
+                c.evidence.first().cloned().unwrap_or_default()
+            ),
+            (None, Ok(Some(_))) => "objtool has not processed it, or the kernel builds this file without objtool (OBJECT_FILES_NON_STANDARD)".to_string(),
+            (None, _) => return Ok(()),
+        };
+        let orc = match target {
             Ok(None) => {
                 self.explain.push(format!(
                     "target kernel without the ORC unwinder (vmlinux symbols have unwind_next_frame but none of {}): no ORC data needed",
@@ -536,10 +550,7 @@ impl<'a> Ex<'a> {
                 ORC_MARKERS.join("/")
             ),
         };
-        let what = format!(
-            "the object has no ORC unwind data (objtool has not processed it: {}), and {orc}",
-            c.evidence.first().cloned().unwrap_or_default()
-        );
+        let what = format!("the object has no ORC unwind data ({why}), and {orc}");
         if self.opts.allow_missing_orc {
             self.warnings.push(format!(
                 "{what}; --allow-missing-orc: the patched functions have no ORC entries, so a task sleeping in them blocks the livepatch transition and the disable until it leaves them, and stack traces through them are unreliable"
