@@ -46,6 +46,8 @@
 //! have left it. ORC is checked by `extract` (refused, or accepted with
 //! `--allow-missing-orc`); the rest is reported.
 
+use std::collections::HashMap;
+
 use crate::arch::x86_64::{self as x86, Treatment};
 use crate::elf::Elf;
 use crate::elf::consts::*;
@@ -187,25 +189,16 @@ fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
     Ok(out)
 }
 
-/// Start of the branch whose rel32 is at `off` (`call`, `jmp`, `jcc`):
-/// objtool lists instructions, the relocation sits in their operand.
-fn branch_start(data: &[u8], off: u64, calls: bool) -> Option<u64> {
-    let o = off as usize;
-    if o >= 1 && (data[o - 1] == 0xe9 || (calls && data[o - 1] == 0xe8)) {
-        return Some(off - 1);
-    }
-    if o >= 2 && data[o - 2] == 0x0f && (0x80..=0x8f).contains(&data[o - 1]) {
-        return Some(off - 2);
-    }
-    None
-}
-
 /// Code sites: (section, instruction offset).
 type Sites = Vec<(usize, u64)>;
 
-/// Return-thunk and retpoline sites.
+/// Return-thunk and retpoline sites: the start of each branch instruction
+/// (with its prefixes: `-mindirect-branch-cs-prefix`, arch/x86/Makefile,
+/// puts a CS prefix before calls to the r8-r15 thunks, and objtool lists the
+/// instruction from that prefix) whose rel32 is relocated against the thunk.
 fn thunk_sites(elf: &Elf) -> (Sites, Sites) {
     let (mut rets, mut rps) = (Vec::new(), Vec::new());
+    let mut maps: HashMap<usize, x86::CodeMap> = HashMap::new();
     for r in &elf.relocs {
         let s = &elf.sections[r.section];
         if !s.is_exec() || elf.sections[r.rsec].is_klp_rela() {
@@ -219,15 +212,25 @@ fn thunk_sites(elf: &Elf) -> (Sites, Sites) {
         if sym.bind() != STB_GLOBAL {
             continue;
         }
-        if sym.name == b"__x86_return_thunk" {
-            if let Some(at) = branch_start(elf.data(r.section), r.offset, false) {
-                rets.push((r.section, at));
-            }
-        } else if sym.name.starts_with(b"__x86_indirect_")
-            && s.name != b".altinstr_replacement"
-            && let Some(at) = branch_start(elf.data(r.section), r.offset, true)
-        {
-            rps.push((r.section, at));
+        let ret = sym.name == b"__x86_return_thunk";
+        let rp = sym.name.starts_with(b"__x86_indirect_") && s.name != b".altinstr_replacement";
+        if !ret && !rp {
+            continue;
+        }
+        let map = maps
+            .entry(r.section)
+            .or_insert_with(|| x86::CodeMap::decode(elf.data(r.section)));
+        // Only a branch whose operand is the relocated field is a site.
+        let Some(i) = map.insn_at(r.offset) else {
+            continue;
+        };
+        if !(i.is_jump || (rp && i.is_call)) || i.start + i.len as u64 != r.offset + 4 {
+            continue;
+        }
+        if ret {
+            rets.push((r.section, i.start));
+        } else {
+            rps.push((r.section, i.start));
         }
     }
     for v in [&mut rets, &mut rps] {
@@ -250,14 +253,15 @@ fn site_sections(
         .ok_or_else(|| Error::malformed("no symbol table").in_file(&elf.path))?;
     let mut rela = Vec::with_capacity(sites.len() * 24);
     for (k, &(sec, off)) in sites.iter().enumerate() {
-        // The section symbol, as objtool uses; else the function around
-        // the site (never a weak one, whose definition may be replaced).
+        // The section symbol, as objtool uses (it creates one when the
+        // assembler left it out, tools/objtool/elf.c
+        // elf_add_reloc_to_insn()); else the symbol around the site. A weak
+        // one is fine here: the completed object is only read by klpwrite,
+        // which resolves the site by address, never linked.
         let (sym, addend) = match elf.sections[sec].symbol {
             Some(s) => (s, off as i64),
             None => match elf.symbol_containing(sec, off) {
-                Some(f) if elf.symbols[f].bind() != STB_WEAK => {
-                    (f, (off - elf.symbols[f].value) as i64)
-                }
+                Some(f) => (f, (off - elf.symbols[f].value) as i64),
                 _ => {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -310,10 +314,12 @@ pub fn complete(elf: Elf) -> Result<Elf> {
     let want_rets = !rets.is_empty() && !has(b".return_sites");
     // `.retpoline_sites` is newer (5.16) than retpolines: an object objtool
     // processed for an older kernel has thunk calls and no list, so their
-    // absence is no evidence. Return thunks and `.return_sites` came
-    // together (5.19 and the stable backports), and imply a kernel that
-    // reads `.retpoline_sites` too.
-    let want_rps = want_rets && !rps.is_empty() && !has(b".retpoline_sites");
+    // absence is no evidence by itself. Once other evidence shows the object
+    // is raw, the list is written: a kernel that predates it ignores the
+    // section (the module loader only looks it up by name,
+    // arch/x86/kernel/module.c module_finalize()).
+    let raw = !jumps.is_empty() || want_rets;
+    let want_rps = raw && !rps.is_empty() && !has(b".retpoline_sites");
     let mut c = Completion::default();
     if let Some(j) = jumps.first() {
         c.evidence.push(format!(

@@ -13,11 +13,12 @@
 //! `noinstr`, `__lockfunc`, `__kprobes`, ...; include/linux/sched/debug.h,
 //! include/linux/compiler_types.h, include/linux/spinlock.h).
 //!
-//! - [`check_split`] refuses, up front, an object built without the flags.
+//! - [`check_split`] refuses, up front, an object built without
+//!   `-ffunction-sections`.
 //! - [`unrelocated_escapes`] finds, in a chunk of code extract copies, a
 //!   reference the assembler resolved to a place outside the chunk.
 
-use iced_x86::{Decoder, DecoderOptions, Instruction};
+use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind};
 
 use crate::elf::Elf;
 use crate::error::{Error, ErrorKind, Result, show};
@@ -32,7 +33,6 @@ const DEFAULT_TEXT: &[&str] = &[
     ".text.startup",
     ".text.exit",
 ];
-const DEFAULT_DATA: &[&str] = &[".data", ".bss", ".rodata"];
 
 fn in_named(elf: &Elf, sec: usize, prefixes: &[&str], name: &[u8]) -> bool {
     let sname = &elf.sections[sec].name;
@@ -45,11 +45,22 @@ fn in_named(elf: &Elf, sec: usize, prefixes: &[&str], name: &[u8]) -> bool {
 }
 
 /// Refuse an object compiled without `-ffunction-sections` (functions in
-/// the default `.text` and none in a section of its own) or without
-/// `-fdata-sections` (data objects likewise). `what` says which command
-/// refuses.
+/// the default `.text` and none in a section of its own). Data needs no
+/// such check: a reference to data is always a relocation (the assembler
+/// resolves only PC-relative references inside one section, i.e. code to
+/// code), and a reference into shared data that no symbol covers is
+/// refused by extract where it is found. Assembler sources (an STT_FILE
+/// ending in `.S`/`.s`) have no such flag; [`unrelocated_escapes`] guards
+/// their code.
 pub fn check_split(elf: &Elf) -> Result<()> {
-    let (mut shared_f, mut own_f, mut shared_d, mut own_d) = (None, false, None, false);
+    let asm = elf
+        .symbols
+        .iter()
+        .any(|s| s.is_file() && (s.name.ends_with(b".S") || s.name.ends_with(b".s")));
+    if asm {
+        return Ok(());
+    }
+    let (mut shared_f, mut own_f) = (None, false);
     for (i, s) in elf.symbols.iter().enumerate() {
         let Some(sec) = s.section else { continue };
         if s.name.is_empty() || crate::elf::names::prefix_target(&s.name).is_some() {
@@ -63,39 +74,25 @@ pub fn check_split(elf: &Elf) -> Result<()> {
                 let base = crate::elf::names::child_parent(&s.name).unwrap_or(&s.name);
                 own_f |= in_named(elf, sec, DEFAULT_TEXT, base);
             }
-        } else if s.is_object() && s.size > 0 {
-            if DEFAULT_DATA.contains(&sname.as_str()) {
-                shared_d.get_or_insert(i);
-            } else {
-                own_d |= in_named(elf, sec, DEFAULT_DATA, &s.name);
-            }
         }
     }
-    let refuse = |flag: &str, sym: usize| {
+    let refuse = |sym: usize| {
         let s = &elf.symbols[sym];
         Error::new(
             ErrorKind::Refused,
             format!(
-                "the object was built without {flag}: {} is in {} with the rest of the file's {}, so references between them carry no relocation and no one of them can be copied alone",
+                "the object was built without -ffunction-sections: {} is in {} with the rest of the file's functions, so calls between them carry no relocation and no one of them can be copied alone",
                 s.display_name(),
                 elf.sections[s.section.expect("defined")].display_name(),
-                if flag == "-ffunction-sections" { "functions" } else { "data" }
             ),
         )
         .in_file(&elf.path)
         .hint("rebuild the original and the patched object with -ffunction-sections -fdata-sections, e.g. make KCFLAGS=\"-ffunction-sections -fdata-sections\" path/to/file.o (what klp-build and kpatch-build do)")
     };
-    if let Some(f) = shared_f
-        && !own_f
-    {
-        return Err(refuse("-ffunction-sections", f));
+    match shared_f {
+        Some(f) if !own_f => Err(refuse(f)),
+        _ => Ok(()),
     }
-    if let Some(d) = shared_d
-        && !own_d
-    {
-        return Err(refuse("-fdata-sections", d));
-    }
-    Ok(())
 }
 
 /// In the code `data[start..end]` of a section, the instructions that refer
@@ -114,28 +111,39 @@ pub fn unrelocated_escapes(data: &[u8], start: u64, end: u64, relocs: &[u64]) ->
         if insn.is_invalid() {
             continue;
         }
-        let target = if insn.is_call_near()
-            || insn.is_jmp_short_or_near()
-            || insn.is_jcc_short_or_near()
-            || insn.is_jcx_short()
-            || insn.is_loop()
-            || insn.is_loopcc()
-        {
-            insn.near_branch_target()
+        // Every near branch (call, jmp, jcc, loop, jrcxz, xbegin) has its
+        // displacement where iced reports the immediate; a RIP-relative
+        // memory operand has it as the displacement.
+        let co = d.get_constant_offsets(&insn);
+        let (target, field, size) = if matches!(
+            insn.op0_kind(),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+        ) {
+            (
+                insn.near_branch_target(),
+                co.immediate_offset(),
+                co.immediate_size(),
+            )
         } else if insn.is_ip_rel_memory_operand() {
-            insn.ip_rel_memory_address()
+            (
+                insn.ip_rel_memory_address(),
+                co.displacement_offset(),
+                co.displacement_size(),
+            )
         } else {
             continue;
         };
         if (start..end).contains(&target) {
             continue;
         }
-        let (ip, next) = (insn.ip(), insn.next_ip());
-        let k = relocs.partition_point(|&o| o < ip);
-        if relocs.get(k).is_some_and(|&o| o < next) {
-            continue; // the relocation decides the target
+        // A relocation on that field decides the target; one elsewhere in
+        // the instruction (an immediate) does not.
+        let (fs, fe) = (insn.ip() + field as u64, insn.ip() + (field + size) as u64);
+        let k = relocs.partition_point(|&o| o < fs);
+        if size > 0 && relocs.get(k).is_some_and(|&o| o < fe) {
+            continue;
         }
-        out.push((ip, target));
+        out.push((insn.ip(), target));
     }
     out
 }
@@ -154,4 +162,44 @@ pub fn escape_error(elf: &Elf, sec: usize, at: u64, target: u64) -> Error {
     )
     .in_file(&elf.path)
     .hint("functions that share a section (built without -ffunction-sections, or put together by an attribute such as __sched or noinstr) can only be patched when their references to each other are relocations; patch the callers of the shared-section function instead, or move the changed code out of the attribute section")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unrelocated_escapes;
+
+    // 0x00: ret; 0x01..: chunk [1, 0x12)
+    //  1: e8 fa ff ff ff      call 0 (rel32 -6)
+    //  6: eb f8               jmp 0  (rel8 -8)
+    //  8: c7 05 f2 ff ff ff 2a 00 00 00   movl $0x2a, 0(%rip) (disp -14 from 0x12)
+    const CODE: &[u8] = &[
+        0xc3, 0xe8, 0xfa, 0xff, 0xff, 0xff, 0xeb, 0xf8, 0xc7, 0x05, 0xee, 0xff, 0xff, 0xff, 0x2a,
+        0x00, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn escapes_without_relocations() {
+        let e = unrelocated_escapes(CODE, 1, CODE.len() as u64, &[]);
+        assert_eq!(e, vec![(1, 0), (6, 0), (8, 0)]);
+    }
+
+    #[test]
+    fn a_relocation_on_the_operand_decides() {
+        // rel32 of the call at 2, disp32 of the mov at 0xa
+        let e = unrelocated_escapes(CODE, 1, CODE.len() as u64, &[2, 0xa]);
+        assert_eq!(e, vec![(6, 0)]);
+    }
+
+    #[test]
+    fn a_relocation_on_the_immediate_does_not() {
+        // only the mov's imm32 (at 0xe) is relocated: its RIP-relative
+        // destination is still the assembler's
+        let e = unrelocated_escapes(CODE, 1, CODE.len() as u64, &[0xe]);
+        assert_eq!(e, vec![(1, 0), (6, 0), (8, 0)]);
+    }
+
+    #[test]
+    fn targets_inside_the_chunk_are_fine() {
+        assert!(unrelocated_escapes(CODE, 0, CODE.len() as u64, &[]).is_empty());
+    }
 }

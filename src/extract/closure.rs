@@ -527,6 +527,12 @@ impl<'a> Ex<'a> {
             ));
             return Ok(());
         }
+        if p.symbols[t].is_func() && self.is_instruction_field(id, sec, off) {
+            self.explain.push(format!(
+                "  {here}: {secn}{off:+#x} is both the start of {tn} and the end of {en}, which reach different places; the special-section field holds an instruction address, so it is {tn}"
+            ));
+            return Ok(());
+        }
         let insn = self.insn_text(id);
         let r = p.relocs[id];
         Err(err_at(
@@ -541,6 +547,25 @@ impl<'a> Ex<'a> {
         .hint(format!(
             "if the code loops up to the end of {en}, loop with an index (i < ARRAY_SIZE({en})) so the compiler does not form its end address; if the patch adds {tn} or {en} to a shared section (__read_mostly, __section()), leave the new object out of it so the section keeps the target's layout"
         )))
+    }
+
+    /// Whether relocation `id`, which points at `sec+off`, fills a field of
+    /// a special-section entry that holds the address of an instruction,
+    /// which is never the end of an object: `Role::Code` (the site of an
+    /// `__mcount_loc` record, a jump label, an alternative, an exception
+    /// table entry, ...), and an ORC IP anywhere but the section's end
+    /// (objtool's only end marker is the section terminator at `sh_size`,
+    /// orc_create() in tools/objtool/orc_gen.c).
+    fn is_instruction_field(&self, id: usize, sec: usize, off: u64) -> bool {
+        let r = self.p.relocs[id];
+        let Some(layout) = self.entry_sizes.get(&r.section) else {
+            return false;
+        };
+        layout.fields.iter().any(|f| {
+            f.offset == r.offset % layout.size
+                && (f.role == x86::Role::Code
+                    || (f.role == x86::Role::CodeOrEnd && off < self.p.sections[sec].sh_size))
+        })
     }
 
     /// The target address of a kernel destination: (section name when the

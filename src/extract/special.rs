@@ -114,7 +114,14 @@ impl Ex<'_> {
                 let Some((tsec, toff)) = self.reloc_target(id) else {
                     continue;
                 };
-                if !self.in_extracted_code(tsec, toff, cf.role == Role::CodeOrEnd) {
+                // An ORC IP at an offset is the state of the instruction
+                // there; only the section's end holds objtool's terminator
+                // (orc_create() in tools/objtool/orc_gen.c adds one per
+                // section at sh_size). So an entry at the end of an
+                // extracted range that is not the section's end belongs to
+                // the function that starts there.
+                let end_ok = cf.role == Role::CodeOrEnd && toff == p.sections[tsec].sh_size;
+                if !self.in_extracted_code(tsec, toff, end_ok) {
                     continue;
                 }
                 self.decided.insert((sec, k));

@@ -496,6 +496,28 @@ else
 		else fail "blank_line/diff_$b" "exit $rc: $(head -c 300 "$KW/b10-$b-diff.log" | tr '\n' ' ')"; fi
 	done
 
+	# Issue 12: functions of kernel/sched/core.o's .sched.text (__sched), one
+	#    section for all of them. yield_to ends where schedule_idle starts:
+	#    the __mcount_loc/ORC entry at that offset is schedule_idle's
+	#    instruction, not yield_to's end, and yield_to extracts. schedule_idle
+	#    calls the static __schedule with no relocation (the assembler
+	#    resolved it inside the section): refused, never copied with a call
+	#    to the old distance.
+	sched_o=$(pair_obj "blankline:kernel/sched/core.o" ORIG) sched_p=$(pair_obj "blankline:kernel/sched/core.o" PATCHED)
+	for t in yield_to:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
+		f=${t%%:*} want=${t#*:} msg=${want#*:}
+		want=${want%%:*}
+		echo "$f" >"$KW/sched-$f.list"
+		rm -f "$KW/sched-$f.o"
+		"$KLPWRITE" extract "$sched_p" --orig "$sched_o" --changes "$KW/sched-$f.list" --objname vmlinux \
+			--symbols "$VM" --symvers "$E2E_SYMVERS" -o "$KW/sched-$f.o" >"$KW/sched-$f.log" 2>&1
+		rc=$?
+		if [ "$rc" = "$want" ] && { [ -z "$msg" ] || grep -q "$msg" "$KW/sched-$f.log"; } &&
+			{ [ "$rc" != 0 ] || [ -s "$KW/sched-$f.o" ]; }; then
+			pass "shared_section/$f (exit $rc)"
+		else fail "shared_section/$f" "exit $rc, want $want: $(head -c 300 "$KW/sched-$f.log" | tr '\n' ' ')"; fi
+	done
+
 	# Refusals: nothing is written when the inputs disagree.
 	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...
 		local name=$1 want=$2 out=$KW/refused.ko
