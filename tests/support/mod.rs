@@ -281,7 +281,7 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
             continue;
         };
         let relocs: Vec<_> = elf.relocs_for(s.index).copied().collect();
-        let ok = layouts.iter().any(|l| {
+        let fits = |l: &x86::Layout| {
             s.sh_size % l.size == 0
                 && relocs.iter().all(|r| {
                     l.fields
@@ -297,7 +297,8 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
                             == 1
                     })
                 })
-        });
+        };
+        let ok = layouts.iter().any(fits);
         assert!(
             ok,
             "{path}: special section {} does not consist of whole, fully relocated entries",
@@ -305,7 +306,7 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
         );
         // Every entry describes code of the output: its code field points
         // into (or, for ORC, just past) a function defined here.
-        let l = layouts.iter().find(|l| s.sh_size % l.size == 0).unwrap();
+        let l = layouts.iter().find(|l| fits(l)).unwrap();
         for r in &relocs {
             let Some(f) = l.fields.iter().find(|f| f.offset == r.offset % l.size) else {
                 continue;
