@@ -142,6 +142,9 @@ pub struct Ctx<'a> {
     meta: HashMap<usize, Vec<(u64, u64)>>,
     /// The entry layout of each special section split into entries.
     entry_layouts: HashMap<usize, &'static x86::Layout>,
+    /// A layout given by `--struct-size` or BTF that the object
+    /// contradicts: an error, not a warning.
+    fatal: Option<crate::error::Error>,
     children: HashMap<usize, Vec<usize>>,
     warnings: Vec<String>,
 }
@@ -189,6 +192,7 @@ impl<'a> Ctx<'a> {
     pub fn with_hints(elf: &'a Elf, hints: &LayoutHints) -> Ctx<'a> {
         let mut ctx = Ctx {
             entry_layouts: HashMap::new(),
+            fatal: None,
             elf,
             ro_bounds: HashMap::new(),
             bug_lines: HashMap::new(),
@@ -577,6 +581,12 @@ impl<'a> Ctx<'a> {
             let relocs = self.relocs.get(&sec).cloned().unwrap_or_default();
             let layout = match special::detect_layout(elf, sec, layouts, &relocs, hints) {
                 Ok(l) => l,
+                Err(e) if hints.decides(&s.name) => {
+                    // The user's --struct-size or the target's BTF says
+                    // what the entries are, and the object disagrees.
+                    self.fatal.get_or_insert(e);
+                    continue;
+                }
                 Err(e) => {
                     self.warnings.push(format!(
                         "{}: not folded into checksums: {}",
@@ -1194,7 +1204,10 @@ pub fn run(elf: &Elf) -> Result<Checksums> {
 /// [`run`] with special-section entry layouts from `--struct-size` and
 /// the target's BTF.
 pub fn run_with(elf: &Elf, hints: &LayoutHints) -> Result<Checksums> {
-    let ctx = Ctx::with_hints(elf, hints);
+    let mut ctx = Ctx::with_hints(elf, hints);
+    if let Some(e) = ctx.fatal.take() {
+        return Err(e);
+    }
     let mut out = Checksums::default();
     for s in &elf.symbols {
         match is_checksummed(elf, s.index) {

@@ -39,6 +39,18 @@ pub fn misfit(elf: &Elf, sec: usize, l: &Layout, relocs: &[usize]) -> Option<Str
             s.sh_size, l.size
         ));
     }
+    if let Some(at) = l.not_file {
+        let files = relocs
+            .iter()
+            .filter(|&&id| elf.relocs[id].offset % l.size == at)
+            .map(|&id| string_at(elf, id).is_some_and(|t| is_source_file(&t)))
+            .collect::<Vec<bool>>();
+        if !files.is_empty() && files.iter().all(|&f| f) {
+            return Some(format!(
+                "field offset {at} names a source file in every entry, a message in this layout"
+            ));
+        }
+    }
     let mut seen = BTreeSet::new();
     for &id in relocs {
         let r = elf.relocs[id];
@@ -67,7 +79,17 @@ pub fn misfit(elf: &Elf, sec: usize, l: &Layout, relocs: &[usize]) -> Option<Str
         }
     }
     let n = s.sh_size.div_ceil(l.size);
+    let data = elf.data(sec);
     for k in 0..n {
+        for &(a, b) in l.pad {
+            let (x, y) = ((k * l.size + a) as usize, (k * l.size + b) as usize);
+            if data.get(x..y).is_some_and(|p| p.iter().any(|&c| c != 0)) {
+                return Some(format!(
+                    "entry {k} (+{:#x}) has non-zero bytes at {a}..{b}, padding in this layout",
+                    k * l.size
+                ));
+            }
+        }
         for f in l.fields.iter().filter(|f| f.required) {
             if !seen.contains(&(k, f.offset)) {
                 return Some(format!(
@@ -79,6 +101,27 @@ pub fn misfit(elf: &Elf, sec: usize, l: &Layout, relocs: &[usize]) -> Option<Str
         }
     }
     None
+}
+
+/// The string relocation `id` points at (a data field, no adjustment).
+fn string_at(elf: &Elf, id: usize) -> Option<Vec<u8>> {
+    let r = elf.relocs[id];
+    let s = &elf.symbols[r.symbol];
+    let sec = s.section?;
+    if !elf.sections[sec].is_strings() {
+        return None;
+    }
+    let off = crate::elf::uoffset_of(s.value, r.addend, 0)? as usize;
+    let tail = elf.data(sec).get(off..)?;
+    let end = tail.iter().position(|&b| b == 0)?;
+    Some(tail[..end].to_vec())
+}
+
+/// Whether `t` looks like `__FILE__` of kernel code.
+fn is_source_file(t: &[u8]) -> bool {
+    [&b".c"[..], b".h", b".S", b".rs"]
+        .iter()
+        .any(|e| t.ends_with(e) && t.len() > e.len())
 }
 
 fn sizes(layouts: &[Layout]) -> String {
@@ -115,6 +158,13 @@ pub struct LayoutHints {
 }
 
 impl LayoutHints {
+    /// Whether the user or the target's BTF says what `section`'s entries
+    /// are (a misfit is then an error, never a warning).
+    pub fn decides(&self, section: &[u8]) -> bool {
+        let name = show(section);
+        self.sizes.contains_key(&name) || self.btf.contains_key(&name)
+    }
+
     /// Hints with the entry structs of `btf` (read from `path`).
     pub fn with_btf(mut self, path: &str, btf: &Btf) -> LayoutHints {
         for spec in x86::SPECIAL_SECTIONS {
@@ -248,13 +298,27 @@ fn derive_layout(
             ));
         }
     }
-    // Everything not relocated (and not the line) is meaning.
+    // A known, smaller layout with the same relocated fields is the
+    // struct this one extends with trailing members: its line and its
+    // meaningless bytes (padding, which `raw` leaves out) carry over; the
+    // bytes past its end count. Otherwise every byte that is neither
+    // relocated nor the line counts.
+    let base = known.iter().find(|l| {
+        l.size < size
+            && l.fields.len() == fields.len()
+            && l.fields
+                .iter()
+                .zip(&fields)
+                .all(|(a, b)| a.offset == b.offset && a.types.contains(&b.types[0]))
+    });
+    let line_at = line_at.or(base.and_then(|b| b.line_at));
     let mut raw: Vec<(u64, u64)> = Vec::new();
     let covered = |o: u64| {
         fields.iter().any(|f| {
             let w = x86::reloc_width(f.types[0]).unwrap_or(8) as u64;
             o >= f.offset && o < f.offset + w
         }) || line_at.is_some_and(|l| o >= l && o < l + 2)
+            || base.is_some_and(|b| o < b.size && !b.raw.iter().any(|&(x, y)| o >= x && o < y))
     };
     for o in 0..size {
         if covered(o) {
@@ -275,6 +339,8 @@ fn derive_layout(
         raw,
         line_at,
         btf: &[],
+        pad: &[],
+        not_file: None,
         kernels,
     })))
 }

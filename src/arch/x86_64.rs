@@ -308,6 +308,15 @@ pub struct Layout {
     /// layout to be the one it describes, when several layouts of a
     /// section have the same size; empty: the size decides.
     pub btf: &'static [(&'static str, u64)],
+    /// Padding `[a, b)` that `.org` fills with zeros in every entry of this
+    /// layout: an entry with other bytes there is not of this layout
+    /// (tells apart rows of one size whose relocations agree).
+    pub pad: &'static [(u64, u64)],
+    /// A relocated string field that holds a message, never a source file
+    /// name: when the field names a source file (`*.c`, `*.h`, `*.S`,
+    /// `*.rs`) in every entry, the section is not of this layout (the same
+    /// place held `__FILE__` in another layout of the same size).
+    pub not_file: Option<u64>,
     /// Which kernels use it.
     pub kernels: &'static str,
 }
@@ -378,6 +387,8 @@ const ONE_PC32: &[Layout] = &[Layout {
     raw: &[],
     line_at: None,
     btf: &[],
+    pad: &[],
+    not_file: None,
     kernels: "all",
 }];
 
@@ -403,6 +414,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[(8, 12)],
                 line_at: None,
                 btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "5.14-6.4 (u16 cpuid, instrlen, replacementlen)",
             },
             Layout {
@@ -416,6 +429,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[(8, 13)],
                 line_at: None,
                 btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "4.x-5.13 (with padlen)",
             },
             Layout {
@@ -429,6 +444,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[(8, 14)],
                 line_at: None,
                 btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "6.5+ (u32 ft_flags)",
             },
         ]),
@@ -448,6 +465,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[],
                 line_at: None,
                 btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "5.0+ (relative entries)",
             },
             Layout {
@@ -461,6 +480,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[],
                 line_at: None,
                 btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "before 5.0 (absolute entries)",
             },
         ]),
@@ -475,6 +496,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             raw: &[],
             line_at: None,
             btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "5.10+",
         }]),
         restriction: Restriction::StaticCall,
@@ -494,6 +517,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             raw: &[(8, 12)],
             line_at: None,
             btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "4.6+ (insn, fixup, handler/data)",
         }]),
         restriction: Restriction::None,
@@ -511,10 +536,15 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
     //   {bug_addr_disp, format_disp, file_disp, line, flags} = 16 bytes with
     //   DEBUG_BUGVERBOSE and {bug_addr_disp, format_disp, flags} + 2 = 12
     //   without. The latter has the relocations of the older verbose
-    //   12-byte entry (PC32 at 0 and 4): only the target's BTF (member
-    //   offsets, `btf` below) tells them apart; without BTF the older
-    //   layout is taken (the table order), which can only over-report (a
-    //   7.x flags change is seen as a line change, hashed as "line").
+    //   12-byte entry (PC32 at 0 and 4). The target's BTF (member offsets,
+    //   `btf` below) tells them apart; without it the content does: bytes
+    //   10..12 are zero in every 7.x entry (`.org`), while the older
+    //   entry's flags are there, non-zero for every WARN (BUGFLAG_WARNING);
+    //   and the older entry's field at 4 is `__FILE__` (a `*.c`/`*.h`
+    //   name) in every entry, the 7.x one a message ("" for WARN_ON and
+    //   BUG, WARN_CONDITION_STR without DEBUG_BUGVERBOSE_DETAILED). A table
+    //   of older BUG()s only (flags 0) is therefore still read as the older
+    //   layout.
     //
     // The unrelocated line and flags are used by src/checksum.rs
     // build_meta: flags hashed, the line recorded to mask __LINE__.
@@ -537,16 +567,9 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     ("line", 12),
                     ("flags", 14),
                 ],
+                pad: &[],
+                not_file: None,
                 kernels: "7.x x86-64 with DEBUG_BUGVERBOSE (addr, format, file, line, flags)",
-            },
-            Layout {
-                size: 12,
-                fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Data)],
-                repl_len_at: None,
-                raw: &[(10, 12)],
-                line_at: Some(8),
-                btf: &[("file_disp", 4), ("line", 8), ("flags", 10)],
-                kernels: "before 7.x with DEBUG_BUGVERBOSE (addr, file, line, flags)",
             },
             Layout {
                 size: 12,
@@ -555,7 +578,20 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[(8, 10)],
                 line_at: None,
                 btf: &[("format_disp", 4), ("flags", 8)],
+                pad: &[(10, 12)],
+                not_file: Some(4),
                 kernels: "7.x x86-64 without DEBUG_BUGVERBOSE (addr, format, flags)",
+            },
+            Layout {
+                size: 12,
+                fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Data)],
+                repl_len_at: None,
+                raw: &[(10, 12)],
+                line_at: Some(8),
+                btf: &[("file_disp", 4), ("line", 8), ("flags", 10)],
+                pad: &[],
+                not_file: None,
+                kernels: "before 7.x with DEBUG_BUGVERBOSE (addr, file, line, flags)",
             },
             Layout {
                 size: 8,
@@ -564,6 +600,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 raw: &[(4, 6)],
                 line_at: None,
                 btf: &[("flags", 4)],
+                pad: &[],
+                not_file: None,
                 kernels: "before 7.x without DEBUG_BUGVERBOSE (addr, flags)",
             },
         ]),
@@ -584,6 +622,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             raw: &[(8, 10)],
             line_at: None,
             btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "up to 6.7 (instr pointer, type, len)",
         }]),
         restriction: Restriction::None,
@@ -597,6 +637,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             raw: &[],
             line_at: None,
             btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "all",
         }]),
         restriction: Restriction::None,
@@ -610,6 +652,8 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             raw: &[],
             line_at: None,
             btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "all (ORC unwinder)",
         }]),
         restriction: Restriction::None,

@@ -527,6 +527,20 @@ impl Case {
 
     /// Command-line arguments for the case's command, writing to `out`.
     pub fn args(&self, list: &Path, out: &Path) -> Vec<String> {
+        // An `arg` naming a file of the case directory (`--btf bug16.btf`)
+        // is passed with the directory.
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .map(|a| {
+                let p = self.dir.join(a);
+                if !a.starts_with('-') && p.is_file() {
+                    p.display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
         let p = |f: &str| self.dir.join(f).display().to_string();
         let mut a: Vec<String> = match self.command.as_str() {
             "diff" => {
@@ -535,7 +549,7 @@ impl Case {
                     p(self.orig.as_deref().expect("checked")),
                     p(&self.patched),
                 ];
-                a.extend(self.extra.iter().cloned());
+                a.extend(extra.iter().cloned());
                 return a;
             }
             "build" => vec![
@@ -572,7 +586,7 @@ impl Case {
             a.push("--orig".into());
             a.push(p(o));
         }
-        a.extend(self.extra.iter().cloned());
+        a.extend(extra.iter().cloned());
         for s in &self.sympos {
             a.push("--sympos".into());
             a.push(s.clone());
