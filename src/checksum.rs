@@ -44,7 +44,7 @@ use crate::arch::x86_64::{self as x86, Role, Treatment};
 use crate::elf::{Elf, names};
 use crate::error::{Result, show};
 use crate::linemask;
-use crate::special;
+use crate::special::{self, LayoutHints};
 
 pub use crate::linemask::{LINE_CALLEES, LineCallee};
 
@@ -140,6 +140,11 @@ pub struct Ctx<'a> {
     relocs: HashMap<usize, Vec<usize>>,
     /// Per section: (code offset, entry hash), sorted.
     meta: HashMap<usize, Vec<(u64, u64)>>,
+    /// The entry layout of each special section split into entries.
+    entry_layouts: HashMap<usize, &'static x86::Layout>,
+    /// A layout given by `--struct-size` or BTF that the object
+    /// contradicts: an error, not a warning.
+    fatal: Option<crate::error::Error>,
     children: HashMap<usize, Vec<usize>>,
     warnings: Vec<String>,
 }
@@ -179,7 +184,15 @@ fn h_str(h: &mut impl Sink, tag: &[u8], s: &[u8]) {
 impl<'a> Ctx<'a> {
     /// Index `elf` for checksumming.
     pub fn new(elf: &'a Elf) -> Ctx<'a> {
+        Ctx::with_hints(elf, &LayoutHints::default())
+    }
+
+    /// [`Self::new`] with special-section entry layouts from
+    /// `--struct-size` and the target's BTF.
+    pub fn with_hints(elf: &'a Elf, hints: &LayoutHints) -> Ctx<'a> {
         let mut ctx = Ctx {
+            entry_layouts: HashMap::new(),
+            fatal: None,
             elf,
             ro_bounds: HashMap::new(),
             bug_lines: HashMap::new(),
@@ -224,7 +237,7 @@ impl<'a> Ctx<'a> {
             v.sort_by_key(|&c| (names::demangle(&elf.symbols[c].name), c));
         }
         ctx.build_ro_bounds();
-        ctx.build_meta();
+        ctx.build_meta(hints);
         for v in ctx.meta.values_mut() {
             v.sort_unstable();
         }
@@ -310,7 +323,21 @@ impl<'a> Ctx<'a> {
             h_i64(h, off - fstart as i64);
             return;
         }
-        let named = if s.is_section() || s.name.is_empty() || names::is_local_label(&s.name) {
+        let unnamed = s.is_section() || s.name.is_empty() || names::is_local_label(&s.name);
+        if unnamed
+            && off >= 0
+            && (off as u64) < ps.sh_size
+            && let Some(&layout) = self.entry_layouts.get(&sec)
+        {
+            // A reference into a table of fixed-size entries (7.x WARN
+            // sites load their own `__bug_table` entry: `lea 2f(%rip)` of
+            // __WARN_bug_entry, arch/x86/include/asm/bug.h) is a reference
+            // to that entry, not to its place: one WARN added earlier in
+            // the object moves every later entry.
+            self.hash_entry(h, sec, layout, off as u64, func, cx);
+            return;
+        }
+        let named = if unnamed {
             (off >= 0)
                 .then(|| elf.resolve_ref(sec, off as u64).map(|t| t.sym))
                 .flatten()
@@ -361,6 +388,41 @@ impl<'a> Ctx<'a> {
                     h_i64(h, off);
                 }
             }
+        }
+    }
+
+    /// Entry `off / size` of special section `sec` by content: the offset
+    /// into it, its meaningful unrelocated bytes (the table's `raw`; a bug
+    /// entry's line is left out like every `__LINE__`) and the targets of
+    /// its relocations (code by function and offset, strings by text).
+    fn hash_entry(
+        &self,
+        h: &mut impl Sink,
+        sec: usize,
+        layout: &x86::Layout,
+        off: u64,
+        func: Option<(usize, u64, u64)>,
+        cx: &mut Tcx,
+    ) {
+        let start = off - off % layout.size;
+        let end = (start + layout.size).min(self.elf.sections[sec].sh_size);
+        h_str(h, b"E", &self.elf.sections[sec].name);
+        h_u64(h, off - start);
+        let here = self.relocs_in(sec, start, end);
+        let d = self.elf.data(sec);
+        for &(a, b) in layout.raw {
+            let relocated = here.iter().any(|&id| {
+                let o = self.elf.relocs[id].offset - start;
+                o >= a && o < b
+            });
+            if !relocated {
+                let (x, y) = ((start + a) as usize, (start + b) as usize);
+                h.update(d.get(x..y.min(d.len())).unwrap_or(&[]));
+            }
+        }
+        for &id in here {
+            h_u64(h, self.elf.relocs[id].offset - start);
+            self.hash_target_cx(h, id, 0, func, cx);
         }
     }
 
@@ -500,7 +562,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Index the special-section entries by the code they describe.
-    fn build_meta(&mut self) {
+    fn build_meta(&mut self, hints: &LayoutHints) {
         let elf = self.elf;
         for sec in 0..elf.sections.len() {
             let s = &elf.sections[sec];
@@ -517,8 +579,14 @@ impl<'a> Ctx<'a> {
                 continue; // ORC follows from the code itself
             }
             let relocs = self.relocs.get(&sec).cloned().unwrap_or_default();
-            let layout = match special::detect_layout(elf, sec, layouts, &relocs, None) {
+            let layout = match special::detect_layout(elf, sec, layouts, &relocs, hints) {
                 Ok(l) => l,
+                Err(e) if hints.decides(&s.name) => {
+                    // The user's --struct-size or the target's BTF says
+                    // what the entries are, and the object disagrees.
+                    self.fatal.get_or_insert(e);
+                    continue;
+                }
                 Err(e) => {
                     self.warnings.push(format!(
                         "{}: not folded into checksums: {}",
@@ -528,6 +596,7 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
             };
+            self.entry_layouts.insert(sec, layout);
             let data = elf.data(sec);
             for e in special::entries(elf, sec, layout, &relocs) {
                 let Some(&(_, code)) = e
@@ -552,34 +621,22 @@ impl<'a> Ctx<'a> {
                     continue;
                 };
                 // The line of a verbose bug entry (`struct bug_entry` of
-                // include/asm-generic/bug.h with CONFIG_DEBUG_BUGVERBOSE:
-                // bug_addr_disp, file_disp, unsigned short line, flags),
-                // for the __LINE__ a WARN passes to __warn_printk.
-                if s.name == b".__bug_table"[1..] && layout.size == 12 && bytes.len() >= 10 {
-                    self.bug_lines.insert(
-                        (csec, coff as u64),
-                        u16::from_le_bytes([bytes[8], bytes[9]]) as i64,
-                    );
+                // include/asm-generic/bug.h with CONFIG_DEBUG_BUGVERBOSE),
+                // for the __LINE__ a WARN passes to __warn_printk; never
+                // hashed (a moved WARN is no change).
+                if let Some(at) = layout.line_at
+                    && let Some(l) = bytes.get(at as usize..at as usize + 2)
+                {
+                    self.bug_lines
+                        .insert((csec, coff as u64), u16::from_le_bytes([l[0], l[1]]) as i64);
                 }
-                // Unrelocated bytes that carry meaning.
-                let raw: &[(u64, u64)] = match (&s.name[..], layout.size) {
-                    (b".altinstructions", _) => &[(8, 0)],
-                    // `flags` (BUGFLAG_WARNING/ONCE/NO_CUT_HERE and the
-                    // taint in the high byte, include/asm-generic/bug.h):
-                    // after file_disp and line with CONFIG_DEBUG_BUGVERBOSE,
-                    // right after bug_addr_disp without it (x86 _BUG_FLAGS
-                    // in arch/x86/include/asm/bug.h, 6.1: `.long 1b - .`,
-                    // `.word flags`, `.org 2b+sizeof(struct bug_entry)`:
-                    // 4 + 2 + 2 bytes of padding). WARN_ON -> WARN_ON_ONCE
-                    // only changes these bytes (review F4).
-                    (b"__bug_table", 12) => &[(10, 12)],
-                    (b"__bug_table", 8) => &[(4, 6)],
-                    (b"__ex_table", _) => &[(8, 12)],
-                    (b".parainstructions", _) => &[(8, 10)],
-                    _ => &[],
-                };
+                // Unrelocated bytes that carry meaning (the table's `raw`:
+                // the bug flags BUGFLAG_WARNING/ONCE/NO_CUT_HERE/ARGS and
+                // the taint, the alternative's feature, the exception
+                // type; WARN_ON -> WARN_ON_ONCE only changes bug flags,
+                // review F4).
+                let raw = layout.raw;
                 for &(a, b) in raw {
-                    let b = if b == 0 { layout.size } else { b };
                     let reloc_here = e.fields.iter().any(|(f, _)| f.offset >= a && f.offset < b);
                     if !reloc_here {
                         h.update(bytes.get(a as usize..b as usize).unwrap_or(&[]));
@@ -1141,7 +1198,16 @@ pub fn is_checksummed(elf: &Elf, sym: usize) -> Option<Kind> {
 
 /// Compute every checksum of `elf`.
 pub fn run(elf: &Elf) -> Result<Checksums> {
-    let ctx = Ctx::new(elf);
+    run_with(elf, &LayoutHints::default())
+}
+
+/// [`run`] with special-section entry layouts from `--struct-size` and
+/// the target's BTF.
+pub fn run_with(elf: &Elf, hints: &LayoutHints) -> Result<Checksums> {
+    let mut ctx = Ctx::with_hints(elf, hints);
+    if let Some(e) = ctx.fatal.take() {
+        return Err(e);
+    }
     let mut out = Checksums::default();
     for s in &elf.symbols {
         match is_checksummed(elf, s.index) {

@@ -10,6 +10,7 @@
 //! that the patched code no longer references, directly or through a new
 //! static helper it moved into (its state would silently be dropped).
 
+use crate::special::LayoutHints;
 use std::collections::HashSet;
 
 use crate::checksum::{self, Checksums, Ctx, Kind};
@@ -121,6 +122,17 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
 
 /// Diff two objects, with pairs the user pinned (`--pair`).
 pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<DiffReport> {
+    run_hinted(orig, patched, pins, &LayoutHints::default())
+}
+
+/// [`run_with`], with special-section entry layouts from `--struct-size`
+/// and the target's BTF (both objects are for the same kernel).
+pub fn run_hinted(
+    orig: &Elf,
+    patched: &Elf,
+    pins: &[correlate::Pin],
+    hints: &LayoutHints,
+) -> Result<DiffReport> {
     if orig.e_machine != patched.e_machine {
         return Err(Error::new(
             ErrorKind::Refused,
@@ -128,8 +140,8 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<Di
         )
         .in_file(&patched.path));
     }
-    let oc = checksum::run(orig)?;
-    let pc = checksum::run(patched)?;
+    let oc = checksum::run_with(orig, hints)?;
+    let pc = checksum::run_with(patched, hints)?;
     let twins = correlate::run_with(orig, patched, pins)?;
     let mut rep = DiffReport {
         warnings: twins.warnings.clone(),
@@ -157,8 +169,8 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<Di
     }
 
     let (ignored_funcs, ignored_secs) = kpatch_ignores(patched);
-    let ctx_o = Ctx::new(orig);
-    let ctx_p = Ctx::new(patched);
+    let ctx_o = Ctx::with_hints(orig, hints);
+    let ctx_p = Ctx::with_hints(patched, hints);
     // Functions and data, in patched symtab order.
     for s in &patched.symbols {
         let p = s.index;

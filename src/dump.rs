@@ -374,7 +374,13 @@ pub fn render_special(elf: &Elf) -> String {
             continue;
         };
         let relocs = special_relocs(elf, s.index);
-        let layout = match crate::special::detect_layout(elf, s.index, layouts, &relocs, None) {
+        let layout = match crate::special::detect_layout(
+            elf,
+            s.index,
+            layouts,
+            &relocs,
+            &Default::default(),
+        ) {
             Ok(l) => l,
             Err(e) => {
                 let _ = writeln!(

@@ -52,6 +52,8 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        layouts: LayoutArgs,
     },
     /// List the functions a patch changed: `changed function: X`, `new function: X`, `removed function: X`.
     #[command(after_help = EXIT_CODES_NO_CHANGE)]
@@ -66,6 +68,8 @@ enum Command {
         /// Pin a pairing correlation cannot decide: ORIG=PATCHED symbol names, FILE:NAME for a name in several files (repeatable).
         #[arg(long, value_name = "ORIG=PATCHED")]
         pair: Vec<String>,
+        #[command(flatten)]
+        layouts: LayoutArgs,
     },
     /// diff + extract in one go: write the livepatch object for ORIG → PATCHED.
     #[command(after_help = EXIT_CODES_NO_CHANGE)]
@@ -96,6 +100,34 @@ enum Command {
         #[arg(long)]
         special: bool,
     },
+}
+
+/// Special-section entry layouts, for the commands without `CommonArgs`.
+#[derive(clap::Args)]
+struct LayoutArgs {
+    /// Entry size of a special section: SECTION=N, e.g. __bug_table=16 (repeatable).
+    #[arg(long = "struct-size", value_name = "SECTION=N")]
+    struct_size: Vec<String>,
+    /// The target kernel's types (vmlinux with .BTF, a bzImage/vmlinuz, or raw BTF such as
+    /// /sys/kernel/btf/vmlinux): special-section entry layouts (struct bug_entry, alt_instr, ...).
+    #[arg(long, value_name = "FILE")]
+    btf: Option<PathBuf>,
+}
+
+/// `--struct-size` and `--btf` as layout hints.
+fn layout_hints(sizes: &[String], btf: Option<&Path>) -> Result<klpwrite::special::LayoutHints> {
+    let hints = klpwrite::special::LayoutHints {
+        sizes: parse_pairs(sizes, "--struct-size", false)?,
+        ..Default::default()
+    };
+    Ok(match btf {
+        Some(p) => {
+            let path = path_str(p);
+            let image = klpwrite::image::KernelImage::load(&path)?;
+            hints.with_btf(&path, &image.btf)
+        }
+        None => hints,
+    })
 }
 
 #[derive(clap::Args)]
@@ -146,6 +178,10 @@ struct CommonArgs {
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).
     #[arg(long = "struct-size", value_name = "SECTION=N")]
     struct_size: Vec<String>,
+    /// The target kernel's types (vmlinux with .BTF, a bzImage/vmlinuz, or raw BTF such as
+    /// /sys/kernel/btf/vmlinux): special-section entry layouts (struct bug_entry, alt_instr, ...).
+    #[arg(long, value_name = "FILE")]
+    btf: Option<PathBuf>,
     /// Target kernel release (MAJOR.MINOR[...]); decides the livepatch rules when the target's symbols do not (5.8+ unless given).
     #[arg(
         long = "kernel-version",
@@ -493,7 +529,7 @@ fn extract_and_write(
     let opts = extract::Options {
         objname: c.objname.clone(),
         sympos: parse_pairs(&c.sympos, "--sympos", true)?,
-        struct_sizes: parse_pairs(&c.struct_size, "--struct-size", false)?,
+        layouts: layout_hints(&c.struct_size, c.btf.as_deref())?,
         kernel: rules,
         patch_symbols: patch_symbols(&c.patch_symbols)?,
         // The release the rules were decided for, recorded with a
@@ -590,6 +626,7 @@ fn run_diff(
     patched: &Path,
     explain: bool,
     pair: &[String],
+    hints: &klpwrite::special::LayoutHints,
 ) -> Result<(diff::DiffReport, Elf, Elf)> {
     let pins = parse_pins(pair)?;
     let o = load_input(&path_str(orig))?;
@@ -601,7 +638,7 @@ fn run_diff(
             eprintln!("klpwrite: warning: {err}; extract will refuse it");
         }
     }
-    let rep = diff::run_with(&o, &p, &pins)?;
+    let rep = diff::run_hinted(&o, &p, &pins, hints)?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
@@ -614,7 +651,14 @@ fn run_diff(
 }
 
 fn run_build(a: &BuildArgs) -> Result<u8> {
-    let (rep, o, p) = run_diff(&a.orig, &a.patched, a.common.explain, &a.common.pair)?;
+    let hints = layout_hints(&a.common.struct_size, a.common.btf.as_deref())?;
+    let (rep, o, p) = run_diff(
+        &a.orig,
+        &a.patched,
+        a.common.explain,
+        &a.common.pair,
+        &hints,
+    )?;
     print!("{}", rep.render(&o, &p));
     let list = if rep.has_changes() {
         changes::parse("diff", &rep.render(&o, &p))?
@@ -649,9 +693,14 @@ fn run() -> Result<u8> {
         Command::Kbuild(a) => run_kbuild(a),
         Command::PostLink { module } => run_post_link(module),
         Command::Verify(a) => run_verify(a),
-        Command::Checksum { file, json } => {
+        Command::Checksum {
+            file,
+            json,
+            layouts,
+        } => {
             let elf = load_input(&path_str(file))?;
-            let c = checksum::run(&elf)?;
+            let hints = layout_hints(&layouts.struct_size, layouts.btf.as_deref())?;
+            let c = checksum::run_with(&elf, &hints)?;
             for w in &c.warnings {
                 eprintln!("klpwrite: warning: {}: {w}", elf.path);
             }
@@ -667,8 +716,10 @@ fn run() -> Result<u8> {
             patched,
             explain,
             pair,
+            layouts,
         } => {
-            let (rep, o, p) = run_diff(orig, patched, *explain, pair)?;
+            let hints = layout_hints(&layouts.struct_size, layouts.btf.as_deref())?;
+            let (rep, o, p) = run_diff(orig, patched, *explain, pair, &hints)?;
             print!("{}", rep.render(&o, &p));
             if rep.has_changes() {
                 Ok(0)

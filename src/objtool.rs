@@ -127,7 +127,8 @@ fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
     let relocs = crate::special::sorted_relocs(elf, sec);
     // The layout is checked again, with --struct-size, by the passes that
     // use the table; an object whose table fits nothing gets their error.
-    let Ok(layout) = crate::special::detect_layout(elf, sec, layouts, &relocs, None) else {
+    let Ok(layout) = crate::special::detect_layout(elf, sec, layouts, &relocs, &Default::default())
+    else {
         return Ok(Vec::new());
     };
     if layout.size != 16 {

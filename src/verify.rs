@@ -108,6 +108,12 @@ pub const INV_COPIED_AND_REFERENCED: &str = "copied-and-referenced";
 /// never correlated (`correlate::never_correlated`: string literals,
 /// anonymous data, uncorrelated static locals, labels).
 pub const INV_TWIN_COPIED: &str = "twin-copied";
+/// Code that refers into a table of fixed-size entries (a 7.x WARN site's
+/// `lea` of its own `__bug_table` entry, arch/x86/include/asm/bug.h
+/// __WARN_bug_entry) refers to an entry of the output's own table whose
+/// code field points back into the same function: the entry is the one
+/// that describes this code, not another's.
+pub const INV_OWN_ENTRY: &str = "own-entry";
 /// With the original object: every klp relocation traced to an input
 /// symbol `S` names `S`'s twin. If correlation paired `S` with `T`, the
 /// klp symbol's name is `T`'s (the livepatch core binds
@@ -302,6 +308,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
     v.copied_and_referenced();
     v.one_position_per_name();
     v.patched_func_pointers();
+    v.own_entries();
     if let Some(p) = ctx.patched {
         v.provenance(p);
         v.ties(p);
@@ -764,6 +771,90 @@ impl<'a> V<'a> {
             .iter()
             .find(|(_, o, p)| o.as_bytes() == old && *p == pos)
             .map(|(n, _, _)| n.clone())
+    }
+
+    fn own_entries(&mut self) {
+        use crate::arch::x86_64::{Role, Treatment};
+        let out = self.out;
+        let mut layouts: HashMap<usize, Option<&'static x86::Layout>> = HashMap::new();
+        let mut ran = false;
+        for r in &out.relocs {
+            if !out.sections[r.section].is_exec() {
+                continue;
+            }
+            let ts = &out.symbols[r.symbol];
+            let Some(tsec) = ts.section else { continue };
+            let Some(spec) = x86::special_for(&out.sections[tsec].name) else {
+                continue;
+            };
+            let Treatment::Entries(rows) = spec.treatment else {
+                continue;
+            };
+            let relocs = crate::special::sorted_relocs(out, tsec);
+            let layout = *layouts.entry(tsec).or_insert_with(|| {
+                crate::special::detect_layout(out, tsec, rows, &relocs, &Default::default()).ok()
+            });
+            let here = self.here(r);
+            let Some(layout) = layout else {
+                self.rep.notes.push(format!(
+                    "{INV_OWN_ENTRY}: {here}: entries of {} not recognised, not checked",
+                    out.sections[tsec].display_name()
+                ));
+                continue;
+            };
+            ran = true;
+            let (adj, _) = self.insn_facts(false, out, r);
+            let Some(off) = crate::elf::uoffset_of(ts.value, r.addend, adj) else {
+                continue;
+            };
+            let start = off - off % layout.size;
+            let code = layout
+                .fields
+                .iter()
+                .find(|f| matches!(f.role, Role::Code | Role::CodeOrEnd))
+                .and_then(|f| {
+                    relocs
+                        .iter()
+                        .find(|&&i| out.relocs[i].offset == start + f.offset)
+                });
+            let back = code.and_then(|&i| {
+                let cr = &out.relocs[i];
+                let cs = &out.symbols[cr.symbol];
+                let csec = cs.section?;
+                let coff = crate::elf::uoffset_of(cs.value, cr.addend, 0)?;
+                Some((csec, coff))
+            });
+            let func = |sec: usize, o: u64| {
+                out.symbols.iter().position(|s| {
+                    s.is_func() && s.section == Some(sec) && o >= s.value && o <= s.value + s.size
+                })
+            };
+            let ok = match back {
+                Some((csec, coff)) => {
+                    csec == r.section
+                        && func(csec, coff).is_some()
+                        && func(csec, coff) == func(r.section, r.offset)
+                }
+                None => false,
+            };
+            if !ok {
+                self.find(
+                    INV_OWN_ENTRY,
+                    here,
+                    format!(
+                        "refers to {} entry +{start:#x}, which describes {}",
+                        out.sections[tsec].display_name(),
+                        match back {
+                            Some((s, o)) => out.locate(s, o),
+                            None => "no code".into(),
+                        }
+                    ),
+                );
+            }
+        }
+        if ran {
+            self.ran(INV_OWN_ENTRY);
+        }
     }
 
     fn copied_and_referenced(&mut self) {

@@ -87,6 +87,16 @@ fn fixture_cases() {
             }
             continue;
         }
+        if c.command == "diff"
+            && let Some(want) = &c.expect_error
+        {
+            if code != Some(2) || !stderr.contains(want.as_str()) {
+                failures.push(format!(
+                    "{name}: want exit 2 mentioning {want:?}; got {code:?}\n{stderr}"
+                ));
+            }
+            continue;
+        }
         if c.command == "diff" {
             if code != Some(0) {
                 failures.push(format!("{name}: diff exit {code:?}\n{stdout}\n{stderr}"));

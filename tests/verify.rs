@@ -1310,3 +1310,35 @@ fn tie_bound_to_a_copy_and_the_kernel() {
         ],
     );
 }
+
+/// `own-entry`: f_first's `lea` of its own 7.x `__bug_table` entry
+/// (r7-bug-table-7x) is clean; pointed at f_d's entry it is found.
+#[test]
+fn own_bug_table_entry() {
+    let c = fixture("r7-bug-table-7x", "warn.patched.o", "warn.o", "warn.o");
+    let mut out = c.extract("f_first\nf_d", true);
+    let t = Target::default();
+    let rep = verify_out(&out, &c.ctx(&t));
+    assert!(
+        !rep.findings
+            .iter()
+            .any(|f| f.invariant == verify::INV_OWN_ENTRY),
+        "{:#?}",
+        rep.findings
+    );
+    assert!(rep.ran.contains(&verify::INV_OWN_ENTRY));
+    let bug = sec(&out, "__bug_table");
+    let bug_sym = out.sections[bug].symbol.unwrap();
+    let r = relocs(&mut out, ".rela.text.f_first")
+        .iter_mut()
+        .find(|r| r.symbol == bug_sym)
+        .expect("f_first's lea of its own entry");
+    // Entry 2 of the output (f_first has entries 0 and 1) is f_d's.
+    r.addend = 0x20 - 4;
+    let rep = verify_out(&out, &c.ctx(&t));
+    expect(
+        &rep,
+        verify::INV_OWN_ENTRY,
+        &["__bug_table entry +0x20", "f_d"],
+    );
+}

@@ -296,6 +296,27 @@ pub struct Layout {
     pub fields: &'static [Field],
     /// Offset of the `replacementlen` byte (alternatives only).
     pub repl_len_at: Option<u64>,
+    /// Unrelocated byte ranges `[a, b)` that carry meaning and are folded
+    /// into the checksum of the code the entry describes (flags, feature
+    /// numbers, exception types).
+    pub raw: &'static [(u64, u64)],
+    /// Offset of a 16-bit `__LINE__` field (`struct bug_entry::line`):
+    /// not hashed, but recorded so the line a WARN passes is masked like
+    /// the other `__LINE__`s.
+    pub line_at: Option<u64>,
+    /// Members (name, offset) the target's BTF struct must have for this
+    /// layout to be the one it describes, when several layouts of a
+    /// section have the same size; empty: the size decides.
+    pub btf: &'static [(&'static str, u64)],
+    /// Padding `[a, b)` that `.org` fills with zeros in every entry of this
+    /// layout: an entry with other bytes there is not of this layout
+    /// (tells apart rows of one size whose relocations agree).
+    pub pad: &'static [(u64, u64)],
+    /// A relocated string field that holds a message, never a source file
+    /// name: when the field names a source file (`*.c`, `*.h`, `*.S`,
+    /// `*.rs`) in every entry, the section is not of this layout (the same
+    /// place held `__FILE__` in another layout of the same size).
+    pub not_file: Option<u64>,
     /// Which kernels use it.
     pub kernels: &'static str,
 }
@@ -363,6 +384,11 @@ const ONE_PC32: &[Layout] = &[Layout {
     size: 4,
     fields: &[field(0, PC32, Role::Code)],
     repl_len_at: None,
+    raw: &[],
+    line_at: None,
+    btf: &[],
+    pad: &[],
+    not_file: None,
     kernels: "all",
 }];
 
@@ -384,6 +410,12 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     optional(4, PC32, Role::Replacement),
                 ],
                 repl_len_at: Some(11),
+                // cpuid/ft_flags, instrlen, replacementlen
+                raw: &[(8, 12)],
+                line_at: None,
+                btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "5.14-6.4 (u16 cpuid, instrlen, replacementlen)",
             },
             Layout {
@@ -393,6 +425,12 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     optional(4, PC32, Role::Replacement),
                 ],
                 repl_len_at: Some(11),
+                // cpuid/ft_flags, instrlen, replacementlen
+                raw: &[(8, 13)],
+                line_at: None,
+                btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "4.x-5.13 (with padlen)",
             },
             Layout {
@@ -402,6 +440,12 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     optional(4, PC32, Role::Replacement),
                 ],
                 repl_len_at: Some(13),
+                // cpuid/ft_flags, instrlen, replacementlen
+                raw: &[(8, 14)],
+                line_at: None,
+                btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "6.5+ (u32 ft_flags)",
             },
         ]),
@@ -418,6 +462,11 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     field(8, PC64, Role::Key),
                 ],
                 repl_len_at: None,
+                raw: &[],
+                line_at: None,
+                btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "5.0+ (relative entries)",
             },
             Layout {
@@ -428,6 +477,11 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                     field(16, ABS64, Role::Key),
                 ],
                 repl_len_at: None,
+                raw: &[],
+                line_at: None,
+                btf: &[],
+                pad: &[],
+                not_file: None,
                 kernels: "before 5.0 (absolute entries)",
             },
         ]),
@@ -439,6 +493,11 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             size: 8,
             fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Key)],
             repl_len_at: None,
+            raw: &[],
+            line_at: None,
+            btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "5.10+",
         }]),
         restriction: Restriction::StaticCall,
@@ -453,30 +512,97 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
                 optional(8, PC32, Role::Data),
             ],
             repl_len_at: None,
+            // type/data (EX_TYPE_*, arch/x86/include/asm/extable_fixup_types.h)
+            // when not a relocated handler (old kernels)
+            raw: &[(8, 12)],
+            line_at: None,
+            btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "4.6+ (insn, fixup, handler/data)",
         }]),
         restriction: Restriction::None,
     },
-    // `struct bug_entry` (include/asm-generic/bug.h, x86 has
-    // GENERIC_BUG_RELATIVE_POINTERS), emitted by _BUG_FLAGS in
-    // arch/x86/include/asm/bug.h: {bug_addr_disp, file_disp, line, flags}
-    // = 12 bytes with CONFIG_DEBUG_BUGVERBOSE, {bug_addr_disp, flags} + 2
-    // bytes of padding = 8 without. The unrelocated line and flags are
-    // hashed by src/checksum.rs build_meta.
+    // `struct bug_entry` (include/asm-generic/bug.h; x86 has
+    // GENERIC_BUG_RELATIVE_POINTERS, so every pointer is a `_disp` int),
+    // emitted by __BUG_ENTRY/_BUG_FLAGS_ASM in arch/x86/include/asm/bug.h
+    // and padded to sizeof by `.org 2b + size`:
+    //
+    // * before 7.x: {bug_addr_disp, file_disp, line, flags} = 12 bytes with
+    //   CONFIG_DEBUG_BUGVERBOSE; {bug_addr_disp, flags} + 2 bytes of padding
+    //   = 8 without (6.1: `.long 1b - .`, `.word flags`).
+    // * 7.x x86-64 (HAVE_ARCH_BUG_FORMAT, checked in Debian's 7.2.13
+    //   linux-source): a `format_disp` follows bug_addr_disp, so
+    //   {bug_addr_disp, format_disp, file_disp, line, flags} = 16 bytes with
+    //   DEBUG_BUGVERBOSE and {bug_addr_disp, format_disp, flags} + 2 = 12
+    //   without. The latter has the relocations of the older verbose
+    //   12-byte entry (PC32 at 0 and 4). The target's BTF (member offsets,
+    //   `btf` below) tells them apart; without it the content does: bytes
+    //   10..12 are zero in every 7.x entry (`.org`), while the older
+    //   entry's flags are there, non-zero for every WARN (BUGFLAG_WARNING);
+    //   and the older entry's field at 4 is `__FILE__` (a `*.c`/`*.h`
+    //   name) in every entry, the 7.x one a message ("" for WARN_ON and
+    //   BUG, WARN_CONDITION_STR without DEBUG_BUGVERBOSE_DETAILED). A table
+    //   of older BUG()s only (flags 0) is therefore still read as the older
+    //   layout.
+    //
+    // The unrelocated line and flags are used by src/checksum.rs
+    // build_meta: flags hashed, the line recorded to mask __LINE__.
     Special {
         name: "__bug_table",
         treatment: Treatment::Entries(&[
             Layout {
+                size: 16,
+                fields: &[
+                    field(0, PC32, Role::Code),
+                    field(4, PC32, Role::Data),
+                    field(8, PC32, Role::Data),
+                ],
+                repl_len_at: None,
+                raw: &[(14, 16)],
+                line_at: Some(12),
+                btf: &[
+                    ("format_disp", 4),
+                    ("file_disp", 8),
+                    ("line", 12),
+                    ("flags", 14),
+                ],
+                pad: &[],
+                not_file: None,
+                kernels: "7.x x86-64 with DEBUG_BUGVERBOSE (addr, format, file, line, flags)",
+            },
+            Layout {
                 size: 12,
                 fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Data)],
                 repl_len_at: None,
-                kernels: "DEBUG_BUGVERBOSE (addr, file, line, flags)",
+                raw: &[(8, 10)],
+                line_at: None,
+                btf: &[("format_disp", 4), ("flags", 8)],
+                pad: &[(10, 12)],
+                not_file: Some(4),
+                kernels: "7.x x86-64 without DEBUG_BUGVERBOSE (addr, format, flags)",
+            },
+            Layout {
+                size: 12,
+                fields: &[field(0, PC32, Role::Code), field(4, PC32, Role::Data)],
+                repl_len_at: None,
+                raw: &[(10, 12)],
+                line_at: Some(8),
+                btf: &[("file_disp", 4), ("line", 8), ("flags", 10)],
+                pad: &[],
+                not_file: None,
+                kernels: "before 7.x with DEBUG_BUGVERBOSE (addr, file, line, flags)",
             },
             Layout {
                 size: 8,
                 fields: &[field(0, PC32, Role::Code)],
                 repl_len_at: None,
-                kernels: "without DEBUG_BUGVERBOSE",
+                raw: &[(4, 6)],
+                line_at: None,
+                btf: &[("flags", 4)],
+                pad: &[],
+                not_file: None,
+                kernels: "before 7.x without DEBUG_BUGVERBOSE (addr, flags)",
             },
         ]),
         restriction: Restriction::None,
@@ -492,6 +618,12 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             size: 16,
             fields: &[field(0, ABS64, Role::Code)],
             repl_len_at: None,
+            // type, len
+            raw: &[(8, 10)],
+            line_at: None,
+            btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "up to 6.7 (instr pointer, type, len)",
         }]),
         restriction: Restriction::None,
@@ -502,6 +634,11 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             size: 8,
             fields: &[field(0, ABS64, Role::Code)],
             repl_len_at: None,
+            raw: &[],
+            line_at: None,
+            btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "all",
         }]),
         restriction: Restriction::None,
@@ -512,6 +649,11 @@ pub const SPECIAL_SECTIONS: &[Special] = &[
             size: 4,
             fields: &[field(0, PC32, Role::CodeOrEnd)],
             repl_len_at: None,
+            raw: &[],
+            line_at: None,
+            btf: &[],
+            pad: &[],
+            not_file: None,
             kernels: "all (ORC unwinder)",
         }]),
         restriction: Restriction::None,

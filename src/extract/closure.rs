@@ -240,6 +240,22 @@ impl<'a> Ex<'a> {
         if let Some(d) = self.aux_target(id, sec, off, adj, here)? {
             return Ok(d);
         }
+        if let Some(spec) = x86::special_for(&ps.name)
+            && matches!(spec.treatment, x86::Treatment::Entries(_))
+        {
+            // Code that refers to its own special-section entry (7.x WARN
+            // sites: `lea 2f(%rip)` of __WARN_bug_entry in
+            // arch/x86/include/asm/bug.h passes the `__bug_table` entry to
+            // __WARN_trap): it points at the output's copy of that entry,
+            // which the special pass keeps because the entry describes the
+            // same code (checked by check_entry_refs).
+            self.entry_refs.push((sec, off, here.to_string()));
+            self.explain.push(format!(
+                "reloc {here} → {}+{off:#x} [its own entry, copied with the code]",
+                ps.display_name()
+            ));
+            return Ok(Dest::Anon(sec, off, adj));
+        }
         let writable = ps.sh_flags & SHF_WRITE != 0;
         if writable
             && !names::is_anonymous_data_section(&ps.name)

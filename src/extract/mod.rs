@@ -222,8 +222,9 @@ pub struct Options {
     pub objname: String,
     /// `--sympos NAME=N` overrides.
     pub sympos: HashMap<String, u64>,
-    /// `--struct-size SECTION=N` overrides of special-section entry sizes.
-    pub struct_sizes: HashMap<String, u64>,
+    /// `--struct-size SECTION=N` overrides of special-section entry sizes
+    /// and the target's entry structs from BTF (`--btf`).
+    pub layouts: crate::special::LayoutHints,
     /// The target kernel's livepatch rules, when known (None: 5.8+ rules).
     pub kernel: Option<crate::kernel::Rules>,
     /// `--patch-symbols`: globals defined by the other objects of the same
@@ -346,6 +347,9 @@ struct Ex<'a> {
     kept_alts: Vec<(usize, u64, u64)>,
     /// Code relocations into .altinstr_aux that were dropped: (section, offset).
     aux_drops: Vec<(usize, u64)>,
+    /// References from copied code into a special section's entries
+    /// (section, offset, where): each must land in a kept entry.
+    entry_refs: Vec<(usize, u64, String)>,
     /// Errors found where returning one was not convenient.
     deferred: Vec<Error>,
     /// Callbacks marked in the patched object: (slot, function, object).
@@ -411,6 +415,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         decided: HashSet::new(),
         kept_alts: Vec::new(),
         aux_drops: Vec::new(),
+        entry_refs: Vec::new(),
         deferred: Vec::new(),
         callbacks: Vec::new(),
         needs: BTreeSet::new(),
@@ -451,6 +456,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         }
     }
     ex.check_aux_drops()?;
+    ex.check_entry_refs()?;
     ex.check_unknown_sections()?;
     let done = ex.layout()?;
     self_check(&done, inp, opts)?;

@@ -54,13 +54,7 @@ impl Ex<'_> {
         let p = self.p;
         let name = show(&p.sections[sec].name);
         let relocs: Vec<usize> = self.relocs_sorted(sec).to_vec();
-        let chosen = crate::special::detect_layout(
-            p,
-            sec,
-            layouts,
-            &relocs,
-            self.opts.struct_sizes.get(&name).copied(),
-        )?;
+        let chosen = crate::special::detect_layout(p, sec, layouts, &relocs, &self.opts.layouts)?;
         self.explain.push(format!(
             "special {name}: {}-byte entries ({})",
             chosen.size, chosen.kernels
@@ -430,6 +424,31 @@ impl Ex<'_> {
             )
             .in_file(&p.path)
             .hint("avoid module symbols in alternatives, exception fixups and static keys of patched code"));
+        }
+        Ok(())
+    }
+
+    /// Every reference from copied code into a special section's entry
+    /// must land in an entry that is kept (so it points at the output's
+    /// copy): an entry that describes code the patch does not copy cannot
+    /// be referred to.
+    pub(super) fn check_entry_refs(&self) -> Result<()> {
+        let p = self.p;
+        for (sec, off, here) in &self.entry_refs {
+            let kept = self
+                .ranges
+                .get(sec)
+                .is_some_and(|v| v.iter().any(|&(s, e)| *off >= s && *off < e));
+            if !kept {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{here} refers to {}+{off:#x}, an entry the patch does not copy (it describes code outside the extracted functions)",
+                        p.sections[*sec].display_name()
+                    ),
+                )
+                .in_file(&p.path));
+            }
         }
         Ok(())
     }

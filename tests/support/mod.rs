@@ -281,7 +281,7 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
             continue;
         };
         let relocs: Vec<_> = elf.relocs_for(s.index).copied().collect();
-        let ok = layouts.iter().any(|l| {
+        let fits = |l: &x86::Layout| {
             s.sh_size % l.size == 0
                 && relocs.iter().all(|r| {
                     l.fields
@@ -297,7 +297,8 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
                             == 1
                     })
                 })
-        });
+        };
+        let ok = layouts.iter().any(fits);
         assert!(
             ok,
             "{path}: special section {} does not consist of whole, fully relocated entries",
@@ -305,7 +306,7 @@ fn check_structure(elf: &Elf, exports: &HashSet<String>) {
         );
         // Every entry describes code of the output: its code field points
         // into (or, for ORC, just past) a function defined here.
-        let l = layouts.iter().find(|l| s.sh_size % l.size == 0).unwrap();
+        let l = layouts.iter().find(|l| fits(l)).unwrap();
         for r in &relocs {
             let Some(f) = l.fields.iter().find(|f| f.offset == r.offset % l.size) else {
                 continue;
@@ -526,6 +527,20 @@ impl Case {
 
     /// Command-line arguments for the case's command, writing to `out`.
     pub fn args(&self, list: &Path, out: &Path) -> Vec<String> {
+        // An `arg` naming a file of the case directory (`--btf bug16.btf`)
+        // is passed with the directory.
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .map(|a| {
+                let p = self.dir.join(a);
+                if !a.starts_with('-') && p.is_file() {
+                    p.display().to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
         let p = |f: &str| self.dir.join(f).display().to_string();
         let mut a: Vec<String> = match self.command.as_str() {
             "diff" => {
@@ -534,7 +549,7 @@ impl Case {
                     p(self.orig.as_deref().expect("checked")),
                     p(&self.patched),
                 ];
-                a.extend(self.extra.iter().cloned());
+                a.extend(extra.iter().cloned());
                 return a;
             }
             "build" => vec![
@@ -571,7 +586,7 @@ impl Case {
             a.push("--orig".into());
             a.push(p(o));
         }
-        a.extend(self.extra.iter().cloned());
+        a.extend(extra.iter().cloned());
         for s in &self.sympos {
             a.push("--sympos".into());
             a.push(s.clone());
