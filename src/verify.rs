@@ -1332,12 +1332,11 @@ impl<'a> V<'a> {
     }
 
     /// Innermost named symbol covering `off`, `[start, end]` end included.
+    /// The object `sec+off` belongs to: the one reference primitive
+    /// (`Elf::resolve_ref`: inside, a zero-size object there, e.g. a
+    /// `__key.N` of a kernel without lockdep, or one ending there).
     fn covering(elf: &Elf, sec: usize, off: u64) -> Option<usize> {
-        elf.symbol_containing(sec, off).or_else(|| {
-            let prev = off.checked_sub(1)?;
-            elf.symbol_containing(sec, prev)
-                .filter(|&s| elf.symbols[s].value.saturating_add(elf.symbols[s].size) == off)
-        })
+        elf.resolve_ref(sec, off).map(|r| r.sym)
     }
 
     fn in_dest(&mut self, p: &Elf, r: &Reloc) -> Option<InDest> {
