@@ -197,7 +197,7 @@ type Sites = Vec<(usize, u64)>;
 /// (with its prefixes: `-mindirect-branch-cs-prefix`, arch/x86/Makefile,
 /// puts a CS prefix before calls to the r8-r15 thunks, and objtool lists the
 /// instruction from that prefix) whose rel32 is relocated against the thunk.
-fn thunk_sites(elf: &Elf) -> (Sites, Sites) {
+fn thunk_sites(elf: &Elf, want_rets: bool, want_rps: bool) -> (Sites, Sites) {
     let (mut rets, mut rps) = (Vec::new(), Vec::new());
     let mut maps: HashMap<usize, x86::CodeMap> = HashMap::new();
     for r in &elf.relocs {
@@ -213,8 +213,10 @@ fn thunk_sites(elf: &Elf) -> (Sites, Sites) {
         if sym.bind() != STB_GLOBAL {
             continue;
         }
-        let ret = sym.name == b"__x86_return_thunk";
-        let rp = sym.name.starts_with(b"__x86_indirect_") && s.name != b".altinstr_replacement";
+        let ret = want_rets && sym.name == b"__x86_return_thunk";
+        let rp = want_rps
+            && sym.name.starts_with(b"__x86_indirect_")
+            && s.name != b".altinstr_replacement";
         if !ret && !rp {
             continue;
         }
@@ -310,9 +312,10 @@ pub fn complete(elf: Elf) -> Result<Elf> {
         return Ok(elf);
     }
     let jumps = jump_sites(&elf)?;
-    let (rets, rps) = thunk_sites(&elf);
     let has = |n: &[u8]| elf.section_by_name(n).is_some();
-    let want_rets = !rets.is_empty() && !has(b".return_sites");
+    // Objects objtool processed have their lists: nothing to decode.
+    let (rets, _) = thunk_sites(&elf, !has(b".return_sites"), false);
+    let want_rets = !rets.is_empty();
     // `.retpoline_sites` is newer (5.16) than retpolines: an object objtool
     // processed for an older kernel has thunk calls and no list, so their
     // absence is no evidence by itself. Once other evidence shows the object
@@ -320,7 +323,8 @@ pub fn complete(elf: Elf) -> Result<Elf> {
     // section (the module loader only looks it up by name,
     // arch/x86/kernel/module.c module_finalize()).
     let raw = !jumps.is_empty() || want_rets;
-    let want_rps = raw && !rps.is_empty() && !has(b".retpoline_sites");
+    let (_, rps) = thunk_sites(&elf, false, raw && !has(b".retpoline_sites"));
+    let want_rps = !rps.is_empty();
     let mut c = Completion::default();
     if let Some(j) = jumps.first() {
         c.evidence.push(format!(
