@@ -167,8 +167,15 @@ special_raw        vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o    
 # 6.12: mm/vmalloc.c's s_show is vmalloc_info_show there (a unique name);
 # scenario 3's duplicate is fs/namespace.c's m_show, 2nd of 2 (/proc/mounts;
 # the 1st is kernel/module/procfs.c's), patches/6.12/03-*.patch
+# 6.12: scenario 6's user_access_begin() reads USER_PTR_MAX through a
+# runtime constant (arch/x86/include/asm/runtime-const.h), which no module
+# can carry: patches/6.12/06-*.patch opens user access by hand, and the
+# pair special_rtconst (the 6.1 patch's form) must be refused
+DUPSYM=s_show,4
 if [ "$KXY" = 6.12 ]; then
 	PAIRS=$(echo "$PAIRS" | sed 's|^dupsym .*|dupsym vmlinux 03-vmlinux-dup-sympos.patch fs/namespace.o m_show@2|')
+	PAIRS+=$'\n'"special_rtconst vmlinux 06-vmlinux-special-sections-runtime-const.patch fs/proc/base.o comm_write"
+	DUPSYM=m_show,2
 fi
 while read -r name where patch obj funcs; do
 	[ -n "$name" ] || continue
@@ -361,11 +368,13 @@ else
 		step scenario2/module "$KW/s2-module.log" kw_module klpw_s2 "$KW/s2.o"; then
 		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s2.ko"); scenario 2 module-sympos2
 	fi
-	# 3. vmlinux: s_show of mm/vmalloc.c, the 4th s_show (old_sympos 4)
+	# 3. vmlinux: s_show of mm/vmalloc.c, the 4th s_show (old_sympos 4);
+	#    6.12: m_show of fs/namespace.c, the 2nd m_show ($DUPSYM)
 	if step scenario3/build "$KW/s3-build.log" kw_build s3 dupsym vmlinux "$VM" &&
 		step scenario3/module "$KW/s3-module.log" kw_module klpw_s3 "$KW/s3.o"; then
-		grep -q '^  sympos s_show,4 in vmlinux' "$KW/s3-build.log" &&
-			pass scenario3/sympos_4_from_kallsyms || fail scenario3/sympos_4_from_kallsyms "see $KW/s3-build.log"
+		grep -q "^  sympos $DUPSYM in vmlinux" "$KW/s3-build.log" &&
+			pass "scenario3/sympos_${DUPSYM#*,}_from_kallsyms" ||
+			fail "scenario3/sympos_${DUPSYM#*,}_from_kallsyms" "see $KW/s3-build.log"
 		GUEST_KOS=("$KW/klpw_s3.ko"); scenario 3 vmlinux-dupsym
 	fi
 	# 4. module: changed string literal, new static variable, existing static
@@ -548,8 +557,14 @@ else
 	#    calls the static __schedule with no relocation (the assembler
 	#    resolved it inside the section): refused, never copied with a call
 	#    to the old distance.
+	#    6.12: yield_to is no longer in kernel/sched/core.o (v6.11 moved it
+	#    to kernel/sched/syscalls.c), and CONFIG_CALL_PADDING puts 16 bytes
+	#    of __pfx_ padding between functions; schedule_preempt_disabled,
+	#    right after schedule_idle in .sched.text, is the one that extracts.
 	sched_o=$(pair_obj "blankline:kernel/sched/core.o" ORIG) sched_p=$(pair_obj "blankline:kernel/sched/core.o" PATCHED)
-	for t in yield_to:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
+	sched_ok=yield_to
+	[ "$KXY" = 6.12 ] && sched_ok=schedule_preempt_disabled
+	for t in $sched_ok:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
 		f=${t%%:*} want=${t#*:} msg=${want#*:}
 		want=${want%%:*}
 		echo "$f" >"$KW/sched-$f.list"
@@ -562,6 +577,21 @@ else
 			pass "shared_section/$f (exit $rc)"
 		else fail "shared_section/$f" "exit $rc, want $want: $(head -c 300 "$KW/sched-$f.log" | tr '\n' ' ')"; fi
 	done
+
+	# 6.12: a changed function that uses a runtime constant (scenario 6's
+	#    patch as written for 6.1: user_access_begin() -> access_ok() ->
+	#    runtime_const_ptr(USER_PTR_MAX)) is refused, nothing written
+	if [ "$KXY" = 6.12 ]; then
+		o=$(pair_obj special_rtconst ORIG) p=$(pair_obj special_rtconst PATCHED)
+		rm -f "$KW/rtconst.o"
+		"$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$VM" --symvers "$E2E_SYMVERS" \
+			${KW_ORC[@]+"${KW_ORC[@]}"} -o "$KW/rtconst.o" >"$KW/rtconst.log" 2>&1
+		rc=$?
+		if [ "$rc" = 2 ] && [ ! -e "$KW/rtconst.o" ] &&
+			grep -q "comm_write+0x[0-9a-f]* uses the runtime constant USER_PTR_MAX" "$KW/rtconst.log"; then
+			pass refuse/runtime_const
+		else fail refuse/runtime_const "exit $rc: $(grep -v 'warning:' "$KW/rtconst.log" | head -c 300 | tr '\n' ' ')"; fi
+	fi
 
 	# Refusals: nothing is written when the inputs disagree.
 	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...
