@@ -174,6 +174,9 @@ special_raw        vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o    
 DUPSYM=s_show,4
 if [ "$KXY" = 6.12 ]; then
 	PAIRS=$(echo "$PAIRS" | sed 's|^dupsym .*|dupsym vmlinux 03-vmlinux-dup-sympos.patch fs/namespace.o m_show@2|')
+	# raw objects: fidelity also covers functions with jump labels, the
+	# sites objtool NOPs in vmlinux.o at link time (14 in fs/proc/base.o)
+	PAIRS=$(echo "$PAIRS" | sed 's|^\(special  *vmlinux .*\) comm_write$|\1 comm_write,map_files_get_link,proc_map_files_readdir,__set_oom_adj.isra.0|')
 	PAIRS+=$'\n'"special_rtconst vmlinux 06-vmlinux-special-sections-runtime-const.patch fs/proc/base.o comm_write"
 	DUPSYM=m_show,2
 fi
@@ -518,7 +521,7 @@ else
 		grep -q 'not processed by objtool' "$KW/s15-build.log" || { echo "the completion was not reported"; return 1; }
 	}
 	if [ -s "$KW/s6.o" ] &&
-		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- --allow-missing-orc &&
+		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- ${KW_ORC[@]-"--allow-missing-orc"} &&
 		step scenario15/same_as_s6 "$KW/s15-same.log" s15_same_as_s6 &&
 		step scenario15/module "$KW/s15-module.log" kw_module klpw_s15 "$KW/s15.o"; then
 		# scenario 6's guest script, for klpw_s15
