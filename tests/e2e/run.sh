@@ -508,6 +508,9 @@ else
 	if [ "$rc" = 2 ] && [ ! -e "$KW/s15-refused.o" ] && grep -q "no ORC unwind data" "$KW/s15-refused.log"; then
 		pass scenario15/refused_without_orc
 	else fail scenario15/refused_without_orc "exit $rc: $(head -c 300 "$KW/s15-refused.log" | tr '\n' ' ')"; fi
+	# (kw_build already passes --allow-missing-orc on IBT kernels: KW_ORC)
+	s15_orc=(--allow-missing-orc)
+	[ ${#KW_ORC[@]} = 0 ] || s15_orc=()
 	s15_same_as_s6() {   # the code and special sections of s15.o are s6.o's
 		local sec a b
 		for sec in .text.comm_write .text.unlikely.comm_write .altinstr_replacement; do
@@ -521,7 +524,7 @@ else
 		grep -q 'not processed by objtool' "$KW/s15-build.log" || { echo "the completion was not reported"; return 1; }
 	}
 	if [ -s "$KW/s6.o" ] &&
-		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- ${KW_ORC[@]-"--allow-missing-orc"} &&
+		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- ${s15_orc[@]+"${s15_orc[@]}"} &&
 		step scenario15/same_as_s6 "$KW/s15-same.log" s15_same_as_s6 &&
 		step scenario15/module "$KW/s15-module.log" kw_module klpw_s15 "$KW/s15.o"; then
 		# scenario 6's guest script, for klpw_s15
