@@ -99,6 +99,9 @@ pub fn decompress_bzimage(b: &[u8]) -> Result<Vec<u8>> {
     if payload.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         return xz::decode(payload);
     }
+    if payload.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return zstd_decode(payload);
+    }
     let kind = match payload.get(..4) {
         Some([0x1f, 0x8b, ..]) => "gzip",
         Some([0x28, 0xb5, 0x2f, 0xfd]) => "zstd",
@@ -107,9 +110,41 @@ pub fn decompress_bzimage(b: &[u8]) -> Result<Vec<u8>> {
         _ => "unknown",
     };
     Err(Error::unsupported(format!(
-        "bzImage payload is {kind}-compressed; klpwrite decompresses XZ (Debian's choice) only"
+        "bzImage payload is {kind}-compressed; klpwrite decompresses XZ (Debian's 6.1) and zstd (Debian's 6.12) only"
     ))
     .hint("pass the uncompressed vmlinux (scripts/extract-vmlinux) or /sys/kernel/btf/vmlinux"))
+}
+
+/// zstd as the kernel writes it (`cmd_zstd22_with_size`,
+/// scripts/Makefile.lib, v6.12; Debian's 6.12 uses CONFIG_KERNEL_ZSTD): one
+/// frame, then the uncompressed size as 4 little-endian bytes
+/// (`size_append`), which is checked against the frame's content.
+fn zstd_decode(payload: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut src = payload;
+    let mut dec = ruzstd::decoding::StreamingDecoder::new(&mut src)
+        .map_err(|e| Error::malformed(format!("zstd: frame header: {e}")))?;
+    let mut out = Vec::new();
+    (&mut dec)
+        .take(MAX_IMAGE as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::malformed(format!("zstd: {e}")))?;
+    if out.len() > MAX_IMAGE {
+        return Err(Error::malformed(
+            "zstd: the kernel image is larger than 1 GiB",
+        ));
+    }
+    drop(dec);
+    if let Some(t) = payload.len().checked_sub(4).and_then(|o| payload.get(o..))
+        && u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize != out.len()
+    {
+        return Err(Error::malformed(format!(
+            "zstd: {} bytes decompressed, the size appended to the payload says {}",
+            out.len(),
+            u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+        )));
+    }
+    Ok(out)
 }
 
 /// XZ as the kernel writes it (`scripts/xz_wrap.sh`): one stream, one

@@ -560,22 +560,18 @@ pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Ve
     let indirect = insns
         .iter()
         .any(|(i, _, _)| i.flow_control() == FlowControl::IndirectBranch);
-    let targets: std::collections::HashSet<u64> = insns
-        .iter()
-        .zip(&dests)
-        .filter(|&(_, d)| matches!(d, Dest::Inside))
-        .map(|(x, _)| x)
-        .filter(|(i, _, _)| {
-            matches!(
+    let mut targets = Joins::new();
+    for (k, ((i, _, _), d)) in insns.iter().zip(&dests).enumerate() {
+        if matches!(d, Dest::Inside)
+            && matches!(
                 i.flow_control(),
                 FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
-            ) && matches!(
-                i.op0_kind(),
-                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
             )
-        })
-        .map(|(i, _, _)| i.near_branch_target())
-        .collect();
+            && is_near_branch(i)
+        {
+            targets.entry(i.near_branch_target()).or_default().push(k);
+        }
+    }
     let wide = |call: usize, arg: u8| !indirect && wide_at(insns, &targets, call, arg);
     let file_line = |call: usize, arg: u8| {
         !indirect
@@ -766,39 +762,84 @@ fn walk(
     (!uses.is_empty()).then_some(uses)
 }
 
-/// The instruction that last writes register argument `arg` before call
-/// `call`, in the straight-line code right before it (no branch target at
-/// the call or in between, no other control flow); None if not found.
-fn last_write(
-    insns: &[Decoded],
-    targets: &std::collections::HashSet<u64>,
-    call: usize,
-    arg: u8,
-) -> Option<usize> {
+/// Branches inside the part, by target address: the indexes of the jumps
+/// and conditional jumps that go there.
+pub(crate) type Joins = std::collections::HashMap<u64, Vec<usize>>;
+
+/// The instructions whose write of register argument `arg` reaches call
+/// `call`, found by walking back along every path into the call (the
+/// instruction before, when it falls through, and every jump to it, from
+/// `joins`); None when some path reaches the start of the part, a call
+/// (which clobbers the argument registers) or anything but straight-line
+/// code and jumps before a write. A path ends at its first write.
+fn reaching_writes(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> Option<Vec<usize>> {
     let &reg = ARG_REGS.get(arg as usize)?;
     let mut factory = InstructionInfoFactory::new();
-    let mut j = call;
-    while j > 0 {
-        if targets.contains(&insns[j].0.ip()) {
-            return None; // another path joins here
+    let mut seen = vec![false; insns.len()];
+    let mut todo = vec![call];
+    let mut found = Vec::new();
+    while let Some(i) = todo.pop() {
+        // predecessors of instruction i
+        let mut preds: Vec<usize> = joins.get(&insns[i].0.ip()).cloned().unwrap_or_default();
+        if i == 0 {
+            return None; // the start of the part: the caller's value
         }
-        j -= 1;
-        let insn = &insns[j].0;
-        if insn.flow_control() != FlowControl::Next {
-            return None;
+        match insns[i - 1].0.flow_control() {
+            FlowControl::Next | FlowControl::ConditionalBranch => preds.push(i - 1),
+            FlowControl::UnconditionalBranch
+            | FlowControl::Return
+            | FlowControl::Exception
+            | FlowControl::Interrupt => {}
+            _ => return None,
         }
-        let writes = factory.info(insn).used_registers().iter().any(|u| {
-            u.register().full_register() == reg
-                && !matches!(
-                    u.access(),
-                    OpAccess::Read | OpAccess::CondRead | OpAccess::None | OpAccess::NoMemAccess
-                )
-        });
-        if writes {
-            return Some(j);
+        for p in preds {
+            if std::mem::replace(&mut seen[p], true) {
+                continue;
+            }
+            let insn = &insns[p].0;
+            match insn.flow_control() {
+                FlowControl::Next => {}
+                FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
+                    if is_near_branch(insn) => {}
+                _ => return None,
+            }
+            let writes = factory.info(insn).used_registers().iter().any(|u| {
+                u.register().full_register() == reg
+                    && !matches!(
+                        u.access(),
+                        OpAccess::Read
+                            | OpAccess::CondRead
+                            | OpAccess::None
+                            | OpAccess::NoMemAccess
+                    )
+            });
+            if writes {
+                found.push(p);
+            } else {
+                todo.push(p);
+            }
         }
     }
-    None
+    found.sort_unstable();
+    found.dedup();
+    (!found.is_empty()).then_some(found)
+}
+
+/// The one instruction whose write of register argument `arg` reaches call
+/// `call` on every path ([`reaching_writes`]); None if there are several
+/// or it is not known.
+fn last_write(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> Option<usize> {
+    match reaching_writes(insns, joins, call, arg)?.as_slice() {
+        &[w] => Some(w),
+        _ => None,
+    }
+}
+
+fn is_near_branch(insn: &iced_x86::Instruction) -> bool {
+    matches!(
+        insn.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+    )
 }
 
 /// Whether register argument `arg` holds a 64-bit value at call `call`:
@@ -808,22 +849,26 @@ fn last_write(
 /// $imm,%esi`, `mov %ebx,%esi`, a 32-bit reload of a spill), never as a
 /// 64-bit copy or load, so such a write is a pointer (`sb`, `dir`).
 /// Anything else, or not finding the write, is no evidence.
-fn wide_at(
-    insns: &[Decoded],
-    targets: &std::collections::HashSet<u64>,
-    call: usize,
-    arg: u8,
-) -> bool {
-    let Some(j) = last_write(insns, targets, call, arg) else {
+///
+/// Every write that reaches the call must be such ([`reaching_writes`]):
+/// GCC 12 for 6.12 loads `sb` (`mov 0x28(%rdi),%rsi`) above an `if`
+/// whose arms join right before `__ext4_journal_start_sb`'s line argument,
+/// one arm coming back from the end of the function (fs/ext4/super.c
+/// `ext4_acquire_dquot`, `ext4_release_dquot`); straight-line code alone
+/// showed no pointer there.
+fn wide_at(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> bool {
+    let Some(ws) = reaching_writes(insns, joins, call, arg) else {
         return false;
     };
-    let insn = &insns[j].0;
-    insn.op0_kind() == OpKind::Register
-        && insn.op0_register() == ARG_REGS[arg as usize]
-        && matches!(
-            insn.code(),
-            Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Lea_r64_m
-        )
+    ws.iter().all(|&j| {
+        let insn = &insns[j].0;
+        insn.op0_kind() == OpKind::Register
+            && insn.op0_register() == ARG_REGS[arg as usize]
+            && matches!(
+                insn.code(),
+                Code::Mov_r64_rm64 | Code::Mov_rm64_r64 | Code::Lea_r64_m
+            )
+    })
 }
 
 /// Whether variadic argument `arg` of a printk is a `__LINE__`: the format
@@ -1159,6 +1204,35 @@ mod tests {
         let s = run(&code, "__ext4_journal_start_sb");
         assert_eq!(s[0].as_ref().map(|x| x.arg), Some(1));
         assert_eq!(s[1], None, "the type");
+        // 6.12 (gcc-12, ext4_acquire_dquot): the other arm comes back
+        // from below: mov 0x28(%rdi),%rsi; jne M; L: mov $0x2a,%edx;
+        // call; ret; M: xor %r9d,%r9d; jmp L
+        let code = [
+            0x48, 0x8b, 0x77, 0x28, 0x75, 0x0b, 0xba, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xc3, 0x45,
+            0x31, 0xc9, 0xeb, 0xf0,
+        ];
+        let s = run(&code, "__ext4_journal_start_sb");
+        assert_eq!(s[2].as_ref().map(|x| x.arg), Some(2), "the 3rd instruction");
+        // 6.12 (gcc-12, ext4_release_dquot): the pointer is loaded above
+        // an `if` whose arms join before the line: mov 0x28(%rdi),%rsi;
+        // test %eax,%eax; jne L; xor %r9d,%r9d; L: mov $0x2a,%edx; call
+        let code = [
+            0x48, 0x8b, 0x77, 0x28, 0x85, 0xc0, 0x75, 0x03, 0x45, 0x31, 0xc9, 0xba, 0x2a, 0, 0, 0,
+            0xe8, 0, 0, 0, 0,
+        ];
+        let s = run(&code, "__ext4_journal_start_sb");
+        assert_eq!(s[4].as_ref().map(|x| x.arg), Some(2), "the 5th instruction");
+        // ... but not when another path joins from above the load: jne L;
+        // mov 0x28(%rdi),%rsi; L: mov $0x2a,%edx; call (%rsi unknown on
+        // the jump's path)
+        let code = [
+            0x75, 0x04, 0x48, 0x8b, 0x77, 0x28, 0xba, 0x2a, 0, 0, 0, 0xe8, 0, 0, 0, 0,
+        ];
+        assert!(
+            run(&code, "__ext4_journal_start_sb")
+                .iter()
+                .all(Option::is_none)
+        );
         // mov %edi,%esi (32-bit: could be a line) ; mov $8,%edx: no.
         let code = [0x89, 0xfe, 0xba, 8, 0, 0, 0, 0xe8, 0, 0, 0, 0];
         assert!(

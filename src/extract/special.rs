@@ -525,6 +525,29 @@ impl Ex<'_> {
             for id in self.relocs_sorted(sec).to_vec() {
                 if let Some((ts, to)) = self.reloc_target(id)
                     && self.in_extracted_code(ts, to, false)
+                    && let Some(sym) = runtime_const_of(&s.name)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                            "{} uses the runtime constant {sym} (entry in {}): the kernel writes its value into vmlinux's code at boot, and the module loader never does, so the copy would keep the placeholder 0x0123456789abcdef",
+                            p.locate(ts, to),
+                            s.display_name(),
+                        ),
+                    )
+                    .in_file(&p.path)
+                    .at(format!("{}+{:#x}", s.display_name(), p.relocs[id].offset))
+                    .hint(format!(
+                        "v6.12 arch/x86/include/asm/runtime-const.h: runtime_const_ptr()/runtime_const_shift_right_32() \
+                         leave a placeholder immediate and a runtime_ptr_/runtime_shift_ entry, patched by \
+                         runtime_const_init() (fs/dcache.c, arch/x86/kernel/cpu/common.c); the header refuses MODULE \
+                         builds and modules read the variable instead (uaccess_64.h: `#define runtime_const_ptr(sym) (sym)`). \
+                         Rewrite the patch so the changed function does not use {sym} through a runtime constant \
+                         (e.g. access_ok()/user_access_begin() on x86-64 use USER_PTR_MAX)"
+                    )));
+                }
+                if let Some((ts, to)) = self.reloc_target(id)
+                    && self.in_extracted_code(ts, to, false)
                 {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -543,6 +566,17 @@ impl Ex<'_> {
         let _ = names::is_init_section;
         Ok(())
     }
+}
+
+/// The symbol of a runtime-constant section (`runtime_ptr_<sym>`,
+/// `runtime_shift_<sym>`, v6.12 arch/x86/include/asm/runtime-const.h), or
+/// None.
+pub(crate) fn runtime_const_of(name: &[u8]) -> Option<String> {
+    ["runtime_ptr_", "runtime_shift_"].iter().find_map(|pre| {
+        name.strip_prefix(pre.as_bytes())
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+    })
 }
 
 /// One special-section entry being kept, for the steps of

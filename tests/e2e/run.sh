@@ -35,7 +35,16 @@
 #      E2E_KLPWRITE (klpwrite binary for the scenarios; default
 #      <repo>/target/release/klpwrite, then target/debug/klpwrite),
 #      E2E_WORK (work directory, wiped at start; default $CACHE/work/run;
-#      give each concurrent run its own).
+#      give each concurrent run its own), E2E_KREL (pin a kernel), E2E_SUITE
+#      (take the kernel from another apt suite, e.g. bookworm-backports for
+#      Debian's 6.12; private apt lists, nothing installed: lib/common.sh).
+#
+# Per-kernel defaults (from the kernel's .config, see README "6.12"):
+#   - CONFIG_X86_KERNEL_IBT=y (6.12): kbuild runs objtool on vmlinux.o at
+#     link time, so per-file objects are raw compiler output without ORC;
+#     every klpwrite build/extract gets --allow-missing-orc (KW_ORC).
+#   - patches/<major.minor>/NN-*.patch replaces patches/NN-*.patch for that
+#     kernel where the 6.1 hunk does not apply (same intent).
 set -uo pipefail
 E2E=$(cd "$(dirname "$0")" && pwd)
 . "$E2E/lib/common.sh"
@@ -84,9 +93,34 @@ echo "klpwrite e2e: cache $E2E_CACHE, work $WORK"
 # ============================================================================
 # setup
 # ============================================================================
+# this run's kernel.env, its own: another run on another kernel (E2E_SUITE,
+# E2E_KREL) may rewrite $CACHE/kernel.env meanwhile
+export E2E_ENV_FILE=$WORK/kernel.env
 step setup "$WORK/setup.log" bash "$E2E/lib/setup.sh" || finish
 e2e_load_env
-echo "kernel: $E2E_KREL (package $E2E_PKGVER), vmlinuz $E2E_VMLINUZ"
+echo "kernel: $E2E_KREL (package $E2E_PKGVER), vmlinuz $E2E_VMLINUZ${E2E_SUITE:+, suite $E2E_SUITE}"
+KXY=$(echo "$E2E_KREL" | cut -d. -f1,2)
+# patch_file NN-*.patch - the kernel's own variant if there is one
+patch_file() {
+	if [ -r "$E2E/patches/$KXY/$1" ]; then echo "$E2E/patches/$KXY/$1"; else echo "$E2E/patches/$1"; fi
+}
+# objtool at link time (IBT): raw per-file objects, no ORC in them
+KW_ORC=()
+if grep -qx 'CONFIG_X86_KERNEL_IBT=y' "$E2E_CONFIG"; then
+	KW_ORC=(--allow-missing-orc)
+	echo "kernel has CONFIG_X86_KERNEL_IBT: objects are raw (objtool runs at link time); klpwrite build gets --allow-missing-orc"
+fi
+# unpacked_ko PATH-WITHOUT-.ko - Debian's module, uncompressed into $WORK if
+# it is shipped as .ko.xz (6.12: CONFIG_MODULE_COMPRESS_XZ)
+unpacked_ko() {
+	local f
+	f=$(find "$E2E_MODDIR" -name "$1.ko" -o -name "$1.ko.xz" 2>/dev/null | head -n1)
+	case $f in
+	"") ;;
+	*.xz) mkdir -p "$WORK/ko"; xz -dc "$f" >"$WORK/ko/$1.ko" && echo "$WORK/ko/$1.ko" ;;
+	*) echo "$f" ;;
+	esac
+}
 
 # ============================================================================
 # build: modules and guest helper
@@ -130,6 +164,22 @@ special_raw        vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o    
 "
 # (objects: comma-separated; the functions are looked up in the first one;
 # a name ending in _raw is built with objtool skipped: OBJECT_FILES_NON_STANDARD=y)
+# 6.12: mm/vmalloc.c's s_show is vmalloc_info_show there (a unique name);
+# scenario 3's duplicate is fs/namespace.c's m_show, 2nd of 2 (/proc/mounts;
+# the 1st is kernel/module/procfs.c's), patches/6.12/03-*.patch
+# 6.12: scenario 6's user_access_begin() reads USER_PTR_MAX through a
+# runtime constant (arch/x86/include/asm/runtime-const.h), which no module
+# can carry: patches/6.12/06-*.patch opens user access by hand, and the
+# pair special_rtconst (the 6.1 patch's form) must be refused
+DUPSYM=s_show,4
+if [ "$KXY" = 6.12 ]; then
+	PAIRS=$(echo "$PAIRS" | sed 's|^dupsym .*|dupsym vmlinux 03-vmlinux-dup-sympos.patch fs/namespace.o m_show@2|')
+	# raw objects: fidelity also covers functions with jump labels, the
+	# sites objtool NOPs in vmlinux.o at link time (14 in fs/proc/base.o)
+	PAIRS=$(echo "$PAIRS" | sed 's|^\(special  *vmlinux .*\) comm_write$|\1 comm_write,map_files_get_link,proc_map_files_readdir,__set_oom_adj.isra.0|')
+	PAIRS+=$'\n'"special_rtconst vmlinux 06-vmlinux-special-sections-runtime-const.patch fs/proc/base.o comm_write"
+	DUPSYM=m_show,2
+fi
 while read -r name where patch obj funcs; do
 	[ -n "$name" ] || continue
 	# shellcheck disable=SC2086
@@ -137,10 +187,10 @@ while read -r name where patch obj funcs; do
 		kmf=""
 		[ "${name%_raw}" = "$name" ] || kmf=OBJECT_FILES_NON_STANDARD=y
 		E2E_KMAKEFLAGS=$kmf step "pair/$name" "$WORK/pair-$name.log" bash "$E2E/lib/kobjs.sh" -j"$JOBS" \
-			-n "$name" -p "$E2E/patches/$patch" ${obj//,/ }
+			-n "$name" -p "$(patch_file "$patch")" ${obj//,/ }
 	else
 		step "pair/$name" "$WORK/pair-$name.log" bash "$E2E/lib/modobjs.sh" \
-			-n "$name" -p "$E2E/patches/$patch" "$E2E/targets/klpw_target" ${obj//,/ }
+			-n "$name" -p "$(patch_file "$patch")" "$E2E/targets/klpw_target" ${obj//,/ }
 	fi
 done <<<"$PAIRS"
 e2e_load_objs
@@ -244,7 +294,7 @@ KW=$WORK/klpwrite
 mkdir -p "$KW"
 # Any module of the target kernel serves as the reference (vermagic,
 # struct module, module_layout CRC).
-REF_KO=$(find "$E2E_MODDIR" -name xt_pkttype.ko 2>/dev/null | head -n1)
+REF_KO=$(unpacked_ko xt_pkttype)
 [ -n "$REF_KO" ] || REF_KO=$TARGET_KO
 
 # pair_obj PAIR ORIG|PATCHED - the pair's (first) object; PAIR:OBJ picks
@@ -265,7 +315,7 @@ kw_build() {
 		[ "$1" = -- ] && { shift; break; }
 		a+=(--symbols "$1"); shift
 	done
-	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" "$@" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o" ||
+	"$KLPWRITE" build "$o" "$p" --objname "$obj" "${a[@]}" ${KW_ORC[@]+"${KW_ORC[@]}"} "$@" --symvers "$E2E_SYMVERS" --explain -o "$KW/$name.o" ||
 		return
 	# The output was self-checked before it was written; check it again
 	# from the outside, with every input verify can use (issue 9 D).
@@ -289,7 +339,12 @@ kw_module() {
 	kw_verify "$KW/$mod.ko" --symvers "$E2E_SYMVERS"
 }
 # scenario N NAME - run guest/sN-NAME.sh with GUEST_KOS
-scenario() { guest "scenario$1" "$E2E/guest/s$1-$2.sh" "${@:3}"; }
+# (guest/<major.minor>/sN-NAME.sh, when there is one, replaces it)
+scenario() {
+	local g=$E2E/guest/s$1-$2.sh
+	[ -r "$E2E/guest/$KXY/s$1-$2.sh" ] && g=$E2E/guest/$KXY/s$1-$2.sh
+	guest "scenario$1" "$g" "${@:3}"
+}
 
 if [ -z "$KLPWRITE" ]; then
 	fail klpwrite "no klpwrite binary (cargo build --release)"
@@ -316,11 +371,13 @@ else
 		step scenario2/module "$KW/s2-module.log" kw_module klpw_s2 "$KW/s2.o"; then
 		GUEST_KOS=("$TARGET_KO" "$KW/klpw_s2.ko"); scenario 2 module-sympos2
 	fi
-	# 3. vmlinux: s_show of mm/vmalloc.c, the 4th s_show (old_sympos 4)
+	# 3. vmlinux: s_show of mm/vmalloc.c, the 4th s_show (old_sympos 4);
+	#    6.12: m_show of fs/namespace.c, the 2nd m_show ($DUPSYM)
 	if step scenario3/build "$KW/s3-build.log" kw_build s3 dupsym vmlinux "$VM" &&
 		step scenario3/module "$KW/s3-module.log" kw_module klpw_s3 "$KW/s3.o"; then
-		grep -q '^  sympos s_show,4 in vmlinux' "$KW/s3-build.log" &&
-			pass scenario3/sympos_4_from_kallsyms || fail scenario3/sympos_4_from_kallsyms "see $KW/s3-build.log"
+		grep -q "^  sympos $DUPSYM in vmlinux" "$KW/s3-build.log" &&
+			pass "scenario3/sympos_${DUPSYM#*,}_from_kallsyms" ||
+			fail "scenario3/sympos_${DUPSYM#*,}_from_kallsyms" "see $KW/s3-build.log"
 		GUEST_KOS=("$KW/klpw_s3.ko"); scenario 3 vmlinux-dupsym
 	fi
 	# 4. module: changed string literal, new static variable, existing static
@@ -451,6 +508,9 @@ else
 	if [ "$rc" = 2 ] && [ ! -e "$KW/s15-refused.o" ] && grep -q "no ORC unwind data" "$KW/s15-refused.log"; then
 		pass scenario15/refused_without_orc
 	else fail scenario15/refused_without_orc "exit $rc: $(head -c 300 "$KW/s15-refused.log" | tr '\n' ' ')"; fi
+	# (kw_build already passes --allow-missing-orc on IBT kernels: KW_ORC)
+	s15_orc=(--allow-missing-orc)
+	[ ${#KW_ORC[@]} = 0 ] || s15_orc=()
 	s15_same_as_s6() {   # the code and special sections of s15.o are s6.o's
 		local sec a b
 		for sec in .text.comm_write .text.unlikely.comm_write .altinstr_replacement; do
@@ -464,7 +524,7 @@ else
 		grep -q 'not processed by objtool' "$KW/s15-build.log" || { echo "the completion was not reported"; return 1; }
 	}
 	if [ -s "$KW/s6.o" ] &&
-		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- --allow-missing-orc &&
+		step scenario15/build "$KW/s15-build.log" kw_build s15 special_raw vmlinux "$VM" -- ${s15_orc[@]+"${s15_orc[@]}"} &&
 		step scenario15/same_as_s6 "$KW/s15-same.log" s15_same_as_s6 &&
 		step scenario15/module "$KW/s15-module.log" kw_module klpw_s15 "$KW/s15.o"; then
 		# scenario 6's guest script, for klpw_s15
@@ -477,7 +537,7 @@ else
 	#    WARN_ONCE and of __ext4_error & co.): build and diff must find no
 	#    functional change (exit 1) and write nothing.  fs/ext4 is a module
 	#    in Debian (ext4.ko), the others are vmlinux.
-	EXT4_KO=$(find "$E2E_MODDIR" -name ext4.ko 2>/dev/null | head -n1)
+	EXT4_KO=$(unpacked_ko ext4)
 	for t in net/core/dev.o:vmlinux:"$VM" kernel/sched/core.o:vmlinux:"$VM" \
 		mm/page_alloc.o:vmlinux:"$VM" fs/ext4/super.o:ext4:"$EXT4_KO"; do
 		o=${t%%:*} on=${t#*:} syms=${t#*:*:}
@@ -485,7 +545,7 @@ else
 		b=$(basename "$o" .o) orig=$(pair_obj "blankline:$o" ORIG) patched=$(pair_obj "blankline:$o" PATCHED)
 		rm -f "$KW/b10-$b.o"
 		"$KLPWRITE" build "$orig" "$patched" --objname "$on" --symbols "$syms" --symvers "$E2E_SYMVERS" \
-			-o "$KW/b10-$b.o" >"$KW/b10-$b-build.log" 2>&1
+			${KW_ORC[@]+"${KW_ORC[@]}"} -o "$KW/b10-$b.o" >"$KW/b10-$b-build.log" 2>&1
 		rc=$?
 		if [ "$rc" = 1 ] && [ ! -e "$KW/b10-$b.o" ] && grep -q "no functional change" "$KW/b10-$b-build.log"; then
 			pass "blank_line/build_$b"
@@ -503,13 +563,19 @@ else
 	#    calls the static __schedule with no relocation (the assembler
 	#    resolved it inside the section): refused, never copied with a call
 	#    to the old distance.
+	#    6.12: yield_to is no longer in kernel/sched/core.o (v6.11 moved it
+	#    to kernel/sched/syscalls.c), and CONFIG_CALL_PADDING puts 16 bytes
+	#    of __pfx_ padding between functions; schedule_preempt_disabled,
+	#    right after schedule_idle in .sched.text, is the one that extracts.
 	sched_o=$(pair_obj "blankline:kernel/sched/core.o" ORIG) sched_p=$(pair_obj "blankline:kernel/sched/core.o" PATCHED)
-	for t in yield_to:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
+	sched_ok=yield_to
+	[ "$KXY" = 6.12 ] && sched_ok=schedule_preempt_disabled
+	for t in $sched_ok:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
 		f=${t%%:*} want=${t#*:} msg=${want#*:}
 		want=${want%%:*}
 		echo "$f" >"$KW/sched-$f.list"
 		rm -f "$KW/sched-$f.o"
-		"$KLPWRITE" extract "$sched_p" --orig "$sched_o" --changes "$KW/sched-$f.list" --objname vmlinux \
+		"$KLPWRITE" extract "$sched_p" --orig "$sched_o" --changes "$KW/sched-$f.list" --objname vmlinux ${KW_ORC[@]+"${KW_ORC[@]}"} \
 			--symbols "$VM" --symvers "$E2E_SYMVERS" -o "$KW/sched-$f.o" >"$KW/sched-$f.log" 2>&1
 		rc=$?
 		if [ "$rc" = "$want" ] && { [ -z "$msg" ] || grep -q "$msg" "$KW/sched-$f.log"; } &&
@@ -517,6 +583,21 @@ else
 			pass "shared_section/$f (exit $rc)"
 		else fail "shared_section/$f" "exit $rc, want $want: $(head -c 300 "$KW/sched-$f.log" | tr '\n' ' ')"; fi
 	done
+
+	# 6.12: a changed function that uses a runtime constant (scenario 6's
+	#    patch as written for 6.1: user_access_begin() -> access_ok() ->
+	#    runtime_const_ptr(USER_PTR_MAX)) is refused, nothing written
+	if [ "$KXY" = 6.12 ]; then
+		o=$(pair_obj special_rtconst ORIG) p=$(pair_obj special_rtconst PATCHED)
+		rm -f "$KW/rtconst.o"
+		"$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$VM" --symvers "$E2E_SYMVERS" \
+			${KW_ORC[@]+"${KW_ORC[@]}"} -o "$KW/rtconst.o" >"$KW/rtconst.log" 2>&1
+		rc=$?
+		if [ "$rc" = 2 ] && [ ! -e "$KW/rtconst.o" ] &&
+			grep -q "comm_write+0x[0-9a-f]* uses the runtime constant USER_PTR_MAX" "$KW/rtconst.log"; then
+			pass refuse/runtime_const
+		else fail refuse/runtime_const "exit $rc: $(grep -v 'warning:' "$KW/rtconst.log" | head -c 300 | tr '\n' ' ')"; fi
+	fi
 
 	# Refusals: nothing is written when the inputs disagree.
 	refuse() {   # refuse NAME EXPECTED-TEXT ARGS...
@@ -530,9 +611,11 @@ else
 		else fail "refuse/$name" "unexpected message: $(head -c 300 "$KW/$name.log")"; fi
 	}
 	# a reference module whose vermagic names another kernel
+	# (same length: 6.1.0-57-amd64 -> 6.1.0-99-amd64, 6.12.95+deb12-amd64 -> 6.12.95+deb99-amd64)
+	wrong_krel=$(echo "$E2E_KREL" | sed 's/[0-9][0-9]*-amd64$/99-amd64/')
 	cp "$REF_KO" "$KW/wrong-vermagic.ko"
-	sed -i "s/vermagic=$E2E_KREL/vermagic=6.1.0-99-amd64/" "$KW/wrong-vermagic.ko"
-	refuse wrong_vermagic "is for kernel 6.1.0-99-amd64" --vmlinux "$E2E_VMLINUX" \
+	sed -i "s/vermagic=$E2E_KREL/vermagic=$wrong_krel/" "$KW/wrong-vermagic.ko"
+	refuse wrong_vermagic "is for kernel $wrong_krel" --vmlinux "$E2E_VMLINUX" \
 		--symvers "$E2E_SYMVERS" --ref-module "$KW/wrong-vermagic.ko"
 	# a Module.symvers without seq_printf's CRC
 	grep -v "	seq_printf	" "$E2E_SYMVERS" >"$KW/Module.symvers.nocrc"
@@ -555,7 +638,7 @@ PY
 	o=$(pair_obj cmdline ORIG) p=$(pair_obj cmdline PATCHED) out=$KW/refused.ko
 	rm -f "$out"
 	grep -v ' klp_apply_section_relocs$' "$VM" >"$KW/kallsyms-pre58"
-	if ! "$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$KW/kallsyms-pre58" --symvers "$E2E_SYMVERS" \
+	if ! "$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$KW/kallsyms-pre58" --symvers "$E2E_SYMVERS" ${KW_ORC[@]+"${KW_ORC[@]}"} \
 		--kernel-version 5.7 -o "$KW/s1-legacy.o" >"$KW/s1-legacy.log" 2>&1; then
 		fail refuse/legacy_rules "build --kernel-version 5.7 failed: $(head -c 300 "$KW/s1-legacy.log")"
 	elif "$KLPWRITE" module "$KW/s1-legacy.o" --name klpw_refused -o "$out" --vmlinux "$E2E_VMLINUX" \

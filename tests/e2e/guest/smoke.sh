@@ -6,28 +6,45 @@
 # livepatch enabled -> disabled -> removed, checking what /proc shows at
 # every step, for vmlinux and for the module, including old_sympos 4 in
 # vmlinux (s_show of mm/vmalloc.c) and old_sympos 2 in the module.
+# On 6.12 (vmalloc_info_show, a unique name, replaced s_show in mm/vmalloc.c)
+# the vmlinux duplicate is fs/namespace.c's m_show, 2nd of 2 (/proc/mounts),
+# as in livepatch/klpw_smoke and scenario 3.
 
 LP=klpw_smoke
 LPD=/sys/kernel/livepatch/$LP
 CMDLINE_MARK="klpw_smoke: cmdline livepatched"
-VMALLOC_MARK="klpw_smoke: vmallocinfo livepatched"
+if [ "$(kallsyms_count vmalloc_info_show)" = 1 ]; then
+	# DUP DUP_N DUP_POS: the duplicate name, its count, our copy's position;
+	# DUP_NEXT: a symbol right after our copy; DUP_FILE shows DUP_MARK
+	DUP=m_show DUP_N=2 DUP_POS=2 DUP_NEXT=lock_mnt_tree DUP_FILE=/proc/mounts
+	DUP_MARK="# klpw_smoke: mounts livepatched"
+else
+	DUP=s_show DUP_N=4 DUP_POS=4 DUP_NEXT=s_next DUP_FILE=/proc/vmallocinfo
+	DUP_MARK="klpw_smoke: vmallocinfo livepatched"
+fi
 
 tgt() { sed -n "s/^$1: //p" /proc/klpw_target; }     # tgt FIELD
-vmalloc_marks() { grep -c "^$VMALLOC_MARK\$" /proc/vmallocinfo; }
+vmalloc_marks() { grep -c "^$DUP_MARK\$" $DUP_FILE; }
 
 orig_cmdline=$(cat /proc/cmdline)
 
 # ---- 0: what the kernel looks like before any patch ------------------------
-is  vmlinux_s_show_count "$(kallsyms_count s_show)" 4
+is  vmlinux_${DUP}_count "$(kallsyms_count $DUP)" $DUP_N
 n=0; pos=0
-for a in $(grep ' [tT] s_show$' /proc/kallsyms | cut -d' ' -f1); do
+for a in $(grep " [tT] $DUP\$" /proc/kallsyms | cut -d' ' -f1); do
 	n=$((n + 1))
-	# the vmalloc.c copy is the one followed by vmalloc.c's s_next/s_start
-	grep -A2 "^$a [tT] s_show\$" /proc/kallsyms | grep -q ' s_next$' && pos=$n
+	# 6.1: the vmalloc.c copy is the one followed by vmalloc.c's s_next/s_start
+	# 6.12: the fs/namespace.c copy is followed by lock_mnt_tree (with
+	# __pfx_ symbols in between), kernel/module/procfs.c's by m_next
+	grep -A2 "^$a [tT] $DUP\$" /proc/kallsyms | grep -q " $DUP_NEXT\$" && pos=$n
 done
-is  vmlinux_s_show_vmalloc_is_sympos4 "$pos" 4
+is  vmlinux_${DUP}_ours_is_sympos$DUP_POS "$pos" $DUP_POS
 is  vmallocinfo_unpatched "$(vmalloc_marks)" 0
-like vmallocinfo_has_areas "$(head -n1 /proc/vmallocinfo)" '^0x'
+if [ $DUP = s_show ]; then
+	like vmallocinfo_has_areas "$(head -n1 /proc/vmallocinfo)" '^0x'
+else
+	like mounts_has_root "$(head -n1 /proc/mounts)" ' / '
+fi
 
 load target_insmod klpw_target.ko || { done_checks; exit 1; }
 is  target_state_show_count "$(kallsyms_count state_show klpw_target)" 2
@@ -42,7 +59,7 @@ runs smoke_transition_done klp_settle $LP 60
 is  smoke_enabled "$(cat $LPD/enabled)" 1
 is  smoke_transition "$(cat $LPD/transition)" 0
 runs smoke_sysfs_objects test -d $LPD/vmlinux -a -d $LPD/klpw_target
-runs smoke_sysfs_sympos4 test -d $LPD/vmlinux/s_show,4
+runs smoke_sysfs_sympos$DUP_POS test -d $LPD/vmlinux/$DUP,$DUP_POS
 runs smoke_sysfs_sympos2 test -d $LPD/klpw_target/state_show,2
 is  smoke_cmdline "$(cat /proc/cmdline)" "$CMDLINE_MARK"
 like smoke_vmallocinfo "$(vmalloc_marks)" '^[1-9][0-9]*$'
@@ -74,8 +91,13 @@ runs rmmod_target rmmod klpw_target
 
 # ---- 4: unpatched baselines the klpwrite scenarios rely on ------------------------
 # (scenario numbers as in run.sh; the patched expectations are noted there)
-like base3_vmallocinfo_vmalloc_lines "$(grep -c ' vmalloc' /proc/vmallocinfo)" '^[1-9]'
-is  base3_vmallocinfo_no_order "$(grep -c ' vmalloc order=' /proc/vmallocinfo)" 0
+if [ $DUP = s_show ]; then
+	like base3_vmallocinfo_vmalloc_lines "$(grep -c ' vmalloc' /proc/vmallocinfo)" '^[1-9]'
+	is  base3_vmallocinfo_no_order "$(grep -c ' vmalloc order=' /proc/vmallocinfo)" 0
+else
+	like base3_mounts_lines "$(grep -vc '^#' /proc/mounts)" '^[1-9]'
+	is  base3_mounts_no_marker "$(grep -c 'klpwrite-e2e' /proc/mounts)" 0
+fi
 is  base5_version_one_line "$(wc -l </proc/version)" 1
 echo ab >/proc/$$/comm
 is  base6_comm_keeps_newline "$(od -An -c /proc/$$/comm | tr -s ' ')" ' a b \n \n'

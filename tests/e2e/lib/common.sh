@@ -37,11 +37,48 @@ e2e_apt_install() {
 			apt-get install -y -q --no-install-recommends "${todo[@]}" >&2; }
 }
 
+# e2e_env_file - the kernel.env to use: $E2E_ENV_FILE when set (run.sh sets
+# it to the kernel's own $CACHE/<krel>/kernel.env, so that a run on another
+# kernel beside it never changes what this run loads), else $CACHE/kernel.env
+e2e_env_file() { printf '%s\n' "${E2E_ENV_FILE:-$E2E_CACHE/kernel.env}"; }
+
 # e2e_load_env - source kernel.env written by setup.sh
 e2e_load_env() {
-	[ -r "$E2E_CACHE/kernel.env" ] || e2e_die "no $E2E_CACHE/kernel.env; run lib/setup.sh"
-	# shellcheck disable=SC1091
-	. "$E2E_CACHE/kernel.env"
+	local f
+	f=$(e2e_env_file)
+	[ -r "$f" ] || e2e_die "no $f; run lib/setup.sh"
+	# shellcheck disable=SC1090
+	. "$f"
+}
+
+# E2E_SUITE - an extra apt suite for the kernel packages, e.g.
+# bookworm-backports (Debian's 6.12).  It is never added to the system's apt
+# configuration: the suite gets a private sources list, package lists and
+# cache under $CACHE/apt-<suite>/, and E2E_APT (an array of apt options)
+# points apt-get update/download and apt-cache there.  Nothing is installed
+# from it: the kernel packages are downloaded and unpacked with dpkg -x.
+# Without E2E_SUITE, E2E_APT is empty and the system's apt is used as is.
+E2E_APT=()
+if [ -n "${E2E_SUITE:-}" ]; then
+	case $E2E_SUITE in *[!a-z0-9-]*) e2e_die "bad E2E_SUITE '$E2E_SUITE'" ;; esac
+	E2E_APTDIR=$E2E_CACHE/apt-$E2E_SUITE
+	E2E_APT=(-o "Dir::Etc::sourcelist=$E2E_APTDIR/sources.list" -o "Dir::Etc::sourceparts=-"
+		-o "Dir::State::Lists=$E2E_APTDIR/lists" -o "Dir::Cache=$E2E_APTDIR/cache"
+		-o "APT::Get::List-Cleanup=0")
+fi
+# e2e_apt_suite_update [force] - write the suite's sources list and fetch its
+# package lists (once; again with "force" or when older than a day)
+e2e_apt_suite_update() {
+	[ -n "${E2E_SUITE:-}" ] || return 0
+	mkdir -p "$E2E_APTDIR/lists/partial" "$E2E_APTDIR/cache/archives/partial"
+	local line="deb ${E2E_SUITE_MIRROR:-http://deb.debian.org/debian} $E2E_SUITE main"
+	[ "$(cat "$E2E_APTDIR/sources.list" 2>/dev/null)" = "$line" ] || {
+		echo "$line" >"$E2E_APTDIR/sources.list"; rm -f "$E2E_APTDIR/.updated"; }
+	if [ "${1:-}" = force ] || [ -z "$(find "$E2E_APTDIR/.updated" -mmin -1440 2>/dev/null)" ]; then
+		e2e_log "apt-get update ($E2E_SUITE, private lists in $E2E_APTDIR)"
+		apt-get "${E2E_APT[@]}" update -q >&2 || e2e_die "apt-get update of $E2E_SUITE failed"
+		touch "$E2E_APTDIR/.updated"
+	fi
 }
 
 # e2e_load_objs - source objs.env written by kobjs.sh (may not exist yet)

@@ -42,7 +42,10 @@ shift $((OPTIND - 1))
 
 e2e_load_env
 KCFLAGS_WANT=${E2E_KCFLAGS-"-ffunction-sections -fdata-sections"}
-e2e_apt_install flex bison libelf-dev libssl-dev bc xz-utils patch dwarves "$E2E_CC"
+# E2E_CC may be a triplet name (x86_64-linux-gnu-gcc-12, from gcc-12)
+cc_pkg=()
+command -v "$E2E_CC" >/dev/null || cc_pkg=("${E2E_CC#x86_64-linux-gnu-}")
+e2e_apt_install flex bison libelf-dev libssl-dev bc xz-utils patch dwarves ${cc_pkg[@]+"${cc_pkg[@]}"}
 
 SRCPKG=linux-source-$(echo "$E2E_KREL" | cut -d. -f1,2)
 TREE=$E2E_KCACHE/$SRCPKG
@@ -56,7 +59,7 @@ if [ ! -e "$TREE/.e2e-unpacked" ]; then
 	if [ -z "$deb" ]; then
 		e2e_log "apt-get download $SRCPKG=$E2E_PKGVER"
 		tmp=$(mktemp -d "$E2E_KCACHE/debs/.dl.XXXXXX")
-		(cd "$tmp" && apt-get download -q "$SRCPKG=$E2E_PKGVER" 2>&1 |
+		(cd "$tmp" && apt-get ${E2E_APT[@]+"${E2E_APT[@]}"} download -q "$SRCPKG=$E2E_PKGVER" 2>&1 |
 			grep -v 'unsandboxed as root' >&2) || true
 		deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n1)
 		[ -n "$deb" ] || e2e_die "download of $SRCPKG=$E2E_PKGVER failed"
@@ -76,6 +79,9 @@ fi
 MAKE=(make -C "$TREE" ARCH=x86 CC="$E2E_CC" HOSTCC="$E2E_CC"
 	KERNELRELEASE="$E2E_KREL" KBUILD_BUILD_USER=debian-kernel
 	KBUILD_BUILD_HOST=lists.debian.org KCFLAGS="$KCFLAGS_WANT")
+# Kconfig of 6.12+ probes rustc (CONFIG_RUSTC_VERSION); Debian built without
+# one (0), so the host's rustc (cargo, for klpwrite) must stay out of sight
+grep -q '^CONFIG_RUSTC_VERSION=0$' "$E2E_CONFIG" && MAKE+=(RUSTC=e2e-no-rustc)
 
 # ---- configure + prepare (again only if .config or KCFLAGS changed) ---------------
 stamp="config=$(md5sum <"$E2E_CONFIG" | cut -d' ' -f1) kcflags=$KCFLAGS_WANT"

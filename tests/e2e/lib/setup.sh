@@ -16,7 +16,10 @@
 #   5. writes $CACHE/kernel.env (E2E_KREL, E2E_KDIR, E2E_VMLINUZ, ...).
 #
 # Env: KLPWRITE_E2E_CACHE (default /var/cache/klpwrite-e2e), E2E_KREL,
-#      E2E_APT_UPDATE=1 to force 'apt-get update'.
+#      E2E_APT_UPDATE=1 to force 'apt-get update', E2E_SUITE (e.g.
+#      bookworm-backports: resolve and download the kernel from that suite
+#      through a private apt configuration, see common.sh; nothing is
+#      installed from it), E2E_ENV_FILE (also write kernel.env there).
 # stdout: the kernel release, nothing else.  Progress goes to stderr.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -28,7 +31,9 @@ exec 8>"$E2E_CACHE/.setup.lock"
 flock 8
 
 # ---- apt metadata -----------------------------------------------------------
-if [ "${E2E_APT_UPDATE:-0}" = 1 ] ||
+if [ -n "${E2E_SUITE:-}" ]; then
+	e2e_apt_suite_update "$([ "${E2E_APT_UPDATE:-0}" = 1 ] && echo force)"
+elif [ "${E2E_APT_UPDATE:-0}" = 1 ] ||
 	! apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1; then
 	e2e_log "apt-get update"
 	apt-get update -q >&2
@@ -50,7 +55,7 @@ apt_load() {
 		else
 			rec+="$line"$'\n'
 		fi
-	done < <(apt-cache show --no-all-versions "$@" 2>/dev/null; echo)
+	done < <(apt-cache ${E2E_APT[@]+"${E2E_APT[@]}"} show --no-all-versions "$@" 2>/dev/null; echo)
 	for p in "$@"; do
 		[ -n "${APTREC[$p]:-}" ] || e2e_die "apt knows no package $p"
 	done
@@ -99,7 +104,7 @@ fetch_deb() {
 		e2e_log "apt-get download $pkg=$ver"
 		tmp=$(mktemp -d "$DEBS/.dl.XXXXXX")
 		# apt warns that it cannot drop to its _apt user here; harmless
-		(cd "$tmp" && apt-get download -q "$pkg=$ver" 2>&1 |
+		(cd "$tmp" && apt-get ${E2E_APT[@]+"${E2E_APT[@]}"} download -q "$pkg=$ver" 2>&1 |
 			grep -v 'unsandboxed as root' >&2) || true
 		f=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n1)
 		[ -n "$f" ] || e2e_die "apt-get download produced no .deb for $pkg"
@@ -144,7 +149,12 @@ for f in "$VMLINUZ" "$KDIR/Module.symvers" "$KDIR/.config" "$KDIR/scripts/basic/
 done
 grep -qx 'CONFIG_LIVEPATCH=y' "$KDIR/.config" || e2e_die "kernel lacks CONFIG_LIVEPATCH"
 [ -d "$MODDIR/kernel" ] || e2e_die "missing $MODDIR/kernel"
-KCC=$(sed -n 's/^CC *=.*\(gcc-[0-9][0-9]*\).*/\1/p' "$KDIR/.kernelvariables" | head -n1)
+# The compiler exactly as the kernel's config names it (CONFIG_CC_VERSION_TEXT
+# begins with its command name: gcc-12 for 6.1, x86_64-linux-gnu-gcc-12 for
+# the 6.12 backport); another name changes CONFIG_CC_VERSION_TEXT in
+# olddefconfig (kobjs.sh refuses that).  Fallback: the .kernelvariables CC.
+KCC=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$KDIR/.config" | head -n1)
+case $KCC in *gcc-[0-9]*) ;; *) KCC=$(sed -n 's/^CC *=.*\(gcc-[0-9][0-9]*\).*/\1/p' "$KDIR/.kernelvariables" | head -n1) ;; esac
 KCC=${KCC:-gcc}
 command -v "$KCC" >/dev/null || e2e_die "kernel compiler $KCC not installed"
 
@@ -163,6 +173,11 @@ E2E_MODDIR='$MODDIR'
 E2E_CC='$KCC'
 ENV
 mv "$KC/kernel.env.tmp" "$KC/kernel.env"
-cp "$KC/kernel.env" "$E2E_CACHE/kernel.env"
+# $CACHE/kernel.env stays the default suite's: a run on another suite uses
+# its own file (E2E_ENV_FILE, set by run.sh), and so does a pinned E2E_KREL
+# (run.sh) - only the default kernel is the "current" one
+[ -n "${E2E_SUITE:-}" ] || cp "$KC/kernel.env" "$E2E_CACHE/kernel.env"
+[ -z "${E2E_ENV_FILE:-}" ] || [ "$E2E_ENV_FILE" = "$KC/kernel.env" ] ||
+	cp "$KC/kernel.env" "$E2E_ENV_FILE"
 e2e_log "ready: $VMLINUZ"
 echo "$KREL"

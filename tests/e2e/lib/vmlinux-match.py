@@ -12,6 +12,26 @@ built with -ffunction-sections) are compared with the kernel's bytes at that
 symbol, ignoring the fields that relocations fill in, plus the whole 5-byte
 __fentry__ call (a NOP in the image).  Prints one line per function and exits
 1 if any differs.
+
+The compared range is the function symbol's own range in OBJ (st_value,
+st_size): on kernels with CONFIG_CALL_PADDING (6.12) the section begins with
+16 bytes of padding NOPs that belong to the __pfx_ symbol in vmlinux.
+
+Objects compiled for a kernel that runs objtool only on vmlinux.o at link
+time (CONFIG_X86_KERNEL_IBT, 6.12: --link-objtool) are raw compiler output.
+objtool then edits the linked code.  These edits, and only these, are
+accepted, and counted in the output line:
+  jump-label  a __jump_table site of OBJ is "jmp rel8" (eb) or "jmp rel32"
+              (e9) and the kernel has the NOP of the same length
+              (66 90 / 0f 1f 44 00 00): objtool --hacks=jump_label NOPs
+              every such site; the kernel patches the enabled ones at boot.
+Any other byte difference is a MISMATCH.  Not edits on disk (6.12):
+ENDBR sealing (objtool --ibt only lists unused ENDBRs in .ibt_endbr_seal;
+apply_seal_endbr() in arch/x86/kernel/alternative.c poisons them at boot),
+call-depth accounting (.call_sites, patched at boot), return/retpoline
+thunks (relocated calls; .return_sites/.retpoline_sites are patched at boot),
+ORC (tables only), __fentry__ (skipped, as on 6.1), the __pfx_ padding
+(outside the compared range).
 """
 import struct
 import subprocess
@@ -58,6 +78,49 @@ def kallsyms(path):
     return syms, text - TEXT_BASE
 
 
+def symbols(obj):
+    """name -> [(value, size, section name)] of OBJ's FUNC symbols"""
+    secs = {}
+    txt = subprocess.run(["readelf", "-SW", obj], capture_output=True, text=True,
+                         check=True).stdout
+    for line in txt.splitlines():
+        line = line.replace("[ ", "[")
+        f = line.split()
+        if len(f) > 2 and f[0].startswith("[") and f[0].endswith("]") and f[0][1:-1].isdigit():
+            secs[f[0][1:-1]] = f[1]
+    out = {}
+    txt = subprocess.run(["readelf", "-sW", obj], capture_output=True, text=True,
+                         check=True).stdout
+    for line in txt.splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[3] == "FUNC":
+            out.setdefault(f[7], []).append((int(f[1], 16), int(f[2], 0), secs.get(f[6], "")))
+    return out
+
+
+def jump_sites(obj, sec, funcs):
+    """offsets in SEC of OBJ's __jump_table code addresses"""
+    txt = subprocess.run(["readelf", "-rW", obj], capture_output=True, text=True,
+                         check=True).stdout
+    sites, on = set(), False
+    for line in txt.splitlines():
+        if line.startswith("Relocation section"):
+            on = "'.rela__jump_table'" in line
+            continue
+        f = line.split()
+        if not on or len(f) < 7 or not f[2].startswith("R_X86_64_PC32"):
+            continue
+        off = int(f[0], 16)
+        if off % 16 != 0:          # entry: code, target (PC32), key (PC64)
+            continue
+        add = int(f[6], 16) * (-1 if f[5] == "-" else 1)
+        if f[4] == sec:
+            sites.add(add)
+        elif f[4] in funcs and funcs[f[4]][0][2] == sec:
+            sites.add(funcs[f[4]][0][0] + add)
+    return sites
+
+
 def section_and_relocs(obj, sec):
     out = subprocess.run(["objcopy", "-O", "binary", "--only-section=" + sec,
                           obj, "/dev/stdout"], capture_output=True, check=True).stdout
@@ -77,10 +140,14 @@ def section_and_relocs(obj, sec):
 def main():
     if len(sys.argv) < 5:
         sys.exit(__doc__)
-    image = load_segments(sys.argv[1])
-    syms, slide = kallsyms(sys.argv[2])
-    obj, bad = sys.argv[3], 0
-    for spec in sys.argv[4:]:
+    args = sys.argv[1:]
+    if len(args) < 4:
+        sys.exit(__doc__)
+    image = load_segments(args[0])
+    syms, slide = kallsyms(args[1])
+    obj, bad = args[2], 0
+    funcs = symbols(obj)
+    for spec in args[3:]:
         name, _, pos = spec.partition("@")
         pos = int(pos or 1)
         cands = [a for a, t in syms.get(name, []) if t in "tT"]
@@ -88,25 +155,43 @@ def main():
             print(f"MISMATCH {name}@{pos}: kallsyms has {len(cands)} copies")
             bad += 1
             continue
-        code, relocs = section_and_relocs(obj, ".text." + name)
-        if not code:
-            print(f"MISMATCH {name}: {obj} has no .text.{name}")
+        sec = ".text." + name
+        whole, relocs = section_and_relocs(obj, sec)
+        if not whole:
+            print(f"MISMATCH {name}: {obj} has no {sec}")
             bad += 1
             continue
+        start, size = 0, len(whole)
+        for value, sz, s in funcs.get(name, []):
+            if s == sec:
+                start, size = value, sz
+        code = whole[start:start + size]
         kern = image_bytes(image, cands[pos - 1] - slide, len(code))
         skip = set()
         for off, typ, sym in relocs:
             width = 8 if typ in ("R_X86_64_64", "R_X86_64_PC64") else 4
-            skip.update(range(off, off + width))
+            skip.update(range(off - start, off - start + width))
             if sym == "__fentry__":
-                skip.update(range(off - 1, off + 4))
+                skip.update(range(off - start - 1, off - start + 4))
+        nrel = len(skip)
+        # objtool's link-time edits (see the header), each one exact
+        edits = {"jump-label": 0}
+        for site in sorted(jump_sites(obj, sec, funcs)):
+            i = site - start
+            for raw, nop in ((b"\xeb", b"\x66\x90"), (b"\xe9", b"\x0f\x1f\x44\x00\x00")):
+                if code[i:i + 1] == raw and kern[i:i + len(nop)] == nop and code[i:i + len(nop)] != nop:
+                    skip.update(range(i, i + len(nop)))
+                    edits["jump-label"] += 1
         diff = [i for i in range(len(code)) if i not in skip and code[i] != kern[i]]
         where = f"{name}@{pos} at {cands[pos - 1]:#x}"
+        note = "".join(f", {n} {k}" for k, n in edits.items() if n)
         if diff:
-            print(f"MISMATCH {where}: {len(diff)} of {len(code)} bytes differ, first at +{diff[0]:#x}")
+            i = diff[0]
+            print(f"MISMATCH {where}: {len(diff)} of {len(code)} bytes differ, first at +{i:#x} "
+                  f"(object {code[i:i + 6].hex(' ')}, kernel {kern[i:i + 6].hex(' ')}){note}")
             bad += 1
         else:
-            print(f"MATCH {where}: {len(code)} bytes ({len(skip)} relocated)")
+            print(f"MATCH {where}: {len(code)} bytes ({nrel} relocated{note})")
     sys.exit(1 if bad else 0)
 
 

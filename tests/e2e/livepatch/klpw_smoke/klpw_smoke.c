@@ -21,9 +21,24 @@
 #include <linux/livepatch.h>
 #include <linux/module.h>
 #include <linux/seq_file.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+/*
+ * 6.12: mm/vmalloc.c's s_show is vmalloc_info_show, a unique name; the
+ * vmlinux duplicate is fs/namespace.c's m_show, 2nd of 2 (the 1st is
+ * kernel/module/procfs.c's): /proc/mounts shows SMOKE_DUP once per mount
+ */
+#define SMOKE_DUP_NAME "m_show"
+#define SMOKE_DUP_POS 2
+#define SMOKE_VMALLOC "# klpw_smoke: mounts livepatched"
+#else
+#define SMOKE_DUP_NAME "s_show"
+#define SMOKE_DUP_POS 4
+#define SMOKE_VMALLOC "klpw_smoke: vmallocinfo livepatched"
+#endif
 
 #define SMOKE_CMDLINE "klpw_smoke: cmdline livepatched"
-#define SMOKE_VMALLOC "klpw_smoke: vmallocinfo livepatched"
 #define SMOKE_MESSAGE "hello from klpw_smoke"
 
 static int smoke_cmdline_proc_show(struct seq_file *m, void *v)
@@ -56,7 +71,8 @@ static int smoke_aux_state_show(struct seq_file *m)
 
 static struct klp_func smoke_vmlinux_funcs[] = {
 	{ .old_name = "cmdline_proc_show", .new_func = smoke_cmdline_proc_show },
-	{ .old_name = "s_show", .new_func = smoke_vmalloc_s_show, .old_sympos = 4 },
+	{ .old_name = SMOKE_DUP_NAME, .new_func = smoke_vmalloc_s_show,
+	  .old_sympos = SMOKE_DUP_POS },
 	{ }
 };
 
