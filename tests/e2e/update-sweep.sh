@@ -77,6 +77,7 @@ done
 [ $# = 2 ] || e2e_die "usage: update-sweep.sh [--limit N] FROM TO"
 FROM=$1 TO=$2
 e2e_need_root
+trap 'e2e_log "update-sweep.sh: command failed at line $LINENO: $BASH_COMMAND"' ERR
 T_START=$(e2e_now)
 KLPWRITE=${E2E_KLPWRITE:-$REPO/target/release/klpwrite}
 [ -x "$KLPWRITE" ] || e2e_die "no klpwrite at $KLPWRITE (cargo build --release)"
@@ -97,7 +98,7 @@ t0=$(e2e_now)
 # the kernel image whose package version is FROM
 KREL=""
 for pkg in $(apt-cache pkgnames "linux-image-$(echo "$FROM" | cut -d. -f1,2).0-" | grep -E -- '-[0-9]+-amd64$' | sort); do
-	if apt-cache show "$pkg" 2>/dev/null | grep -qx "Version: $FROM"; then KREL=${pkg#linux-image-}; break; fi
+	if apt-cache show "$pkg" 2>/dev/null | grep -x "Version: $FROM" >/dev/null; then KREL=${pkg#linux-image-}; break; fi
 done
 [ -n "$KREL" ] || e2e_die "no linux-image-*-amd64 of version $FROM in apt"
 E2E_KREL=$KREL bash "$E2E/lib/setup.sh" >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; e2e_die "setup failed"; }
@@ -185,33 +186,58 @@ e2e_log "$(wc -l <"$P/rows.tsv") changed files, $(wc -l <"$P/cfiles.txt") .c of 
 # ============================================================================
 # orig objects (FROM's tree), where they go, fidelity
 # ============================================================================
-# batch_build DIR LIST [-R SRC -F FILES] - objects of the .c in LIST into DIR,
-# cached while the list stays the same
+# batch_build DIR TARGETS [-R SRC -F FILES] - build the kbuild targets listed
+# in TARGETS (object paths, one a line) into DIR/<path>; cached while the
+# list and the options stay the same
 batch_build() {
-	local dir=$1 list=$2 key
+	local dir=$1 list=$2 key t
 	shift 2
-	key=$(cat "$list" "$@" 2>/dev/null | md5sum | cut -d' ' -f1)
-	if [ "$(cat "$dir/.key" 2>/dev/null)" = "$key" ]; then return 0; fi
+	key=$({ cat "$list"; echo "$*"; } | md5sum | cut -d' ' -f1)
+	if [ "$(cat "$dir/.key-$(basename "$list")" 2>/dev/null)" = "$key" ]; then return 0; fi
 	local have=()
-	while IFS= read -r f; do [ -s "$dir/${f%.c}.o" ] || have+=("${f%.c}.o"); done <"$list"
+	while IFS= read -r t; do [ -s "$dir/$(realpath -m --relative-to=/ "/$t")" ] || have+=("$t"); done <"$list"
 	if [ ${#have[@]} -gt 0 ]; then
 		bash "$E2E/lib/kobjs.sh" -j"$JOBS" -k -O "$dir" "$@" "${have[@]}" >"$dir.log.new" 2>&1 || true
 		cat "$dir.log.new" >>"$dir.log"
 		rm -f "$dir.log.new"
 	fi
-	echo "$key" >"$dir/.key"
+	echo "$key" >"$dir/.key-$(basename "$list")"
 }
+# Which kbuild target holds a changed .c: its own .o; when that does not
+# build, (1) drivers/gpu/drm/amd/<sub>/ files are compiled by amdgpu's
+# Makefile as amdgpu/../<sub>/X.o (with amdgpu's include paths), (2) a .c
+# that another .c of its directory #includes (kernel/sched/rt.c in
+# build_policy.c, ehci-sched.c in ehci-hcd.c) lives in the includer's object.
+declare -A TGT=() OBJ=() INC=()
+while IFS= read -r f; do TGT[$f]=${f%.c}.o OBJ[$f]=${f%.c}.o; done <"$WORK/selected.txt"
 t0=$(e2e_now)
 mkdir -p "$P/orig" "$P/patched"
-batch_build "$P/orig" "$WORK/selected.txt"
+sed 's/\.c$/.o/' "$WORK/selected.txt" >"$WORK/targets-orig.txt"
+batch_build "$P/orig" "$WORK/targets-orig.txt"
+: >"$WORK/targets-orig2.txt"
+while IFS= read -r f; do
+	[ -s "$P/orig/${OBJ[$f]}" ] && continue
+	case $f in
+	drivers/gpu/drm/amd/amdgpu/*) ;;
+	drivers/gpu/drm/amd/*) TGT[$f]=drivers/gpu/drm/amd/amdgpu/../${f#drivers/gpu/drm/amd/}; TGT[$f]=${TGT[$f]%.c}.o ;;
+	esac
+	if [ "${TGT[$f]}" = "${f%.c}.o" ]; then
+		y=$(cd "$A" && grep -l -E "^#include \"$(basename "$f")\"" "$(dirname "$f")"/*.c 2>/dev/null | grep -vxF "$f" | head -n1 || true)
+		[ -n "$y" ] || continue
+		TGT[$f]=${y%.c}.o OBJ[$f]=${y%.c}.o INC[$f]=$y
+	fi
+	echo "${TGT[$f]}" >>"$WORK/targets-orig2.txt"
+done <"$WORK/selected.txt"
+sort -u -o "$WORK/targets-orig2.txt" "$WORK/targets-orig2.txt"
+[ -s "$WORK/targets-orig2.txt" ] && batch_build "$P/orig" "$WORK/targets-orig2.txt"
 timed "orig objects" "$t0"
 
 t0=$(e2e_now)
 # where: vmlinux or module name, and the .ko
 : >"$WORK/match.list"
-declare -A WHERE=() KO=() ROW=() DETAIL=() KIND=()
+declare -A WHERE=() KO=() ROW=() DETAIL=() KIND=() BYOBJ=()
 while IFS= read -r f; do
-	o=$P/orig/${f%.c}.o
+	o=$P/orig/${OBJ[$f]}
 	if [ ! -s "$o" ]; then ROW[$f]="no change"; KIND[$f]="not built (Debian's config)"
 		DETAIL[$f]="not built with Debian's config: kbuild does not compile it"; continue; fi
 	cmd=$o.cmd
@@ -221,22 +247,25 @@ while IFS= read -r f; do
 		if [ -z "$ko" ]; then ROW[$f]="no change"; KIND[$f]="not built (Debian's config)"
 			DETAIL[$f]="not built with Debian's config: no $mod.ko in $E2E_KREL"; continue; fi
 		WHERE[$f]=$mod KO[$f]=$ko
-		echo "$o $ko" >>"$WORK/match.list"
+		target=$ko
 	else
-		WHERE[$f]=vmlinux
-		echo "$o vmlinux" >>"$WORK/match.list"
+		WHERE[$f]=vmlinux target=vmlinux
 	fi
+	if [ -z "${BYOBJ[$o]:-}" ]; then echo "$o $target" >>"$WORK/match.list"; fi
+	BYOBJ[$o]="${BYOBJ[$o]:-} $f"
 done <"$WORK/selected.txt"
 python3 "$E2E/lib/vmlinux-match.py" --all "$E2E_VMLINUX" "$E2E_KALLSYMS" "$WORK/match.list" >"$WORK/match.out"
 while read -r o verdict good nbad absent names; do
-	f=${o#"$P/orig/"}; f=${f%.o}.c
-	case $verdict in
-	MATCH) DETAIL[$f]="fidelity: $good functions match ${WHERE[$f]}" ;;
-	ABSENT) ROW[$f]="no change"; KIND[$f]="not built (Debian's config)"
-		DETAIL[$f]="not built into vmlinux with Debian's config: none of its functions is in the booted kernel" ;;
-	*) ROW[$f]=failed; KIND[$f]="failed: fidelity"
-		DETAIL[$f]="harness: fidelity: $nbad functions differ from ${WHERE[$f]} (${names:-}), $good match" ;;
-	esac
+	for f in ${BYOBJ[$o]}; do
+		case $verdict in
+		MATCH) DETAIL[$f]="fidelity: $good functions match ${WHERE[$f]}" ;;
+		ABSENT) ROW[$f]="no change"; KIND[$f]="not built (Debian's config)"
+			DETAIL[$f]="not built into vmlinux with Debian's config: none of its functions is in the booted kernel" ;;
+		*) ROW[$f]=failed; KIND[$f]="failed: fidelity"
+			DETAIL[$f]="harness: fidelity: $nbad functions differ from ${WHERE[$f]} (${names:-}), $good match" ;;
+		esac
+		[ -n "${INC[$f]:-}" ] && DETAIL[$f]="${DETAIL[$f]}; built as part of ${INC[$f]}"
+	done
 done <"$WORK/match.out"
 timed "where + fidelity" "$t0"
 
@@ -246,20 +275,32 @@ timed "where + fidelity" "$t0"
 t0=$(e2e_now)
 : >"$WORK/todo.txt"
 while IFS= read -r f; do [ -z "${ROW[$f]:-}" ] && echo "$f" >>"$WORK/todo.txt"; done <"$WORK/selected.txt"
-# a changed .c that another changed .c includes (its .cmd lists it) cannot be
-# replaced for all at once: those objects are built one at a time
+# a changed .c that another changed .c includes (its .cmd lists it), or one
+# that lives in its includer's object, cannot be replaced for all at once:
+# those objects are built one at a time, each into its own directory
 : >"$WORK/alone.txt"
+: >"$WORK/together.txt"
+declare -A PATCHED=()
 while IFS= read -r f; do
-	sed -n 's|^ *\([^ ]*\.c\) \\$|\1|p' "$P/orig/${f%.c}.o.cmd" 2>/dev/null | grep -vxF "$f" |
-		grep -qxFf "$P/cfiles.txt" && echo "$f" >>"$WORK/alone.txt"
+	if [ -n "${INC[$f]:-}" ] ||
+		sed -n 's|^ *\([^ ]*\.c\) \\$|\1|p' "$P/orig/${OBJ[$f]}.cmd" 2>/dev/null | grep -vxF "$f" |
+		grep -xFf "$P/cfiles.txt" >/dev/null; then
+		echo "$f" >>"$WORK/alone.txt"
+		PATCHED[$f]=$P/patched-one/$f/${OBJ[$f]}
+	else
+		echo "$f" >>"$WORK/together.txt"
+		PATCHED[$f]=$P/patched/${OBJ[$f]}
+	fi
 done <"$WORK/todo.txt"
-grep -vxFf "$WORK/alone.txt" "$WORK/todo.txt" >"$WORK/together.txt" || true
-[ -s "$WORK/together.txt" ] && batch_build "$P/patched" "$WORK/together.txt" -R "$B" -F "$WORK/together.txt"
+if [ -s "$WORK/together.txt" ]; then
+	while IFS= read -r f; do echo "${TGT[$f]}"; done <"$WORK/together.txt" >"$WORK/targets-patched.txt"
+	batch_build "$P/patched" "$WORK/targets-patched.txt" -R "$B" -F "$WORK/together.txt"
+fi
 while IFS= read -r f; do
+	[ -s "${PATCHED[$f]}" ] && continue
 	echo "$f" >"$WORK/one.txt"
-	mkdir -p "$P/patched-alone"
-	rm -f "$P/patched/${f%.c}.o"
-	bash "$E2E/lib/kobjs.sh" -j"$JOBS" -k -O "$P/patched" -R "$B" -F "$WORK/one.txt" "${f%.c}.o" >>"$P/patched.log" 2>&1 || true
+	mkdir -p "$P/patched-one/$f"
+	bash "$E2E/lib/kobjs.sh" -j"$JOBS" -k -O "$P/patched-one/$f" -R "$B" -F "$WORK/one.txt" "${TGT[$f]}" >>"$P/patched.log" 2>&1 || true
 done <"$WORK/alone.txt"
 timed "patched objects" "$t0"
 
@@ -274,6 +315,12 @@ declare -A MODNAME=() KWT=() GT=()
 i=0
 : >"$WORK/plan.txt"
 : >"$WORK/mods.txt"
+# kw_error LOG - klpwrite's error: its first line and the first detail line,
+# without the input's path
+kw_error() {
+	sed -n '/^klpwrite: error/{N;p;q}' "$1" | sed 's/^klpwrite: error: //; s|^/[^ ]*: ||; s/^ *//' |
+		tr '\n' ' ' | sed 's/  */ /g' | cut -c1-400
+}
 # deps MOD.ko - the .ko names (no .ko) to insmod for it, dependencies first
 deps_of() {
 	local rel=${1#"$E2E_MODDIR/"} d
@@ -285,7 +332,7 @@ deps_of() {
 while IFS= read -r f; do
 	i=$((i + 1))
 	[ -z "${ROW[$f]:-}" ] || continue
-	o=$P/orig/${f%.c}.o p=$P/patched/${f%.c}.o
+	o=$P/orig/${OBJ[$f]} p=${PATCHED[$f]}
 	if [ ! -s "$p" ]; then
 		err=$(grep -m1 -E "^(\./)?$f:[0-9]+:[0-9]+: error:" "$P/patched.log" 2>/dev/null ||
 			grep -m1 -E "error:" <(grep -A3 -F "$f" "$P/patched.log" 2>/dev/null) || echo "no object")
@@ -302,7 +349,7 @@ while IFS= read -r f; do
 	rc=0
 	"$KLPWRITE" build "$o" "$p" --objname "${WHERE[$f]}" --symbols "$sym" --symvers "$E2E_SYMVERS" \
 		--explain -o "$KW/$name.o" >"$KW/$name-build.log" 2>&1 || rc=$?
-	first=$(grep -m1 '^klpwrite: error' "$KW/$name-build.log" | sed 's/^klpwrite: error: //' | cut -c1-400 || true)
+	first=$(kw_error "$KW/$name-build.log")
 	case $rc in
 	0) ;;
 	1) ROW[$f]="no change" KIND[$f]="no change: klpwrite finds no functional change"
@@ -319,7 +366,7 @@ while IFS= read -r f; do
 	if [ "$rc" != 0 ]; then
 		if [ "$rc" = 2 ]; then ROW[$f]=refused KIND[$f]="refused: klpwrite module"
 		else ROW[$f]=failed KIND[$f]="failed: klpwrite crashed"; fi
-		DETAIL[$f]="klpwrite module exit $rc: $(grep -m1 '^klpwrite: error' "$KW/$name-module.log" | sed 's/^klpwrite: error: //' | cut -c1-400)"
+		DETAIL[$f]="klpwrite module exit $rc: $(kw_error "$KW/$name-module.log")"
 		continue
 	fi
 	MODNAME[$f]=$name
@@ -353,7 +400,8 @@ ko_files() {
 }
 # guest_run MODE PLAN TAG - one boot; its RESULT lines in $WORK/guest-TAG.results
 guest_run() {
-	local mode=$1 plan=$2 tag=$3 files=$WORK/gfiles-$tag n
+	local mode=$1 plan=$2 tag=$3 files n
+	files=$WORK/gfiles-$tag
 	rm -rf "$files"; mkdir -p "$files"
 	cp "$plan" "$files/plan.txt"; echo "$mode" >"$files/mode"; printf '%s\n' $base >"$files/base.txt"
 	cp "$IMG" "$files/ext4.img"
@@ -427,7 +475,7 @@ if [ -n "$CUM" ]; then
 		CUMT=$(grep -a '^SWEEP: TIME 0 ' "$WORK/guest-all.log" | cut -d' ' -f4 || true)
 		CUMRES="$CUMRES (${#objs[@]} objects, guest ${CUMT:-?}s)"
 	else
-		CUMRES="fail klpwrite module: $(grep -m1 '^klpwrite: error' "$KW/klpu_all-module.log")"
+		CUMRES="fail klpwrite module: $(kw_error "$KW/klpu_all-module.log")"
 	fi
 fi
 timed "guest: cumulative" "$t0"

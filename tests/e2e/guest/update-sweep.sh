@@ -68,7 +68,7 @@ workload() {
 		echo 3 >/proc/sys/vm/drop_caches
 		[ "$(cat /mnt/ext4/keep)" = "klpwrite" ] || { echo "ext4 re-read failed"; return; }
 	fi
-	ping -c 2 -W 2 127.0.0.1 >/dev/null 2>&1 || { echo "ping 127.0.0.1 failed"; return; }
+	ping -c 1 -W 2 127.0.0.1 >/dev/null 2>&1 || { echo "ping 127.0.0.1 failed"; return; }
 	nc -l -p 5555 >/tmp/nc.out 2>/dev/null &
 	_p=$!
 	usleep 100000
@@ -123,9 +123,6 @@ one() {   # one IDX PATCH TARGETS
 		elif ! echo 0 >"/sys/kernel/livepatch/$_p/enabled"; then _r="disable: write failed"
 		elif ! settle "$_p"; then _r="transition did not finish (disable)"
 		elif ! _e=$(rmmod "$_p" 2>&1); then _r="rmmod $_e"
-		else
-			_w=$(workload)
-			[ -n "$_w" ] && _r="workload after rmmod $_w"
 		fi
 	fi
 	for m in $_mine; do rmmod "$m" >/dev/null 2>&1; done
