@@ -266,6 +266,24 @@ fn is_named_definition(s: &crate::elf::Symbol) -> bool {
         && !names::is_local_label(&s.name)
 }
 
+/// Whether symbol `d` of `out` is the module's own `struct module`: every
+/// module defines `__this_module` in `.gnu.linkonce.this_module` (modpost's
+/// `<mod>.mod.c`; the loader finds it there, kernel/module/main.c
+/// setup_load_info()), and a livepatch module is no exception. A patched
+/// function of a target module that uses `THIS_MODULE` (`&__this_module`,
+/// include/linux/init.h) means the target's, which stays a klp relocation to
+/// `.klp.sym.<target>.__this_module,0` (the target's symbol: an SHF_ALLOC
+/// section, in its kallsyms with CONFIG_KALLSYMS_ALL, kernel/module/kallsyms.c
+/// is_core_symbol()). The two share a name but are different objects, not a
+/// copy of the target's and a reference to it.
+fn is_own_struct_module(out: &Elf, d: usize) -> bool {
+    let sym = &out.symbols[d];
+    sym.name == b"__this_module"
+        && sym
+            .section
+            .is_some_and(|s| out.sections[s].name == b".gnu.linkonce.this_module")
+}
+
 /// The relocations of `sec` whose site is in `[start, start + size)`.
 fn relocs_within(elf: &Elf, sec: usize, start: u64, size: u64) -> impl Iterator<Item = &Reloc> {
     elf.relocs_for(sec)
@@ -804,6 +822,7 @@ impl<'a> V<'a> {
             // a compiler-added `.N` are one object of the unit.
             if let Some(&d) = defined.get(name)
                 && !(out.symbols[d].is_local() && names::demangle(name) != name)
+                && !is_own_struct_module(out, d)
                 && seen.insert(name.to_vec())
             {
                 let here = self.here(r);

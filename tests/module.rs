@@ -790,3 +790,55 @@ fn one_units_static_is_never_split_between_inputs() {
     let both = one("fa\nfb\n", "fab.o");
     module(&[both], &opts("klp_together"), true).unwrap();
 }
+
+/// r7 (update sweep 6.1.190 -> 6.1.192, drivers/iio/pressure/dps310.c): a
+/// patched function of module drvmod passes THIS_MODULE (&__this_module).
+/// It must stay the target's struct module, a klp relocation to
+/// `.klp.sym.drvmod.__this_module,0`, while the patch module defines its
+/// own `__this_module` in `.gnu.linkonce.this_module`: two different
+/// objects that share a name, not a copy of the target's. The self-check
+/// used to refuse the module ("copied-and-referenced").
+#[test]
+fn r7_this_module_of_the_target_beside_the_patch_modules_own() {
+    let work = scratch("module-r7");
+    let d = fixture("r7-this-module");
+    let o = work.join("r7.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("drv.o")),
+        s(&d.join("drv.patched.o")),
+        "--objname".into(),
+        "drvmod".into(),
+        "--symbols".into(),
+        s(&d.join("drvmod.ko")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    let out = module(&[reload(&o)], &opts("klp_r7"), true).unwrap();
+    let ko = reread("r7", bytes(&out));
+    let own = ko
+        .symbols
+        .iter()
+        .find(|s| s.display_name() == "__this_module")
+        .expect("the patch module's own __this_module");
+    let sec = own.section.expect("defined");
+    assert_eq!(ko.sections[sec].name, b".gnu.linkonce.this_module");
+    // drv_probe's reference is the target's, through a klp relocation
+    let klp = ko
+        .symbols
+        .iter()
+        .position(|s| s.display_name() == ".klp.sym.drvmod.__this_module,0")
+        .expect("klp symbol for drvmod's __this_module");
+    let text = ko.section_by_name(b".text.drv_probe").unwrap();
+    let uses: Vec<_> = ko.relocs.iter().filter(|r| r.symbol == klp).collect();
+    assert!(
+        !uses.is_empty()
+            && uses
+                .iter()
+                .all(|r| r.section == text
+                    && ko.sections[r.rsec].name.starts_with(b".klp.rela.drvmod.")),
+        "drv_probe's reference goes through a .klp.rela.drvmod section: {uses:?}"
+    );
+}
