@@ -209,10 +209,16 @@ batch_build() {
 # that another .c of its directory #includes (kernel/sched/rt.c in
 # build_policy.c, ehci-sched.c in ehci-hcd.c) lives in the includer's object.
 declare -A TGT=() OBJ=() INC=()
-while IFS= read -r f; do TGT[$f]=${f%.c}.o OBJ[$f]=${f%.c}.o; done <"$WORK/selected.txt"
+# (3) virt/kvm/*.c is built into kvm.ko by arch/x86/kvm's Makefile
+# (virt/kvm/Makefile.kvm: KVM ?= ../../../virt/kvm); built on its own it
+# compiles, but as a vmlinux object.
+while IFS= read -r f; do
+	TGT[$f]=${f%.c}.o OBJ[$f]=${f%.c}.o
+	case $f in virt/kvm/*) TGT[$f]=arch/x86/kvm/../../../${f%.c}.o ;; esac
+done <"$WORK/selected.txt"
 t0=$(e2e_now)
 mkdir -p "$P/orig" "$P/patched"
-sed 's/\.c$/.o/' "$WORK/selected.txt" >"$WORK/targets-orig.txt"
+while IFS= read -r f; do echo "${TGT[$f]}"; done <"$WORK/selected.txt" >"$WORK/targets-orig.txt"
 batch_build "$P/orig" "$WORK/targets-orig.txt"
 : >"$WORK/targets-orig2.txt"
 while IFS= read -r f; do
@@ -221,7 +227,7 @@ while IFS= read -r f; do
 	drivers/gpu/drm/amd/amdgpu/*) ;;
 	drivers/gpu/drm/amd/*) TGT[$f]=drivers/gpu/drm/amd/amdgpu/../${f#drivers/gpu/drm/amd/}; TGT[$f]=${TGT[$f]%.c}.o ;;
 	esac
-	if [ "${TGT[$f]}" = "${f%.c}.o" ]; then
+	if [ "${TGT[$f]}" = "${f%.c}.o" ]; then   # (2)
 		y=$(cd "$A" && grep -l -E "^#include \"$(basename "$f")\"" "$(dirname "$f")"/*.c 2>/dev/null | grep -vxF "$f" | head -n1 || true)
 		[ -n "$y" ] || continue
 		TGT[$f]=${y%.c}.o OBJ[$f]=${y%.c}.o INC[$f]=$y

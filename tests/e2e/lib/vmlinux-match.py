@@ -19,7 +19,11 @@ LIST has one "OBJ TARGET" a line; TARGET is "vmlinux" (VMLINUX + KALLSYMS) or
 a module .ko of the same kernel.  Every function of OBJ (STT_FUNC) that the
 target has by name is compared with each same-named copy there (the same
 rules as above: relocated fields and the __fentry__ call skipped); it
-matches if one copy matches.  One line per OBJ:
+matches if one copy matches; weak functions are left out (the kernel may
+link a strong one of another file), and a relocated jmp/jcc rel32 may be
+the kernel's relaxed rel8 form (Debian builds without -ffunction-sections,
+so a jump to a near function of the same file was relaxed by the
+assembler).  One line per OBJ:
     OBJ MATCH|MISMATCH|ABSENT <matched> <mismatched> <absent> [names that differ]
 MATCH: at least one function matched and none differed; MISMATCH: some name
 the target has differs from every copy (for vmlinux only when another
@@ -111,10 +115,14 @@ class Elf:
     def cstr(self, off):
         return self.d[off:self.d.index(b"\0", off)].decode(errors="replace")
 
-    def funcs(self):
-        """name -> [(shndx, value, size)] of the defined STT_FUNC symbols"""
+    def funcs(self, strong=False):
+        """name -> [(shndx, value, size)] of the defined STT_FUNC symbols;
+        strong: without the weak ones (__weak arch_cpu_idle, pcibios_*: the
+        kernel links another file's strong definition instead)"""
         out = {}
         for name, info, shndx, value, size in self.syms:
+            if strong and info >> 4 == 2:  # STB_WEAK
+                continue
             if info & 0xF == 2 and 0 < shndx < 0xFF00 and size > 0:
                 out.setdefault(name, []).append((shndx, value, size))
         return out
@@ -140,6 +148,47 @@ class Elf:
                 if self.cstr(self.secs[symtab[6]][4] + n) == "__fentry__":
                     skip.update(range(off - value - 1, off - value + 4))
         return skip
+
+
+def same_code(code, kern, skip):
+    """code (the object's function) against kern (the kernel's bytes there):
+    equal but for the relocated fields, and for branch relaxation: with
+    -ffunction-sections a jump to another function is a `jmp rel32` (e9) or
+    `jcc rel32` (0f 8x) with a relocation, where Debian's build (one .text
+    per file) let the assembler relax it to `jmp rel8` (eb) / `jcc rel8`
+    (7x) when the target was near; the rest of the function shifts by 3 or 4
+    bytes, and the displacements of the function's own branches over such a
+    jump with it (so branch displacements are not compared, their opcodes
+    are)."""
+    i = j = 0
+    while i < len(code):
+        if j >= len(kern):
+            return False
+        # (a jump inside the function may shrink too once the function did)
+        if code[i] == 0xE9 and kern[j] == 0xEB and i not in skip:
+            i, j = i + 5, j + 2
+            continue
+        if (code[i] == 0x0F and i + 1 < len(code) and code[i + 1] & 0xF0 == 0x80
+                and kern[j] == 0x70 | (code[i + 1] & 0x0F) and i not in skip):
+            i, j = i + 6, j + 2
+            continue
+        # a branch inside the function: its displacement changes when a
+        # relaxed jump lies between it and its target; opcodes must match
+        if code[i] == kern[j] and i not in skip:
+            if 0x70 <= code[i] <= 0x7F or code[i] == 0xEB:
+                i, j = i + 2, j + 2
+                continue
+            if (code[i] == 0x0F and i + 1 < len(code) and j + 1 < len(kern)
+                    and 0x80 <= code[i + 1] <= 0x8F and code[i + 1] == kern[j + 1]):
+                i, j = i + 6, j + 6
+                continue
+            if code[i] == 0xE9:
+                i, j = i + 5, j + 5
+                continue
+        if i not in skip and code[i] != kern[j]:
+            return False
+        i, j = i + 1, j + 1
+    return True
 
 
 def batch(vmlinux, kallsyms_path, listfile):
@@ -173,7 +222,7 @@ def batch(vmlinux, kallsyms_path, listfile):
             def kbytes(c, n):
                 return k.code(c[0], c[1], n)
         good, bad, absent = 0, [], 0
-        for name, defs in sorted(o.funcs().items()):
+        for name, defs in sorted(o.funcs(strong=True).items()):
             cs = copies(name)
             if not cs:
                 absent += 1
@@ -187,8 +236,7 @@ def batch(vmlinux, kallsyms_path, listfile):
                     kern = kbytes(c, len(code))
                 except SystemExit:
                     continue
-                if len(kern) == len(code) and all(
-                        i in skip or code[i] == kern[i] for i in range(len(code))):
+                if same_code(code, kern, skip):
                     ok = True
                     break
             if ok:
