@@ -1138,7 +1138,18 @@ impl<'a> V<'a> {
                     continue;
                 };
                 let b_copied = matches!(od, OutDest::Copy(_) | OutDest::CopyAnon(_));
-                let a_copied = copies.contains_key(&a);
+                // An object that never stays in the kernel (extract gives
+                // every reference to it a fresh copy: dyndbg descriptors,
+                // lockdep keys, once-flags, ..., extract's never_correlated)
+                // has no "kernel's" end: read as its end, the reference
+                // would go to its copy, laid out before `b`'s as in the
+                // input section, the address `b` was bound to. Extract's
+                // tie rule (check_tie) counts it the same way. The case:
+                // pr_debug() descriptors are back to back in __dyndbg
+                // (include/linux/dynamic_debug.h,
+                // DEFINE_DYNAMIC_DEBUG_METADATA), and the call site passes
+                // `&descriptor` to __dynamic_pr_debug() with a `mov $imm`.
+                let a_copied = copies.contains_key(&a) || crate::extract::never_correlated(p, a);
                 let an = p.symbols[a].display_name();
                 let bn = p.symbols[b].display_name();
                 let why = if a_copied != b_copied {

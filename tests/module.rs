@@ -842,3 +842,52 @@ fn r7_this_module_of_the_target_beside_the_patch_modules_own() {
         "drv_probe's reference goes through a .klp.rela.drvmod section: {uses:?}"
     );
 }
+
+/// r8 (update sweep 6.1.190 -> 6.1.192, 18 files with pr_debug in a
+/// patched function, e.g. fs/smb/client/dir.c): dbg_b's descriptor starts
+/// where dbg_a's ends in __dyndbg, and dbg_b passes it with a
+/// `mov $__dyndbg+0x30, %rdi`. Descriptors are never the kernel's (every
+/// reference gets a fresh copy), so the end-of-dbg_a reading cannot go to
+/// the kernel: build binds it to the copy of dbg_b's descriptor and the
+/// self-check agrees (it used to refuse: "descriptor.3 is the kernel's").
+#[test]
+fn r8_dyndbg_descriptor_tie_is_the_copy() {
+    let work = scratch("module-r8");
+    let d = fixture("r8-dyndbg-tie");
+    let o = work.join("r8.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("dbg.o")),
+        s(&d.join("dbg.patched.o")),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    let out = reload(&o);
+    let copies: Vec<_> = out
+        .symbols
+        .iter()
+        .filter(|s| s.display_name().starts_with("descriptor"))
+        .collect();
+    assert_eq!(copies.len(), 1, "one descriptor copied: {copies:?}");
+    assert!(copies[0].section.is_some() && !copies[0].is_livepatch());
+    assert!(
+        !out.symbols
+            .iter()
+            .any(|s| s.display_name().contains("descriptor") && s.is_livepatch()),
+        "no klp symbol for a descriptor"
+    );
+    let text = out.section_by_name(b".text.dbg_b").unwrap();
+    assert!(
+        out.relocs_for(text).any(|r| out.symbols[r.symbol]
+            .display_name()
+            .starts_with("descriptor")
+            || out.symbols[r.symbol].section == copies[0].section),
+        "dbg_b refers to the copy"
+    );
+}
