@@ -434,7 +434,12 @@ if [ -s "$WORK/plan.txt" ]; then
 		# a line that began but has no result killed the guest
 		last=$(grep -a '^SWEEP: BEGIN ' "$log" | tail -n1 | awk '{ print $3 }')
 		if [ -n "$last" ] && [ -z "${GRES[$last]:-}" ]; then
-			GRES[$last]="fail guest died (panic, oops or hang): $(grep -aE 'BUG:|Oops|panic|RIP:' "$log" | head -n 2 | tr '\n' ' ' | cut -c1-200)"
+			why=$(grep -aE 'BUG:|Oops|panic|RIP:' "$log" | head -n 2 | tr '\n' ' ' | cut -c1-200)
+			if grep -aq "^SWEEP: PATCH $last\$" "$log"; then
+				GRES[$last]="fail guest died (panic, oops or hang) with the patch: $why"
+			else   # not klpwrite's: loading the target module itself
+				GRES[$last]="fail harness: the guest died loading the target module, before the patch: $why"
+			fi
 		fi
 		[ -n "$last" ] || { e2e_log "guest made no progress (see $log)"; break; }
 		awk -v L="$last" 'go { print } $1 == L { go = 1 }' "$WORK/plan-left.txt" >"$WORK/plan-next.txt"

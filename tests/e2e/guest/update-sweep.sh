@@ -15,6 +15,7 @@
 # Output per line:
 #     SWEEP: BEGIN IDX
 #     SWEEP: TARGET IDX <loaded|failed: msg>
+#     SWEEP: PATCH IDX                 (right before the patch's insmod)
 #     SWEEP: RESULT IDX ok|fail <stage> <detail>
 #     SWEEP: TIME IDX <seconds>
 # The kernel log is read and cleared around each line: a WARNING, BUG, Oops,
@@ -114,6 +115,7 @@ one() {   # one IDX PATCH TARGETS
 		_taint0=$(cat /proc/sys/kernel/tainted)
 	fi
 	_r=""
+	echo "SWEEP: PATCH $_idx"
 	if ! _e=$(insmod "$E2E_KO/$_p.ko" 2>&1); then _r="insmod $(echo "$_e" | head -n 1)"
 	elif ! settle "$_p"; then _r="transition did not finish (enable)"
 	elif [ "$(cat "/sys/kernel/livepatch/$_p/enabled" 2>/dev/null)" != 1 ]; then _r="not enabled after insmod"
