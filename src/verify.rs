@@ -266,6 +266,40 @@ fn is_named_definition(s: &crate::elf::Symbol) -> bool {
         && !names::is_local_label(&s.name)
 }
 
+/// Whether the module `out` patches a function named `name`: one of its
+/// `klp_func` entries (module.rs writes them to `.data.klpwrite`) has the
+/// old_name `name` and, in the next field, new_func = the module's own
+/// function `name`. A module carries no patch metadata, so this is how its
+/// self-check knows the deliberate exception of the copied-and-referenced
+/// check: a changed function whose address the patch takes keeps pointing
+/// at the original (klp relocation; ftrace sends calls through it to the
+/// new one), while the module defines the new one for its klp_func. The
+/// field order, old_name then new_func 8 bytes on, is struct klp_func's
+/// (include/linux/livepatch.h) since 4.x.
+fn module_patches(out: &Elf, name: &[u8]) -> bool {
+    let Some(ds) = out.section_by_name(b".data.klpwrite") else {
+        return false;
+    };
+    let relocs: Vec<&Reloc> = out.relocs_for(ds).collect();
+    let string_at = |r: &Reloc| -> Option<&[u8]> {
+        let t = &out.symbols[r.symbol];
+        let sec = t.section?;
+        let d = out.data(sec);
+        let at = usize::try_from(t.value.checked_add_signed(r.addend)?).ok()?;
+        let rest = d.get(at..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    };
+    relocs.iter().any(|nf| {
+        let f = &out.symbols[nf.symbol];
+        f.is_func()
+            && f.section.is_some()
+            && f.name == name
+            && relocs.iter().any(|on| {
+                on.offset.checked_add(8) == Some(nf.offset) && string_at(on) == Some(name)
+            })
+    })
+}
+
 /// Whether symbol `d` of `out` is the module's own `struct module`: every
 /// module defines `__this_module` in `.gnu.linkonce.this_module` (modpost's
 /// `<mod>.mod.c`; the loader finds it there, kernel/module/main.c
@@ -802,7 +836,9 @@ impl<'a> V<'a> {
                     Some((o, n, pos)) if o == obj.as_slice() => {
                         // The deliberate exception: the start of a patched
                         // function's original (checked on its own below).
-                        if self.patched_original(o, n, pos).is_some() {
+                        if self.patched_original(o, n, pos).is_some()
+                            || (self.meta.is_none() && module_patches(out, n))
+                        {
                             continue;
                         }
                         n

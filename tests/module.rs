@@ -891,3 +891,40 @@ fn r8_dyndbg_descriptor_tie_is_the_copy() {
         "dbg_b refers to the copy"
     );
 }
+
+/// r9 (update sweep 6.1.190 -> 6.1.192: 26 files, e.g. kernel/bpf/helpers.c
+/// bpf_timer_init storing the changed bpf_timer_cb in an hrtimer): a
+/// changed function whose address the patch takes keeps pointing at the
+/// original (a klp relocation to `hooked_fn`, the a5 rule) while the patch
+/// defines the new `hooked_fn` for its klp_func. That is the deliberate
+/// exception of the copied-and-referenced check; extract's self-check knows
+/// it from the patch metadata, the module's from its klp_func entries
+/// (old_name == the defined function, new_func = it). The module used to be
+/// refused by its self-check.
+#[test]
+fn r9_patched_function_pointer_survives_the_module_self_check() {
+    let work = scratch("module-r9");
+    let d = fixture("a5-patched-function-pointer");
+    let o = extract(
+        &work,
+        &d,
+        "fnptr.patched.o",
+        "step_fn\nhooked_fn\nsetup\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &["--orig".into(), s(&d.join("fnptr.o"))],
+        "r9.o",
+    );
+    let out = module(&[o], &opts("klp_r9"), true).unwrap();
+    let ko = reread("r9", bytes(&out));
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == ".klp.sym.vmlinux.hooked_fn,0")
+    );
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == "hooked_fn" && s.section.is_some())
+    );
+}
