@@ -928,3 +928,52 @@ fn r9_patched_function_pointer_survives_the_module_self_check() {
             .any(|s| s.display_name() == "hooked_fn" && s.section.is_some())
     );
 }
+
+/// r10 (update sweep 6.1.190 -> 6.1.192: drivers/md/raid5.c,
+/// net/ipv4/tcp_dctcp.c, drivers/platform/x86/dell/dell-smbios-base.c): a
+/// READ_ONCE() added to a function renumbers the file's __COUNTER__, so
+/// the .modinfo entry __UNIQUE_ID_alias5 holds another string. .modinfo is
+/// the module's metadata, never referred to by code and not changeable by
+/// a live patch: a warning, not a "changed data" refusal of the whole file.
+#[test]
+fn r10_renumbered_modinfo_is_not_a_data_change() {
+    let work = scratch("module-r10");
+    let d = fixture("r10-modinfo-renumbered");
+    let o = work.join("r10.o");
+    let (orig, patched, ko, sv) = (
+        s(&d.join("mi.o")),
+        s(&d.join("mi.patched.o")),
+        s(&d.join("mimod.ko")),
+        s(&d.join("Module.symvers")),
+    );
+    let out = klpwrite(&[
+        "build",
+        &orig,
+        &patched,
+        "--objname",
+        "mimod",
+        "--symbols",
+        &ko,
+        "--symvers",
+        &sv,
+        "-o",
+        &s(&o),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("in .modinfo differs"), "{err}");
+    let ext = reload(&o);
+    assert!(
+        ext.section_by_name(b".modinfo").is_none(),
+        "nothing of .modinfo is copied"
+    );
+    let ko = reread(
+        "r10",
+        bytes(&module(&[ext], &opts("klp_r10"), true).unwrap()),
+    );
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == "mi_read" && s.section.is_some())
+    );
+}
