@@ -70,14 +70,24 @@ workload() {
 		[ "$(cat /mnt/ext4/keep)" = "klpwrite" ] || { echo "ext4 re-read failed"; return; }
 	fi
 	ping -c 1 -W 2 127.0.0.1 >/dev/null 2>&1 || { echo "ping 127.0.0.1 failed"; return; }
-	nc -l -p 5555 >/tmp/nc.out 2>/dev/null &
-	_p=$!
-	usleep 100000
-	echo "hello over tcp" | nc 127.0.0.1 5555 2>/dev/null
-	usleep 100000
-	kill "$_p" 2>/dev/null
-	wait "$_p" 2>/dev/null
-	[ "$(cat /tmp/nc.out 2>/dev/null)" = "hello over tcp" ] || { echo "tcp over loopback failed: '$(cat /tmp/nc.out 2>/dev/null)'"; return; }
+	# TCP: up to 3 tries, each connecting only once the listener is in
+	# LISTEN (port 5555 = 15B3 in /proc/net/tcp; TCG on a busy host is slow)
+	_try=0 _got=""
+	while [ $_try -lt 3 ] && [ "$_got" != "hello over tcp" ]; do
+		rm -f /tmp/nc.out
+		nc -l -p 5555 >/tmp/nc.out 2>/dev/null &
+		_p=$!
+		_i=0
+		while [ $_i -lt 40 ] && ! grep -q ':15B3 00000000:0000 0A' /proc/net/tcp; do usleep 50000; _i=$((_i + 1)); done
+		echo "hello over tcp" | nc 127.0.0.1 5555 2>/dev/null
+		_i=0
+		while [ $_i -lt 40 ] && [ ! -s /tmp/nc.out ]; do usleep 50000; _i=$((_i + 1)); done
+		kill "$_p" 2>/dev/null
+		wait "$_p" 2>/dev/null
+		_got=$(cat /tmp/nc.out 2>/dev/null)
+		_try=$((_try + 1))
+	done
+	[ "$_got" = "hello over tcp" ] || { echo "tcp over loopback failed 3 times: '$_got'"; return; }
 }
 
 # ---- base: loopback, the ext4 image, and a first workload without any patch
@@ -126,6 +136,13 @@ one() {   # one IDX PATCH TARGETS
 		elif ! settle "$_p"; then _r="transition did not finish (disable)"
 		elif ! _e=$(rmmod "$_p" 2>&1); then _r="rmmod $_e"
 		fi
+	fi
+	# after a failure, still take the patch out, or a target module unloaded
+	# below could not load again while the patch holds its relocations
+	if [ -n "$_r" ] && grep -q "^$_p " /proc/modules; then
+		[ -d "/sys/kernel/livepatch/$_p" ] && echo 0 >"/sys/kernel/livepatch/$_p/enabled" 2>/dev/null
+		settle "$_p"
+		rmmod "$_p" >/dev/null 2>&1
 	fi
 	for m in $_mine; do rmmod "$m" >/dev/null 2>&1; done
 	_log=$(dmesg -c | grep -E "$BAD" | head -n 1)
