@@ -71,14 +71,15 @@ workload() {
 	fi
 	ping -c 1 -W 2 127.0.0.1 >/dev/null 2>&1 || { echo "ping 127.0.0.1 failed"; return; }
 	# TCP: up to 3 tries, each connecting only once the listener is in
-	# LISTEN (port 5555 = 15B3 in /proc/net/tcp; TCG on a busy host is slow)
+	# LISTEN (port 5555 = 15B3 in /proc/net/tcp or tcp6: busybox nc listens on
+	# :: ; TCG on a busy host is slow)
 	_try=0 _got=""
 	while [ $_try -lt 3 ] && [ "$_got" != "hello over tcp" ]; do
 		rm -f /tmp/nc.out
 		nc -l -p 5555 >/tmp/nc.out 2>/dev/null &
 		_p=$!
 		_i=0
-		while [ $_i -lt 40 ] && ! grep -q ':15B3 00000000:0000 0A' /proc/net/tcp; do usleep 50000; _i=$((_i + 1)); done
+		while [ $_i -lt 40 ] && ! grep -q ':15B3 0*:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do usleep 50000; _i=$((_i + 1)); done
 		echo "hello over tcp" | nc 127.0.0.1 5555 2>/dev/null
 		_i=0
 		while [ $_i -lt 40 ] && [ ! -s /tmp/nc.out ]; do usleep 50000; _i=$((_i + 1)); done
