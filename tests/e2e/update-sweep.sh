@@ -55,7 +55,10 @@
 #      uses <it>/update as the e2e cache root, so /var/cache/klpwrite-e2e and
 #      its kernel.env are left alone), E2E_JOBS (make -j, default 2),
 #      E2E_KLPWRITE (klpwrite binary, default target/release/klpwrite),
-#      SWEEP_WORK (default <cache>/work/FROM_TO-<limit>, wiped at start).
+#      SWEEP_WORK (default <cache>/work/FROM_TO-<limit>, wiped at start),
+#      SWEEP_GUEST_LOGS=DIR (take the per-module guest results from an
+#      earlier run's DIR/guest-each*.log and DIR/plan.txt instead of booting;
+#      the cumulative boot still runs).
 # Cached between runs: packages, trees, the objects of a FROM_TO pair
 # (<cache>/FROM_TO/{orig,patched}/, rebuilt when the list of files changes).
 set -euo pipefail
@@ -415,7 +418,8 @@ guest_run() {
 	mapfile -t kos < <(ko_files "$plan" | awk '!s[$0]++')
 	# no_timer_check: under TCG on a busy host the IO-APIC timer check can
 	# panic the boot ("IO-APIC + timer doesn't work")
-	bash "$E2E/lib/boot.sh" -a no_timer_check -m 2048 -t $((120 + 30 * n)) -o "$WORK/guest-$tag.log" \
+	# each: ~2 s a module; all: every target module, then one big patch
+	bash "$E2E/lib/boot.sh" -a no_timer_check -m 2048 -t $((600 + 30 * n + 3 * ${#kos[@]})) -o "$WORK/guest-$tag.log" \
 		-f "$files/plan.txt" -f "$files/mode" -f "$files/base.txt" -f "$files/ext4.img" \
 		"$E2E/guest/update-sweep.sh" "${kos[@]}" >/dev/null 2>"$WORK/guest-$tag.stderr" || true
 }
@@ -425,7 +429,14 @@ if [ -s "$WORK/plan.txt" ]; then
 	boot=0
 	while [ -s "$WORK/plan-left.txt" ] && [ $boot -lt 20 ]; do
 		boot=$((boot + 1))
-		guest_run each "$WORK/plan-left.txt" "each$boot"
+		if [ -n "${SWEEP_GUEST_LOGS:-}" ]; then
+			# report again from an earlier run's guest logs (same plan)
+			cmp -s "$SWEEP_GUEST_LOGS/plan.txt" "$WORK/plan.txt" || e2e_die "SWEEP_GUEST_LOGS: another plan"
+			[ -s "$SWEEP_GUEST_LOGS/guest-each$boot.log" ] || e2e_die "SWEEP_GUEST_LOGS: no guest-each$boot.log"
+			cp "$SWEEP_GUEST_LOGS/guest-each$boot.log" "$WORK/"
+		else
+			guest_run each "$WORK/plan-left.txt" "each$boot"
+		fi
 		log=$WORK/guest-each$boot.log
 		grep -aq '^CHECK: base/workload PASS' "$log" || e2e_die "guest: the workload fails without any patch (see $log)"
 		while read -r _ _ idx verdict rest; do GRES[$idx]="$verdict $rest"; done < <(grep -a '^SWEEP: RESULT ' "$log")
@@ -482,7 +493,7 @@ if [ -n "$CUM" ]; then
 		--ref-module "$REF_KO" -o "$KW/klpu_all.ko" >"$KW/klpu_all-module.log" 2>&1; then
 		guest_run all "$WORK/plan-all.txt" all
 		CUMRES=$(grep -a '^SWEEP: RESULT 0 ' "$WORK/guest-all.log" | cut -d' ' -f4- || true)
-		CUMRES=${CUMRES:-"fail guest died: $(grep -aE 'BUG:|Oops|panic' "$WORK/guest-all.log" | head -n1)"}
+		CUMRES=${CUMRES:-"fail guest died or timed out: $(grep -aE 'BUG:|Oops|panic' "$WORK/guest-all.log" 2>/dev/null | head -n1 || true) $(tail -n1 "$WORK/guest-all.stderr")"}
 		CUMT=$(grep -a '^SWEEP: TIME 0 ' "$WORK/guest-all.log" | cut -d' ' -f4 || true)
 		CUMRES="$CUMRES (${#objs[@]} objects, guest ${CUMT:-?}s)"
 	else
