@@ -231,6 +231,23 @@ pub fn run_hinted(
                 rep.explain.push(first_difference(&ctx_o, &ctx_p, o, p));
             }
             Kind::Object => {
+                // .modinfo is the module's metadata (MODULE_AUTHOR,
+                // MODULE_ALIAS, ...: include/linux/moduleparam.h
+                // __MODULE_INFO), read from the module file when that
+                // module loads (kernel/module/main.c get_modinfo) and by
+                // depmod/modinfo; no code refers to it and a live patch
+                // cannot change the loaded module's. Its entries are named
+                // __UNIQUE_ID_<tag><__COUNTER__>, so any new __COUNTER__
+                // user in the file (READ_ONCE's compiletime_assert) pairs
+                // different strings by name. Not a refusal: a warning that
+                // the metadata change is not applied.
+                if patched.sections[s.section.unwrap_or(0)].name == b".modinfo" {
+                    rep.warnings.push(format!(
+                        "{} in .modinfo differs (module metadata, or a renumbered __UNIQUE_ID): not live patched",
+                        s.display_name()
+                    ));
+                    continue;
+                }
                 let os = &orig.symbols[o];
                 let what = if os.size != s.size {
                     format!("size {} → {}", os.size, s.size)

@@ -272,6 +272,58 @@ fn is_named_definition(s: &crate::elf::Symbol) -> bool {
         && !names::is_local_label(&s.name)
 }
 
+/// Whether the module `out` patches a function named `name`: one of its
+/// `klp_func` entries (module.rs writes them to `.data.klpwrite`) has the
+/// old_name `name` and, in the next field, new_func = the module's own
+/// function `name`. A module carries no patch metadata, so this is how its
+/// self-check knows the deliberate exception of the copied-and-referenced
+/// check: a changed function whose address the patch takes keeps pointing
+/// at the original (klp relocation; ftrace sends calls through it to the
+/// new one), while the module defines the new one for its klp_func. The
+/// field order, old_name then new_func 8 bytes on, is struct klp_func's
+/// (include/linux/livepatch.h) since 4.x.
+fn module_patches(out: &Elf, name: &[u8]) -> bool {
+    let Some(ds) = out.section_by_name(b".data.klpwrite") else {
+        return false;
+    };
+    let relocs: Vec<&Reloc> = out.relocs_for(ds).collect();
+    let string_at = |r: &Reloc| -> Option<&[u8]> {
+        let t = &out.symbols[r.symbol];
+        let sec = t.section?;
+        let d = out.data(sec);
+        let at = usize::try_from(t.value.checked_add_signed(r.addend)?).ok()?;
+        let rest = d.get(at..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    };
+    relocs.iter().any(|nf| {
+        let f = &out.symbols[nf.symbol];
+        f.is_func()
+            && f.section.is_some()
+            && f.name == name
+            && relocs.iter().any(|on| {
+                on.offset.checked_add(8) == Some(nf.offset) && string_at(on) == Some(name)
+            })
+    })
+}
+
+/// Whether symbol `d` of `out` is the module's own `struct module`: every
+/// module defines `__this_module` in `.gnu.linkonce.this_module` (modpost's
+/// `<mod>.mod.c`; the loader finds it there, kernel/module/main.c
+/// setup_load_info()), and a livepatch module is no exception. A patched
+/// function of a target module that uses `THIS_MODULE` (`&__this_module`,
+/// include/linux/init.h) means the target's, which stays a klp relocation to
+/// `.klp.sym.<target>.__this_module,0` (the target's symbol: an SHF_ALLOC
+/// section, in its kallsyms with CONFIG_KALLSYMS_ALL, kernel/module/kallsyms.c
+/// is_core_symbol()). The two share a name but are different objects, not a
+/// copy of the target's and a reference to it.
+fn is_own_struct_module(out: &Elf, d: usize) -> bool {
+    let sym = &out.symbols[d];
+    sym.name == b"__this_module"
+        && sym
+            .section
+            .is_some_and(|s| out.sections[s].name == b".gnu.linkonce.this_module")
+}
+
 /// The relocations of `sec` whose site is in `[start, start + size)`.
 fn relocs_within(elf: &Elf, sec: usize, start: u64, size: u64) -> impl Iterator<Item = &Reloc> {
     elf.relocs_for(sec)
@@ -875,7 +927,9 @@ impl<'a> V<'a> {
                     Some((o, n, pos)) if o == obj.as_slice() => {
                         // The deliberate exception: the start of a patched
                         // function's original (checked on its own below).
-                        if self.patched_original(o, n, pos).is_some() {
+                        if self.patched_original(o, n, pos).is_some()
+                            || (self.meta.is_none() && module_patches(out, n))
+                        {
                             continue;
                         }
                         n
@@ -895,6 +949,7 @@ impl<'a> V<'a> {
             // a compiler-added `.N` are one object of the unit.
             if let Some(&d) = defined.get(name)
                 && !(out.symbols[d].is_local() && names::demangle(name) != name)
+                && !is_own_struct_module(out, d)
                 && seen.insert(name.to_vec())
             {
                 let here = self.here(r);
@@ -1210,7 +1265,18 @@ impl<'a> V<'a> {
                     continue;
                 };
                 let b_copied = matches!(od, OutDest::Copy(_) | OutDest::CopyAnon(_));
-                let a_copied = copies.contains_key(&a);
+                // An object that never stays in the kernel (extract gives
+                // every reference to it a fresh copy: dyndbg descriptors,
+                // lockdep keys, once-flags, ..., extract's never_correlated)
+                // has no "kernel's" end: read as its end, the reference
+                // would go to its copy, laid out before `b`'s as in the
+                // input section, the address `b` was bound to. Extract's
+                // tie rule (check_tie) counts it the same way. The case:
+                // pr_debug() descriptors are back to back in __dyndbg
+                // (include/linux/dynamic_debug.h,
+                // DEFINE_DYNAMIC_DEBUG_METADATA), and the call site passes
+                // `&descriptor` to __dynamic_pr_debug() with a `mov $imm`.
+                let a_copied = copies.contains_key(&a) || crate::extract::never_correlated(p, a);
                 let an = p.symbols[a].display_name();
                 let bn = p.symbols[b].display_name();
                 let why = if a_copied != b_copied {

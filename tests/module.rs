@@ -790,3 +790,190 @@ fn one_units_static_is_never_split_between_inputs() {
     let both = one("fa\nfb\n", "fab.o");
     module(&[both], &opts("klp_together"), true).unwrap();
 }
+
+/// r7 (update sweep 6.1.190 -> 6.1.192, drivers/iio/pressure/dps310.c): a
+/// patched function of module drvmod passes THIS_MODULE (&__this_module).
+/// It must stay the target's struct module, a klp relocation to
+/// `.klp.sym.drvmod.__this_module,0`, while the patch module defines its
+/// own `__this_module` in `.gnu.linkonce.this_module`: two different
+/// objects that share a name, not a copy of the target's. The self-check
+/// used to refuse the module ("copied-and-referenced").
+#[test]
+fn r7_this_module_of_the_target_beside_the_patch_modules_own() {
+    let work = scratch("module-r7");
+    let d = fixture("r7-this-module");
+    let o = work.join("r7.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("drv.o")),
+        s(&d.join("drv.patched.o")),
+        "--objname".into(),
+        "drvmod".into(),
+        "--symbols".into(),
+        s(&d.join("drvmod.ko")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    let out = module(&[reload(&o)], &opts("klp_r7"), true).unwrap();
+    let ko = reread("r7", bytes(&out));
+    let own = ko
+        .symbols
+        .iter()
+        .find(|s| s.display_name() == "__this_module")
+        .expect("the patch module's own __this_module");
+    let sec = own.section.expect("defined");
+    assert_eq!(ko.sections[sec].name, b".gnu.linkonce.this_module");
+    // drv_probe's reference is the target's, through a klp relocation
+    let klp = ko
+        .symbols
+        .iter()
+        .position(|s| s.display_name() == ".klp.sym.drvmod.__this_module,0")
+        .expect("klp symbol for drvmod's __this_module");
+    let text = ko.section_by_name(b".text.drv_probe").unwrap();
+    let uses: Vec<_> = ko.relocs.iter().filter(|r| r.symbol == klp).collect();
+    assert!(
+        !uses.is_empty()
+            && uses
+                .iter()
+                .all(|r| r.section == text
+                    && ko.sections[r.rsec].name.starts_with(b".klp.rela.drvmod.")),
+        "drv_probe's reference goes through a .klp.rela.drvmod section: {uses:?}"
+    );
+}
+
+/// r8 (update sweep 6.1.190 -> 6.1.192, 18 files with pr_debug in a
+/// patched function, e.g. fs/smb/client/dir.c): dbg_b's descriptor starts
+/// where dbg_a's ends in __dyndbg, and dbg_b passes it with a
+/// `mov $__dyndbg+0x30, %rdi`. Descriptors are never the kernel's (every
+/// reference gets a fresh copy), so the end-of-dbg_a reading cannot go to
+/// the kernel: build binds it to the copy of dbg_b's descriptor and the
+/// self-check agrees (it used to refuse: "descriptor.3 is the kernel's").
+#[test]
+fn r8_dyndbg_descriptor_tie_is_the_copy() {
+    let work = scratch("module-r8");
+    let d = fixture("r8-dyndbg-tie");
+    let o = work.join("r8.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("dbg.o")),
+        s(&d.join("dbg.patched.o")),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    let out = reload(&o);
+    let copies: Vec<_> = out
+        .symbols
+        .iter()
+        .filter(|s| s.display_name().starts_with("descriptor"))
+        .collect();
+    assert_eq!(copies.len(), 1, "one descriptor copied: {copies:?}");
+    assert!(copies[0].section.is_some() && !copies[0].is_livepatch());
+    assert!(
+        !out.symbols
+            .iter()
+            .any(|s| s.display_name().contains("descriptor") && s.is_livepatch()),
+        "no klp symbol for a descriptor"
+    );
+    let text = out.section_by_name(b".text.dbg_b").unwrap();
+    assert!(
+        out.relocs_for(text).any(|r| out.symbols[r.symbol]
+            .display_name()
+            .starts_with("descriptor")
+            || out.symbols[r.symbol].section == copies[0].section),
+        "dbg_b refers to the copy"
+    );
+}
+
+/// r9 (update sweep 6.1.190 -> 6.1.192: 26 files, e.g. kernel/bpf/helpers.c
+/// bpf_timer_init storing the changed bpf_timer_cb in an hrtimer): a
+/// changed function whose address the patch takes keeps pointing at the
+/// original (a klp relocation to `hooked_fn`, the a5 rule) while the patch
+/// defines the new `hooked_fn` for its klp_func. That is the deliberate
+/// exception of the copied-and-referenced check; extract's self-check knows
+/// it from the patch metadata, the module's from its klp_func entries
+/// (old_name == the defined function, new_func = it). The module used to be
+/// refused by its self-check.
+#[test]
+fn r9_patched_function_pointer_survives_the_module_self_check() {
+    let work = scratch("module-r9");
+    let d = fixture("a5-patched-function-pointer");
+    let o = extract(
+        &work,
+        &d,
+        "fnptr.patched.o",
+        "step_fn\nhooked_fn\nsetup\n",
+        "vmlinux",
+        &["vmlinux.elf"],
+        &["--orig".into(), s(&d.join("fnptr.o"))],
+        "r9.o",
+    );
+    let out = module(&[o], &opts("klp_r9"), true).unwrap();
+    let ko = reread("r9", bytes(&out));
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == ".klp.sym.vmlinux.hooked_fn,0")
+    );
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == "hooked_fn" && s.section.is_some())
+    );
+}
+
+/// r10 (update sweep 6.1.190 -> 6.1.192: drivers/md/raid5.c,
+/// net/ipv4/tcp_dctcp.c, drivers/platform/x86/dell/dell-smbios-base.c): a
+/// READ_ONCE() added to a function renumbers the file's __COUNTER__, so
+/// the .modinfo entry __UNIQUE_ID_alias5 holds another string. .modinfo is
+/// the module's metadata, never referred to by code and not changeable by
+/// a live patch: a warning, not a "changed data" refusal of the whole file.
+#[test]
+fn r10_renumbered_modinfo_is_not_a_data_change() {
+    let work = scratch("module-r10");
+    let d = fixture("r10-modinfo-renumbered");
+    let o = work.join("r10.o");
+    let (orig, patched, ko, sv) = (
+        s(&d.join("mi.o")),
+        s(&d.join("mi.patched.o")),
+        s(&d.join("mimod.ko")),
+        s(&d.join("Module.symvers")),
+    );
+    let out = klpwrite(&[
+        "build",
+        &orig,
+        &patched,
+        "--objname",
+        "mimod",
+        "--symbols",
+        &ko,
+        "--symvers",
+        &sv,
+        "-o",
+        &s(&o),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("in .modinfo differs"), "{err}");
+    let ext = reload(&o);
+    assert!(
+        ext.section_by_name(b".modinfo").is_none(),
+        "nothing of .modinfo is copied"
+    );
+    let ko = reread(
+        "r10",
+        bytes(&module(&[ext], &opts("klp_r10"), true).unwrap()),
+    );
+    assert!(
+        ko.symbols
+            .iter()
+            .any(|s| s.display_name() == "mi_read" && s.section.is_some())
+    );
+}

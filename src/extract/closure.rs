@@ -897,7 +897,7 @@ impl<'a> Ex<'a> {
 /// Objects that are never matched with the target, so a reference always
 /// reaches a fresh copy: uncorrelated static locals, WARN_ONCE flags,
 /// anonymous compiler data, local labels and untyped locals.
-fn never_correlated(p: &Elf, t: usize) -> bool {
+pub(crate) fn never_correlated(p: &Elf, t: usize) -> bool {
     let ts = &p.symbols[t];
     let Some(sec) = ts.section else { return false };
     let psec = &p.sections[sec];

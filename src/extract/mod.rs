@@ -20,6 +20,7 @@
 //! Every decision is recorded for `--explain`.
 
 mod closure;
+pub(crate) use closure::never_correlated;
 pub mod cross;
 pub(crate) mod fnptr;
 mod layout;

@@ -14,7 +14,18 @@
 #   kobjs.sh [-j N] OBJ...                  build OBJs in the tree
 #   kobjs.sh [-j N] -n NAME -p PATCH OBJ... build an orig/patched pair of each
 #                                           OBJ into $E2E_KCACHE/objs/NAME/
+#   kobjs.sh [-j N] -k -O DIR [-R SRCROOT -F LIST] OBJ...
+#                                           batch form (tests/e2e/update-sweep.sh):
+#                                           build what builds of OBJ... (make -k),
+#                                           copy each fresh object to DIR/OBJ
 # OBJ is a kbuild object path such as fs/proc/cmdline.o.
+#
+# Batch form: -k keeps going past objects that do not build (or that
+# Debian's config does not build: kbuild has no rule for them) and exits 0;
+# the caller sees which DIR/OBJ exist.  The make output goes to stderr.
+# With -R/-F the files listed in LIST (paths relative to the tree, one a
+# line) are replaced by SRCROOT's copies for the build and put back after it
+# (also on error); each OBJ is deleted first, so only fresh objects are copied.
 #
 # With -n, the pair is kept in the cache and reused while the patch text and
 # KCFLAGS stay the same; its paths are recorded in $E2E_KCACHE/objs.tsv
@@ -28,10 +39,11 @@ set -euo pipefail
 e2e_need_root
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-JOBS=2 NAME="" PATCH=""
-while getopts "j:n:p:" o; do
+JOBS=2 NAME="" PATCH="" KEEP=0 ODIR="" SRCROOT="" FLIST=""
+while getopts "j:n:p:kO:R:F:" o; do
 	case $o in
 	j) JOBS=$OPTARG ;; n) NAME=$OPTARG ;; p) PATCH=$(realpath "$OPTARG") ;;
+	k) KEEP=1 ;; O) ODIR=$OPTARG ;; R) SRCROOT=$(realpath "$OPTARG") ;; F) FLIST=$(realpath "$OPTARG") ;;
 	*) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
@@ -106,6 +118,49 @@ fi
 
 read -r -a KMAKEFLAGS <<<"${E2E_KMAKEFLAGS:-}"
 build() { "${MAKE[@]}" "${KMAKEFLAGS[@]}" -j"$JOBS" "$@" >&2; }
+
+# ---- batch form (-k -O DIR [-R SRCROOT -F LIST]) ------------------------------------
+if [ "$KEEP" = 1 ]; then
+	[ -n "$ODIR" ] && [ -z "$NAME" ] || e2e_die "-k needs -O DIR and no -n"
+	{ [ -z "$SRCROOT" ] && [ -z "$FLIST" ]; } || { [ -d "$SRCROOT" ] && [ -r "$FLIST" ]; } ||
+		e2e_die "-R SRCROOT and -F LIST go together"
+	BAK=$E2E_KCACHE/.kobjs-overlay
+	put_back() {   # restore the tree's own copies of the overlaid files
+		[ -s "$BAK/list" ] || return 0
+		# a fresh mtime, so make rebuilds whatever was built from the overlay
+		while IFS= read -r f; do cp "$BAK/tree/$f" "$TREE/$f"; done <"$BAK/list"
+		rm -rf "$BAK"
+	}
+	put_back       # an earlier run killed mid-way
+	for o in "$@"; do rm -f "$TREE/$o"; done
+	if [ -n "$FLIST" ]; then
+		mkdir -p "$BAK/tree"
+		trap put_back EXIT
+		while IFS= read -r f; do
+			[ -n "$f" ] || continue
+			install -D -p "$TREE/$f" "$BAK/tree/$f"
+			printf '%s\n' "$f" >>"$BAK/list"
+			cp "$SRCROOT/$f" "$TREE/$f"
+		done <"$FLIST"
+	fi
+	t0=$(e2e_now)
+	"${MAKE[@]}" -k -j"$JOBS" "$@" >&2 || true
+	n=0
+	for o in "$@"; do
+		[ -s "$TREE/$o" ] || continue
+		install -D -m644 "$TREE/$o" "$ODIR/$o"
+		# the build's dependency record: which module, which sources
+		[ -r "$(dirname "$TREE/$o")/.$(basename "$o").cmd" ] &&
+			cp "$(dirname "$TREE/$o")/.$(basename "$o").cmd" "$ODIR/$o.cmd"
+		n=$((n + 1))
+	done
+	if [ -n "$FLIST" ]; then for o in "$@"; do rm -f "$TREE/$o"; done; fi
+	put_back
+	trap - EXIT
+	e2e_log "batch: $n of $# objects built in $(e2e_since "$t0")s"
+	echo "$TREE"
+	exit 0
+fi
 
 if [ -z "$NAME" ]; then
 	build "$@"

@@ -32,6 +32,23 @@ call-depth accounting (.call_sites, patched at boot), return/retpoline
 thunks (relocated calls; .return_sites/.retpoline_sites are patched at boot),
 ORC (tables only), __fentry__ (skipped, as on 6.1), the __pfx_ padding
 (outside the compared range).
+
+Batch form (tests/e2e/update-sweep.sh):
+    vmlinux-match.py --all VMLINUX KALLSYMS LIST
+LIST has one "OBJ TARGET" a line; TARGET is "vmlinux" (VMLINUX + KALLSYMS) or
+a module .ko of the same kernel.  Every function of OBJ (STT_FUNC) that the
+target has by name is compared with each same-named copy there (the same
+rules as above: relocated fields and the __fentry__ call skipped); it
+matches if one copy matches; weak functions are left out (the kernel may
+link a strong one of another file), and a relocated jmp/jcc rel32 may be
+the kernel's relaxed rel8 form (Debian builds without -ffunction-sections,
+so a jump to a near function of the same file was relaxed by the
+assembler).  One line per OBJ:
+    OBJ MATCH|MISMATCH|ABSENT <matched> <mismatched> <absent> [names that differ]
+MATCH: at least one function matched and none differed; MISMATCH: some name
+the target has differs from every copy (for vmlinux only when another
+function matched); ABSENT: nothing matched (vmlinux: the object is not built
+into it with Debian's config, its names are other files' functions).  Exit status 0.
 """
 import struct
 import subprocess
@@ -137,7 +154,171 @@ def section_and_relocs(obj, sec):
     return out, relocs
 
 
+# ---- batch form: a small ELF64 reader, no tools per function -----------------
+
+RELOC_WIDTH = {1: 8, 24: 8, 2: 4, 4: 4, 9: 4, 10: 4, 11: 4, 41: 4, 42: 4}
+
+
+class Elf:
+    def __init__(self, path):
+        self.d = d = open(path, "rb").read()
+        shoff, = struct.unpack_from("<Q", d, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", d, 0x3A)
+        self.secs = [struct.unpack_from("<IIQQQQIIQQ", d, shoff + i * shentsize)
+                     for i in range(shnum)]
+        self.names = [self.cstr(self.secs[shstrndx][4] + s[0]) for s in self.secs]
+        self.syms = []
+        for s in self.secs:
+            if s[1] == 2:  # SHT_SYMTAB
+                stroff = self.secs[s[6]][4]
+                for i in range(s[5] // 24):
+                    n, info, _o, shndx, value, size = struct.unpack_from("<IBBHQQ", d, s[4] + i * 24)
+                    self.syms.append((self.cstr(stroff + n), info, shndx, value, size))
+
+    def cstr(self, off):
+        return self.d[off:self.d.index(b"\0", off)].decode(errors="replace")
+
+    def funcs(self, strong=False):
+        """name -> [(shndx, value, size)] of the defined STT_FUNC symbols;
+        strong: without the weak ones (__weak arch_cpu_idle, pcibios_*: the
+        kernel links another file's strong definition instead)"""
+        out = {}
+        for name, info, shndx, value, size in self.syms:
+            if strong and info >> 4 == 2:  # STB_WEAK
+                continue
+            if info & 0xF == 2 and 0 < shndx < 0xFF00 and size > 0:
+                out.setdefault(name, []).append((shndx, value, size))
+        return out
+
+    def code(self, shndx, value, size):
+        s = self.secs[shndx]
+        return self.d[s[4] + value: s[4] + value + size]
+
+    def skipped(self, shndx, value, size):
+        """offsets inside [value, value+size) that relocations fill in"""
+        skip = set()
+        for s in self.secs:
+            if s[1] != 4 or s[7] != shndx:  # SHT_RELA for this section
+                continue
+            symtab = self.secs[s[6]]
+            for i in range(s[5] // 24):
+                off, info, _add = struct.unpack_from("<QQq", self.d, s[4] + i * 24)
+                if not value <= off < value + size:
+                    continue
+                w = RELOC_WIDTH.get(info & 0xFFFFFFFF, 4)
+                skip.update(range(off - value, off - value + w))
+                n, = struct.unpack_from("<I", self.d, symtab[4] + (info >> 32) * 24)
+                if self.cstr(self.secs[symtab[6]][4] + n) == "__fentry__":
+                    skip.update(range(off - value - 1, off - value + 4))
+        return skip
+
+
+def same_code(code, kern, skip):
+    """code (the object's function) against kern (the kernel's bytes there):
+    equal but for the relocated fields, and for branch relaxation: with
+    -ffunction-sections a jump to another function is a `jmp rel32` (e9) or
+    `jcc rel32` (0f 8x) with a relocation, where Debian's build (one .text
+    per file) let the assembler relax it to `jmp rel8` (eb) / `jcc rel8`
+    (7x) when the target was near; the rest of the function shifts by 3 or 4
+    bytes, and the displacements of the function's own branches over such a
+    jump with it (so branch displacements are not compared, their opcodes
+    are)."""
+    i = j = 0
+    while i < len(code):
+        if j >= len(kern):
+            return False
+        # (a jump inside the function may shrink too once the function did)
+        if code[i] == 0xE9 and kern[j] == 0xEB and i not in skip:
+            i, j = i + 5, j + 2
+            continue
+        if (code[i] == 0x0F and i + 1 < len(code) and code[i + 1] & 0xF0 == 0x80
+                and kern[j] == 0x70 | (code[i + 1] & 0x0F) and i not in skip):
+            i, j = i + 6, j + 2
+            continue
+        # a branch inside the function: its displacement changes when a
+        # relaxed jump lies between it and its target; opcodes must match
+        if code[i] == kern[j] and i not in skip:
+            if 0x70 <= code[i] <= 0x7F or code[i] == 0xEB:
+                i, j = i + 2, j + 2
+                continue
+            if (code[i] == 0x0F and i + 1 < len(code) and j + 1 < len(kern)
+                    and 0x80 <= code[i + 1] <= 0x8F and code[i + 1] == kern[j + 1]):
+                i, j = i + 6, j + 6
+                continue
+            if code[i] == 0xE9:
+                i, j = i + 5, j + 5
+                continue
+        if i not in skip and code[i] != kern[j]:
+            return False
+        i, j = i + 1, j + 1
+    return True
+
+
+def batch(vmlinux, kallsyms_path, listfile):
+    image = syms = slide = None
+    kos = {}
+    for line in open(listfile):
+        f = line.split()
+        if len(f) != 2:
+            continue
+        obj, target = f
+        o = Elf(obj)
+        if target == "vmlinux":
+            if image is None:
+                image = load_segments(vmlinux)
+                syms, slide = kallsyms(kallsyms_path)
+
+            def copies(name):
+                return [a - slide for a, t in syms.get(name, []) if t in "tT"]
+
+            def kbytes(c, n):
+                return image_bytes(image, c, n)
+        else:
+            if target not in kos:
+                k = Elf(target)
+                kos[target] = (k, k.funcs())
+            k, kf = kos[target]
+
+            def copies(name):
+                return kf.get(name, [])
+
+            def kbytes(c, n):
+                return k.code(c[0], c[1], n)
+        good, bad, absent = 0, [], 0
+        for name, defs in sorted(o.funcs(strong=True).items()):
+            cs = copies(name)
+            if not cs:
+                absent += 1
+                continue
+            shndx, value, size = defs[0]
+            code = o.code(shndx, value, size)
+            skip = o.skipped(shndx, value, size)
+            ok = False
+            for c in cs:
+                try:
+                    kern = kbytes(c, len(code))
+                except SystemExit:
+                    continue
+                if same_code(code, kern, skip):
+                    ok = True
+                    break
+            if ok:
+                good += 1
+            else:
+                bad.append(name)
+        # vmlinux: names it has but no copy matches, and nothing matched at
+        # all, are same-named functions of other files (the object is not
+        # built into vmlinux); a module .ko is the object's own module
+        verdict = ("MISMATCH" if bad and (good or target != "vmlinux")
+                   else "MATCH" if good else "ABSENT")
+        print(obj, verdict, good, len(bad), absent, ",".join(bad[:8]))
+        sys.stdout.flush()
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--all":
+        batch(*sys.argv[2:])
+        return
     if len(sys.argv) < 5:
         sys.exit(__doc__)
     args = sys.argv[1:]
