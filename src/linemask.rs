@@ -666,6 +666,18 @@ fn walk(
             || (c.file_line && file_line(call, a))
             || c.line_if_wide.iter().any(|&(l, w)| l == a && wide(call, w))
     };
+    // A value reaching argument `a` of table callee `c` at call `call`: a
+    // line argument, or a variadic one of a callee that takes no file and
+    // line (where any value is fine); anything else is not modelled.
+    let use_at = |call: usize, c: &'static LineCallee, a: u8| -> Option<Use> {
+        if is_line(c, call, a) {
+            Some(Use::Line(call, c, a))
+        } else if !c.file_line && c.varargs_from.is_some_and(|v| a >= v) {
+            Some(Use::Var(call, c, a))
+        } else {
+            None
+        }
+    };
     let index_of = |ip: u64| -> Option<usize> {
         let i = insns.partition_point(|(x, _, _)| x.ip() < ip);
         (i < insns.len() && insns[i].0.ip() == ip).then_some(i)
@@ -699,15 +711,7 @@ fn walk(
                 } else {
                     None
                 };
-                let c = c?;
-                let a = arg_index(loc, false)?;
-                if is_line(c, i, a) {
-                    uses.push(Use::Line(i, c, a));
-                } else if !c.file_line && c.varargs_from.is_some_and(|v| a >= v) {
-                    uses.push(Use::Var(i, c, a));
-                } else {
-                    return None;
-                }
+                uses.push(use_at(i, c?, arg_index(loc, false)?)?);
                 continue;
             }
             FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch => {
@@ -727,15 +731,7 @@ fn walk(
                     continue;
                 }
                 // A (conditional) tail call.
-                let c = calls[i]?;
-                let a = arg_index(loc, true)?;
-                if is_line(c, i, a) {
-                    uses.push(Use::Line(i, c, a));
-                } else if !c.file_line && c.varargs_from.is_some_and(|v| a >= v) {
-                    uses.push(Use::Var(i, c, a));
-                } else {
-                    return None;
-                }
+                uses.push(use_at(i, calls[i]?, arg_index(loc, true)?)?);
                 continue;
             }
             FlowControl::Return => {

@@ -517,12 +517,9 @@ impl<'a> Ex<'a> {
     /// oops traces through it are unreliable.
     fn check_objtool(&mut self) -> Result<()> {
         let p = self.p;
-        if let Some(c) = &p.completion {
+        if let Some(d) = crate::objtool::describe(p) {
             self.explain.push(format!(
-                "{} was not processed by objtool ({}); klpwrite did what objtool does: {}; not done: ORC (see below), .static_call_sites (calls go through the static-call trampoline), .ibt_endbr_seal (the patch's ENDBRs stay unsealed), .call_sites (6.2+ call-depth accounting), .cfi_sites (6.2+ FineIBT), __pfx_ symbols (6.2+ --prefix), __mcount_loc for FTRACE_MCOUNT_USE_OBJTOOL kernels (the patch's calls to __fentry__ stay calls), --hacks=noinstr (KCOV/sanitizer calls in .noinstr.text stay)",
-                p.path,
-                c.evidence.join("; "),
-                c.done.join(", ")
+                "{d}; not done: ORC (see below), .static_call_sites (calls go through the static-call trampoline), .ibt_endbr_seal (the patch's ENDBRs stay unsealed), .call_sites (6.2+ call-depth accounting), .cfi_sites (6.2+ FineIBT), __pfx_ symbols (6.2+ --prefix), __mcount_loc for FTRACE_MCOUNT_USE_OBJTOOL kernels (the patch's calls to __fentry__ stay calls), --hacks=noinstr (KCOV/sanitizer calls in .noinstr.text stay)"
             ));
         }
         let has_code = p.symbols.iter().any(|s| {
