@@ -2,12 +2,14 @@
 # update-sweep.sh - turn a Debian kernel update into per-file livepatch
 # modules and load each into the running older kernel (issue 10).
 #
-# Usage: update-sweep.sh [--limit N] FROM TO        (root; apt must work)
+# Usage: update-sweep.sh [--limit N | --files LIST] FROM TO   (root; apt must work)
 #   FROM, TO   Debian package versions of linux-source-X.Y, e.g. 6.1.190-1
 #              6.1.192-1; FROM must be the version of some
 #              linux-image-X.Y.0-N-amd64 (the kernel that is booted)
 #   --limit N  only N of the changed .c files, spread evenly over the sorted
 #              list (every k-th file; deterministic), for CI
+#   --files LIST  only these changed .c files (comma separated paths), to
+#              look again at some rows; the other kinds are only counted
 #
 # Stages:
 #   fetch    lib/setup.sh with E2E_KREL = the image of version FROM (image,
@@ -69,15 +71,16 @@ REPO=$(cd "$E2E/../.." && pwd)
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 JOBS=${E2E_JOBS:-2}
 
-LIMIT=0
+LIMIT=0 FILES=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--limit) LIMIT=$2; shift 2 ;;
+	--files) FILES=$2; shift 2 ;;
 	-h | --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) break ;;
 	esac
 done
-[ $# = 2 ] || e2e_die "usage: update-sweep.sh [--limit N] FROM TO"
+[ $# = 2 ] || e2e_die "usage: update-sweep.sh [--limit N | --files A.c,B.c] FROM TO"
 FROM=$1 TO=$2
 e2e_need_root
 trap 'e2e_log "update-sweep.sh: command failed at line $LINENO: $BASH_COMMAND"' ERR
@@ -88,7 +91,9 @@ KLPWRITE=${E2E_KLPWRITE:-$REPO/target/release/klpwrite}
 SRCPKG=linux-source-$(echo "$FROM" | cut -d. -f1,2)
 SC=$E2E_CACHE
 P=$SC/${FROM}_$TO
-WORK=${SWEEP_WORK:-$SC/work/${FROM}_$TO-$LIMIT}
+SEL=$LIMIT
+[ -n "$FILES" ] && SEL=files-$(echo "$FILES" | md5sum | cut -c1-8)
+WORK=${SWEEP_WORK:-$SC/work/${FROM}_$TO-$SEL}
 rm -rf "$WORK"
 mkdir -p "$P" "$WORK"
 TIMES=()
@@ -176,7 +181,10 @@ kind_of() {
 : >"$P/rows.tsv"
 while read -r f how; do printf '%s\t%s\n' "$f" "$(kind_of "$f" "$how")"; done <"$P/changed.txt" >"$P/rows.tsv"
 awk -F'\t' '$2 == "c" { print $1 }' "$P/rows.tsv" >"$P/cfiles.txt"
-if [ "$LIMIT" -gt 0 ]; then
+if [ -n "$FILES" ]; then
+	echo "$FILES" | tr ', ' '\n\n' | grep -v '^$' | grep -xFf - "$P/cfiles.txt" >"$WORK/selected.txt" || true
+	[ -s "$WORK/selected.txt" ] || e2e_die "--files: none of $FILES is a changed .c file of $FROM -> $TO"
+elif [ "$LIMIT" -gt 0 ]; then
 	n=$(wc -l <"$P/cfiles.txt")
 	k=$(((n + LIMIT - 1) / LIMIT))
 	awk -v k="$k" -v n="$LIMIT" 'NR % k == 1 % k && c < n { print; c++ }' "$P/cfiles.txt" >"$WORK/selected.txt"
@@ -519,7 +527,7 @@ while IFS=$'\t' read -r f kind; do
 		[ -n "$t" ] && t="$t]"
 		echo "FILE $f: $row $detail$t"
 	else
-		[ "$LIMIT" -gt 0 ] && { count "$kind"; continue; }
+		[ "$SEL" != 0 ] && { count "$kind"; continue; }
 		case $kind in
 		header) row=refused detail="header: every includer changes; not a per-file live patch" ;;
 		asm) row=refused detail="assembler: not a per-file C live patch" ;;
