@@ -14,8 +14,10 @@
 //!    uses it: GCC numbers every function-scope static of a unit with one
 //!    counter, so a patch that adds a `count` elsewhere in the file shifts
 //!    the numbers and an exact name match is a coincidence. A static the
-//!    patch moved into a new static helper pairs across the move; what use
-//!    cannot decide is refused (see `StaticsByUse`). Statics that no
+//!    patch moved into a new static helper pairs across the move;
+//!    read-only statics use cannot tell apart pair by identical content
+//!    when that singles out one pair each (`constant_by_content`); what
+//!    is left undecided is refused (see `StaticsByUse`). Statics that no
 //!    function uses pair through the paired data that references them
 //!    (`pair_by_data`), else by levels 1 and 2 when their name is unique
 //!    in the file on both sides; several of one name that nothing decides
@@ -49,6 +51,9 @@ pub enum Level {
     Demangled,
     /// Function-scope static, through the functions that use it.
     Reference,
+    /// Read-only function-scope statics use could not tell apart, through
+    /// their identical content (bytes and relocation targets).
+    Content,
     /// Function-scope static moved by the patch into a new static helper.
     Moved,
     /// Function-scope static no function uses, through the paired data
@@ -68,6 +73,7 @@ impl Level {
             Level::Name => "name",
             Level::Demangled => "demangled name",
             Level::Reference => "referencing function",
+            Level::Content => "referencing function, read-only content",
             Level::Moved => "use moved into a new static function",
             Level::Data => "referencing data",
             Level::Scope => "name, binding changed",
@@ -977,10 +983,13 @@ enum Evidence {
 ///   each is in the other's evidence. A component of exactly one `s` and
 ///   one `c` is a pair. Components with the same number n > 1 on each side
 ///   in which every member of one side is joined with every member of the
-///   other (a function with n same-named statics in separate blocks) pair in
-///   symbol-table order (GCC numbers them in declaration order): silently
-///   when the names agree one by one, else with a warning; any other
-///   component is refused, naming the symbols;
+///   other (a function with n same-named statics in separate blocks) pair
+///   by their references when every user is the same code as its twin
+///   (`aligned_by_identical_users`); a component of read-only statics
+///   pairs by content when each orig static has exactly one patched static
+///   with its bytes and relocation targets (`constant_by_content`,
+///   [`Level::Content`]); any other component is refused, naming the
+///   symbols;
 /// - **moved** (3b): an orig static whose users' twins all dropped it pairs
 ///   with the one patched static `c` of the same name whose users are all
 ///   new, static (`STB_LOCAL`) functions not referenced from data, reached
@@ -1272,20 +1281,25 @@ impl<'e> StaticsByUse<'e> {
                 for (s, c) in pairs {
                     tw.pair(s, c, Level::Reference);
                 }
-            } else if let Some(pairs) = constant_by_content(self.orig, self.patched, &os, &ps) {
-                // Read-only statics hold no state: what a reference to one
-                // means is its content (`NL_SET_ERR_MSG`'s `__msg.N`
-                // strings), so equal bytes are the pair.
-                for (s, c) in pairs {
-                    tw.pair(s, c, Level::Reference);
-                }
             } else {
-                refusals.push(format!(
-                    "{}the uses of static locals {} in the original and {} in the patched object do not tell which is which",
-                    self.file_o(start),
-                    os.iter().map(|&s| self.describe_o(s)).collect::<Vec<_>>().join(", "),
-                    ps.iter().map(|&c| self.describe_p(c)).collect::<Vec<_>>().join(", ")
-                ));
+                // Read-only statics hold no state: what a reference to one
+                // means is its content (constant_by_content has the rule).
+                match constant_by_content(self.orig, self.patched, &tw.o2p, &os, &ps) {
+                    Ok(pairs) => {
+                        for (s, c) in pairs {
+                            tw.pair(s, c, Level::Content);
+                        }
+                    }
+                    Err(content) => refusals.push(format!(
+                        "{}the uses of static locals {} in the original and {} in the patched object do not tell which is which{}",
+                        self.file_o(start),
+                        os.iter().map(|&s| self.describe_o(s)).collect::<Vec<_>>().join(", "),
+                        ps.iter().map(|&c| self.describe_p(c)).collect::<Vec<_>>().join(", "),
+                        content.map_or_else(String::new, |why| format!(
+                            "; they are read-only, but their contents do not single out a pair either: {why}"
+                        ))
+                    )),
+                }
             }
         }
     }
@@ -1554,52 +1568,213 @@ fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Optio
         .map(|c| c.sym)
 }
 
-/// Read-only statics `os` and `ps` without relocations, paired by equal
-/// content: each orig static takes the first unpaired patched one with the
-/// same bytes (equal bytes are interchangeable: constant data has no
-/// state); one without a match is left to the later levels. None unless
-/// every static is constant data without relocations.
-fn constant_by_content(
-    orig: &Elf,
-    patched: &Elf,
-    os: &BTreeSet<usize>,
-    ps: &BTreeSet<usize>,
-) -> Option<Vec<(usize, usize)>> {
-    let content = |e: &Elf, i: usize| -> Option<Vec<u8>> {
-        let sy = &e.symbols[i];
-        let sec = sy.section?;
+/// What a relocation inside a read-only static points at, in terms the two
+/// builds share (the orig side's symbols through the pairing made so far).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ConstTarget {
+    /// A string literal: its bytes from the offset up to the NUL.
+    Str(Vec<u8>),
+    /// A paired symbol (as the patched object's index) and the offset into
+    /// it.
+    Sym(usize, i64),
+    /// An undefined symbol (an export or another unit's global) by name.
+    Undef(Vec<u8>, i64),
+    /// A never-correlated read-only object without relocations of its own
+    /// (`__func__.N`, a switch table): its bytes, and the offset into it.
+    Bytes(Vec<u8>, i64),
+}
+
+/// The bytes and relocations of a read-only static, for
+/// [`constant_by_content`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ConstContent {
+    bytes: Vec<u8>,
+    /// (offset in the object, type, target), by offset.
+    relocs: Vec<(u64, u32, ConstTarget)>,
+}
+
+/// Whether `i` is read-only data: an object in an allocated `.rodata*`
+/// section without SHF_WRITE, with bytes in the file.
+fn is_read_only_object(e: &Elf, i: usize) -> bool {
+    let s = &e.symbols[i];
+    s.section.is_some_and(|sec| {
         let ps = &e.sections[sec];
-        if !ps.is_alloc() || ps.sh_flags & crate::elf::consts::SHF_WRITE != 0 || ps.is_nobits() {
-            return None;
-        }
-        let (start, end) = (sy.value, sy.value.checked_add(sy.size)?);
-        if e.relocs_for(sec)
-            .any(|r| r.offset >= start && r.offset < end)
+        ps.is_alloc()
+            && !ps.is_nobits()
+            && !ps.is_exec()
+            && ps.sh_flags & crate::elf::consts::SHF_WRITE == 0
+            && ps.name.starts_with(b".rodata")
+    })
+}
+
+/// The bytes of `[start, end)` of `sec`, None when out of the data.
+fn bytes_of(e: &Elf, sec: usize, start: u64, end: u64) -> Option<Vec<u8>> {
+    e.data(sec)
+        .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+        .map(<[u8]>::to_vec)
+}
+
+/// The content of read-only static `i`; `twin` names a symbol of this
+/// object in the patched object's terms (the identity on the patched side,
+/// the pairing on the orig side). None when a relocation's target cannot be
+/// named in those terms (unpaired, anonymous, ...): such a static matches
+/// nothing.
+fn const_content(e: &Elf, i: usize, twin: &dyn Fn(usize) -> Option<usize>) -> Option<ConstContent> {
+    let s = &e.symbols[i];
+    let sec = s.section?;
+    let (start, end) = (s.value, s.value.checked_add(s.size)?);
+    let bytes = bytes_of(e, sec, start, end)?;
+    let mut relocs = Vec::new();
+    for r in e
+        .relocs_for(sec)
+        .filter(|r| r.offset >= start && r.offset < end)
+    {
+        relocs.push((r.offset - start, r.r_type, const_target(e, r, twin)?));
+    }
+    relocs.sort_by_key(|x| x.0);
+    Some(ConstContent { bytes, relocs })
+}
+
+/// What relocation `r` of a read-only static points at (data relocations:
+/// no PC adjustment, the target is `S + A`).
+fn const_target(
+    e: &Elf,
+    r: &crate::elf::Reloc,
+    twin: &dyn Fn(usize) -> Option<usize>,
+) -> Option<ConstTarget> {
+    let t = &e.symbols[r.symbol];
+    if r.symbol == 0 {
+        return None;
+    }
+    if t.is_undef() {
+        return Some(ConstTarget::Undef(t.name.clone(), r.addend));
+    }
+    let sec = t.section?;
+    let off = crate::elf::uoffset_of(t.value, r.addend, 0)?;
+    if e.sections[sec].is_strings() {
+        let data = e.data(sec).get(usize::try_from(off).ok()?..)?;
+        let len = data.iter().position(|&b| b == 0)?;
+        return Some(ConstTarget::Str(data[..len].to_vec()));
+    }
+    let anon = t.is_section() || names::is_local_label(&t.name) || t.name.is_empty();
+    let (sym, delta) = if anon {
+        let rt = e.resolve_ref(sec, off)?;
+        (rt.sym, i64::try_from(rt.offset).ok()?)
+    } else {
+        (r.symbol, r.addend)
+    };
+    if let Some(p) = twin(sym) {
+        return Some(ConstTarget::Sym(p, delta));
+    }
+    // Never matched with the other build, so compared by what it holds:
+    // read-only and without relocations of its own, or not at all.
+    if never_correlated(e, sym) && is_read_only_object(e, sym) {
+        let ts = &e.symbols[sym];
+        let tsec = ts.section?;
+        let tend = ts.value.checked_add(ts.size)?;
+        if e.relocs_for(tsec)
+            .any(|x| x.offset >= ts.value && x.offset < tend)
         {
             return None;
         }
-        e.data(sec)
-            .get(start as usize..end as usize)
-            .map(<[u8]>::to_vec)
-    };
-    let mut left: Vec<(usize, Vec<u8>)> = ps
+        return Some(ConstTarget::Bytes(
+            bytes_of(e, tsec, ts.value, tend)?,
+            delta,
+        ));
+    }
+    None
+}
+
+/// Read-only function-scope statics `os` and `ps` that use could not tell
+/// apart (several `static const struct dm_arg _args[]` of one function,
+/// NL_SET_ERR_MSG's `__msg.N` strings), paired by content: each orig
+/// static takes the one patched static with the same bytes and the same
+/// relocations (same offsets and types; targets compared through the
+/// pairing made so far, string literals and never-correlated read-only
+/// objects by their bytes). Err(None) unless every static of both sides is
+/// read-only (`.rodata*`, no SHF_WRITE); Err(Some(why)) when the contents
+/// do not single out one pair for every orig static: none or several
+/// patched statics with its content, or two orig statics with the same
+/// one. A patched static left over (a new table) stays unpaired, new.
+///
+/// Why content may decide here and nowhere else: read-only data holds no
+/// state. The kernel maps it read-only (vmlinux's .rodata after
+/// mark_rodata_ro(); a module's SHF_ALLOC sections without SHF_WRITE go to
+/// the read-only part of its layout, kernel/module/main.c layout_sections(),
+/// which module_enable_ro() in kernel/module/strict_rwx.c write-protects),
+/// so the patched code bound to the running kernel's static reads exactly
+/// the bytes its own copy would hold (pointers included: their targets are
+/// the pairs'). What content cannot vouch for is the object's address: if
+/// some code compares a pointer with `&_args[0]`, it is the address of the
+/// kernel object with that content, which is the right one unless the
+/// patch swapped the contents of two statics. Identical contents decide
+/// nothing (which of two equal tables a kernel pointer points at is exactly
+/// what neither use nor content shows), so they are refused like any
+/// other ambiguity; `--pair` settles them. Writable statics never come
+/// here: a wrong pair of stateful statics shares the wrong state.
+fn constant_by_content(
+    orig: &Elf,
+    patched: &Elf,
+    o2p: &HashMap<usize, usize>,
+    os: &BTreeSet<usize>,
+    ps: &BTreeSet<usize>,
+) -> std::result::Result<Vec<(usize, usize)>, Option<String>> {
+    if !os.iter().all(|&s| is_read_only_object(orig, s))
+        || !ps.iter().all(|&c| is_read_only_object(patched, c))
+    {
+        return Err(None);
+    }
+    let twin_o = |o: usize| o2p.get(&o).copied();
+    let twin_p = |p: usize| Some(p);
+    let cont_p: Vec<(usize, Option<ConstContent>)> = ps
         .iter()
-        .map(|&c| content(patched, c).map(|b| (c, b)))
-        .collect::<Option<_>>()?;
-    let olds: Vec<(usize, Vec<u8>)> = os
-        .iter()
-        .map(|&s| content(orig, s).map(|b| (s, b)))
-        .collect::<Option<_>>()?;
-    // A static whose content the patch changed is left to the later levels
-    // (by name it meets its old self, and diff refuses it as changed data,
-    // as for any constant).
+        .map(|&c| (c, const_content(patched, c, &twin_p)))
+        .collect();
     let mut pairs = Vec::new();
-    for (s, b) in olds {
-        if let Some(k) = left.iter().position(|(_, x)| *x == b) {
-            pairs.push((s, left.remove(k).0));
+    let mut why: Vec<String> = Vec::new();
+    for &s in os {
+        let name = orig.symbols[s].display_name();
+        let Some(co) = const_content(orig, s, &twin_o) else {
+            why.push(format!(
+                "{name} points at something not paired with the patched object"
+            ));
+            continue;
+        };
+        let same: Vec<usize> = cont_p
+            .iter()
+            .filter(|(_, cp)| cp.as_ref() == Some(&co))
+            .map(|(c, _)| *c)
+            .collect();
+        match same[..] {
+            [c] => pairs.push((s, c)),
+            [] => why.push(format!("no patched static has the content of {name}")),
+            _ => why.push(format!(
+                "{} patched statics have the content of {name} ({})",
+                same.len(),
+                same.iter()
+                    .map(|&c| patched.symbols[c].display_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         }
     }
-    Some(pairs)
+    let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
+    for &(s, c) in &pairs {
+        if let Some(&s0) = taken.get(&c) {
+            why.push(format!(
+                "{} and {} have the same content ({})",
+                orig.symbols[s0].display_name(),
+                orig.symbols[s].display_name(),
+                patched.symbols[c].display_name()
+            ));
+        }
+        taken.insert(c, s);
+    }
+    if why.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(Some(why.join("; ")))
+    }
 }
 
 /// For same-named statics `os` (orig) and `ps` (patched) used by the same
@@ -1677,6 +1852,7 @@ mod tests {
             Level::Name,
             Level::Demangled,
             Level::Reference,
+            Level::Content,
             Level::Moved,
             Level::Data,
             Level::Scope,

@@ -591,6 +591,55 @@ fn undecidable_statics_are_refused() {
     }
 }
 
+/// Read-only statics that use cannot pair (r12-const-statics-by-content):
+/// paired by content, at [`Level::Content`], when each orig static has
+/// exactly one patched static with its bytes and relocation targets (here
+/// against the names, which GCC swapped); identical contents, a changed
+/// content and writable statics are refused.
+#[test]
+fn read_only_statics_pair_by_content() {
+    let dir = support::root().join("tests/fixtures/x86_64/r12-const-statics-by-content");
+    let load = |n: &str| {
+        klpwrite::elf::load::load_file(
+            &dir.join(n).display().to_string(),
+            klpwrite::elf::load::Expect::Relocatable,
+        )
+        .unwrap()
+    };
+    let (o, p) = (load("tables.o"), load("tables.patched.o"));
+    let got: Vec<_> = pairs(&o, &p)
+        .into_iter()
+        .filter(|x| x.0.starts_with("_args"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("_args.0".to_string(), "_args.1".to_string(), Content),
+            ("_args.1".to_string(), "_args.0".to_string(), Content),
+        ]
+    );
+    let cases = [
+        (
+            "same.o",
+            "same.patched.o",
+            "they are read-only, but their contents do not single out a pair either: 2 patched statics have the content of _args.1 (_args.1, _args.0); 2 patched statics have the content of _args.0",
+        ),
+        (
+            "tables.o",
+            "changed.patched.o",
+            "their contents do not single out a pair either: no patched static has the content of _args.0",
+        ),
+        ("rw.o", "rw.patched.o", "do not tell which is which\n"),
+    ];
+    for (orig, patched, want) in cases {
+        let msg = match correlate::run(&load(orig), &load(patched)) {
+            Ok(tw) => panic!("{patched}: paired {:?}", tw.o2p),
+            Err(e) => format!("{e:#}\n"),
+        };
+        assert!(msg.contains(want), "{patched}: {msg}");
+    }
+}
+
 /// A3: `extract --orig` reaches exactly the pairing `diff` reports: every
 /// twin extract looked up (changed functions, the targets of their
 /// relocations, sympos) is diff's twin, on every corpus pair and every

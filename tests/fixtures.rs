@@ -77,6 +77,11 @@ fn fixture_cases() {
                 failures.push(format!("{name}: stderr lacks {want:?}\n{stderr}"));
             }
         }
+        for no in &c.expect_no_stderr {
+            if stderr.contains(no.as_str()) {
+                failures.push(format!("{name}: stderr must not have {no:?}\n{stderr}"));
+            }
+        }
         if let Some(want) = c.expect_exit
             && want != 0
         {

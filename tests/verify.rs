@@ -570,6 +570,52 @@ fn same_input_object_two_destinations() {
     );
 }
 
+/// r11-shared-zero-size-key: three references to one zero-size lockdep key
+/// (`.bss.__key.0+0`, from two changed functions) all name the copy
+/// `__key.0`, and the output is clean; one of them sent to the kernel's key
+/// instead is still one object with two destinations: a zero-size object
+/// is compared like any other (`Elf::resolve_ref` maps `.bss.__key.0+0` to
+/// it), so the self-check stays strict.
+#[test]
+fn shared_zero_size_key_one_destination() {
+    let c = fixture(
+        "r11-shared-zero-size-key",
+        "keys.patched.o",
+        "keys.o",
+        "vmlinux.elf",
+    );
+    let mut out = c.extract("flush_start\nwork_start", true);
+    let rep = verify_out(&out, &c.ctx(&c.target));
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+    let key = sym(&out, "__key.0");
+    let to_key: usize = [".rela.text.flush_start", ".rela.text.work_start"]
+        .iter()
+        .map(|r| {
+            relocs(&mut out, r)
+                .iter()
+                .filter(|x| x.symbol == key)
+                .count()
+        })
+        .sum();
+    assert_eq!(to_key, 3, "every reference names the copy");
+    let k = klp_symbol(&mut out, ".klp.sym.vmlinux.__key.0,0");
+    let r = relocs(&mut out, ".rela.text.work_start");
+    let i = r.iter().position(|r| r.offset == 0x36).unwrap();
+    let moved = OutReloc { symbol: k, ..r[i] };
+    r.remove(i);
+    let t = sec(&out, ".text.work_start");
+    out.add_relocations(t, Some(b"vmlinux"), vec![moved]);
+    let rep = verify_out(&out, &c.ctx(&c.target));
+    expect(
+        &rep,
+        verify::INV_SAME_DEST,
+        &[
+            "work_start+0x36",
+            "__key.0 of the patched object is referenced as klp symbol .klp.sym.vmlinux.__key.0,0 here but as the copy __key.0",
+        ],
+    );
+}
+
 #[test]
 fn copied_and_referenced() {
     let b = base();

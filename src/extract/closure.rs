@@ -187,7 +187,7 @@ impl<'a> Ex<'a> {
                         p.symbols[t].display_name()
                     ));
                 }
-                let dest = self.classify_named(id, t, rt.offset as i64 - adj, true, &here)?;
+                let dest = self.classify_named(id, t, rt.offset as i64 - adj, &here)?;
                 if let Some(e) = rt.also_end_of {
                     self.check_tie(id, sec, off, t, e, &dest, &here)?;
                 }
@@ -211,7 +211,7 @@ impl<'a> Ex<'a> {
                 ),
             ));
         }
-        self.classify_named(id, r.symbol, r.addend, false, &here)
+        self.classify_named(id, r.symbol, r.addend, &here)
     }
 
     /// An offset in a section that no named symbol covers.
@@ -320,22 +320,26 @@ impl<'a> Ex<'a> {
         Ok(Dest::Anon(sec, off, adj))
     }
 
-    /// The destination of a reference to `t`, which is copied into the
-    /// patch: through its section symbol (the output addend is the
-    /// section offset) or by name.
-    fn copy_dest(&mut self, id: usize, t: usize, addend: i64, via_section: bool) -> Dest {
-        let ts = &self.p.symbols[t];
-        if !via_section {
-            return Dest::Clone(t, addend);
-        }
-        let sec = ts.section.expect("copied symbols are defined");
-        let value = ts.value;
-        let adj = self.adjustment(id);
-        Dest::Anon(
-            sec,
-            crate::elf::uoffset_of(value, addend, adj).unwrap_or(u64::MAX),
-            adj,
-        )
+    /// The destination of a reference to `t`, which the patch copies: the
+    /// copy's own symbol, `t + addend` (`addend` relative to `t`'s start,
+    /// as `classify` computed it from `Elf::resolve_ref`: an end or a
+    /// zero-size reference keeps its offset), however the input wrote the
+    /// reference (by name, or through the section symbol as GAS writes any
+    /// reference to a local symbol) and whether or not this reference is
+    /// the one that included `t`. One object, one destination
+    /// (`verify::INV_SAME_DEST`).
+    ///
+    /// Until this rule, the reference that first reached `t` through its
+    /// section symbol got the section-relative form and every later one
+    /// (`t` already included) the copy's symbol: the same bytes, but two
+    /// spellings of one object, and for a zero-size object two that only
+    /// `Elf::resolve_ref` can tell apart (update sweep 6.1.190 → 6.1.192:
+    /// `__key.N` shared by two functions that inline init_completion() in
+    /// kernel/workqueue.c, or two init_waitqueue_head() expansions in
+    /// drivers/dma/idxd/init.c; fixture r11-shared-zero-size-key).
+    fn copy_dest(&self, t: usize, addend: i64) -> Dest {
+        debug_assert!(self.included_set.contains(&t));
+        Dest::Clone(t, addend)
     }
 
     pub(super) fn init_ref_error(&self, id: usize, what: &str) -> Error {
@@ -358,7 +362,6 @@ impl<'a> Ex<'a> {
         id: usize,
         t: usize,
         addend: i64,
-        via_section: bool,
         here: &str,
     ) -> Result<Dest> {
         let p = self.p;
@@ -384,19 +387,55 @@ impl<'a> Ex<'a> {
                     return self.pointer_to_changed(id, t, old, pos, addend, here);
                 }
             }
-            return Ok(Dest::Clone(t, addend));
+            if !ts.is_func() {
+                // The offset into the object (the addend without the
+                // PC-relative adjustment), for the explain line.
+                let adj = self.adjustment(id);
+                let off = crate::elf::offset_of(0, addend, adj).unwrap_or(addend);
+                self.explain.push(format!(
+                    "reloc {here} → {}{} [the patch's copy, already included]",
+                    ts.display_name(),
+                    if off == 0 {
+                        String::new()
+                    } else {
+                        format!("{off:+#x}")
+                    }
+                ));
+            }
+            return Ok(self.copy_dest(t, addend));
         }
         if names::is_init_section(&psec.name) {
             return Err(self.init_ref_error(id, &ts.display_name()));
         }
         // Never correlated: always a fresh copy.
+        //
+        // Lockdep keys among them: `static struct lock_class_key __key` of
+        // mutex_init(), init_waitqueue_head(), init_swait_queue_head() (and
+        // so init_completion()), spin_lock_init() with CONFIG_DEBUG_SPINLOCK, ...
+        // (include/linux/mutex.h, wait.h, swait.h, spinlock.h). Copied, not
+        // bound to the kernel's `__key.N`:
+        // - without CONFIG_LOCKDEP (Debian's 6.1) the struct is empty
+        //   (include/linux/lockdep_types.h): 0 bytes that nothing reads, no
+        //   state to share, while a klp symbol would have to pick one of
+        //   hundreds of same-named `__key.N` by GCC's unit-wide counter;
+        // - with CONFIG_LOCKDEP the key's address is the lock class of the
+        //   locks the patched code initialises (lockdep_init_map_type() →
+        //   register_lock_class(), kernel/locking/lockdep.c); a copy in the
+        //   patch module is a valid static key (static_obj() accepts
+        //   is_module_address()), so those locks get a class of their own:
+        //   lockdep's classification changes, the locking does not.
+        // A zero-size key is still one object: `Elf::resolve_ref` maps
+        // `.bss.__key.N+0` to it, and every reference names the one copy
+        // (copy_dest; fixtures r8-zero-size-copied-static,
+        // r11-shared-zero-size-key; a1-end-of-object for a zero-size *file*
+        // static, `table_key`, which is correlated and stays the kernel's).
         if never_correlated(p, t) {
             self.explain.push(format!(
                 "include {} [uncorrelated static, referenced at {here}]",
                 ts.display_name()
             ));
             self.include(t, Why::Referenced(here.to_string()));
-            return Ok(self.copy_dest(id, t, addend, via_section));
+            return Ok(self.copy_dest(t, addend));
         }
         // Does the target kernel have it?
         match self.twin_name(t)? {
@@ -414,7 +453,7 @@ impl<'a> Ex<'a> {
                     self.new_syms.insert(t);
                 }
                 self.include(t, Why::Referenced(here.to_string()));
-                Ok(self.copy_dest(id, t, addend, via_section))
+                Ok(self.copy_dest(t, addend))
             }
             Some(old) => {
                 // An address taken of a function left in the target: under
@@ -492,7 +531,7 @@ impl<'a> Ex<'a> {
             // A probe, not a decision: its explain lines are dropped.
             let n = self.explain.len();
             let e_dest = self
-                .classify_named(id, e, p.symbols[e].size as i64, true, here)
+                .classify_named(id, e, p.symbols[e].size as i64, here)
                 .unwrap_or(Dest::Drop);
             self.explain.truncate(n);
             let ta = self.dest_address(dest);

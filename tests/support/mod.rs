@@ -445,6 +445,8 @@ pub struct Case {
     pub expect_no_stdout: Vec<String>,
     /// Substrings that must be in stderr.
     pub expect_stderr: Vec<String>,
+    /// Substrings stderr must not contain.
+    pub expect_no_stderr: Vec<String>,
     /// Section-name prefixes some output section must start with.
     pub expect_section: Vec<String>,
     /// Section-name prefixes no output section may start with.
@@ -507,6 +509,7 @@ impl Case {
                 "expect_stdout" => c.expect_stdout.push(v),
                 "expect_no_stdout" => c.expect_no_stdout.push(v),
                 "expect_stderr" => c.expect_stderr.push(v),
+                "expect_no_stderr" => c.expect_no_stderr.push(v),
                 "expect_section" => c.expect_section.push(v),
                 _ => panic!("{}: unknown key {k}", file.display()),
             }
