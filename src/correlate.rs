@@ -1707,10 +1707,12 @@ fn const_target(
 /// the pairs'). What content cannot vouch for is the object's address: if
 /// some code compares a pointer with `&_args[0]`, it is the address of the
 /// kernel object with that content, which is the right one unless the
-/// patch swapped the contents of two statics. Identical contents decide
-/// nothing (which of two equal tables a kernel pointer points at is exactly
-/// what neither use nor content shows), so they are refused like any
-/// other ambiguity; `--pair` settles them. Writable statics never come
+/// patch swapped the contents of two statics. Identical contents with
+/// pointers decide nothing (which of two equal tables a kernel pointer
+/// points at is exactly what neither use nor content shows), so they are
+/// refused like any other ambiguity; `--pair` settles them. Identical
+/// plain bytes (the same message string twice) pair in symbol order, as
+/// this rule did before pointers were compared. Writable statics never come
 /// here: a wrong pair of stateful statics shares the wrong state.
 fn constant_by_content(
     orig: &Elf,
@@ -1732,9 +1734,13 @@ fn constant_by_content(
         .collect();
     let mut pairs = Vec::new();
     let mut why: Vec<String> = Vec::new();
-    for &s in os {
+    let cont_o: Vec<(usize, Option<ConstContent>)> = os
+        .iter()
+        .map(|&s| (s, const_content(orig, s, &twin_o)))
+        .collect();
+    for &(s, ref co) in &cont_o {
         let name = orig.symbols[s].display_name();
-        let Some(co) = const_content(orig, s, &twin_o) else {
+        let Some(co) = co else {
             why.push(format!(
                 "{name} points at something not paired with the patched object"
             ));
@@ -1742,9 +1748,30 @@ fn constant_by_content(
         };
         let same: Vec<usize> = cont_p
             .iter()
-            .filter(|(_, cp)| cp.as_ref() == Some(&co))
+            .filter(|(_, cp)| cp.as_ref() == Some(co))
             .map(|(c, _)| *c)
             .collect();
+        // Plain bytes without pointers (NL_SET_ERR_MSG's `__msg.N` with one
+        // text used twice): n equal strings on each side pair in symbol
+        // order (GCC's declaration order). Any pairing reads the same
+        // bytes, and no pointer inside them can lead elsewhere; only a
+        // comparison of a stored pointer with the string's address could
+        // tell, which message strings never see. Equal tables that hold
+        // pointers stay refused below (an ops table's address is its
+        // identity).
+        let twins_o: Vec<usize> = cont_o
+            .iter()
+            .filter(|(_, c)| c.as_ref() == Some(co))
+            .map(|(s, _)| *s)
+            .collect();
+        if co.relocs.is_empty() && same.len() > 1 && twins_o.len() == same.len() {
+            let rank = twins_o
+                .iter()
+                .position(|&x| x == s)
+                .expect("s has its own content");
+            pairs.push((s, same[rank]));
+            continue;
+        }
         match same[..] {
             [c] => pairs.push((s, c)),
             [] => why.push(format!("no patched static has the content of {name}")),

@@ -618,6 +618,19 @@ fn read_only_statics_pair_by_content() {
             ("_args.1".to_string(), "_args.0".to_string(), Content),
         ]
     );
+    // Equal message strings (no pointers) pair in symbol order.
+    let (o, p) = (load("msg.o"), load("msg.patched.o"));
+    let got: Vec<_> = pairs(&o, &p)
+        .into_iter()
+        .filter(|x| x.0.starts_with("__msg"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("__msg.0".to_string(), "__msg.0".to_string(), Content),
+            ("__msg.1".to_string(), "__msg.1".to_string(), Content),
+        ]
+    );
     let cases = [
         (
             "same.o",
