@@ -38,6 +38,7 @@ pub mod extract;
 pub mod image;
 pub mod kbuild;
 pub mod kernel;
+pub mod kthread;
 pub mod linemask;
 pub mod module;
 pub mod objtool;

@@ -200,6 +200,10 @@ struct CommonArgs {
     /// that unwinds with ORC: a task sleeping in patched code then stalls the transition.
     #[arg(long = "allow-missing-orc")]
     allow_missing_orc: bool,
+    /// Replace a function that the object starts as a kernel thread's main function
+    /// (kthread_run() & co.): the transition then finishes only once every such thread has exited.
+    #[arg(long = "allow-kthread-loop")]
+    allow_kthread_loop: bool,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -539,6 +543,7 @@ fn extract_and_write(
             .and_then(|r| r.split_whitespace().next())
             .map(str::to_string),
         allow_missing_orc: c.allow_missing_orc,
+        allow_kthread_loop: c.allow_kthread_loop,
     };
     let ex = extract::run(&inputs, &opts)?;
     if let (Some(r), Some(rel)) = (rules, &release)

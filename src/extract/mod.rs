@@ -23,6 +23,7 @@ mod closure;
 pub(crate) use closure::never_correlated;
 pub mod cross;
 pub(crate) mod fnptr;
+mod kthread;
 mod layout;
 mod roots;
 mod special;
@@ -239,6 +240,10 @@ pub struct Options {
     /// processed, which has no ORC data, on a kernel that unwinds with ORC
     /// (see [`crate::objtool`]).
     pub allow_missing_orc: bool,
+    /// `--allow-kthread-loop`: replace the main function of a kernel
+    /// thread anyway (a warning instead of a refusal; see
+    /// [`crate::kthread`]).
+    pub allow_kthread_loop: bool,
 }
 
 /// One function the patch replaces (a future `klp_func`).
@@ -438,6 +443,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         );
     }
     ex.roots()?;
+    ex.check_kthread_loops()?;
     ex.callbacks()?;
     if inp.changes.is_empty() && ex.callbacks.is_empty() {
         return Err(Error::new(
