@@ -58,8 +58,10 @@ fn starts(
         );
     }
     o.reloc(".text.starter", call_at + 1, callee, R_PLT32, -4);
-    let d = scratch("kthread");
-    let elf = o.finish(&d.join(format!("{name}.o")).display().to_string());
+    // scratch() empties its directory: one per object (tests run in
+    // parallel).
+    let d = scratch(&format!("kthread-{name}"));
+    let elf = o.finish(&d.join("t.o").display().to_string());
     thread_starts(&elf)
         .into_iter()
         .map(|s| {
