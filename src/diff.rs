@@ -3,12 +3,16 @@
 //! Both objects are checksummed and correlated. A function is *changed*
 //! when its checksum differs from its twin's, unless the line-masked
 //! checksums agree (only `__LINE__` moved); *new* when it has no twin;
-//! *removed* when an original function has none.
+//! *removed* when an original function has none. The names of one
+//! function (aliases, [`Elf::function_aliases`]) are one function: only
+//! the preferred one is compared and reported, the others are listed in
+//! [`DiffReport::aliases`] (and as `#` comments in the report).
 //!
 //! Refused, all reported together: a change inside init code; a change to
 //! existing data (size or content); a static local the original code used
 //! that the patched code no longer references, directly or through a new
-//! static helper it moved into (its state would silently be dropped).
+//! static helper it moved into (its state would silently be dropped); two
+//! names of one original function that became two functions.
 
 use crate::special::LayoutHints;
 use std::collections::HashSet;
@@ -29,6 +33,9 @@ pub struct DiffReport {
     pub removed: Vec<usize>,
     /// Functions whose only difference is `__LINE__` (patched indices).
     pub line_only: Vec<usize>,
+    /// Aliases folded into the function they name (patched indices:
+    /// alias, the function it is reported and replaced as).
+    pub aliases: Vec<(usize, usize)>,
     /// The pairing.
     pub twins: Twins,
     /// Explanations for `--explain`.
@@ -64,6 +71,17 @@ impl DiffReport {
                 "removed function: {}\n",
                 orig.symbols[s].display_name()
             ));
+        }
+        // A comment: `extract --changes` skips it.
+        for &(a, r) in &self.aliases {
+            if self.changed.contains(&r) || self.new.contains(&r) {
+                o.push_str(&format!(
+                    "# {}: an alias of {} (same address), patched as {}\n",
+                    patched.symbols[a].display_name(),
+                    patched.symbols[r].display_name(),
+                    patched.symbols[r].display_name()
+                ));
+            }
         }
         o
     }
@@ -187,6 +205,24 @@ pub fn run_hinted(
             ));
             continue;
         }
+        if kind == Kind::Func
+            && let Some(r) = alias_rep(orig, patched, &twins, p)
+        {
+            rep.aliases.push((p, r));
+            rep.explain.push(format!(
+                "{}: an alias of {} at {}+{:#x} ({}): one function, compared and reported as {}",
+                s.display_name(),
+                patched.symbols[r].display_name(),
+                patched.sections[s.section.unwrap_or(0)].display_name(),
+                s.value,
+                match twins.p2o.get(&p) {
+                    Some(_) => "aliases in the original too",
+                    None => "a name the original does not have",
+                },
+                patched.symbols[r].display_name()
+            ));
+            continue;
+        }
         let Some(&o) = twins.p2o.get(&p) else {
             if kind == Kind::Func && !correlate::never_correlated(patched, p) {
                 if in_init(patched, p) {
@@ -267,9 +303,26 @@ pub fn run_hinted(
             && !correlate::never_correlated(orig, s.index)
             && !twins.o2p.contains_key(&s.index)
         {
+            // A removed alias of a function that stays (or of another
+            // removed name of it) is not a removed function.
+            let group = orig.function_aliases(s.index);
+            if group.len() > 1
+                && (group.iter().any(|m| twins.o2p.contains_key(m)) || group[0] != s.index)
+            {
+                rep.explain.push(format!(
+                    "{}: an alias of {} in the original, gone from the patched object",
+                    s.display_name(),
+                    group
+                        .iter()
+                        .find(|&&m| m != s.index)
+                        .map_or_else(String::new, |&m| orig.symbols[m].display_name())
+                ));
+                continue;
+            }
             rep.removed.push(s.index);
         }
     }
+    check_split_aliases(orig, patched, &twins, &rep, &mut refusals);
     check_static_locals(orig, &twins, &rep, &mut refusals);
     if !refusals.is_empty() {
         return Err(Error::new(
@@ -281,6 +334,83 @@ pub fn run_hinted(
     let _ = (&oc as &Checksums, &pc as &Checksums);
     rep.twins = twins;
     Ok(rep)
+}
+
+/// The function a patched alias `p` is folded into, when `p` is a
+/// function symbol with aliases ([`Elf::function_aliases`]) and not the
+/// one reported: the group's first name with an original twin (the
+/// function the target has), else its first name. `p` is folded only
+/// when it stands for the same function in the original too: its twin is
+/// an alias of the chosen one's twin there, or it has no twin (a new name
+/// for the function). Two functions of the original that the patched
+/// object merged stay apart: the target has both, each needs its klp_func.
+fn alias_rep(orig: &Elf, patched: &Elf, twins: &Twins, p: usize) -> Option<usize> {
+    let group = patched.function_aliases(p);
+    if group.len() < 2 {
+        return None;
+    }
+    let r = group
+        .iter()
+        .copied()
+        .find(|m| twins.p2o.contains_key(m))
+        .unwrap_or(group[0]);
+    if r == p {
+        return None;
+    }
+    match (twins.p2o.get(&p), twins.p2o.get(&r)) {
+        (None, _) => Some(r),
+        (Some(&a), Some(&b)) if orig.same_function(a, b) => Some(r),
+        _ => None,
+    }
+}
+
+/// Aliases in the original (one function, one address in the target) whose
+/// twins are two different functions in the patched object: a live patch
+/// replaces the one original function with one new function, so callers
+/// through one of the names would run the other's code. Refused when
+/// either changed.
+fn check_split_aliases(
+    orig: &Elf,
+    patched: &Elf,
+    twins: &Twins,
+    rep: &DiffReport,
+    refusals: &mut Vec<String>,
+) {
+    let patched_as = |p: usize| {
+        rep.aliases
+            .iter()
+            .find(|&&(a, _)| a == p)
+            .map_or(p, |&(_, r)| r)
+    };
+    let touched = |p: usize| {
+        let p = patched_as(p);
+        rep.changed.contains(&p) || rep.new.contains(&p)
+    };
+    let mut seen = HashSet::new();
+    for s in &orig.symbols {
+        if !s.is_func() || s.section.is_none() || !seen.insert((s.section, s.value)) {
+            continue;
+        }
+        let group = orig.function_aliases(s.index);
+        let mapped: Vec<(usize, usize)> = group
+            .iter()
+            .filter_map(|&o| twins.o2p.get(&o).map(|&p| (o, p)))
+            .collect();
+        let Some(&(o0, p0)) = mapped.first() else {
+            continue;
+        };
+        for &(o, p) in &mapped[1..] {
+            if !patched.same_function(p0, p) && (touched(p0) || touched(p)) {
+                refusals.push(format!(
+                    "{} and {} are one function in the original (aliases at {}+{:#x}) but two in the patched object: a live patch replaces that function with one new function, so calls through one of the names would run the other's code",
+                    orig.symbols[o0].display_name(),
+                    orig.symbols[o].display_name(),
+                    orig.sections[s.section.unwrap_or(0)].display_name(),
+                    s.value
+                ));
+            }
+        }
+    }
 }
 
 /// A static local used by an original function that the patched twin no

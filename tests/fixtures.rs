@@ -195,6 +195,16 @@ fn fixture_cases() {
                 ));
             }
         }
+        if let Some(want) = &c.expect_funcs {
+            let have: Vec<String> = klpwrite::extract::read_patch_meta(&elf)
+                .map(|m| m.funcs.into_iter().map(|f| f.1).collect())
+                .unwrap_or_default();
+            if &have != want {
+                failures.push(format!(
+                    "{name}: want patched functions {want:?} (one klp_func each), have {have:?}"
+                ));
+            }
+        }
         for (sym, want) in &c.expect_relocs_to {
             let have = elf
                 .relocs

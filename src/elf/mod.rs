@@ -386,6 +386,77 @@ impl Elf {
         })
     }
 
+    /// Whether `a` and `b` are the same function: the same symbol, or two
+    /// defined STT_FUNC symbols of the same size at the same section and
+    /// offset (aliases).
+    pub fn same_function(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.symbols[a], &self.symbols[b]);
+        a == b
+            || (x.is_func()
+                && y.is_func()
+                && x.section.is_some()
+                && x.section == y.section
+                && x.value == y.value
+                && x.size == y.size)
+    }
+
+    /// Function `f` and its aliases: the named, defined STT_FUNC symbols of
+    /// its size at the same section and offset, as
+    /// `__attribute__((alias))` makes them
+    /// (include/linux/module.h: `module_init(fn)` defines `init_module`
+    /// and `module_exit(fn)` `cleanup_module` as aliases of `fn` in a
+    /// module), in the order of [`alias_preference`](Self::alias_preference)
+    /// (the preferred name first). Just `[f]` for a function without
+    /// aliases or a symbol that is not a defined function.
+    pub fn function_aliases(&self, f: usize) -> Vec<usize> {
+        let s = &self.symbols[f];
+        let Some(sec) = s.section.filter(|_| s.is_func()) else {
+            return vec![f];
+        };
+        let syms = self.section_symbols(sec);
+        let lo = syms.partition_point(|&i| self.symbols[i].value < s.value);
+        let mut v: Vec<usize> = syms[lo..]
+            .iter()
+            .copied()
+            .take_while(|&i| self.symbols[i].value == s.value)
+            .filter(|&i| {
+                let m = &self.symbols[i];
+                m.is_func() && !m.name.is_empty() && m.size == s.size
+            })
+            .collect();
+        if !v.contains(&f) {
+            v.push(f);
+        }
+        v.sort_by_key(|&i| self.alias_preference(i));
+        v
+    }
+
+    /// The order in which klpwrite prefers the names of one function
+    /// ([`function_aliases`](Self::function_aliases)), smallest first:
+    /// a name other than `init_module`/`cleanup_module` (module_init()'s
+    /// and module_exit()'s aliases: the function is the driver's own, the
+    /// alias a name the module loader looks up); then the name the
+    /// function's section is named after (with -ffunction-sections GCC
+    /// names the section `.text[.unlikely|.hot|...].<name>` after the
+    /// function it defines, never after an alias); then a local symbol
+    /// before a global before a weak one (`__attribute__((alias))` mostly
+    /// gives a static function a global name); then `.symtab` order.
+    /// Deterministic, and the same in both builds of a unit.
+    pub fn alias_preference(&self, f: usize) -> (bool, bool, u8, usize) {
+        let s = &self.symbols[f];
+        let module_alias = s.name == b"init_module" || s.name == b"cleanup_module";
+        let named_section = s.section.is_some_and(|sec| {
+            let n = &self.sections[sec].name;
+            n.len() > s.name.len() && n.ends_with(&s.name) && n[n.len() - s.name.len() - 1] == b'.'
+        });
+        let bind = match s.bind() {
+            STB_LOCAL => 0,
+            STB_GLOBAL => 1,
+            _ => 2,
+        };
+        (module_alias, !named_section, bind, f)
+    }
+
     /// A human location: `func+0x12` when inside a function or object,
     /// otherwise `section+0x12`.
     pub fn locate(&self, sec: usize, off: u64) -> String {

@@ -365,6 +365,20 @@ impl<'a> Ex<'a> {
         here: &str,
     ) -> Result<Dest> {
         let p = self.p;
+        // Another name of a function the patch copies (an alias, the same
+        // section and offset): the copy, under the name it has there.
+        let named = t;
+        let t = match self.included_alias(t) {
+            Some(a) if a != t => {
+                self.explain.push(format!(
+                    "  {here}: {} is an alias of {}, which the patch copies",
+                    p.symbols[t].display_name(),
+                    p.symbols[a].display_name()
+                ));
+                a
+            }
+            _ => t,
+        };
         let ts = &p.symbols[t];
         let sec = ts.section.expect("named targets are defined");
         let psec = &p.sections[sec];
@@ -384,7 +398,19 @@ impl<'a> Ex<'a> {
                     && !self.is_branch(id)
                     && !self.is_special_or_aux(p.relocs[id].section)
                 {
-                    return self.pointer_to_changed(id, t, old, pos, addend, here);
+                    if named == t {
+                        return self.pointer_to_changed(id, t, old, pos, addend, here);
+                    }
+                    // The address of an alias: the original under the
+                    // name the code uses (the same address), or the copy.
+                    let aold = self.twin_name(named)?.unwrap_or(old);
+                    let apos = self.sympos_for(named, &aold, p.symbols[named].is_local())?;
+                    return Ok(
+                        match self.pointer_to_changed(id, named, aold, apos, addend, here)? {
+                            Dest::Clone(_, a) => Dest::Clone(t, a),
+                            d => d,
+                        },
+                    );
                 }
             }
             if !ts.is_func() {

@@ -199,7 +199,10 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
             continue;
         };
         if off == fs.value
-            && (r.symbol == f || elf.resolve_ref(fsec, off).is_some_and(|rt| rt.sym == f))
+            && (elf.same_function(r.symbol, f)
+                || elf
+                    .resolve_ref(fsec, off)
+                    .is_some_and(|rt| elf.same_function(rt.sym, f)))
         {
             out.push((r.section, r.offset));
         }
@@ -400,7 +403,7 @@ impl<'a> Ex<'a> {
                 continue;
             };
             if self.changed.contains_key(&owner)
-                || self.included_set.contains(&owner)
+                || self.included_alias(owner).is_some()
                 || self.new_syms.contains(&owner)
             {
                 continue;

@@ -41,6 +41,7 @@ impl<'a> Ex<'a> {
                 }
                 return Err(e);
             };
+            let sym = self.alias_root(sym)?;
             listed.push((sym, c.kind, c.line));
         }
         // Children and prefixes listed on their own travel with their parent.
@@ -88,6 +89,118 @@ impl<'a> Ex<'a> {
             self.add_function_root(sym, kind)?;
         }
         Ok(())
+    }
+
+    /// The function a listed symbol is patched as: itself, or, when it is
+    /// one of several names of one function (aliases: the same section and
+    /// offset, `module_exit()`'s `cleanup_module` for the exit function,
+    /// [`Elf::function_aliases`]), the name every listing of that function
+    /// maps to: the first in [`Elf::alias_preference`] order that the
+    /// target has. One function gets one `klp_func`. Two of one patch
+    /// stack on one ftrace ops (kernel/livepatch/patch.c `klp_patch_func()`
+    /// adds each to the `func_stack` of the `klp_ops` that `klp_find_ops()`
+    /// finds for the address), and the kernel reads every entry below the
+    /// top as an earlier patch's: during the transition the ftrace handler
+    /// (`klp_ftrace_handler()`) sends tasks not yet switched to the second
+    /// entry's new code, and kernel/livepatch/transition.c
+    /// `klp_check_stack_func()` takes `list_next_entry()` of the last entry,
+    /// the list head, for a `klp_func`, so its `new_func`/`new_size` are
+    /// garbage that matches unrelated stacks (update sweep, cpu5wdt.c:
+    /// `mld`, `zswap-shrink` and kworkers "sleeping on function
+    /// cpu5wdt_exit_module", the transition never finished). A listed
+    /// alias is folded only when it is that same function in the target as
+    /// well: the original object has the two names as aliases too (or
+    /// lacks the listed one), or, without `--orig`, the target's symbols
+    /// put both at one address (or lack the listed one). Otherwise the
+    /// target has two functions, and each keeps its own `klp_func`.
+    fn alias_root(&mut self, sym: usize) -> Result<usize> {
+        let p = self.p;
+        let group = p.function_aliases(sym);
+        if group.len() < 2 {
+            return Ok(sym);
+        }
+        let mut rep = group[0];
+        for &m in &group {
+            if matches!(self.twin_name(m), Ok(Some(_))) {
+                rep = m;
+                break;
+            }
+        }
+        if rep == sym {
+            return Ok(sym);
+        }
+        let Some(why) = self.same_target_function(sym, rep)? else {
+            return Ok(sym);
+        };
+        self.explain.push(format!(
+            "listed {} is an alias of {} (both at {}+{:#x}; {why}): one function, patched once as {}",
+            p.symbols[sym].display_name(),
+            p.symbols[rep].display_name(),
+            p.sections[p.symbols[sym].section.unwrap_or(0)].display_name(),
+            p.symbols[sym].value,
+            p.symbols[rep].display_name()
+        ));
+        Ok(rep)
+    }
+
+    /// Why aliases `m` and `rep` of the patched object stand for one
+    /// function of the target (see [`Ex::alias_root`]), or None when the
+    /// target has them as two.
+    fn same_target_function(&mut self, m: usize, rep: usize) -> Result<Option<String>> {
+        if let Some(orig) = self.inp.orig {
+            return Ok(match (orig.twin_of(m), orig.twin_of(rep)) {
+                (None, _) => Some(format!(
+                    "the original has no {}",
+                    self.p.symbols[m].display_name()
+                )),
+                (Some(a), Some(b)) if orig.elf.same_function(a, b) => {
+                    Some("aliases in the original too".to_string())
+                }
+                _ => None,
+            });
+        }
+        let Some(mname) = self.twin_name(m)? else {
+            return Ok(Some(format!(
+                "{} has no {}",
+                self.target().source,
+                self.p.symbols[m].display_name()
+            )));
+        };
+        let Some(rname) = self.twin_name(rep)? else {
+            return Ok(None);
+        };
+        let (ml, rl) = (self.p.symbols[m].is_local(), self.p.symbols[rep].is_local());
+        let mpos = self.sympos_for(m, &mname, ml)?;
+        let rpos = self.sympos_for(rep, &rname, rl)?;
+        let t = self.target();
+        let pick = |name: &[u8], pos: u64| {
+            let c = t.named(name);
+            match pos {
+                0 => c.first().copied(),
+                n => c.get(n as usize - 1).copied(),
+            }
+        };
+        let (Some(a), Some(b)) = (pick(&mname, mpos), pick(&rname, rpos)) else {
+            return Ok(None);
+        };
+        let (a, b) = (&t.syms[a], &t.syms[b]);
+        Ok((a.addr == b.addr && a.section == b.section)
+            .then(|| format!("one address in {}: {:#x}", t.source, a.addr)))
+    }
+
+    /// The included function at the same place as `sym` (itself, or an
+    /// alias of it that the patch copies), if any.
+    pub(super) fn included_alias(&self, sym: usize) -> Option<usize> {
+        if self.included_set.contains(&sym) {
+            return Some(sym);
+        }
+        if !self.p.symbols[sym].is_func() {
+            return None;
+        }
+        self.p
+            .function_aliases(sym)
+            .into_iter()
+            .find(|m| self.included_set.contains(m))
     }
 
     /// A listed name the patched object does not define, read as the
@@ -211,7 +324,7 @@ impl<'a> Ex<'a> {
     }
 
     pub(super) fn add_function_root(&mut self, sym: usize, kind: ChangeKind) -> Result<()> {
-        if self.changed.contains_key(&sym) {
+        if self.changed.contains_key(&sym) || self.new_syms.contains(&sym) {
             return Ok(());
         }
         let p = self.p;

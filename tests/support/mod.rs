@@ -451,6 +451,9 @@ pub struct Case {
     pub expect_section: Vec<String>,
     /// Section-name prefixes no output section may start with.
     pub expect_no_section: Vec<String>,
+    /// The old names of the output's patched functions (its
+    /// `.klpwrite.patch` `func` lines, one `klp_func` each), in order.
+    pub expect_funcs: Option<Vec<String>>,
 }
 
 impl Case {
@@ -511,6 +514,9 @@ impl Case {
                 "expect_stderr" => c.expect_stderr.push(v),
                 "expect_no_stderr" => c.expect_no_stderr.push(v),
                 "expect_section" => c.expect_section.push(v),
+                "expect_funcs" => {
+                    c.expect_funcs = Some(v.split_whitespace().map(str::to_string).collect())
+                }
                 _ => panic!("{}: unknown key {k}", file.display()),
             }
         }
