@@ -71,6 +71,21 @@ impl KernelImage {
     }
 }
 
+/// The ELF vmlinux of a kernel image: `path` itself when it is an ELF
+/// file, the decompressed payload of a bzImage/vmlinuz.
+pub fn elf_bytes(path: &str) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot read kernel image: {e}")).in_file(path)
+    })?;
+    if bytes.starts_with(b"\x7fELF") {
+        return Ok(bytes);
+    }
+    if bytes.len() > 0x260 && &bytes[0x202..0x206] == b"HdrS" {
+        return decompress_bzimage(&bytes).map_err(|e| e.in_file(path));
+    }
+    Err(Error::malformed("neither an ELF vmlinux nor a bzImage").in_file(path))
+}
+
 /// Largest kernel image klpwrite decompresses.
 const MAX_IMAGE: usize = 1 << 30;
 

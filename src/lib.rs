@@ -6,7 +6,8 @@
 //!    indexed model.
 //! 2. **target** ([`target`]): the target kernel's symbols (vmlinux, a
 //!    module, or `/proc/kallsyms`) and exports (`Module.symvers`), used to
-//!    decide sympos and normal-versus-klp relocations.
+//!    decide sympos and normal-versus-klp relocations; [`bytematch`] settles
+//!    a sympos that only the original object's bytes can decide.
 //! 3. **checksum / correlate / diff** ([`checksum`], [`correlate`],
 //!    [`diff`]): per-function checksums of both builds, symbol pairing, and
 //!    the list of changed, new and removed functions.
@@ -26,6 +27,7 @@
 
 pub mod arch;
 pub mod btf;
+pub mod bytematch;
 pub mod changes;
 pub mod checksum;
 pub mod correlate;

@@ -164,6 +164,12 @@ struct CommonArgs {
     /// arguments go before it) or the flag repeated (`--symbols A --symbols B`).
     #[arg(long, value_name = "SYMSRC", required = true, num_args = 1..)]
     symbols: Vec<PathBuf>,
+    /// The target kernel's image (vmlinux ELF, or a bzImage/vmlinuz) for a kallsyms dump given to
+    /// --symbols: of several same-named vmlinux symbols that nothing else tells apart, the one
+    /// whose bytes alone match the original object's definition is taken. Ignored for other
+    /// symbol sources (a .ko or a vmlinux ELF has its bytes already).
+    #[arg(long, value_name = "VMLINUX")]
+    image: Option<PathBuf>,
     /// Module.symvers of the target kernel (decides which references are exports).
     #[arg(long, value_name = "FILE")]
     symvers: Option<PathBuf>,
@@ -501,6 +507,9 @@ fn extract_and_write(
     let mut tgt = target::Target::default();
     for s in &c.symbols {
         tgt.add_source(&path_str(s), &c.objname)?;
+    }
+    if let Some(i) = &c.image {
+        tgt.add_image(&path_str(i))?; // false: not needed for these symbols
     }
     let exports = match &c.symvers {
         Some(s) => symvers::Exports::load(&path_str(s))?,

@@ -23,6 +23,7 @@
 //! are the unit's other locals. A tie is a refusal, settled by `--sympos`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use crate::elf::consts::*;
 use crate::elf::load::{Expect, load_file};
@@ -62,6 +63,8 @@ pub struct TargetSym {
     pub init: bool,
     /// Section name, when known.
     pub section: Option<Vec<u8>>,
+    /// Index in the source ELF's symbol table (ELF sources only).
+    pub elf_sym: Option<usize>,
 }
 
 /// A block of locals that follow one STT_FILE symbol.
@@ -98,8 +101,32 @@ pub struct TargetObject {
     /// those ENDBRs, kernel/module/main.c → module_finalize() →
     /// apply_ibt_endbr()/apply_seal_endbr()).
     pub ibt_seal_section: bool,
+    /// The object's bytes, when the source has them (a `.ko`, a vmlinux
+    /// ELF, or the kernel image given with a kallsyms dump): the evidence
+    /// [`crate::bytematch`] settles an ambiguous sympos with. See
+    /// [`TargetObject::bytes`].
+    pub space: Bytes,
     by_name: HashMap<Vec<u8>, Vec<usize>>,
 }
+
+/// Where a target object's bytes come from.
+#[derive(Debug, Clone, Default)]
+pub enum Bytes {
+    /// Nowhere (a kallsyms dump without `--image`).
+    #[default]
+    None,
+    /// The symbol source itself.
+    Ready(Arc<crate::bytematch::Space>),
+    /// A kernel image, read the first time it is needed (most builds never
+    /// need it, and a vmlinux is large): its path, and the result.
+    Image(Arc<LazyImage>),
+}
+
+/// A kernel image's path, and its bytes once read.
+pub type LazyImage = (
+    String,
+    OnceLock<std::result::Result<Arc<crate::bytematch::Space>, Error>>,
+);
 
 /// What a translation unit looks like, for picking among duplicates.
 #[derive(Debug, Clone, Default)]
@@ -207,6 +234,7 @@ impl TargetObject {
             init_only: Vec::new(),
             warnings: Vec::new(),
             ibt_seal_section: false,
+            space: Bytes::None,
             by_name: HashMap::new(),
         }
     }
@@ -219,6 +247,25 @@ impl TargetObject {
         for s in &self.syms {
             if let Some(x) = s.name.strip_prefix(b"__ksymtab_") {
                 self.ksymtab.insert(x.to_vec());
+            }
+        }
+    }
+
+    /// The object's bytes: None when its source has none; an error when the
+    /// kernel image given for it cannot be read or is not its kernel.
+    pub fn bytes(&self) -> Result<Option<Arc<crate::bytematch::Space>>> {
+        match &self.space {
+            Bytes::None => Ok(None),
+            Bytes::Ready(s) => Ok(Some(s.clone())),
+            Bytes::Image(lazy) => {
+                let (path, cell) = &**lazy;
+                cell.get_or_init(|| {
+                    let bytes = crate::image::elf_bytes(path)?;
+                    let elf = Arc::new(crate::elf::load::load(path, bytes, Expect::Any)?);
+                    Ok(Arc::new(crate::bytematch::Space::of_image(elf, self)?))
+                })
+                .clone()
+                .map(Some)
             }
         }
     }
@@ -238,6 +285,12 @@ impl TargetObject {
         let mut d = format!("{} {} at {:#x}", s.letter, show(&s.name), s.addr);
         if let Some(f) = s.file {
             d.push_str(&format!(" in {}", show(&self.files[f].name)));
+        }
+        let same = self.named(&s.name);
+        if same.len() > 1
+            && let Some(p) = same.iter().position(|&c| c == i)
+        {
+            d.push_str(&format!(" [sympos {}]", p + 1));
         }
         d
     }
@@ -576,6 +629,26 @@ impl Target {
         self.objects.iter().find(|o| o.objname == objname)
     }
 
+    /// Attach the kernel image `path` (an uncompressed vmlinux or a
+    /// bzImage/vmlinuz) to the vmlinux symbols of a kallsyms dump: their
+    /// bytes, for [`crate::bytematch`]. Nothing to do (false) when there
+    /// are none: a module's `.ko` and a vmlinux ELF have their own bytes, so
+    /// a script may pass the image whatever the target.
+    pub fn add_image(&mut self, path: &str) -> Result<bool> {
+        let Some(v) = self
+            .objects
+            .iter_mut()
+            .find(|o| o.objname == "vmlinux" && o.order == Order::Kallsyms)
+        else {
+            return Ok(false);
+        };
+        std::fs::metadata(path).map_err(|e| {
+            Error::new(ErrorKind::Io, format!("cannot read kernel image: {e}")).in_file(path)
+        })?;
+        v.space = Bytes::Image(Arc::new((path.to_string(), OnceLock::new())));
+        Ok(true)
+    }
+
     /// Load a symbol source. `default_objname` names a plain `.o` source
     /// (one without `.modinfo`).
     pub fn add_source(&mut self, path: &str, default_objname: &str) -> Result<()> {
@@ -584,7 +657,10 @@ impl Target {
         })?;
         let objs = if bytes.starts_with(b"\x7fELF") {
             drop(bytes);
-            vec![from_elf(&load_file(path, Expect::Any)?, default_objname)?]
+            let elf = Arc::new(load_file(path, Expect::Any)?);
+            let mut obj = from_elf(&elf, default_objname)?;
+            obj.space = Bytes::Ready(Arc::new(crate::bytematch::Space::of_elf(elf.clone(), &obj)));
+            vec![obj]
         } else {
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::malformed("neither an ELF file nor a UTF-8 kallsyms dump").in_file(path)
@@ -706,6 +782,7 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
             file,
             init,
             section: sec.map(|x| x.name.clone()),
+            elf_sym: Some(s.index),
         };
         if is_module {
             // A live module keeps only core symbols (kernel/module/kallsyms.c
@@ -849,6 +926,7 @@ pub fn parse_kallsyms(path: &str, text: &str) -> Result<Vec<TargetObject>> {
             file: None,
             init: false,
             section: None,
+            elf_sym: None,
         });
     }
     if objs.iter().all(|o| o.syms.is_empty()) {

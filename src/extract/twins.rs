@@ -292,7 +292,31 @@ impl<'a> Ex<'a> {
         // The original object confirms that the unit defines the name in
         // the target only when it has the symbol: a new static has no twin
         // there and must still be found by its neighbours.
-        match t.resolve(name, local, &tu, orig.is_some()) {
+        let mut lookup = t.resolve(name, local, &tu, orig.is_some());
+        // Nothing the unit's symbols show decides: the original object's
+        // definition may, when exactly one candidate has its bytes
+        // (crate::bytematch). Only then: bytes never overrule the rules
+        // above, and a tie stays a refusal.
+        let mut bytes_note = None;
+        if let (Lookup::Ambiguous(_), Some((o, i))) = (&lookup, orig) {
+            let space = t.bytes().map_err(|e| e.in_file(&self.p.path))?;
+            match crate::bytematch::settle(t, space.as_deref(), name, o, i) {
+                crate::bytematch::Settle::One(index, how) => {
+                    lookup = Lookup::Found {
+                        sympos: t
+                            .named(name)
+                            .iter()
+                            .position(|&c| c == index)
+                            .map_or(0, |p| p as u64 + 1),
+                        index,
+                        how,
+                        by_unit: false,
+                    }
+                }
+                crate::bytematch::Settle::Not(why) => bytes_note = Some(why),
+            }
+        }
+        match lookup {
             Lookup::Found {
                 sympos, index, how, ..
             } => {
@@ -335,10 +359,16 @@ impl<'a> Ex<'a> {
             Lookup::Ambiguous(c) => Err(Error::new(
                 ErrorKind::Symbol,
                 format!(
-                    "ambiguous: cannot tell which {} in {} is meant; candidates in kallsyms order:\n    {}",
+                    "ambiguous: cannot tell which {} in {} is meant; candidates ([sympos N]: the position --sympos takes, in {}):\n    {}{}",
                     show(name),
                     t.objname,
-                    c.join("\n    ")
+                    if t.order == crate::target::Order::Symtab {
+                        "the module's .symtab order"
+                    } else {
+                        "address order"
+                    },
+                    c.join("\n    "),
+                    bytes_note.map_or_else(String::new, |n| format!("\n  {n}"))
                 ),
             )
             .in_file(&self.p.path)

@@ -364,7 +364,7 @@ while IFS= read -r f; do
 	if [ "${WHERE[$f]}" = vmlinux ]; then sym=$E2E_KALLSYMS; else sym=${KO[$f]}; fi
 	t1=$(e2e_now)
 	rc=0
-	"$KLPWRITE" build "$o" "$p" --objname "${WHERE[$f]}" --symbols "$sym" --symvers "$E2E_SYMVERS" \
+	"$KLPWRITE" build "$o" "$p" --objname "${WHERE[$f]}" --symbols "$sym" --image "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
 		--explain -o "$KW/$name.o" >"$KW/$name-build.log" 2>&1 || rc=$?
 	first=$(kw_error "$KW/$name-build.log")
 	case $rc in
