@@ -203,8 +203,10 @@ e2e_log "$(wc -l <"$P/rows.tsv") changed files, $(wc -l <"$P/cfiles.txt") .c of 
 batch_build() {
 	local dir=$1 list=$2 key t
 	shift 2
+	# one marker per list and options: a --files run beside the full one
+	# does not make the next full run build again what did not build
 	key=$({ cat "$list"; echo "$*"; } | md5sum | cut -d' ' -f1)
-	if [ "$(cat "$dir/.key-$(basename "$list")" 2>/dev/null)" = "$key" ]; then return 0; fi
+	[ -e "$dir/.done-$key" ] && return 0
 	local have=()
 	while IFS= read -r t; do [ -s "$dir/$(realpath -m --relative-to=/ "/$t")" ] || have+=("$t"); done <"$list"
 	if [ ${#have[@]} -gt 0 ]; then
@@ -212,7 +214,7 @@ batch_build() {
 		cat "$dir.log.new" >>"$dir.log"
 		rm -f "$dir.log.new"
 	fi
-	echo "$key" >"$dir/.key-$(basename "$list")"
+	touch "$dir/.done-$key"
 }
 # Which kbuild target holds a changed .c: its own .o; when that does not
 # build, (1) drivers/gpu/drm/amd/<sub>/ files are compiled by amdgpu's

@@ -29,22 +29,27 @@ ins() {   # ins NAME - insmod $E2E_KO/NAME.ko unless loaded; "" or the error
 	grep -q "^$(echo "$1" | tr - _) " /proc/modules && return 0
 	insmod "$E2E_KO/$1.ko" 2>&1 | head -n 1
 }
-settle() {   # settle PATCH - poll the transition every 50 ms, up to 60 s
-	_i=0
-	while [ $_i -lt 1200 ]; do
-		[ -d "/sys/kernel/livepatch/$1" ] || return 0
-		[ "$(cat "/sys/kernel/livepatch/$1/transition" 2>/dev/null)" = 0 ] && return 0
-		usleep 50000; _i=$((_i + 1))
+LIMIT=60   # seconds a transition may take; the cumulative patch: 300
+settle() {   # settle PATCH [WHAT] - poll the transition every 50 ms, up to $LIMIT s (uptime)
+	_s0=$(up)
+	while :; do
+		if [ ! -d "/sys/kernel/livepatch/$1" ] || [ "$(cat "/sys/kernel/livepatch/$1/transition" 2>/dev/null)" = 0 ]; then
+			[ -n "${2:-}" ] && echo "SWEEP: SETTLE $2 $(awk -v a="$_s0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')"
+			return 0
+		fi
+		awk -v a="$_s0" -v b="$(up)" -v l="$LIMIT" 'BEGIN { exit !(b - a > l) }' && return 1
+		usleep 50000
 	done
-	return 1
 }
 # stuck - after a transition that did not finish: the tasks that held it,
 # from the livepatch core's own pr_debug lines (kernel/livepatch/transition.c
 # klp_try_switch_task: "<comm>:<pid> is sleeping on function <f>", "is
 # running", "has an unreliable stack"), enabled below; one line, unique
 stuck() {
+	_sig=$(dmesg | grep -c 'livepatch: signaling remaining tasks')
+	echo "after ${LIMIT}s, fake signals sent: $_sig; blocking (retries seen):"
 	dmesg | sed -n 's/.*klp_try_switch_task: //p' | sort | uniq -c | sort -rn | head -n 4 |
-		awk '{ $1 = ""; printf "%s;", $0 }' | cut -c1-300
+		awk '{ n = $1; $1 = ""; printf "%s (%d);", $0, n }' | cut -c1-300
 }
 # the transition's pr_debug lines (CONFIG_DYNAMIC_DEBUG); they are not
 # failures: the BAD filter below drops them
@@ -140,13 +145,13 @@ one() {   # one IDX PATCH TARGETS
 	_r=""
 	echo "SWEEP: PATCH $_idx"
 	if ! _e=$(insmod "$E2E_KO/$_p.ko" 2>&1); then _r="insmod $(echo "$_e" | head -n 1)"
-	elif ! settle "$_p"; then _r="transition did not finish (enable): $(stuck)"
+	elif ! settle "$_p" "$_idx enable"; then _r="transition did not finish (enable): $(stuck)"
 	elif [ "$(cat "/sys/kernel/livepatch/$_p/enabled" 2>/dev/null)" != 1 ]; then _r="not enabled after insmod"
 	else
 		_w=$(workload)
 		if [ -n "$_w" ]; then _r="workload $_w"
 		elif ! echo 0 >"/sys/kernel/livepatch/$_p/enabled"; then _r="disable: write failed"
-		elif ! settle "$_p"; then _r="transition did not finish (disable): $(stuck)"
+		elif ! settle "$_p" "$_idx disable"; then _r="transition did not finish (disable): $(stuck)"
 		elif ! _e=$(rmmod "$_p" 2>&1); then _r="rmmod $_e"
 		fi
 	fi
@@ -175,6 +180,12 @@ else
 	# cumulative: every target first, then the one replace patch
 	all=$(awk '{ print $3 }' "$E2E_FILES/plan.txt" | tr , '\n' | grep -v '^-$' | awk '!s[$0]++' | tr '\n' ,)
 	read -r idx p _ <"$E2E_FILES/plan.txt"
+	# hundreds of objects under TCG: each retry of the transition checks
+	# every task's stack against every function (transition.c
+	# klp_try_complete_transition, once a second); user tasks asleep in a
+	# patched function switch only after the core's fake signal, sent every
+	# SIGNALS_TIMEOUT (15) retries
+	LIMIT=300
 	one "$idx" "$p" "${all:--}"
 fi
 done_checks
