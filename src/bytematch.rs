@@ -893,13 +893,16 @@ pub enum Settle {
     Not(String),
 }
 
-/// Compare every symbol of `t` named `name` with the original's definition
-/// `osym`, in `space` (`t`'s bytes); settle only when every candidate could
-/// be compared and exactly one is the original.
+/// Compare the candidates `left` (symbols of `t` named `name` the symbol
+/// rules could not tell apart) with the original's definition `osym`, in
+/// `space` (`t`'s bytes); settle only when every one of them could be
+/// compared and exactly one is the original. Positions are counted among
+/// all of `t`'s symbols named `name`, as the kernel counts them.
 pub fn settle(
     t: &TargetObject,
     space: Option<&Space>,
     name: &[u8],
+    left: &[usize],
     orig: &Elf,
     osym: usize,
 ) -> Settle {
@@ -917,6 +920,7 @@ pub fn settle(
     let cands = t.named(name);
     let verdicts: Vec<(usize, Verdict)> = cands
         .iter()
+        .filter(|c| left.contains(c))
         .map(|&c| (c, space.compare(t, c, orig, osym)))
         .collect();
     let same: Vec<usize> = verdicts
@@ -957,7 +961,7 @@ pub fn settle(
         }
         d
     };
-    let n = cands.len();
+    let n = verdicts.len();
     if same.len() == 1 && unknown == 0 {
         let others: Vec<(usize, Verdict)> = verdicts
             .iter()

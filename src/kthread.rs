@@ -38,24 +38,45 @@ use iced_x86::{
 use crate::arch::x86_64 as x86;
 use crate::elf::{Elf, RefKind};
 
-/// Entry points whose first argument is the function the new thread runs
-/// until it exits (name, where the kernel declares it). Matched on the name
-/// without a `.constprop.N`/`.isra.N` suffix.
-pub const THREAD_STARTERS: &[(&str, &str)] = &[
+/// Entry points that take the function a new thread runs until it exits
+/// (name, where the kernel declares it, the argument registers that may
+/// hold it). Matched on the name without a `.constprop.N`/`.isra.N` suffix.
+pub const THREAD_STARTERS: &[(&str, &str, &[Register])] = &[
     // kthread_create() and kthread_run() expand to it.
-    ("kthread_create_on_node", "include/linux/kthread.h"),
+    ("kthread_create_on_node", "include/linux/kthread.h", FIRST),
     // kthread_run_on_cpu() (5.17+) calls it.
-    ("kthread_create_on_cpu", "include/linux/kthread.h"),
+    ("kthread_create_on_cpu", "include/linux/kthread.h", FIRST),
     // A static inline of include/linux/kthread.h (5.17+): an out-of-line
     // copy GCC chose not to inline takes threadfn first, like the rest.
-    ("kthread_run_on_cpu", "include/linux/kthread.h"),
+    ("kthread_run_on_cpu", "include/linux/kthread.h", FIRST),
     // kernel/kthread.c's own va_list form (static: only kthread.c calls it).
-    ("__kthread_create_on_node", "kernel/kthread.c"),
+    ("__kthread_create_on_node", "kernel/kthread.c", FIRST),
     // kthreadd starts every kthread this way (fn = kthread()).
-    ("kernel_thread", "kernel/fork.c"),
+    ("kernel_thread", "kernel/fork.c", FIRST),
     // io_uring's io-wq workers and SQPOLL thread (5.12+): they never leave
     // the kernel either.
-    ("create_io_thread", "kernel/fork.c"),
+    ("create_io_thread", "kernel/fork.c", FIRST),
+    // SUNRPC services (nfsd's nfsd(), the NFS callback and lockd threads):
+    // net/sunrpc/svc.c keeps threadfn in serv->sv_threadfn and starts each
+    // pool thread with kthread_create_on_node(serv->sv_threadfn, ...)
+    // (hostile review: nfsd/nfssvc.c hands nfsd() to svc_create_pooled()).
+    // Its position moved between kernels (include/linux/sunrpc/svc.h: the
+    // third argument in 6.1, later after a stats pointer and a program
+    // count), and no other argument is a function, so any argument
+    // register holding a function's address is the thread's.
+    ("svc_create_pooled", "include/linux/sunrpc/svc.h", ARGS),
+    ("svc_create", "include/linux/sunrpc/svc.h", ARGS),
+];
+/// The first argument register (SysV x86-64).
+const FIRST: &[Register] = &[Register::RDI];
+/// Every integer argument register.
+const ARGS: &[Register] = &[
+    Register::RDI,
+    Register::RSI,
+    Register::RDX,
+    Register::RCX,
+    Register::R8,
+    Register::R9,
 ];
 // Not listed: kthread_create_worker*() (the thread runs
 // kthread_worker_fn(), each work item is a call that returns),
@@ -96,8 +117,17 @@ impl ThreadStart {
 /// Whether `name` (possibly with a `.constprop.N`-like suffix) is one of
 /// [`THREAD_STARTERS`].
 pub fn is_thread_starter(name: &[u8]) -> bool {
+    starter_args(name).is_some()
+}
+
+/// The argument registers of starter `name` that may hold the thread
+/// function, if `name` is one of [`THREAD_STARTERS`].
+pub fn starter_args(name: &[u8]) -> Option<&'static [Register]> {
     let base = name.split(|&b| b == b'.').next().unwrap_or(name);
-    THREAD_STARTERS.iter().any(|(n, _)| n.as_bytes() == base)
+    THREAD_STARTERS
+        .iter()
+        .find(|(n, _, _)| n.as_bytes() == base)
+        .map(|t| t.2)
 }
 
 /// The symbol a relocation of a code field names, with the offset into it:
@@ -176,16 +206,19 @@ pub fn thread_starts(elf: &Elf) -> Vec<ThreadStart> {
             if insn.next_ip() != call_off + 4 {
                 continue; // not the branch displacement
             }
-            for (load, threadfn) in func.loads_reaching(k, Register::RDI) {
-                out.insert(ThreadStart {
-                    caller: f,
-                    section: sec,
-                    call: insn.ip(),
-                    load,
-                    callee: callee.clone(),
-                    threadfn,
-                    tail,
-                });
+            let regs = starter_args(callee).unwrap_or(FIRST);
+            for &reg in regs {
+                for (load, threadfn) in func.loads_reaching(k, reg) {
+                    out.insert(ThreadStart {
+                        caller: f,
+                        section: sec,
+                        call: insn.ip(),
+                        load,
+                        callee: callee.clone(),
+                        threadfn,
+                        tail,
+                    });
+                }
             }
         }
     }

@@ -214,8 +214,10 @@ pub enum Lookup {
     },
     /// No symbol of this name in this object (for this unit).
     NotFound(String),
-    /// Several candidates and nothing decides between them.
-    Ambiguous(Vec<String>),
+    /// Several candidates and nothing decides between them: their
+    /// descriptions, and their indices into `syms` (the ones the rules
+    /// left: a unit's file block narrows them).
+    Ambiguous(Vec<String>, Vec<usize>),
 }
 
 fn base(name: &[u8]) -> &[u8] {
@@ -365,7 +367,10 @@ impl TargetObject {
                         _ => Lookup::NotFound(why),
                     }
                 }
-                _ => Lookup::Ambiguous(globals.iter().map(|&c| self.describe(c)).collect()),
+                _ => Lookup::Ambiguous(
+                    globals.iter().map(|&c| self.describe(c)).collect(),
+                    globals.clone(),
+                ),
             };
         }
         self.resolve_local(name, cands, tu, exists)
@@ -424,21 +429,22 @@ impl TargetObject {
                             by_unit: true,
                         };
                     }
-                    return Lookup::Ambiguous(in_block.iter().map(|&c| self.describe(c)).collect());
+                    return Lookup::Ambiguous(
+                        in_block.iter().map(|&c| self.describe(c)).collect(),
+                        in_block,
+                    );
                 }
-                return Lookup::Ambiguous(
-                    scored
-                        .iter()
-                        .filter(|s| s.0 == scored[0].0)
-                        .flat_map(|&(_, b)| {
-                            cands
-                                .iter()
-                                .copied()
-                                .filter(move |&c| self.syms[c].file == Some(b))
-                        })
-                        .map(|c| self.describe(c))
-                        .collect(),
-                );
+                let tied: Vec<usize> = scored
+                    .iter()
+                    .filter(|s| s.0 == scored[0].0)
+                    .flat_map(|&(_, b)| {
+                        cands
+                            .iter()
+                            .copied()
+                            .filter(move |&c| self.syms[c].file == Some(b))
+                    })
+                    .collect();
+                return Lookup::Ambiguous(tied.iter().map(|&c| self.describe(c)).collect(), tied);
             }
         }
         if exists && cands.len() == 1 {
@@ -603,6 +609,7 @@ impl TargetObject {
                     )
                 })
                 .collect(),
+            scored.iter().map(|s| s.1).collect(),
         )
     }
 }
@@ -1070,7 +1077,7 @@ ffffffff81000080 t klpt_x\t[mod]
                 &tu("c.c", &["dup_show", "zzz"], &[]),
                 false
             ),
-            Lookup::Ambiguous(_)
+            Lookup::Ambiguous(..)
         ));
         match v.resolve(b"a_entry", false, &TuInfo::default(), false) {
             Lookup::Found { sympos, .. } => assert_eq!(sympos, 0),
@@ -1139,7 +1146,7 @@ ffffffff810000a0 T other_user
         let objs = parse_kallsyms("k", dump).unwrap();
         let cp = tu("cp.c", &["helper"], &["caller_a", "caller_b"]);
         match objs[0].resolve(b"helper", true, &cp, false) {
-            Lookup::Ambiguous(c) => assert!(c[0].contains("edge"), "{c:?}"),
+            Lookup::Ambiguous(c, _) => assert!(c[0].contains("edge"), "{c:?}"),
             other => panic!("{other:?}"),
         }
         // The same as a global (static made global, or a new global): no.
@@ -1207,7 +1214,7 @@ ffffffff81000070 T small_init
         // Without knowing small_init is init code, nothing confirms.
         assert!(matches!(
             objs[0].resolve(b"small_show", true, &small, false),
-            Lookup::Ambiguous(_)
+            Lookup::Ambiguous(..)
         ));
         small.init.insert(b"small_init".to_vec());
         match objs[0].resolve(b"small_show", true, &small, false) {

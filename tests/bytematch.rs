@@ -33,7 +33,8 @@ fn settled(t: &Target, objname: &str, name: &str) -> Option<u64> {
     let osym = orig.symbols_named(name.as_bytes())[0];
     let o = t.object(objname).unwrap();
     let space = o.bytes().unwrap();
-    match settle(o, space.as_deref(), name.as_bytes(), &orig, osym) {
+    let all = o.named(name.as_bytes()).to_vec();
+    match settle(o, space.as_deref(), name.as_bytes(), &all, &orig, osym) {
         Settle::One(i, how) => {
             assert!(how.starts_with("bytes: 1 of "), "{how}");
             Some(
@@ -75,6 +76,19 @@ fn module_candidates_each_judged() {
     assert_eq!(v[1], Verdict::Same);
     for n in ["helper", "table", "ops"] {
         assert_eq!(settled(&t, "fxmod", n), Some(2), "{n}");
+    }
+    // Only among the candidates the symbol rules left: when they ruled
+    // out the matching copy (another unit's file block), nothing settles.
+    {
+        let orig = load_file(&fx("u.o"), Expect::Relocatable).unwrap();
+        let osym = orig.symbols_named(b"helper")[0];
+        let o = t.object("fxmod").unwrap();
+        let space = o.bytes().unwrap();
+        let first = [o.named(b"helper")[0]];
+        assert!(matches!(
+            settle(o, space.as_deref(), b"helper", &first, &orig, osym),
+            Settle::Not(_)
+        ));
     }
     // s.c's helper and table are u.c's: no evidence; its ops is not.
     let mut t = Target::default();

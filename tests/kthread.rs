@@ -202,6 +202,38 @@ fn other_entry_points() {
         assert_eq!(s.len(), 1, "{callee}: {s:?}");
         assert_eq!(s[0].1, callee);
     }
+    // svc_create_pooled(prog, bufsize, threadfn) (6.1; later kernels add
+    // arguments before it): mov $loop_fn,%edx (ba imm32, R_X86_64_32) is a
+    // start; the same address into %rdx before kthread_create_on_node is
+    // not (that one takes threadfn first).
+    let mov_edx = [0xba, 0, 0, 0, 0];
+    for callee in ["svc_create_pooled", "svc_create"] {
+        let s = starts(
+            callee,
+            &mov_edx,
+            (1, R_32, 0),
+            "loop_fn",
+            &[],
+            &[],
+            callee,
+            false,
+        );
+        assert_eq!(s.len(), 1, "{callee}: {s:?}");
+        assert_eq!(s[0].2, "loop_fn");
+    }
+    assert!(
+        starts(
+            "rdx-not-first",
+            &mov_edx,
+            (1, R_32, 0),
+            "loop_fn",
+            &[],
+            &[],
+            "kthread_create_on_node",
+            false
+        )
+        .is_empty()
+    );
     // kthread_create_worker takes flags and a name, no thread function.
     assert!(
         starts(

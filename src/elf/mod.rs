@@ -410,7 +410,13 @@ impl Elf {
     /// aliases or a symbol that is not a defined function.
     pub fn function_aliases(&self, f: usize) -> Vec<usize> {
         let s = &self.symbols[f];
-        let Some(sec) = s.section.filter(|_| s.is_func()) else {
+        // A weak name is never an alias here: `__weak __alias(x)` (lib/crypto's
+        // blake2s_compress, mm/hugetlb.c) is a default another file may
+        // override with a strong definition, and then the kernel's function
+        // of that name is a different one at another address (review: a call
+        // through the weak name was sent to the patch's copy of x). It stays
+        // its own function; the weak-definition rule (a6) decides about it.
+        let Some(sec) = s.section.filter(|_| s.is_func() && s.bind() != STB_WEAK) else {
             return vec![f];
         };
         let syms = self.section_symbols(sec);
@@ -421,7 +427,7 @@ impl Elf {
             .take_while(|&i| self.symbols[i].value == s.value)
             .filter(|&i| {
                 let m = &self.symbols[i];
-                m.is_func() && !m.name.is_empty() && m.size == s.size
+                m.is_func() && !m.name.is_empty() && m.size == s.size && m.bind() != STB_WEAK
             })
             .collect();
         if !v.contains(&f) {

@@ -903,7 +903,7 @@ impl<'a> Ex<'a> {
                         addend,
                     ));
                 }
-                Lookup::Ambiguous(c) => {
+                Lookup::Ambiguous(c, _) => {
                     return Err(err_at(
                         p,
                         r.section,

@@ -68,7 +68,7 @@ impl<'a> Ex<'a> {
         let tu = TuInfo::of(p, sym);
         match t.resolve(&s.name, s.is_local(), &tu, false) {
             Lookup::Found { .. } => return Ok(Some(s.name.clone())),
-            Lookup::Ambiguous(_) => return Ok(Some(s.name.clone())), // sympos decides later
+            Lookup::Ambiguous(..) => return Ok(Some(s.name.clone())), // sympos decides later
             Lookup::NotFound(_) => {}
         }
         // Renumbered clones and static locals: same demangled name, same unit.
@@ -298,9 +298,11 @@ impl<'a> Ex<'a> {
         // (crate::bytematch). Only then: bytes never overrule the rules
         // above, and a tie stays a refusal.
         let mut bytes_note = None;
-        if let (Lookup::Ambiguous(_), Some((o, i))) = (&lookup, orig) {
+        if let (Lookup::Ambiguous(_, left), Some((o, i))) = (&lookup, orig) {
             let space = t.bytes().map_err(|e| e.in_file(&self.p.path))?;
-            match crate::bytematch::settle(t, space.as_deref(), name, o, i) {
+            // Only among the candidates the rules left (review: a unit's
+            // file block rules out another file's copy, whatever its bytes).
+            match crate::bytematch::settle(t, space.as_deref(), name, left, o, i) {
                 crate::bytematch::Settle::One(index, how) => {
                     lookup = Lookup::Found {
                         sympos: t
@@ -356,7 +358,7 @@ impl<'a> Ex<'a> {
             Lookup::NotFound(why) => Err(Error::new(ErrorKind::Symbol, why)
                 .in_file(&self.p.path)
                 .hint(format!("symbols come from {}", t.source))),
-            Lookup::Ambiguous(c) => Err(Error::new(
+            Lookup::Ambiguous(c, _) => Err(Error::new(
                 ErrorKind::Symbol,
                 format!(
                     "ambiguous: cannot tell which {} in {} is meant; candidates ([sympos N]: the position --sympos takes, in {}):\n    {}{}",
