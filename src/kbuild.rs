@@ -21,12 +21,17 @@
 //!    RELA entry in `.klp.rela.<obj>.<target section>` against a GLOBAL
 //!    SHN_LIVEPATCH `.klp.sym.*` symbol; the stub's marker word is set so
 //!    the module's init stops refusing. Everything else (`.modinfo`,
-//!    `__versions`, `.gnu.linkonce.this_module`, ...) keeps its bytes.
+//!    `__versions`, `.gnu.linkonce.this_module`, ...) keeps its bytes,
+//!    except where code objtool never processed needs what objtool would
+//!    have added ([`complete`]: thunk-site entries, jump-label NOPs). The
+//!    generated `Kbuild` has objtool process the stub and keeps it off the
+//!    linked module, which it cannot read ([`stub::kbuild`]).
 //!
 //! Both steps check what they read and refuse, naming the file and the
 //! section or record, rather than write a module the kernel would
 //! misapply. A module that is already post-linked is left alone.
 
+pub mod complete;
 pub mod copy;
 pub mod records;
 pub mod stub;
@@ -719,6 +724,9 @@ pub enum PostLinked {
         relocs: usize,
         /// Number of `.klp.rela` sections written.
         sections: usize,
+        /// What was done in place of objtool's run on the linked module
+        /// ([`complete`]), one line each.
+        completed: Vec<String>,
     },
     /// The module was post-linked before; nothing to do.
     AlreadyDone,
@@ -1098,6 +1106,9 @@ pub fn post_link(elf: &Elf) -> Result<PostLinked> {
     for ((target, obj), list) in groups {
         out.add_relocations(target, Some(obj.as_bytes()), list);
     }
+    // What objtool would have done to code it never processed (the stub
+    // under clang LTO, where it is bitcode until the link; complete.rs).
+    let completed = complete::complete(elf, &copied.sections, &mut out)?;
     // Self-check before anyone writes it (crate::verify): structure only,
     // the linked module carries no inputs to compare with.
     let bytes = crate::write::to_bytes(&out).map_err(|e| e.in_file(&elf.path))?;
@@ -1106,5 +1117,6 @@ pub fn post_link(elf: &Elf) -> Result<PostLinked> {
         out,
         relocs: count,
         sections,
+        completed,
     })
 }

@@ -445,6 +445,7 @@ fn run_post_link(module: &Path) -> Result<u8> {
             out,
             relocs,
             sections,
+            completed,
         } => {
             let bytes = write::to_bytes(&out).map_err(|e| e.in_file(path_str(module)))?;
             write::write_atomic(module, &bytes)?;
@@ -452,6 +453,9 @@ fn run_post_link(module: &Path) -> Result<u8> {
                 "klpwrite: {}: {relocs} klp relocation(s) restored in {sections} section(s)",
                 elf.path
             );
+            for c in &completed {
+                eprintln!("klpwrite: {}: in objtool's place: {c}", elf.path);
+            }
         }
     }
     Ok(0)

@@ -94,19 +94,19 @@ pub fn objtool_sections(elf: &Elf) -> Vec<&'static str> {
 
 /// A jump-label site that still holds the compiler's jump.
 #[derive(Debug)]
-struct JumpSite {
-    sec: usize,
-    off: u64,
-    len: usize,
+pub(crate) struct JumpSite {
+    pub(crate) sec: usize,
+    pub(crate) off: u64,
+    pub(crate) len: usize,
     /// Relocations inside the jump (a jump to another section).
-    relocs: Vec<usize>,
+    pub(crate) relocs: Vec<usize>,
 }
 
 /// The `__jump_table` entries whose key carries objtool's "NOP this" bit
 /// (`2 | branch`, arch/x86/include/asm/jump_label.h) and whose site is
 /// still a jump. A site that is neither a 2- or 5-byte jump nor the NOP
 /// objtool writes is an error, as in objtool's `handle_jump_alt()`.
-fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
+pub(crate) fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
     let Some(sec) = elf.section_by_name(b"__jump_table") else {
         return Ok(Vec::new());
     };
@@ -191,7 +191,7 @@ fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
 }
 
 /// Code sites: (section, instruction offset).
-type Sites = Vec<(usize, u64)>;
+pub type Sites = Vec<(usize, u64)>;
 
 /// Return-thunk and retpoline sites: the start of each branch instruction
 /// (with its prefixes: `-mindirect-branch-cs-prefix`, arch/x86/Makefile,
@@ -241,6 +241,148 @@ fn thunk_sites(elf: &Elf, want_rets: bool, want_rps: bool) -> (Sites, Sites) {
         v.dedup();
     }
     (rets, rps)
+}
+
+/// An entry of a site list that does not point at a site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stray {
+    /// The list (`.return_sites`, `.retpoline_sites`).
+    pub list: &'static str,
+    /// Offset of the entry in the list.
+    pub entry: u64,
+    /// What it points at instead.
+    pub why: String,
+}
+
+/// An object's thunk sites against its site lists: what the module loader
+/// would leave alone, and what it would complain about.
+///
+/// `apply_returns()` and `apply_retpolines()` (arch/x86/kernel/alternative.c,
+/// from `module_finalize()`, arch/x86/kernel/module.c) rewrite only the
+/// sites their list names, each entry an `s32` with the site at
+/// `(void *)s + *s`. An unlisted `jmp __x86_return_thunk` keeps the
+/// default thunk: on 6.12 (`CONFIG_MITIGATION_RETHUNK` with SRSO/UNRET or
+/// call-depth tracking) that is `__x86_return_thunk`'s `jmp warn_thunk_thunk`
+/// (arch/x86/lib/retpoline.S), so the first return through it WARNs
+/// "Unpatched return thunk in use. This should not happen!" (`__warn_thunk()`,
+/// arch/x86/kernel/cpu/bugs.c) and taints the kernel; on 6.1 the return
+/// silently skips the selected mitigation. An entry that points elsewhere
+/// makes `apply_returns()` WARN "missing return thunk".
+#[derive(Debug, Clone, Default)]
+pub struct SiteCheck {
+    /// `jmp __x86_return_thunk` sites that `.return_sites` does not list.
+    pub missing_rets: Sites,
+    /// Calls and jumps to `__x86_indirect_*` thunks that `.retpoline_sites`
+    /// does not list; looked for only when the object has that list or
+    /// misses return sites (objtool wrote no list before 5.16, see
+    /// [`complete`]).
+    pub missing_rps: Sites,
+    /// Entries that point at no site.
+    pub stray: Vec<Stray>,
+}
+
+impl SiteCheck {
+    /// Whether the lists are complete and exact.
+    pub fn is_clean(&self) -> bool {
+        self.missing_rets.is_empty() && self.missing_rps.is_empty() && self.stray.is_empty()
+    }
+}
+
+/// The sites list `name` of `elf` names (None: no such list), and its
+/// entries that name no code.
+fn listed_sites(
+    elf: &Elf,
+    name: &'static str,
+    stray: &mut Vec<Stray>,
+) -> Option<std::collections::BTreeMap<(usize, u64), u64>> {
+    let sec = elf.section_by_name(name.as_bytes())?;
+    let s = &elf.sections[sec];
+    let mut out = std::collections::BTreeMap::new();
+    let mut covered = std::collections::BTreeSet::new();
+    for r in elf.relocs_for(sec) {
+        covered.insert(r.offset);
+        let sym = &elf.symbols[r.symbol];
+        let at = match (r.r_type, sym.section) {
+            (x86::R_X86_64_PC32, Some(t)) => {
+                crate::elf::uoffset_of(sym.value, r.addend, 0).map(|o| (t, o))
+            }
+            _ => None,
+        };
+        match at {
+            Some(at) if r.offset.is_multiple_of(4) => {
+                out.insert(at, r.offset);
+            }
+            _ => stray.push(Stray {
+                list: name,
+                entry: r.offset,
+                why: format!(
+                    "{} against {}, not a PC32 to code in the module",
+                    x86::reloc_name(r.r_type),
+                    sym.display_name()
+                ),
+            }),
+        }
+    }
+    if !s.is_nobits() {
+        for e in (0..s.sh_size / 4).map(|k| 4 * k) {
+            if !covered.contains(&e) {
+                stray.push(Stray {
+                    list: name,
+                    entry: e,
+                    why: "no relocation: the entry would point into the list itself".into(),
+                });
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Check `elf`'s thunk sites against its `.return_sites` and
+/// `.retpoline_sites` ([`SiteCheck`]). Only relocated branches are sites,
+/// as objtool finds them (`add_return_call()`, `annotate_call_site()`,
+/// tools/objtool/check.c); klp relocations never name a thunk.
+pub fn check_sites(elf: &Elf) -> SiteCheck {
+    let mut c = SiteCheck::default();
+    let listed_rets = listed_sites(elf, ".return_sites", &mut c.stray);
+    let listed_rps = listed_sites(elf, ".retpoline_sites", &mut c.stray);
+    let (rets, rps) = thunk_sites(elf, true, true);
+    let empty = Default::default();
+    let lr = listed_rets.as_ref().unwrap_or(&empty);
+    let lp = listed_rps.as_ref().unwrap_or(&empty);
+    c.missing_rets = rets
+        .iter()
+        .copied()
+        .filter(|s| !lr.contains_key(s))
+        .collect();
+    if listed_rps.is_some() || !c.missing_rets.is_empty() {
+        c.missing_rps = rps
+            .iter()
+            .copied()
+            .filter(|s| !lp.contains_key(s))
+            .collect();
+    }
+    for (list, listed, sites, what) in [
+        (".return_sites", lr, &rets, "a jmp to __x86_return_thunk"),
+        (
+            ".retpoline_sites",
+            lp,
+            &rps,
+            "a call or jump to an __x86_indirect_* thunk",
+        ),
+    ] {
+        for (&(sec, off), &entry) in listed {
+            if sites.binary_search(&(sec, off)).is_err() {
+                c.stray.push(Stray {
+                    list,
+                    entry,
+                    why: format!("{} is not {what}", elf.locate(sec, off)),
+                });
+            }
+        }
+    }
+    c.stray
+        .sort_by(|a, b| (a.list, a.entry).cmp(&(b.list, b.entry)));
+    c
 }
 
 /// A site list section (`s32` per site, PC32 to the instruction) and its

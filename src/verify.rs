@@ -146,6 +146,19 @@ pub const INV_PATCHED_FUNC_POINTER: &str = "patched-func-pointer";
 /// `KSYM_NAME_LEN` (`klp_init_func`).
 pub const INV_KLP_FUNC: &str = "patched-func-defined";
 
+/// Every `jmp __x86_return_thunk` in loaded code has its `.return_sites`
+/// entry, every entry points at one, and likewise for `.retpoline_sites`
+/// when the object has that list: the module loader rewrites exactly the
+/// listed sites for the selected mitigation (`apply_returns()`,
+/// `apply_retpolines()`, arch/x86/kernel/alternative.c, from
+/// `module_finalize()`). An unlisted return keeps the default thunk, which
+/// on 6.12 WARNs "Unpatched return thunk in use" (`__warn_thunk()`,
+/// arch/x86/kernel/cpu/bugs.c) and on 6.1 skips the mitigation; an entry
+/// elsewhere WARNs "missing return thunk". objtool lists every site
+/// (`add_return_call()`, `annotate_call_site()`, tools/objtool/check.c);
+/// the rule is [`crate::objtool::check_sites`].
+pub const INV_THUNK_SITES: &str = "thunk-sites";
+
 /// Whether a pointer to the start of a patched function's original may
 /// be written at all (src/extract/fnptr.rs: only with evidence that its
 /// address is taken in the target, checked by `original_address_is_taken`).
@@ -361,6 +374,7 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
     v.one_position_per_name();
     v.patched_func_pointers();
     v.own_entries();
+    v.thunk_sites();
     if let Some(p) = ctx.patched {
         v.provenance(p);
         v.ties(p);
@@ -732,6 +746,33 @@ impl<'a> V<'a> {
                     ),
                 );
             }
+        }
+    }
+
+    fn thunk_sites(&mut self) {
+        self.ran(INV_THUNK_SITES);
+        let out = self.out;
+        let c = crate::objtool::check_sites(out);
+        for &(sec, off) in &c.missing_rets {
+            self.find(
+                INV_THUNK_SITES,
+                out.locate(sec, off),
+                "jmp __x86_return_thunk that .return_sites does not list: apply_returns() never rewrites it (6.12: the first return through it WARNs \"Unpatched return thunk in use\"; 6.1: it skips the return mitigation)".into(),
+            );
+        }
+        for &(sec, off) in &c.missing_rps {
+            self.find(
+                INV_THUNK_SITES,
+                out.locate(sec, off),
+                "call or jump to an __x86_indirect_* thunk that .retpoline_sites does not list: apply_retpolines() never rewrites it".into(),
+            );
+        }
+        for s in &c.stray {
+            self.find(
+                INV_THUNK_SITES,
+                format!("{}+{:#x}", s.list, s.entry),
+                format!("{}: the module loader WARNs about this entry", s.why),
+            );
         }
     }
 

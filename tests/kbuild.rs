@@ -81,6 +81,16 @@ fn stderr(o: &std::process::Output) -> String {
 /// shipped `.text.cmdline_proc_show` and 4 in front of its names.
 /// Returns (dir, linked module path) or None without `ld`.
 fn linked(name: &str) -> Option<(PathBuf, PathBuf)> {
+    linked_with(name, |_| {}, &[])
+}
+
+/// [`linked`] with more in the dummy object (`extra`) and more objects
+/// linked after the shipped one (`after`): stand-ins for the stub.
+fn linked_with(
+    name: &str,
+    extra: impl Fn(&mut Obj),
+    after: &[PathBuf],
+) -> Option<(PathBuf, PathBuf)> {
     if !have("ld") {
         eprintln!("note: no ld; link simulation skipped");
         return None;
@@ -101,6 +111,7 @@ fn linked(name: &str) -> Option<(PathBuf, PathBuf)> {
     dummy.data_symbol("__klpwrite_linked", data, 4);
     dummy.section(".klpwrite.klp_names", SHF_ALLOC, b"pad\0", 0);
     dummy.section(".note.GNU-stack", 0, &[], 0);
+    extra(&mut dummy);
     let dummy_o = d.join("dummy.o");
     dummy.finish(&s(&dummy_o));
     let ko = d.join("klpw_ex.ko");
@@ -110,6 +121,7 @@ fn linked(name: &str) -> Option<(PathBuf, PathBuf)> {
         .arg(&ko)
         .arg(&dummy_o)
         .arg(kdir.join("1-vmlinux.o_shipped"))
+        .args(after)
         .output()
         .unwrap();
     assert!(
@@ -683,4 +695,324 @@ fn post_link_refuses_a_pre_5_8_link() {
         stderr(&o)
     );
     assert_eq!(std::fs::read(&old).unwrap(), before, "post-link touched it");
+}
+
+// --- objtool's part on kernels that run it on the linked module ----------------
+//
+// On 6.12 (CONFIG_X86_KERNEL_IBT: delay-objtool) kbuild runs objtool on the
+// linked module and on no single object, so the stub reaches the link raw;
+// the generated Kbuild turns that run off (it cannot read the shipped
+// objects' held-back klp relocations) and post-link lists the stub's sites.
+// Stand-ins for the raw stub: tests/fixtures/x86_64/o1-objtool-skipped's
+// jl.o (return and retpoline thunks, jump labels), whose objtool output
+// jl.objtool.o is the oracle, and a one-instruction `cleanup_module`.
+
+fn o1(name: &str) -> PathBuf {
+    root()
+        .join("tests/fixtures/x86_64/o1-objtool-skipped")
+        .join(name)
+}
+
+/// (section name, offset) of each entry of a site list, sorted.
+fn listed(elf: &Elf, list: &str) -> Vec<(String, u64)> {
+    let Some(sec) = elf.section_by_name(list.as_bytes()) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, u64)> = elf
+        .relocs_for(sec)
+        .map(|r| {
+            assert_eq!(r.r_type, 2, "{list}: PC32 entries");
+            let y = &elf.symbols[r.symbol];
+            (
+                elf.sections[y.section.unwrap()].display_name(),
+                (y.value as i64 + r.addend) as u64,
+            )
+        })
+        .collect();
+    assert_eq!(v.len() as u64 * 4, elf.sections[sec].sh_size, "{list}");
+    v.sort();
+    v
+}
+
+/// The stub's exit as gcc emits it with `-mfunction-return=thunk-extern`:
+/// `endbr64; jmp __x86_return_thunk`, in `.text.cleanup_module`.
+fn raw_exit(o: &mut Obj) {
+    o.func(
+        "cleanup_module",
+        true,
+        &[0xf3, 0x0f, 0x1e, 0xfa, 0xe9, 0, 0, 0, 0],
+    );
+    o.undef("__x86_return_thunk");
+    o.reloc(".text.cleanup_module", 5, "__x86_return_thunk", 4, -4);
+}
+
+/// Test that post-link lists every return-thunk site of code objtool did
+/// not process (the raw stub), as objtool lists them. Before, the
+/// post-linked module kept an unlisted `jmp __x86_return_thunk`: on 6.12
+/// `Unpatched return thunk in use` (__warn_thunk) from the stub's init,
+/// scenario9/dmesg_clean and scenario9/taint FAIL.
+#[test]
+fn post_link_lists_the_raw_stub_return_site() {
+    let Some((_d, ko)) = linked_with("kbuild-stub-rethunk", raw_exit, &[]) else {
+        return;
+    };
+    let before = reload(&ko);
+    assert!(listed(&before, ".return_sites").is_empty());
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in objtool's place: listed 1 return-thunk site(s) in .return_sites"),
+        "{}",
+        stderr(&o)
+    );
+    check_binutils(&ko);
+    let e = reload(&ko);
+    assert_eq!(
+        listed(&e, ".return_sites"),
+        [(".text.cleanup_module".to_string(), 4)]
+    );
+    let rs = &e.sections[e.section_by_name(b".return_sites").unwrap()];
+    assert_eq!((rs.sh_flags, rs.sh_entsize), (SHF_ALLOC, 4));
+    assert!(klpwrite::objtool::check_sites(&e).is_clean());
+    let v = klpwrite(&["verify", &s(&ko)]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+/// Test that the stub's site joins the `.return_sites` the shipped code
+/// already has (objtool would have skipped the section: "file already has
+/// .return_sites, skipping"), and that the shipped entries stay as they are.
+#[test]
+fn post_link_merges_stub_sites_into_the_shipped_lists() {
+    let Some((_d, ko)) = linked_with("kbuild-stub-merge", raw_exit, &[o1("jl.objtool.o")]) else {
+        return;
+    };
+    let theirs = reload(&o1("jl.objtool.o"));
+    let before = reload(&ko);
+    assert_eq!(
+        listed(&before, ".return_sites"),
+        listed(&theirs, ".return_sites")
+    );
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = reload(&ko);
+    let mut want = listed(&theirs, ".return_sites");
+    want.push((".text.cleanup_module".to_string(), 4));
+    want.sort();
+    assert_eq!(listed(&e, ".return_sites"), want);
+    assert_eq!(
+        listed(&e, ".retpoline_sites"),
+        listed(&theirs, ".retpoline_sites")
+    );
+    assert_eq!(
+        e.sections
+            .iter()
+            .filter(|x| x.name == b".return_sites")
+            .count(),
+        1
+    );
+    assert!(klpwrite::objtool::check_sites(&e).is_clean());
+}
+
+/// Test that post-link does for a raw object in the module exactly what
+/// objtool does (the oracle: jl.objtool.o): the same code bytes (jump-label
+/// NOPs), the same relocation types (R_X86_64_NONE in a NOPed jump to
+/// another section), the same `.return_sites` and `.retpoline_sites`.
+#[test]
+fn post_link_completes_raw_code_as_objtool_does() {
+    let Some((_d, ko)) = linked_with("kbuild-stub-raw", |_| {}, &[o1("jl.o")]) else {
+        return;
+    };
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for what in [".return_sites", ".retpoline_sites", "jump-label site(s)"] {
+        assert!(stderr(&o).contains(what), "{what}: {}", stderr(&o));
+    }
+    check_binutils(&ko);
+    let e = reload(&ko);
+    let theirs = reload(&o1("jl.objtool.o"));
+    for list in [".return_sites", ".retpoline_sites"] {
+        assert!(!listed(&theirs, list).is_empty());
+        assert_eq!(listed(&e, list), listed(&theirs, list), "{list}");
+    }
+    let types = |el: &Elf, sec: usize| -> Vec<(u64, u32)> {
+        let mut v: Vec<_> = el.relocs_for(sec).map(|r| (r.offset, r.r_type)).collect();
+        v.sort();
+        v
+    };
+    let mut nops = 0;
+    for x in theirs
+        .sections
+        .iter()
+        .filter(|x| x.is_exec() && x.sh_size > 0)
+    {
+        let y = e.section_by_name(&x.name).unwrap();
+        assert_eq!(theirs.data(x.index), e.data(y), "{}", x.display_name());
+        assert_eq!(
+            types(&theirs, x.index),
+            types(&e, y),
+            "{}",
+            x.display_name()
+        );
+        if theirs.data(x.index) != reload(&o1("jl.o")).data(x.index) {
+            nops += 1;
+        }
+    }
+    assert!(nops >= 2, "the jump-label sites were NOPed ({nops})");
+    assert!(klpwrite::objtool::check_sites(&e).is_clean());
+}
+
+/// Test that `verify` (and so post-link's self-check) finds a post-linked
+/// module with a return site missing from `.return_sites`, and an entry
+/// that points at no site.
+#[test]
+fn verify_finds_unlisted_and_stray_return_sites() {
+    let Some((d, ko)) = linked_with("kbuild-verify-sites", raw_exit, &[o1("jl.objtool.o")]) else {
+        return;
+    };
+    let o = klpwrite(&["post-link", &s(&ko)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = klpwrite(&["verify", &s(&ko)]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let exit_entry = |elf: &Elf, out: &mut OutObject| {
+        let rs = elf.section_by_name(b".return_sites").unwrap();
+        let ts = elf.section_by_name(b".text.cleanup_module").unwrap();
+        let r = elf
+            .relocs_for(rs)
+            .find(|r| elf.symbols[r.symbol].section == Some(ts))
+            .copied()
+            .unwrap();
+        let rela = section_id(out, b".rela.return_sites");
+        (rela, r.offset)
+    };
+    let unlisted = d.join("unlisted.ko");
+    mutate(&ko, &unlisted, |elf, out| {
+        let (rela, off) = exit_entry(elf, out);
+        if let OutData::Relocs { relocs, .. } = &mut out.sections[rela].data {
+            relocs.retain(|r| r.offset != off);
+            for r in relocs.iter_mut().filter(|r| r.offset > off) {
+                r.offset -= 4;
+            }
+        }
+        let rs = section_id(out, b".return_sites");
+        if let OutData::Bytes(b) = &mut out.sections[rs].data {
+            b.truncate(b.len() - 4);
+        }
+    });
+    let stray = d.join("stray.ko");
+    mutate(&ko, &stray, |elf, out| {
+        let (rela, off) = exit_entry(elf, out);
+        if let OutData::Relocs { relocs, .. } = &mut out.sections[rela].data {
+            for r in relocs.iter_mut().filter(|r| r.offset == off) {
+                r.addend -= 4;
+            }
+        }
+    });
+    for (f, want) in [
+        (
+            &unlisted,
+            "cleanup_module+0x4: [thunk-sites] jmp __x86_return_thunk that .return_sites does not list",
+        ),
+        (
+            &stray,
+            ": [thunk-sites] cleanup_module+0x0 is not a jmp to __x86_return_thunk: the module loader WARNs",
+        ),
+    ] {
+        let v = klpwrite(&["verify", &s(f)]);
+        let text = String::from_utf8_lossy(&v.stdout).into_owned() + &stderr(&v);
+        assert_eq!(v.status.code(), Some(2), "{text}");
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
+
+/// Test that post-link refuses a linked module whose `.return_sites` names
+/// something that is not a return-thunk jump (the loader would WARN
+/// "missing return thunk"), and leaves it alone.
+#[test]
+fn post_link_refuses_a_stray_site_entry() {
+    let Some((d, ko)) = linked_with("kbuild-stray", |_| {}, &[o1("jl.objtool.o")]) else {
+        return;
+    };
+    let bad = d.join("stray.ko");
+    mutate(&ko, &bad, |_, out| {
+        let rela = section_id(out, b".rela.return_sites");
+        if let OutData::Relocs { relocs, .. } = &mut out.sections[rela].data {
+            relocs[0].addend += 1;
+        }
+    });
+    let bytes = std::fs::read(&bad).unwrap();
+    let o = klpwrite(&["post-link", &s(&bad)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(".return_sites entry at +0x0:")
+            && stderr(&o).contains("is not a jmp to __x86_return_thunk"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+}
+
+/// Test the generated Kbuild against kbuild's own rules for objtool in a
+/// composite module on kernels with delay-objtool (scripts/Makefile.build,
+/// 6.12: target- and pattern-specific `objtool-enabled`, set after the
+/// Kbuild file is read), with GNU make: objtool runs on the stub, as on a
+/// single-object module, and not on the linked module; with
+/// `CONFIG_LTO_CLANG` (bitcode) on neither. `$(obj)` a directory (6.12) or
+/// `.` (6.13+).
+#[test]
+fn kbuild_file_runs_objtool_on_the_stub_not_the_link() {
+    if !have("make") {
+        eprintln!("note: no make; skipped");
+        return;
+    }
+    let d = scratch("kbuild-objtool-where");
+    let ex = extract_example(&d);
+    let kdir = d.join("kb");
+    let o = klpwrite(&["kbuild", &s(&ex), "--name", "klpw_ex", "-o", &s(&kdir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kb = std::fs::read_to_string(kdir.join("Kbuild")).unwrap();
+    for line in [
+        "klpw_ex.o $(obj)/klpw_ex.o: private override objtool-enabled :=\n",
+        "klpwrite_stub.o $(obj)/klpwrite_stub.o: private override objtool-enabled := y\n",
+    ] {
+        assert!(kb.contains(line), "{line:?}: {kb}");
+    }
+    for (obj, lto, stub) in [("/abs/dir", "", "y"), (".", "", "y"), ("/abs/dir", "y", "")] {
+        let pre = if obj == "." { "" } else { "/abs/dir/" };
+        // kbuild's rules, in kbuild's order: the Kbuild file first.
+        let mk = format!(
+            "CONFIG_LTO_CLANG := {lto}\n\
+             obj := {obj}\n\
+             delay-objtool := y\n\
+             include {kbuild}\n\
+             multi-obj-m := {pre}klpw_ex.o\n\
+             is-single-obj-m = $(filter $@,$(multi-obj-m)-single)\n\
+             {pre}%.o: private objtool-enabled = $(if $(delay-objtool),$(is-single-obj-m),y)\n\
+             $(multi-obj-m): private objtool-enabled := $(delay-objtool)\n\
+             all: {pre}klpw_ex.o\n\
+             {pre}klpw_ex.o: {pre}klpwrite_stub.o {pre}1-vmlinux.o\n\
+             \t@echo '$@ [$(objtool-enabled)]'\n\
+             {pre}klpwrite_stub.o {pre}1-vmlinux.o:\n\
+             \t@echo '$@ [$(objtool-enabled)]'\n",
+            kbuild = kdir.join("Kbuild").display()
+        );
+        let f = d.join("Makefile.test");
+        std::fs::write(&f, mk).unwrap();
+        let o = Command::new("make")
+            .arg("-s")
+            .arg("-f")
+            .arg(&f)
+            .arg("-C")
+            .arg(&d)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{obj}: {}{out}", stderr(&o));
+        for want in [
+            format!("{pre}klpw_ex.o []"),
+            format!("{pre}klpwrite_stub.o [{stub}]"),
+            format!("{pre}1-vmlinux.o []"),
+        ] {
+            assert!(out.contains(&want), "{obj} lto={lto:?}: {want:?} in {out}");
+        }
+    }
 }
