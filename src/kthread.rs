@@ -31,8 +31,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use iced_x86::{
-    Code, Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, OpAccess,
-    OpKind, Register,
+    Code, Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, OpKind,
+    Register,
 };
 
 use crate::arch::x86_64 as x86;
@@ -373,16 +373,7 @@ impl<'a> Func<'a> {
                     | FlowControl::UnconditionalBranch => {}
                     _ => continue,
                 }
-                let writes = factory.info(insn).used_registers().iter().any(|u| {
-                    u.register().full_register() == reg
-                        && !matches!(
-                            u.access(),
-                            OpAccess::Read
-                                | OpAccess::CondRead
-                                | OpAccess::None
-                                | OpAccess::NoMemAccess
-                        )
-                });
+                let writes = x86::writes_register(&mut factory, insn, reg);
                 if !writes {
                     todo.push((p, reg));
                     continue;

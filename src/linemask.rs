@@ -799,16 +799,7 @@ fn reaching_writes(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> Op
                     if is_near_branch(insn) => {}
                 _ => return None,
             }
-            let writes = factory.info(insn).used_registers().iter().any(|u| {
-                u.register().full_register() == reg
-                    && !matches!(
-                        u.access(),
-                        OpAccess::Read
-                            | OpAccess::CondRead
-                            | OpAccess::None
-                            | OpAccess::NoMemAccess
-                    )
-            });
+            let writes = crate::arch::x86_64::writes_register(&mut factory, insn, reg);
             if writes {
                 found.push(p);
             } else {

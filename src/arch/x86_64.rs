@@ -17,7 +17,10 @@
 //! * The kernel's module loader (`apply_relocate_add`) accepts only NONE, 64,
 //!   PC32, PLT32, 32, 32S and PC64, and requires zero bytes at each site.
 
-use iced_x86::{ConstantOffsets, Decoder, DecoderOptions, FlowControl, Instruction, OpKind};
+use iced_x86::{
+    ConstantOffsets, Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory,
+    OpAccess, OpKind, Register,
+};
 
 /// `R_X86_64_NONE`.
 pub const R_X86_64_NONE: u32 = 0;
@@ -855,3 +858,19 @@ pub const ORDINARY_PREFIXES: &[&str] = &[
     ".gnu",
     ".altinstr_",
 ];
+
+/// Whether `insn` writes `reg` (any width of it: the full register is
+/// compared), by iced-x86's register use information.
+pub fn writes_register(
+    factory: &mut InstructionInfoFactory,
+    insn: &Instruction,
+    reg: Register,
+) -> bool {
+    factory.info(insn).used_registers().iter().any(|u| {
+        u.register().full_register() == reg
+            && !matches!(
+                u.access(),
+                OpAccess::Read | OpAccess::CondRead | OpAccess::None | OpAccess::NoMemAccess
+            )
+    })
+}
