@@ -100,6 +100,8 @@ pub struct ThreadStart {
     pub threadfn: usize,
     /// A tail call (`jmp`) rather than a call.
     pub tail: bool,
+    /// The argument register that carries it (`rdi`, ...).
+    pub reg: String,
 }
 
 impl ThreadStart {
@@ -217,6 +219,7 @@ pub fn thread_starts(elf: &Elf) -> Vec<ThreadStart> {
                         callee: callee.clone(),
                         threadfn,
                         tail,
+                        reg: format!("{reg:?}").to_lowercase(),
                     });
                 }
             }

@@ -61,12 +61,14 @@ impl<'a> Ex<'a> {
         let mut seen: HashSet<(usize, Vec<u8>, Vec<u8>)> = HashSet::new();
         let describe = |elf: &Elf, st: &ThreadStart, orig: bool| {
             format!(
-                "{}{} {} {}({}, ...) (the address loaded into %rdi at {})",
+                "{}{} {} {}({}{}, ...) (the address loaded into %{} at {})",
                 st.call_site(elf),
                 if orig { " in the original object" } else { "" },
                 if st.tail { "tail-calls" } else { "calls" },
                 show(&st.callee),
+                if st.reg == "rdi" { "" } else { "..., " },
                 elf.symbols[st.threadfn].display_name(),
+                st.reg,
                 st.load_site(elf),
             )
         };

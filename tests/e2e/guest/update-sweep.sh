@@ -34,7 +34,12 @@ settle() {   # settle PATCH [WHAT] - poll the transition every 50 ms, up to $LIM
 	_s0=$(up)
 	while :; do
 		if [ ! -d "/sys/kernel/livepatch/$1" ] || [ "$(cat "/sys/kernel/livepatch/$1/transition" 2>/dev/null)" = 0 ]; then
-			[ -n "${2:-}" ] && echo "SWEEP: SETTLE $2 $(awk -v a="$_s0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')"
+			if [ -n "${2:-}" ]; then
+				_st=$(awk -v a="$_s0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')
+				echo "SWEEP: SETTLE $2 $_st"
+				# a slow one: who held it (the core's pr_debug lines)
+				awk -v t="$_st" 'BEGIN { exit !(t > 10) }' && echo "SWEEP: SLOW $2 $(stuck)"
+			fi
 			return 0
 		fi
 		awk -v a="$_s0" -v b="$(up)" -v l="$LIMIT" 'BEGIN { exit !(b - a > l) }' && return 1
@@ -47,7 +52,7 @@ settle() {   # settle PATCH [WHAT] - poll the transition every 50 ms, up to $LIM
 # running", "has an unreliable stack"), enabled below; one line, unique
 stuck() {
 	_sig=$(dmesg | grep -c 'livepatch: signaling remaining tasks')
-	echo "after ${LIMIT}s, fake signals sent: $_sig; blocking (retries seen):"
+	echo "fake signals sent: $_sig; blocking (retries seen):"
 	dmesg | sed -n 's/.*klp_try_switch_task: //p' | sort | uniq -c | sort -rn | head -n 4 |
 		awk '{ n = $1; $1 = ""; printf "%s (%d);", $0, n }' | cut -c1-300
 }
@@ -149,6 +154,9 @@ one() {   # one IDX PATCH TARGETS
 	elif [ "$(cat "/sys/kernel/livepatch/$_p/enabled" 2>/dev/null)" != 1 ]; then _r="not enabled after insmod"
 	else
 		_w=$(workload)
+		# the log so far, judged below; cleared so that the disable's
+		# transition lines are its own
+		_log0=$(dmesg -c | grep -vE "$DBG" | grep -E "$BAD" | head -n 1)
 		if [ -n "$_w" ]; then _r="workload $_w"
 		elif ! echo 0 >"/sys/kernel/livepatch/$_p/enabled"; then _r="disable: write failed"
 		elif ! settle "$_p" "$_idx disable"; then _r="transition did not finish (disable): $(stuck)"
@@ -164,6 +172,7 @@ one() {   # one IDX PATCH TARGETS
 	fi
 	for m in $_mine; do rmmod "$m" >/dev/null 2>&1; done
 	_log=$(dmesg -c | grep -vE "$DBG" | grep -E "$BAD" | head -n 1)
+	_log=${_log0:-$_log} _log0=""
 	_taint=$(cat /proc/sys/kernel/tainted)
 	_new=$((_taint & ~_taint0 & ~ALLOWED_TAINT))
 	if [ -z "$_r" ] && [ -n "$_log" ]; then _r="dmesg $_log"; fi
