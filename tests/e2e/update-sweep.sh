@@ -527,7 +527,8 @@ while IFS=$'\t' read -r f kind; do
 		[ -n "${KWT[$f]:-}" ] && t=" [klpwrite ${KWT[$f]}s"
 		[ -n "${MODNAME[$f]:-}" ] && idx=${MODNAME[$f]#klpu_} && [ -n "${GT[$idx]:-}" ] && t="$t, guest ${GT[$idx]}s"
 		[ -n "$t" ] && t="$t]"
-		echo "FILE $f: $row $detail$t"
+		# ${x:0:N} counts bytes (LC_ALL=C): drop a UTF-8 character cut in half
+		printf '%s\n' "FILE $f: $row $detail$t" | iconv -f UTF-8 -t UTF-8 -c
 	else
 		[ "$SEL" != 0 ] && { count "$kind"; continue; }
 		case $kind in
