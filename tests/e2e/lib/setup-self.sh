@@ -135,7 +135,7 @@ E2E_SYMVERS='$TREE/Module.symvers'
 E2E_MODDIR='$MODDIR'
 E2E_CC='$KCC'
 E2E_SELF='$KXY'
-E2E_REFMOD='xt_addrtype'
+E2E_REFMOD='mbcache'
 ENV
 mv "$KC/kernel.env.tmp" "$KC/kernel.env"
 [ -z "${E2E_ENV_FILE:-}" ] || [ "$E2E_ENV_FILE" = "$KC/kernel.env" ] ||
