@@ -641,7 +641,12 @@ else
 	# self-built 7.2.13-e2e -> 7.2.99-e2e)
 	case $E2E_KREL in
 	*-amd64) wrong_krel=$(echo "$E2E_KREL" | sed 's/[0-9][0-9]*-amd64$/99-amd64/') ;;
-	*) wrong_krel=$(echo "$E2E_KREL" | sed -E 's/[0-9]{2}([^0-9]*)$/99\1/') ;;
+	*)	# the sublevel's digits all 9 (or 8): 7.2.13-e2e -> 7.2.99-e2e
+		base=${E2E_KREL%%-*} sub=${E2E_KREL%%-*}
+		sub=${sub##*.} base=${base%.*}
+		wrong_sub=$(echo "$sub" | tr 0-8 9)
+		[ "$wrong_sub" != "$sub" ] || wrong_sub=$(echo "$sub" | tr 9 8)
+		wrong_krel=$base.$wrong_sub${E2E_KREL#"${E2E_KREL%%-*}"} ;;
 	esac
 	cp "$REF_KO" "$KW/wrong-vermagic.ko"
 	sed -i "s/vermagic=$E2E_KREL/vermagic=$wrong_krel/" "$KW/wrong-vermagic.ko"
