@@ -951,12 +951,11 @@ impl<'a> Ctx<'a> {
                 .filter(|&x| elf.symbols[x].value == t)
                 .map(|x| elf.symbols[x].name.clone())
         };
-        // The line of the bug entry of a `ud2` right after call `k`.
+        // The line of the bug entry of the instruction right after `k`
+        // (linemask checks which instruction that must be).
         let bug_line = |k: usize| -> Option<i64> {
             let next = &insns.get(k + 1)?.0;
-            (next.code() == iced_x86::Code::Ud2)
-                .then(|| self.bug_lines.get(&(sec, next.ip())).copied())
-                .flatten()
+            self.bug_lines.get(&(sec, next.ip())).copied()
         };
         let relocated = |k: usize| {
             let (insn, io, is) = &insns[k];

@@ -46,6 +46,12 @@ pub struct LineCallee {
     /// prints it as `%s:%d` right after a `__FILE__` argument (see
     /// `file_line_at`).
     pub file_line: bool,
+    /// The argument that points at the call's own `__bug_table` entry
+    /// (7.x x86 `__WARN_trap(struct bug_entry *bug, ...)`): a variadic
+    /// argument is the line where it equals that entry's line. Without it
+    /// (`line_args` empty) the entry is the one of a `ud2` right after the
+    /// call (`__warn_printk`).
+    pub bug_entry_arg: Option<u8>,
     /// The kernel declaration that says so.
     pub cite: &'static str,
 }
@@ -62,6 +68,7 @@ const fn lc(
         varargs_from,
         line_if_wide: &[],
         file_line: false,
+        bug_entry_arg: None,
         cite,
     }
 }
@@ -75,6 +82,7 @@ const fn lc_printk(name: &'static str, cite: &'static str) -> LineCallee {
         varargs_from: Some(1),
         line_if_wide: &[],
         file_line: true,
+        bug_entry_arg: None,
         cite,
     }
 }
@@ -93,6 +101,21 @@ const fn lc_wide(
         varargs_from: None,
         line_if_wide,
         file_line: false,
+        bug_entry_arg: None,
+        cite,
+    }
+}
+
+/// A WARN with a message on x86-64 7.x: variadic from `varargs_from`, its
+/// own bug entry in argument `bug` (see [`LineCallee::bug_entry_arg`]).
+const fn lc_bug_entry(name: &'static str, bug: u8, cite: &'static str) -> LineCallee {
+    LineCallee {
+        name,
+        line_args: &[],
+        varargs_from: Some(bug + 1),
+        line_if_wide: &[],
+        file_line: false,
+        bug_entry_arg: Some(bug),
         cite,
     }
 }
@@ -164,6 +187,16 @@ pub const LINE_CALLEES: &[LineCallee] = &[
         &[],
         Some(1),
         "include/asm-generic/bug.h: __warn_printk(const char *fmt, ...); the line is in the __bug_table entry, which checksums leave out",
+    ),
+    lc_bug_entry(
+        "__SCT__WARN_trap",
+        0,
+        "arch/x86/include/asm/bug.h (7.x, HAVE_ARCH_BUG_FORMAT_ARGS): __WARN_print_arg calls static_call_mod(WARN_trap)(__WARN_bug_entry(flags, format), args...), i.e. the trampoline of `void __WARN_trap(struct bug_entry *bug, ...)`; `lea (2f)(%rip)` loads the site's own entry, whose line (bug_entry::line) is the WARN's __LINE__, e.g. ASSERT_RTNL's WARN_ONCE(..., \"RTNL: assertion failed at %s (%d)\\n\", __FILE__, __LINE__) (include/linux/rtnetlink.h)",
+    ),
+    lc_bug_entry(
+        "__WARN_trap",
+        0,
+        "arch/x86/include/asm/bug.h (7.x): void __WARN_trap(struct bug_entry *bug, ...), called directly; as __SCT__WARN_trap",
     ),
     lc(
         "lockdep_rcu_suspicious",
@@ -483,7 +516,9 @@ fn imm_value(bytes: &[u8], off: usize, size: usize) -> i64 {
 pub struct Facts<'a> {
     /// The callee of a call or relocated jump.
     pub callee_of: &'a dyn Fn(usize) -> Option<Vec<u8>>,
-    /// The line of the WARN whose `ud2` follows instruction k.
+    /// The line of the `__bug_table` entry whose address (`bug_addr`) is
+    /// the instruction right after instruction k (a WARN's `ud2` after a
+    /// `__warn_printk` call, the 7.x `lea` of `__WARN_bug_entry`).
     pub bug_line: &'a dyn Fn(usize) -> Option<i64>,
     /// Whether instruction k's immediate is relocated (an address).
     pub relocated: &'a dyn Fn(usize) -> bool,
@@ -608,9 +643,23 @@ pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Ve
                 // No line argument (`__warn_printk`): the WARN's own line
                 // is in the bug entry of the `ud2` that follows the call
                 // (`__WARN_printf` in include/asm-generic/bug.h, then
-                // `__WARN_FLAGS` of arch/x86/include/asm/bug.h).
+                // `__WARN_FLAGS` of arch/x86/include/asm/bug.h). 7.x
+                // `__WARN_trap`: the entry its bug argument points at;
+                // `lea (2f)(%rip), %reg` right before label `1:`, the
+                // entry's bug_addr (`__WARN_bug_entry`,
+                // arch/x86/include/asm/bug.h), so the entry is the one of
+                // the instruction after the `lea`.
                 Use::Var(c, lc, _) if lc.line_args.is_empty() => {
-                    if let Some(l) = bug_line(*c) {
+                    let entry_of = match lc.bug_entry_arg {
+                        Some(a) if !indirect => last_write(insns, &targets, *c, a)
+                            .filter(|&w| insns[w].0.code() == Code::Lea_r64_m),
+                        Some(_) => None,
+                        None => insns
+                            .get(*c + 1)
+                            .is_some_and(|n| n.0.code() == Code::Ud2)
+                            .then_some(*c),
+                    };
+                    if let Some(l) = entry_of.and_then(bug_line) {
                         let e = line_vals.entry(*c).or_default();
                         if !e.contains(&l) {
                             e.push(l);

@@ -978,22 +978,25 @@ fn kbuild_file_runs_objtool_on_the_stub_not_the_link() {
     }
     for (obj, lto, stub) in [("/abs/dir", "", "y"), (".", "", "y"), ("/abs/dir", "y", "")] {
         let pre = if obj == "." { "" } else { "/abs/dir/" };
-        // kbuild's rules, in kbuild's order: the Kbuild file first.
+        // kbuild's rules, in kbuild's order: the default goal (7.2:
+        // `$(obj)/:`), the Kbuild file, then the rest.
         let mk = format!(
             "CONFIG_LTO_CLANG := {lto}\n\
              obj := {obj}\n\
+             src := {kdir}\n\
              delay-objtool := y\n\
+             all: {pre}klpw_ex.o\n\
              include {kbuild}\n\
              multi-obj-m := {pre}klpw_ex.o\n\
              is-single-obj-m = $(filter $@,$(multi-obj-m)-single)\n\
              {pre}%.o: private objtool-enabled = $(if $(delay-objtool),$(is-single-obj-m),y)\n\
              $(multi-obj-m): private objtool-enabled := $(delay-objtool)\n\
-             all: {pre}klpw_ex.o\n\
              {pre}klpw_ex.o: {pre}klpwrite_stub.o {pre}1-vmlinux.o\n\
              \t@echo '$@ [$(objtool-enabled)]'\n\
              {pre}klpwrite_stub.o {pre}1-vmlinux.o:\n\
              \t@echo '$@ [$(objtool-enabled)]'\n",
-            kbuild = kdir.join("Kbuild").display()
+            kbuild = kdir.join("Kbuild").display(),
+            kdir = kdir.display()
         );
         let f = d.join("Makefile.test");
         std::fs::write(&f, mk).unwrap();
@@ -1013,6 +1016,65 @@ fn kbuild_file_runs_objtool_on_the_stub_not_the_link() {
             format!("{pre}1-vmlinux.o []"),
         ] {
             assert!(out.contains(&want), "{obj} lto={lto:?}: {want:?} in {out}");
+        }
+    }
+}
+
+/// Test the generated Kbuild's copy rules for the shipped objects against
+/// kbuild's own (scripts/Makefile.lib `$(obj)/%: $(src)/%_shipped`), with
+/// GNU make: once an external module is built from its own directory
+/// (6.13+: `obj := .`, `src := $(srcroot)/$(obj)`, here 7.2's `./.`) that
+/// pattern rule matches no object (make strips `./` from file names, not
+/// from patterns: "No rule to make target '1-vmlinux.o'", found on a
+/// self-built 7.2.13); the Kbuild's explicit rules make the object there
+/// and where `$(obj)` is the module's directory (6.1, 6.12).
+#[test]
+fn kbuild_file_copies_shipped_objects_when_obj_is_dot() {
+    if !have("make") {
+        eprintln!("note: no make; skipped");
+        return;
+    }
+    let d = scratch("kbuild-shipped-copy");
+    let ex = extract_example(&d);
+    let kdir = d.join("kb");
+    let o = klpwrite(&["kbuild", &s(&ex), "--name", "klpw_ex", "-o", &s(&kdir)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shipped = std::fs::read(kdir.join("1-vmlinux.o_shipped")).unwrap();
+    let abs = kdir.display().to_string();
+    for (obj, src, with_kbuild, ok) in [
+        (".", "./.", false, false),
+        (".", "./.", true, true),
+        (abs.as_str(), abs.as_str(), false, true),
+        (abs.as_str(), abs.as_str(), true, true),
+    ] {
+        let _ = std::fs::remove_file(kdir.join("1-vmlinux.o"));
+        let inc = if with_kbuild { "include Kbuild\n" } else { "" };
+        let mk = format!(
+            "obj := {obj}\n\
+             src := {src}\n\
+             {inc}\
+             all: $(obj)/1-vmlinux.o\n\
+             $(obj)/%: $(src)/%_shipped\n\
+             \tcat $< > $@\n"
+        );
+        let f = d.join("Makefile.test");
+        std::fs::write(&f, mk).unwrap();
+        let o = Command::new("make")
+            .arg("-s")
+            .arg("-f")
+            .arg(&f)
+            .arg("-C")
+            .arg(&kdir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.success(),
+            ok,
+            "obj={obj} kbuild={with_kbuild}: {}",
+            stderr(&o)
+        );
+        if ok {
+            assert_eq!(std::fs::read(kdir.join("1-vmlinux.o")).unwrap(), shipped);
         }
     }
 }

@@ -100,10 +100,22 @@ step setup "$WORK/setup.log" bash "$E2E/lib/setup.sh" || finish
 e2e_load_env
 echo "kernel: $E2E_KREL (package $E2E_PKGVER), vmlinuz $E2E_VMLINUZ${E2E_SUITE:+, suite $E2E_SUITE}"
 KXY=$(echo "$E2E_KREL" | cut -d. -f1,2)
-# patch_file NN-*.patch - the kernel's own variant if there is one
-patch_file() {
-	if [ -r "$E2E/patches/$KXY/$1" ]; then echo "$E2E/patches/$KXY/$1"; else echo "$E2E/patches/$1"; fi
+# kver_ge A B - version A >= version B (X.Y)
+kver_ge() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | tail -n1)" = "$1" ]; }
+# variant DIR FILE - DIR/<X.Y>/FILE of the newest X.Y <= this kernel's that
+# has one (7.2 falls back to 6.12's variants), else DIR/FILE
+variant() {
+	local d
+	for d in $(find "$1" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*.[0-9]*' -printf '%f\n' | sort -rV); do
+		kver_ge "$KXY" "$d" && [ -r "$1/$d/$2" ] && { echo "$1/$d/$2"; return; }
+	done
+	echo "$1/$2"
 }
+# patch_file NN-*.patch - the kernel's own variant if there is one
+patch_file() { variant "$E2E/patches" "$1"; }
+# kernels from 6.12 on share 6.12's scenario changes (see README)
+K612=0
+kver_ge "$KXY" 6.12 && K612=1
 # objtool at link time (IBT): raw per-file objects, no ORC in them
 KW_ORC=()
 if grep -qx 'CONFIG_X86_KERNEL_IBT=y' "$E2E_CONFIG"; then
@@ -172,7 +184,7 @@ special_raw        vmlinux 06-vmlinux-special-sections.patch  fs/proc/base.o    
 # can carry: patches/6.12/06-*.patch opens user access by hand, and the
 # pair special_rtconst (the 6.1 patch's form) must be refused
 DUPSYM=s_show,4
-if [ "$KXY" = 6.12 ]; then
+if [ "$K612" = 1 ]; then
 	PAIRS=$(echo "$PAIRS" | sed 's|^dupsym .*|dupsym vmlinux 03-vmlinux-dup-sympos.patch fs/namespace.o m_show@2|')
 	# raw objects: fidelity also covers functions with jump labels, the
 	# sites objtool NOPs in vmlinux.o at link time (14 in fs/proc/base.o)
@@ -294,7 +306,8 @@ KW=$WORK/klpwrite
 mkdir -p "$KW"
 # Any module of the target kernel serves as the reference (vermagic,
 # struct module, module_layout CRC).
-REF_KO=$(unpacked_ko xt_pkttype)
+# (E2E_REFMOD: kernel.env of a self-built kernel names one it has)
+REF_KO=$(unpacked_ko "${E2E_REFMOD:-xt_pkttype}")
 [ -n "$REF_KO" ] || REF_KO=$TARGET_KO
 
 # pair_obj PAIR ORIG|PATCHED - the pair's (first) object; PAIR:OBJ picks
@@ -341,8 +354,8 @@ kw_module() {
 # scenario N NAME - run guest/sN-NAME.sh with GUEST_KOS
 # (guest/<major.minor>/sN-NAME.sh, when there is one, replaces it)
 scenario() {
-	local g=$E2E/guest/s$1-$2.sh
-	[ -r "$E2E/guest/$KXY/s$1-$2.sh" ] && g=$E2E/guest/$KXY/s$1-$2.sh
+	local g
+	g=$(variant "$E2E/guest" "s$1-$2.sh")
 	guest "scenario$1" "$g" "${@:3}"
 }
 
@@ -582,7 +595,7 @@ else
 	#    right after schedule_idle in .sched.text, is the one that extracts.
 	sched_o=$(pair_obj "blankline:kernel/sched/core.o" ORIG) sched_p=$(pair_obj "blankline:kernel/sched/core.o" PATCHED)
 	sched_ok=yield_to
-	[ "$KXY" = 6.12 ] && sched_ok=schedule_preempt_disabled
+	[ "$K612" = 1 ] && sched_ok=schedule_preempt_disabled
 	for t in $sched_ok:0: schedule_idle:2:"refers to __schedule+0x0 in the same section .sched.text without a relocation"; do
 		f=${t%%:*} want=${t#*:} msg=${want#*:}
 		want=${want%%:*}
@@ -600,7 +613,7 @@ else
 	# 6.12: a changed function that uses a runtime constant (scenario 6's
 	#    patch as written for 6.1: user_access_begin() -> access_ok() ->
 	#    runtime_const_ptr(USER_PTR_MAX)) is refused, nothing written
-	if [ "$KXY" = 6.12 ]; then
+	if [ "$K612" = 1 ]; then
 		o=$(pair_obj special_rtconst ORIG) p=$(pair_obj special_rtconst PATCHED)
 		rm -f "$KW/rtconst.o"
 		"$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$VM" --symvers "$E2E_SYMVERS" \
@@ -624,8 +637,17 @@ else
 		else fail "refuse/$name" "unexpected message: $(head -c 300 "$KW/$name.log")"; fi
 	}
 	# a reference module whose vermagic names another kernel
-	# (same length: 6.1.0-57-amd64 -> 6.1.0-99-amd64, 6.12.95+deb12-amd64 -> 6.12.95+deb99-amd64)
-	wrong_krel=$(echo "$E2E_KREL" | sed 's/[0-9][0-9]*-amd64$/99-amd64/')
+	# (same length: 6.1.0-57-amd64 -> 6.1.0-99-amd64, 6.12.95+deb12-amd64 -> 6.12.95+deb99-amd64,
+	# self-built 7.2.13-e2e -> 7.2.99-e2e)
+	case $E2E_KREL in
+	*-amd64) wrong_krel=$(echo "$E2E_KREL" | sed 's/[0-9][0-9]*-amd64$/99-amd64/') ;;
+	*)	# the sublevel's digits all 9 (or 8): 7.2.13-e2e -> 7.2.99-e2e
+		base=${E2E_KREL%%-*} sub=${E2E_KREL%%-*}
+		sub=${sub##*.} base=${base%.*}
+		wrong_sub=$(echo "$sub" | tr 0-8 9)
+		[ "$wrong_sub" != "$sub" ] || wrong_sub=$(echo "$sub" | tr 9 8)
+		wrong_krel=$base.$wrong_sub${E2E_KREL#"${E2E_KREL%%-*}"} ;;
+	esac
 	cp "$REF_KO" "$KW/wrong-vermagic.ko"
 	sed -i "s/vermagic=$E2E_KREL/vermagic=$wrong_krel/" "$KW/wrong-vermagic.ko"
 	refuse wrong_vermagic "is for kernel $wrong_krel" --vmlinux "$E2E_VMLINUX" \

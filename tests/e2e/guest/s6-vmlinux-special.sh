@@ -15,7 +15,7 @@ is  newline_dropped "$(comm)" ' c d \n'
 is  no_message_without_cpusets "$(dmesg | grep -c 'comm_write: pid')" 0
 is  fault_is_efault "$($P fault /proc/self/comm)" errno=EFAULT
 is  big_is_einval "$($P big /proc/self/comm 8192)" errno=EINVAL
-is  one_warning "$(dmesg | grep -c 'WARNING: CPU: .* comm_write')" 1
+is  one_warning "$(dmesg | grep -c 'WARNING: .* comm_write')" 1
 mkdir -p /sys/fs/cgroup
 runs cgroup2 mount -t cgroup2 none /sys/fs/cgroup
 runs cpuset_enable sh -c 'echo +cpuset >/sys/fs/cgroup/cgroup.subtree_control'

@@ -19,11 +19,15 @@
 #      E2E_APT_UPDATE=1 to force 'apt-get update', E2E_SUITE (e.g.
 #      bookworm-backports: resolve and download the kernel from that suite
 #      through a private apt configuration, see common.sh; nothing is
-#      installed from it), E2E_ENV_FILE (also write kernel.env there).
+#      installed from it), E2E_ENV_FILE (also write kernel.env there),
+#      E2E_KERNEL (X.Y: build that kernel instead, lib/setup-self.sh).
 # stdout: the kernel release, nothing else.  Progress goes to stderr.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 e2e_need_root
+# E2E_KERNEL=X.Y: a kernel built here from linux-source-X.Y (7.x: Debian's
+# binaries need a newer toolchain than the host's); see setup-self.sh
+[ -z "${E2E_KERNEL:-}" ] || exec bash "$E2E_LIB/setup-self.sh"
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
 mkdir -p "$E2E_CACHE"
