@@ -50,7 +50,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use iced_x86::{
-    Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, Mnemonic, OpKind,
+    Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, Mnemonic,
 };
 
 use crate::arch::x86_64 as x86;
@@ -572,7 +572,7 @@ impl Space {
         let Some(cbytes) = self.read(addr, room as usize) else {
             return Verdict::Unknown(format!("{addr:#x} is not in {}", self.what));
         };
-        let oins = decode_all(code, o.value);
+        let oins = crate::arch::x86_64::decode_all(code, o.value);
         if oins.iter().any(|i| i.is_invalid()) {
             return Verdict::Unknown("the original's code does not decode".into());
         }
@@ -757,23 +757,11 @@ fn text(i: &Instruction) -> String {
     out
 }
 
-fn decode_all(code: &[u8], ip: u64) -> Vec<Instruction> {
-    let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
-    let mut v = Vec::new();
-    while d.can_decode() {
-        v.push(d.decode());
-    }
-    v
-}
-
 fn is_near_branch(i: &Instruction) -> bool {
     matches!(
         i.flow_control(),
         FlowControl::Call | FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
-    ) && matches!(
-        i.op0_kind(),
-        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-    )
+    ) && crate::arch::x86_64::has_near_branch_operand(i)
 }
 
 /// The relocations of `sec` in `[from, to)`, by offset.

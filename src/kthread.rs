@@ -30,10 +30,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use iced_x86::{
-    Code, Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, OpKind,
-    Register,
-};
+use iced_x86::{Code, FlowControl, Instruction, InstructionInfoFactory, OpKind, Register};
 
 use crate::arch::x86_64 as x86;
 use crate::elf::{Elf, RefKind};
@@ -70,14 +67,7 @@ pub const THREAD_STARTERS: &[(&str, &str, &[Register])] = &[
 /// The first argument register (SysV x86-64).
 const FIRST: &[Register] = &[Register::RDI];
 /// Every integer argument register.
-const ARGS: &[Register] = &[
-    Register::RDI,
-    Register::RSI,
-    Register::RDX,
-    Register::RCX,
-    Register::R8,
-    Register::R9,
-];
+const ARGS: &[Register] = &x86::ARG_REGS;
 // Not listed: kthread_create_worker*() (the thread runs
 // kthread_worker_fn(), each work item is a call that returns),
 // smpboot_register_percpu_thread() (smpboot_thread_fn() calls thread_fn per
@@ -251,11 +241,7 @@ struct Func<'a> {
 
 impl<'a> Func<'a> {
     fn decode(elf: &'a Elf, sec: usize, code: &[u8], base: u64) -> Func<'a> {
-        let mut insns = Vec::new();
-        let mut d = Decoder::with_ip(64, code, base, DecoderOptions::NONE);
-        while d.can_decode() {
-            insns.push(d.decode());
-        }
+        let insns = x86::decode_all(code, base);
         let end = base + code.len() as u64;
         let mut relocs: Vec<&crate::elf::Reloc> = elf
             .relocs_for(sec)

@@ -21,6 +21,7 @@
 //! %rdx, %rcx, %r8, %r9, then the stack (`(%rsp)` at the call is the
 //! seventh).
 
+use crate::arch::x86_64::{ARG_REGS, has_near_branch_operand};
 use iced_x86::{
     Code, FlowControl, Instruction, InstructionInfoFactory, OpAccess, OpKind, Register,
 };
@@ -419,15 +420,6 @@ enum Loc {
     Stack(i64),
 }
 
-const ARG_REGS: [Register; 6] = [
-    Register::RDI,
-    Register::RSI,
-    Register::RDX,
-    Register::RCX,
-    Register::R8,
-    Register::R9,
-];
-
 fn arg_index(loc: Loc, tail: bool) -> Option<u8> {
     match loc {
         Loc::Reg(r) => ARG_REGS.iter().position(|&a| a == r).map(|i| i as u8),
@@ -602,7 +594,7 @@ pub fn sites(insns: &[Decoded], code: &[u8], base: u64, facts: &Facts<'_>) -> Ve
                 i.flow_control(),
                 FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
             )
-            && is_near_branch(i)
+            && has_near_branch_operand(i)
         {
             targets.entry(i.near_branch_target()).or_default().push(k);
         }
@@ -845,7 +837,7 @@ fn reaching_writes(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> Op
             match insn.flow_control() {
                 FlowControl::Next => {}
                 FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch
-                    if is_near_branch(insn) => {}
+                    if has_near_branch_operand(insn) => {}
                 _ => return None,
             }
             let writes = crate::arch::x86_64::writes_register(&mut factory, insn, reg);
@@ -869,13 +861,6 @@ fn last_write(insns: &[Decoded], joins: &Joins, call: usize, arg: u8) -> Option<
         &[w] => Some(w),
         _ => None,
     }
-}
-
-fn is_near_branch(insn: &iced_x86::Instruction) -> bool {
-    matches!(
-        insn.op0_kind(),
-        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-    )
 }
 
 /// Whether register argument `arg` holds a 64-bit value at call `call`:

@@ -874,3 +874,34 @@ pub fn writes_register(
             )
     })
 }
+
+/// The integer argument registers of the SysV x86-64 calling convention,
+/// in order.
+pub const ARG_REGS: [Register; 6] = [
+    Register::RDI,
+    Register::RSI,
+    Register::RDX,
+    Register::RCX,
+    Register::R8,
+    Register::R9,
+];
+
+/// Decode `code` (at address `ip`) linearly, every instruction (invalid
+/// bytes come out as invalid instructions).
+pub fn decode_all(code: &[u8], ip: u64) -> Vec<Instruction> {
+    let mut d = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut v = Vec::with_capacity(code.len() / 4);
+    while d.can_decode() {
+        v.push(d.decode());
+    }
+    v
+}
+
+/// Whether the first operand of `insn` is a near branch target (call,
+/// jmp, jcc, loop, jrcxz, xbegin).
+pub fn has_near_branch_operand(insn: &Instruction) -> bool {
+    matches!(
+        insn.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+    )
+}
