@@ -137,7 +137,6 @@ pub struct Ctx<'a> {
     /// The object's source file name (its first STT_FILE), without
     /// directories.
     src_base: Option<Vec<u8>>,
-    relocs: HashMap<usize, Vec<usize>>,
     /// Per section: (code offset, entry hash), sorted.
     meta: HashMap<usize, Vec<(u64, u64)>>,
     /// The entry layout of each special section split into entries.
@@ -205,17 +204,10 @@ impl<'a> Ctx<'a> {
                     let p = n.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
                     n[p..].to_vec()
                 }),
-            relocs: HashMap::new(),
             meta: HashMap::new(),
             children: HashMap::new(),
             warnings: Vec::new(),
         };
-        for s in &elf.sections {
-            if !s.rela_sections.is_empty() {
-                ctx.relocs
-                    .insert(s.index, special::sorted_relocs(elf, s.index));
-            }
-        }
         // .cold parts belong to their parent (same file block).
         for s in &elf.symbols {
             if !s.is_func() || s.section.is_none() || !names::is_cold_child(&s.name) {
@@ -245,12 +237,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn relocs_in(&self, sec: usize, start: u64, end: u64) -> &[usize] {
-        let Some(all) = self.relocs.get(&sec) else {
-            return &[];
-        };
-        let lo = all.partition_point(|&i| self.elf.relocs[i].offset < start);
-        let hi = all.partition_point(|&i| self.elf.relocs[i].offset < end);
-        &all[lo..hi]
+        self.elf.relocs_between(sec, start, end)
     }
 
     /// Hash what relocation `id` points at. `adj` turns a PC-relative
@@ -496,9 +483,11 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        for (&rsec, ids) in &self.relocs {
-            let mut map: Option<x86::CodeMap> = None;
-            for &id in ids {
+        for rsec in elf.sections.iter().map(|s| s.index) {
+            if elf.sections[rsec].rela_sections.is_empty() {
+                continue;
+            }
+            for &id in elf.sorted_relocs(rsec) {
                 let r = elf.relocs[id];
                 let ts = &elf.symbols[r.symbol];
                 let Some(tsec) = ts.section else { continue };
@@ -507,8 +496,7 @@ impl<'a> Ctx<'a> {
                 }
                 let rs = &elf.sections[rsec];
                 let insn = if rs.is_exec() {
-                    let m = map.get_or_insert_with(|| x86::CodeMap::decode(elf.data(rsec)));
-                    m.insn_at(r.offset)
+                    elf.code_map(rsec).insn_at(r.offset)
                 } else {
                     None
                 };
@@ -578,8 +566,8 @@ impl<'a> Ctx<'a> {
             {
                 continue; // ORC follows from the code itself
             }
-            let relocs = self.relocs.get(&sec).cloned().unwrap_or_default();
-            let layout = match special::detect_layout(elf, sec, layouts, &relocs, hints) {
+            let relocs = elf.sorted_relocs(sec);
+            let layout = match special::detect_layout(elf, sec, layouts, relocs, hints) {
                 Ok(l) => l,
                 Err(e) if hints.decides(&s.name) => {
                     // The user's --struct-size or the target's BTF says
@@ -598,7 +586,7 @@ impl<'a> Ctx<'a> {
             };
             self.entry_layouts.insert(sec, layout);
             let data = elf.data(sec);
-            for e in special::entries(elf, sec, layout, &relocs) {
+            for e in special::entries(elf, sec, layout, relocs) {
                 let Some(&(_, code)) = e
                     .fields
                     .iter()
@@ -914,10 +902,19 @@ impl<'a> Ctx<'a> {
         let elf = self.elf;
         let data = elf.data(sec);
         let code = &data[(start as usize).min(data.len())..(end as usize).min(data.len())];
+        // This code's relocations: the lookups below search these, not
+        // the whole section's (a vmlinux.o `.text` has hundreds of
+        // thousands).
+        let own = self.relocs_in(sec, start, end);
+        let relocs_in = |a: u64, b: u64| -> &[usize] {
+            let lo = own.partition_point(|&i| elf.relocs[i].offset < a);
+            let hi = lo + own[lo..].partition_point(|&i| elf.relocs[i].offset < b);
+            &own[lo..hi]
+        };
         let callee_of = |k: usize| -> Option<Vec<u8>> {
             let insn = &insns[k].0;
             let ip = insn.ip();
-            if let Some(&id) = self.relocs_in(sec, ip, ip + insn.len() as u64).first() {
+            if let Some(&id) = relocs_in(ip, ip + insn.len() as u64).first() {
                 let r = elf.relocs[id];
                 let s = &elf.symbols[r.symbol];
                 if !s.is_section() {
@@ -960,7 +957,7 @@ impl<'a> Ctx<'a> {
         let relocated = |k: usize| {
             let (insn, io, is) = &insns[k];
             let a = insn.ip() + *io as u64;
-            *is > 0 && !self.relocs_in(sec, a, a + *is as u64).is_empty()
+            *is > 0 && !relocs_in(a, a + *is as u64).is_empty()
         };
         // The string constant an instruction's relocated immediate points
         // at (`mov $.LC0,%rdi`), for a printk's format and `__FILE__`.
@@ -970,7 +967,7 @@ impl<'a> Ctx<'a> {
                 return None;
             }
             let a = insn.ip() + *io as u64;
-            let &id = self.relocs_in(sec, a, a + *is as u64).first()?;
+            let &id = relocs_in(a, a + *is as u64).first()?;
             let r = elf.relocs[id];
             let s = &elf.symbols[r.symbol];
             let tsec = s.section?;
@@ -1077,6 +1074,14 @@ impl<'a> Ctx<'a> {
     /// The object this context indexes.
     pub fn elf_ref(&self) -> &'a Elf {
         self.elf
+    }
+
+    /// The strict checksum of function `sym` (equal to
+    /// `self.function(sym).0`, without the `__LINE__` analysis).
+    pub fn strict_function(&self, sym: usize) -> u64 {
+        let mut h = Xxh3::new();
+        self.function_into(&mut h, None, sym, None);
+        h.digest()
     }
 
     /// The checksums of function `sym` (strict, masked).
@@ -1203,6 +1208,11 @@ pub fn run(elf: &Elf) -> Result<Checksums> {
 /// [`run`] with special-section entry layouts from `--struct-size` and
 /// the target's BTF.
 pub fn run_with(elf: &Elf, hints: &LayoutHints) -> Result<Checksums> {
+    run_ctx(elf, hints).map(|(c, _)| c)
+}
+
+/// [`run_with`]: every checksum, and the context that computed them.
+fn run_ctx<'a>(elf: &'a Elf, hints: &LayoutHints) -> Result<(Checksums, Ctx<'a>)> {
     let mut ctx = Ctx::with_hints(elf, hints);
     if let Some(e) = ctx.fatal.take() {
         return Err(e);
@@ -1236,8 +1246,54 @@ pub fn run_with(elf: &Elf, hints: &LayoutHints) -> Result<Checksums> {
         }
     }
     out.objtool = read_objtool_checksums(elf);
-    out.warnings = ctx.warnings;
-    Ok(out)
+    out.warnings = std::mem::take(&mut ctx.warnings);
+    Ok((out, ctx))
+}
+
+/// The strict checksums of an object, for `diff`.
+#[derive(Debug, Default)]
+pub struct Strict {
+    /// By symbol index: what it is and its strict checksum.
+    pub by_sym: HashMap<usize, (Kind, u64)>,
+    /// Problems that did not stop the computation.
+    pub warnings: Vec<String>,
+}
+
+/// The checksum context of `elf`, or the error that makes its
+/// checksums meaningless (a special section the user's `--struct-size` or
+/// the target's BTF describes, and the object contradicts).
+pub fn context<'a>(elf: &'a Elf, hints: &LayoutHints) -> Result<Ctx<'a>> {
+    let mut ctx = Ctx::with_hints(elf, hints);
+    match ctx.fatal.take() {
+        Some(e) => Err(e),
+        None => Ok(ctx),
+    }
+}
+
+/// Every strict checksum of `ctx`'s object. The context computes a
+/// function's line-masked checksum on demand ([`Ctx::function`]): `diff`
+/// needs it only where the strict ones differ, so the `__LINE__`
+/// analysis ([`crate::linemask`]) runs on a few functions instead of
+/// every function of a `vmlinux.o`. The strict checksum is the same as
+/// [`run_with`]'s (one hashing pass feeds both).
+pub fn strict(ctx: &Ctx<'_>) -> Strict {
+    let elf = ctx.elf;
+    let mut out = Strict::default();
+    for s in &elf.symbols {
+        match is_checksummed(elf, s.index) {
+            Some(Kind::Func) => {
+                out.by_sym
+                    .insert(s.index, (Kind::Func, ctx.strict_function(s.index)));
+            }
+            Some(Kind::Object) => {
+                out.by_sym
+                    .insert(s.index, (Kind::Object, ctx.object(s.index)));
+            }
+            None => {}
+        }
+    }
+    out.warnings = ctx.warnings.clone();
+    out
 }
 
 /// objtool's `.discard.sym_checksum`: 16-byte entries, an absolute

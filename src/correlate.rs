@@ -36,7 +36,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::arch::x86_64::{self as x86, CodeMap};
+use crate::arch::x86_64 as x86;
 use crate::elf::{Elf, names};
 use crate::error::{Error, ErrorKind, Result, show};
 
@@ -268,6 +268,28 @@ fn pinned_symbol(elf: &Elf, cands: &[usize], spec: &str) -> Result<usize> {
 
 /// Correlate `orig` with `patched`, with pairs the user pinned first.
 pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
+    run_inner(orig, patched, pins, None)
+}
+
+/// [`run_with`], comparing code with checksum contexts the caller already
+/// built for the two objects (`diff` builds them for its checksums; a
+/// context of a whole `vmlinux.o` costs a pass over every special
+/// section).
+pub fn run_using<'e>(
+    orig: &'e Elf,
+    patched: &'e Elf,
+    pins: &[Pin],
+    ctx: (&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>),
+) -> Result<Twins> {
+    run_inner(orig, patched, pins, Some(ctx))
+}
+
+fn run_inner<'e>(
+    orig: &'e Elf,
+    patched: &'e Elf,
+    pins: &[Pin],
+    given: Option<(&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>)>,
+) -> Result<Twins> {
     crate::objtool::check_pair(orig, patched)?;
     let mut tw = Twins::default();
     let (ob, onames) = blocks(orig);
@@ -333,6 +355,7 @@ pub fn run_with(orig: &Elf, patched: &Elf, pins: &[Pin]) -> Result<Twins> {
     let code = SameCode {
         orig,
         patched,
+        given,
         ctx_o: OnceCell::new(),
         ctx_p: OnceCell::new(),
     };
@@ -633,12 +656,22 @@ fn position_level(
 struct SameCode<'e> {
     orig: &'e Elf,
     patched: &'e Elf,
+    /// Contexts the caller builds (with its layout hints), possibly in
+    /// another thread; None inside when building one failed (the caller
+    /// then fails too, so the answer does not matter).
+    given: Option<(&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>)>,
     ctx_o: OnceCell<crate::checksum::Ctx<'e>>,
     ctx_p: OnceCell<crate::checksum::Ctx<'e>>,
 }
 
 impl SameCode<'_> {
     fn same(&self, fo: usize, fp: usize) -> bool {
+        if let Some((co, cp)) = self.given {
+            return match (co.wait(), cp.wait()) {
+                (Some(co), Some(cp)) => co.function(fo).1 == cp.function(fp).1,
+                _ => false,
+            };
+        }
         let co = self
             .ctx_o
             .get_or_init(|| crate::checksum::Ctx::new(self.orig));
@@ -1512,18 +1545,15 @@ pub fn references(elf: &Elf) -> HashMap<usize, HashSet<usize>> {
 /// stays linear.
 pub fn references_of(elf: &Elf, want: impl Fn(usize) -> bool) -> HashMap<usize, HashSet<usize>> {
     let mut out: HashMap<usize, HashSet<usize>> = HashMap::new();
-    let mut maps: HashMap<usize, CodeMap> = HashMap::new();
-    let mut sorted: HashMap<usize, Vec<usize>> = HashMap::new();
     for s in &elf.symbols {
         if !s.is_func() || s.size == 0 || !want(s.index) {
             continue;
         }
         let Some(sec) = s.section else { continue };
-        let ids = sorted
-            .entry(sec)
-            .or_insert_with(|| crate::special::sorted_relocs(elf, sec));
-        let set = relocs_in(elf, ids, s.value, s.value.saturating_add(s.size))
-            .filter_map(|id| ref_target(elf, &mut maps, id))
+        let set = elf
+            .relocs_between(sec, s.value, s.value.saturating_add(s.size))
+            .iter()
+            .filter_map(|&id| ref_target(elf, id))
             .collect();
         out.insert(s.index, set);
     }
@@ -1546,7 +1576,7 @@ fn relocs_in<'a>(
 
 /// The symbol relocation `id` refers to: its own symbol, or for a section
 /// symbol or local label the object at that offset (`Elf::resolve_ref`).
-fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Option<usize> {
+fn ref_target(elf: &Elf, id: usize) -> Option<usize> {
     let r = &elf.relocs[id];
     let t = &elf.symbols[r.symbol];
     if !(t.is_section() || names::is_local_label(&t.name)) {
@@ -1554,10 +1584,11 @@ fn ref_target(elf: &Elf, maps: &mut HashMap<usize, CodeMap>, id: usize) -> Optio
     }
     let tsec = t.section?;
     let adj = if x86::reloc_is_pcrel(r.r_type) {
-        let map = maps
-            .entry(r.section)
-            .or_insert_with(|| CodeMap::decode(elf.data(r.section)));
-        x86::addend_adjustment(r.r_type, r.offset, map.insn_at(r.offset))
+        x86::addend_adjustment(
+            r.r_type,
+            r.offset,
+            elf.code_map(r.section).insn_at(r.offset),
+        )
     } else {
         0
     };
@@ -1822,8 +1853,6 @@ fn aligned_by_identical_users(
     ps: &BTreeSet<usize>,
     same_code: &dyn Fn(usize, usize) -> bool,
 ) -> Option<Vec<(usize, usize)>> {
-    let mut maps_o: HashMap<usize, CodeMap> = HashMap::new();
-    let mut maps_p: HashMap<usize, CodeMap> = HashMap::new();
     let mut map: BTreeMap<usize, usize> = BTreeMap::new();
     for &fo in users {
         let fp = *o2p.get(&fo)?;
@@ -1838,10 +1867,10 @@ fn aligned_by_identical_users(
         if !same_code(fo, fp) {
             return None;
         }
-        let ids_o = crate::special::sorted_relocs(orig, seco);
-        let ids_p = crate::special::sorted_relocs(patched, secp);
-        let ro: Vec<usize> = relocs_in(orig, &ids_o, so.value, so.value + so.size).collect();
-        let rp: Vec<usize> = relocs_in(patched, &ids_p, sp.value, sp.value + sp.size).collect();
+        let ids_o = orig.sorted_relocs(seco);
+        let ids_p = patched.sorted_relocs(secp);
+        let ro: Vec<usize> = relocs_in(orig, ids_o, so.value, so.value + so.size).collect();
+        let rp: Vec<usize> = relocs_in(patched, ids_p, sp.value, sp.value + sp.size).collect();
         if ro.len() != rp.len() {
             return None;
         }
@@ -1850,8 +1879,8 @@ fn aligned_by_identical_users(
             if x.offset - so.value != y.offset - sp.value || x.r_type != y.r_type {
                 return None;
             }
-            let to = ref_target(orig, &mut maps_o, a);
-            let tp = ref_target(patched, &mut maps_p, b);
+            let to = ref_target(orig, a);
+            let tp = ref_target(patched, b);
             match (to.filter(|t| os.contains(t)), tp.filter(|t| ps.contains(t))) {
                 (None, None) => {}
                 (Some(s), Some(c)) => {

@@ -16,8 +16,9 @@
 
 use crate::special::LayoutHints;
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
-use crate::checksum::{self, Checksums, Ctx, Kind};
+use crate::checksum::{self, Ctx, Kind};
 use crate::correlate::{self, Twins};
 use crate::elf::{Elf, names};
 use crate::error::{Error, ErrorKind, Result, show};
@@ -127,6 +128,42 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
     (funcs, secs)
 }
 
+/// A checksum context shared between the threads of a diff: None when it
+/// could not be built.
+pub type CtxCell<'a> = OnceLock<Option<Ctx<'a>>>;
+
+/// Build `elf`'s checksum context into `cell` and compute its strict
+/// checksums. `cell` is always filled, also on error or panic, so the
+/// correlation thread waiting for it never hangs.
+fn checksums_into<'a>(
+    cell: &CtxCell<'a>,
+    elf: &'a Elf,
+    hints: &LayoutHints,
+) -> Result<checksum::Strict> {
+    struct Fill<'c, 'a>(&'c CtxCell<'a>);
+    impl Drop for Fill<'_, '_> {
+        fn drop(&mut self) {
+            let _ = self.0.set(None);
+        }
+    }
+    let _fill = Fill(cell);
+    let ctx = checksum::context(elf, hints)?;
+    let ctx = cell.get_or_init(|| Some(ctx));
+    match ctx {
+        Some(c) => Ok(checksum::strict(c)),
+        None => unreachable!("the cell was filled with this context"),
+    }
+}
+
+/// The result of a scoped thread; a panic in it is re-raised here (a bug,
+/// reported as one, never turned into a half result).
+pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match h.join() {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
 fn in_init(elf: &Elf, sym: usize) -> bool {
     elf.symbols[sym]
         .section
@@ -158,9 +195,28 @@ pub fn run_hinted(
         )
         .in_file(&patched.path));
     }
-    let oc = checksum::run_with(orig, hints)?;
-    let pc = checksum::run_with(patched, hints)?;
-    let twins = correlate::run_with(orig, patched, pins)?;
+    // The two checksum passes are independent: one thread each (a whole
+    // vmlinux.o takes about a second per pass). Correlation then compares
+    // some functions' code with their contexts, from `cells` (which hold
+    // None when a context failed). Running correlation as a third thread
+    // measured slower on two cores.
+    let cells: (CtxCell<'_>, CtxCell<'_>) = (OnceLock::new(), OnceLock::new());
+    let (o_res, p_res) = std::thread::scope(|sc| {
+        let o = sc.spawn(|| {
+            crate::timing::time("checksum orig", || checksums_into(&cells.0, orig, hints))
+        });
+        let p = crate::timing::time("checksum patched", || {
+            checksums_into(&cells.1, patched, hints)
+        });
+        (join(o), p)
+    });
+    let (oc, pc) = (o_res?, p_res?);
+    let twins = crate::timing::time("correlate", || {
+        correlate::run_using(orig, patched, pins, (&cells.0, &cells.1))
+    })?;
+    let (Some(Some(ctx_o)), Some(Some(ctx_p))) = (cells.0.get(), cells.1.get()) else {
+        unreachable!("both checksum contexts were built (their passes succeeded)");
+    };
     let mut rep = DiffReport {
         warnings: twins.warnings.clone(),
         ..Default::default()
@@ -187,8 +243,6 @@ pub fn run_hinted(
     }
 
     let (ignored_funcs, ignored_secs) = kpatch_ignores(patched);
-    let ctx_o = Ctx::with_hints(orig, hints);
-    let ctx_p = Ctx::with_hints(patched, hints);
     // Functions and data, in patched symtab order.
     for s in &patched.symbols {
         let p = s.index;
@@ -236,15 +290,15 @@ pub fn run_hinted(
             }
             continue;
         };
-        let (Some(a), Some(b)) = (oc.by_sym.get(&o), pc.by_sym.get(&p)) else {
+        let (Some(&(_, a)), Some(&(_, b))) = (oc.by_sym.get(&o), pc.by_sym.get(&p)) else {
             continue;
         };
-        if a.strict == b.strict {
+        if a == b {
             continue;
         }
         match kind {
             Kind::Func => {
-                if a.masked == b.masked {
+                if ctx_o.function(o).1 == ctx_p.function(p).1 {
                     rep.line_only.push(p);
                     rep.explain.push(format!(
                         "{}: only __LINE__ arguments moved; not a change",
@@ -264,7 +318,7 @@ pub fn run_hinted(
                     continue;
                 }
                 rep.changed.push(p);
-                rep.explain.push(first_difference(&ctx_o, &ctx_p, o, p));
+                rep.explain.push(first_difference(ctx_o, ctx_p, o, p));
             }
             Kind::Object => {
                 // .modinfo is the module's metadata (MODULE_AUTHOR,
@@ -331,7 +385,6 @@ pub fn run_hinted(
         )
         .in_file(&patched.path));
     }
-    let _ = (&oc as &Checksums, &pc as &Checksums);
     rep.twins = twins;
     Ok(rep)
 }

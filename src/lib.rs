@@ -54,3 +54,25 @@ pub mod verify;
 pub mod write;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Phase timings on stderr when `KLPWRITE_TIMING` is set (for the
+/// benchmarks; never part of any output a test or user relies on).
+pub mod timing {
+    use std::time::Instant;
+
+    /// Whether timings are printed.
+    pub fn enabled() -> bool {
+        std::env::var_os("KLPWRITE_TIMING").is_some()
+    }
+
+    /// Run `f`, printing `what` and its wall time when enabled.
+    pub fn time<T>(what: &str, f: impl FnOnce() -> T) -> T {
+        if !enabled() {
+            return f();
+        }
+        let t = Instant::now();
+        let v = f();
+        eprintln!("timing: {what}: {:.3} s", t.elapsed().as_secs_f64());
+        v
+    }
+}

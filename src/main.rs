@@ -647,8 +647,13 @@ fn run_diff(
     hints: &klpwrite::special::LayoutHints,
 ) -> Result<(diff::DiffReport, Elf, Elf)> {
     let pins = parse_pins(pair)?;
-    let o = load_input(&path_str(orig))?;
-    let p = load_input(&path_str(patched))?;
+    // The two reads are independent (a whole vmlinux.o each).
+    let (o, p) = std::thread::scope(|sc| {
+        let o = sc.spawn(|| klpwrite::timing::time("load orig", || load_input(&path_str(orig))));
+        let p = klpwrite::timing::time("load patched", || load_input(&path_str(patched)));
+        (klpwrite::diff::join(o), p)
+    });
+    let (o, p) = (o?, p?);
     // Functions sharing a section still diff (callers of a function that
     // moved may show up as changed); extract refuses to copy them.
     for e in [&o, &p] {
@@ -656,7 +661,7 @@ fn run_diff(
             eprintln!("klpwrite: warning: {err}; extract will refuse it");
         }
     }
-    let rep = diff::run_hinted(&o, &p, &pins, hints)?;
+    let rep = klpwrite::timing::time("diff", || diff::run_hinted(&o, &p, &pins, hints))?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }

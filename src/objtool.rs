@@ -46,8 +46,6 @@
 //! have left it. ORC is checked by `extract` (refused, or accepted with
 //! `--allow-missing-orc`); the rest is reported.
 
-use std::collections::HashMap;
-
 use crate::arch::x86_64::{self as x86, Treatment};
 use crate::elf::Elf;
 use crate::elf::consts::*;
@@ -124,10 +122,10 @@ pub(crate) fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
     else {
         return Ok(Vec::new());
     };
-    let relocs = crate::special::sorted_relocs(elf, sec);
+    let relocs = elf.sorted_relocs(sec);
     // The layout is checked again, with --struct-size, by the passes that
     // use the table; an object whose table fits nothing gets their error.
-    let Ok(layout) = crate::special::detect_layout(elf, sec, layouts, &relocs, &Default::default())
+    let Ok(layout) = crate::special::detect_layout(elf, sec, layouts, relocs, &Default::default())
     else {
         return Ok(Vec::new());
     };
@@ -135,7 +133,7 @@ pub(crate) fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
         return Ok(Vec::new()); // absolute entries (before 5.0): no hack
     }
     let mut out = Vec::new();
-    for e in crate::special::entries(elf, sec, layout, &relocs) {
+    for e in crate::special::entries(elf, sec, layout, relocs) {
         let field = |o: u64| e.fields.iter().find(|(f, _)| f.offset == o).map(|x| x.1);
         let (Some(code), Some(key)) = (field(0), field(8)) else {
             continue;
@@ -174,8 +172,10 @@ pub(crate) fn jump_sites(elf: &Elf) -> Result<Vec<JumpSite>> {
         if at(len).is_none() {
             continue;
         }
-        let relocs = crate::special::sorted_relocs(elf, csec)
-            .into_iter()
+        let relocs = elf
+            .sorted_relocs(csec)
+            .iter()
+            .copied()
             .filter(|&i| (off..off + len as u64).contains(&elf.relocs[i].offset))
             .collect();
         out.push(JumpSite {
@@ -199,7 +199,6 @@ pub type Sites = Vec<(usize, u64)>;
 /// instruction from that prefix) whose rel32 is relocated against the thunk.
 fn thunk_sites(elf: &Elf, want_rets: bool, want_rps: bool) -> (Sites, Sites) {
     let (mut rets, mut rps) = (Vec::new(), Vec::new());
-    let mut maps: HashMap<usize, x86::CodeMap> = HashMap::new();
     for r in &elf.relocs {
         let s = &elf.sections[r.section];
         if !s.is_exec() || elf.sections[r.rsec].is_klp_rela() {
@@ -220,9 +219,7 @@ fn thunk_sites(elf: &Elf, want_rets: bool, want_rps: bool) -> (Sites, Sites) {
         if !ret && !rp {
             continue;
         }
-        let map = maps
-            .entry(r.section)
-            .or_insert_with(|| x86::CodeMap::decode(elf.data(r.section)));
+        let map = elf.code_map(r.section);
         // Only a branch whose operand is the relocated field is a site.
         let Some(i) = map.insn_at(r.offset) else {
             continue;
@@ -526,7 +523,10 @@ pub fn complete(elf: Elf) -> Result<Elf> {
 /// extract, build, verify's `--patched`/`--orig`) and complete it if
 /// objtool has not processed it.
 pub fn load_input(path: &str) -> Result<Elf> {
-    complete(crate::elf::load::load_file(path, Expect::Relocatable)?)
+    complete(crate::elf::load::load_file_for_analysis(
+        path,
+        Expect::Relocatable,
+    )?)
 }
 
 /// One line for users: what was found and done.

@@ -12,18 +12,8 @@ use crate::error::{Error, ErrorKind, Result, show};
 
 /// Relocation ids of `sec` (klp relocation sections excluded), sorted by
 /// offset.
-pub fn sorted_relocs(elf: &Elf, sec: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = Vec::new();
-    for &rs in &elf.sections[sec].rela_sections {
-        if elf.sections[rs].is_klp_rela() {
-            continue;
-        }
-        if let Some(r) = elf.rsec_relocs.get(&rs) {
-            v.extend(r.clone());
-        }
-    }
-    v.sort_by_key(|&i| (elf.relocs[i].offset, i));
-    v
+pub fn sorted_relocs(elf: &Elf, sec: usize) -> &[usize] {
+    elf.sorted_relocs(sec)
 }
 
 /// Why `l` does not fit section `sec`, or None if it fits: the size must

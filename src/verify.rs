@@ -349,7 +349,6 @@ pub fn verify(out: &Elf, ctx: &Context<'_>) -> Report {
         out,
         ctx,
         rep: Report::default(),
-        maps: HashMap::new(),
         meta: None,
         traced_klp: Vec::new(),
     };
@@ -454,7 +453,6 @@ struct V<'a> {
     out: &'a Elf,
     ctx: &'a Context<'a>,
     rep: Report,
-    maps: HashMap<(bool, usize), CodeMap>,
     meta: Option<crate::extract::PatchMeta>,
     /// Klp relocations traced by [`INV_PROVENANCE`] to a named input
     /// symbol: (patched symbol, klp symbol name, place), for
@@ -499,10 +497,8 @@ impl<'a> V<'a> {
         self.rep.ran(inv);
     }
 
-    fn code_map(&mut self, input: bool, elf: &Elf, sec: usize) -> &CodeMap {
-        self.maps
-            .entry((input, sec))
-            .or_insert_with(|| CodeMap::decode(elf.data(sec)))
+    fn code_map<'e>(&mut self, _input: bool, elf: &'e Elf, sec: usize) -> &'e CodeMap {
+        elf.code_map(sec)
     }
 
     /// PC-relative adjustment and whether the site is a branch.
@@ -883,9 +879,9 @@ impl<'a> V<'a> {
             let Treatment::Entries(rows) = spec.treatment else {
                 continue;
             };
-            let relocs = crate::special::sorted_relocs(out, tsec);
+            let relocs = out.sorted_relocs(tsec);
             let layout = *layouts.entry(tsec).or_insert_with(|| {
-                crate::special::detect_layout(out, tsec, rows, &relocs, &Default::default()).ok()
+                crate::special::detect_layout(out, tsec, rows, relocs, &Default::default()).ok()
             });
             let here = self.here(r);
             let Some(layout) = layout else {

@@ -8,7 +8,7 @@
 
 use super::Elf;
 use super::consts::*;
-use super::load::{Expect, load};
+use super::load::Expect;
 use crate::error::{Error, Result};
 
 /// A section to append.
@@ -117,7 +117,8 @@ pub fn apply(elf: &Elf, edits: &Edits, expect: Expect) -> Result<Elf> {
     if !edits.sections.is_empty() {
         append_sections(&mut out, elf, &edits.sections)?;
     }
-    let mut e = load(&elf.path, out, expect)?;
+    // Sections the input did not read stay unread (zeros, no relocations).
+    let mut e = super::load::load_with(&elf.path, out, expect, &elf.skipped)?;
     e.completion = elf.completion.clone();
     Ok(e)
 }

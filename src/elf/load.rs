@@ -37,6 +37,153 @@ pub fn load_file(path: &str, expect: Expect) -> Result<Elf> {
     load(path, bytes, expect)
 }
 
+/// Whether a section is DWARF debug information (`.debug_*`, never
+/// SHF_ALLOC): nothing klpwrite computes from an input reads it.
+fn is_debug_section(name: &[u8], flags: u64) -> bool {
+    flags & SHF_ALLOC == 0 && (name.starts_with(b".debug_") || name.starts_with(b".zdebug_"))
+}
+
+/// Read `path` for analysis (checksum, diff, extract, build, verify's
+/// inputs): like [`load_file`], but the `.debug_*` sections and their
+/// relocation sections are neither read nor parsed. In a kernel
+/// `vmlinux.o` they are about 85 % of the file and 95 % of the
+/// relocations. Their bytes read as zeros and they have no relocations;
+/// [`Elf::debug_skipped`] says so, and writers of whole files refuse such
+/// a model ([`crate::elf::edit::apply`] keeps the mode).
+///
+/// Only the ranges of the other sections are read into a zeroed buffer
+/// of the file's size, so the pages of the skipped ones are never
+/// touched. Anything odd in the headers falls back to [`load_file`],
+/// whose checks give the precise error.
+pub fn load_file_for_analysis(path: &str, expect: Expect) -> Result<Elf> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| {
+        Error::new(ErrorKind::Io, format!("cannot read file: {e}")).in_file(path)
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let Some(plan) = read_plan(&f, len).map_err(io)? else {
+        return load_file(path, expect);
+    };
+    let mut bytes = vec![0u8; len as usize];
+    for r in &plan.ranges {
+        f.read_exact_at(&mut bytes[r.clone()], r.start as u64)
+            .map_err(io)?;
+    }
+    load_with(path, bytes, expect, &plan.skip).map_err(|e| e.in_file(path))
+}
+
+/// What [`load_file_for_analysis`] reads: merged file ranges, and the
+/// sections left out.
+struct ReadPlan {
+    ranges: Vec<std::ops::Range<usize>>,
+    skip: Vec<bool>,
+}
+
+/// Plan the partial read from the file and section headers; None when
+/// they are not plainly well formed (the full load reports why).
+fn read_plan(f: &std::fs::File, len: u64) -> std::io::Result<Option<ReadPlan>> {
+    use std::os::unix::fs::FileExt;
+    let rd = |off: u64, n: usize| -> std::io::Result<Option<Vec<u8>>> {
+        match off.checked_add(n as u64) {
+            Some(end) if end <= len => {
+                let mut b = vec![0u8; n];
+                f.read_exact_at(&mut b, off)?;
+                Ok(Some(b))
+            }
+            _ => Ok(None),
+        }
+    };
+    let Some(eh) = rd(0, 64)? else {
+        return Ok(None);
+    };
+    if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return Ok(None);
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]));
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
+    let (shoff, shentsize) = (u64_at(&eh, 0x28), u16_at(&eh, 0x3a));
+    let (mut shnum, mut shstrndx) = (u16_at(&eh, 0x3c), u16_at(&eh, 0x3e));
+    if shoff == 0 || shentsize != 64 {
+        return Ok(None);
+    }
+    if shnum == 0 || shstrndx == SHN_XINDEX as u64 {
+        let Some(s0) = rd(shoff, 64)? else {
+            return Ok(None);
+        };
+        if shnum == 0 {
+            shnum = u64_at(&s0, 0x20);
+        }
+        if shstrndx == SHN_XINDEX as u64 {
+            shstrndx = u32_at(&s0, 0x18) as u64;
+        }
+    }
+    let Some(table_len) = shnum.checked_mul(64).filter(|&n| n <= len) else {
+        return Ok(None);
+    };
+    let Some(tab) = rd(shoff, table_len as usize)? else {
+        return Ok(None);
+    };
+    let n = shnum as usize;
+    let sh = |i: usize| &tab[i * 64..i * 64 + 64];
+    // (name, type, flags, offset, size, info)
+    let hdr = |i: usize| {
+        let h = sh(i);
+        (
+            u32_at(h, 0) as u64,
+            u32_at(h, 4),
+            u64_at(h, 8),
+            u64_at(h, 0x18),
+            u64_at(h, 0x20),
+            u32_at(h, 0x2c) as usize,
+        )
+    };
+    if shstrndx as usize >= n {
+        return Ok(None);
+    }
+    let (_, _, _, stroff, strsize, _) = hdr(shstrndx as usize);
+    let Some(strtab) = rd(stroff, strsize as usize)? else {
+        return Ok(None);
+    };
+    let name_of = |off: u64| -> &[u8] {
+        let t = strtab.get(off as usize..).unwrap_or(&[]);
+        &t[..t.iter().position(|&b| b == 0).unwrap_or(t.len())]
+    };
+    let mut skip = vec![false; n];
+    for (i, k) in skip.iter_mut().enumerate() {
+        let (name, _, flags, ..) = hdr(i);
+        *k = is_debug_section(name_of(name), flags);
+    }
+    for i in 0..n {
+        let (_, ty, _, _, _, info) = hdr(i);
+        if (ty == SHT_RELA || ty == SHT_REL) && info < n && skip[info] {
+            skip[i] = true;
+        }
+    }
+    let mut want: Vec<(u64, u64)> = vec![(0, 64), (shoff, shoff + table_len)];
+    for (i, &skipped) in skip.iter().enumerate() {
+        let (_, ty, _, off, size, _) = hdr(i);
+        if skipped || ty == SHT_NOBITS || ty == SHT_NULL || size == 0 {
+            continue;
+        }
+        match off.checked_add(size) {
+            Some(end) if end <= len => want.push((off, end)),
+            _ => return Ok(None),
+        }
+    }
+    want.sort_unstable();
+    // Merge ranges closer than 64 KiB: fewer reads, few extra pages.
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for (a, b) in want {
+        match ranges.last_mut() {
+            Some(r) if a <= r.end as u64 + (64 << 10) => r.end = r.end.max(b as usize),
+            _ => ranges.push(a as usize..b as usize),
+        }
+    }
+    Ok(Some(ReadPlan { ranges, skip }))
+}
+
 fn obj_err(e: object::read::Error) -> Error {
     Error::malformed(format!("{e}"))
 }
@@ -47,15 +194,30 @@ pub fn load(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
 }
 
 fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
+    load_skipping(path, bytes, expect, &[])
+}
+
+/// [`load`] of a buffer whose sections `skip` (debug information, see
+/// [`load_file_for_analysis`]) were not read: their relocations are not
+/// parsed.
+pub fn load_with(path: &str, bytes: Vec<u8>, expect: Expect, skip: &[bool]) -> Result<Elf> {
+    load_skipping(path, bytes, expect, skip).map_err(|e| e.in_file(path))
+}
+
+fn load_skipping(path: &str, bytes: Vec<u8>, expect: Expect, skip: &[bool]) -> Result<Elf> {
     check_ident(&bytes)?;
     let data: &[u8] = &bytes;
     let r = Reader::new(data, expect)?;
     let mut sections = r.sections()?;
     let (symtab, symbols, first_global) = r.symbols(&sections)?;
     check_unique_names(&sections)?;
-    let (relocs, rsec_relocs) = r.relocations(&mut sections, symtab, &symbols)?;
+    let (relocs, rsec_relocs) = r.relocations(&mut sections, symtab, &symbols, skip)?;
     let groups = r.groups(&mut sections, &symbols)?;
     let (by_name, sec_symbols, sec_maxend) = indexes(&mut sections, &symbols);
+    let sec_values = sec_symbols
+        .iter()
+        .map(|l| l.iter().map(|&i| symbols[i].value).collect())
+        .collect();
     let (e_type, e_machine, e_flags) = (r.e_type, r.e_machine, r.e_flags);
     let _ = LittleEndian; // x86-64 only; endianness was checked above
     Ok(Elf {
@@ -74,8 +236,16 @@ fn load_inner(path: &str, bytes: Vec<u8>, expect: Expect) -> Result<Elf> {
         by_name,
         sec_symbols,
         sec_maxend,
+        sec_values,
         completion: None,
-    })
+        caches: Vec::new(),
+        skipped: if skip.iter().any(|&k| k) {
+            skip.to_vec()
+        } else {
+            Vec::new()
+        },
+    }
+    .with_caches())
 }
 
 /// The identification bytes: ELF magic, 64-bit, little-endian.
@@ -368,6 +538,7 @@ impl<'a> Reader<'a> {
         sections: &mut [Section],
         symtab: Option<usize>,
         symbols: &[Symbol],
+        skip: &[bool],
     ) -> Result<(Vec<Reloc>, HashMap<usize, std::ops::Range<usize>>)> {
         let (endian, data, table, shnum, e_type, expect) = (
             self.endian,
@@ -382,6 +553,9 @@ impl<'a> Reader<'a> {
         for i in 0..shnum {
             let s = &sections[i];
             if s.sh_type != SHT_RELA && s.sh_type != SHT_REL {
+                continue;
+            }
+            if skip.get(i).copied().unwrap_or(false) {
                 continue;
             }
             let what = format!("section #{i} ({})", s.display_name());

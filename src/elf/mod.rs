@@ -16,6 +16,7 @@ pub mod names;
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use crate::error::show;
 use consts::*;
@@ -214,15 +215,93 @@ pub struct Elf {
     sec_symbols: Vec<Vec<usize>>,
     /// Per section: running maximum of `value + size` over `sec_symbols`.
     sec_maxend: Vec<Vec<u64>>,
+    /// Per section: the values of `sec_symbols` (searched contiguously).
+    sec_values: Vec<Vec<u64>>,
     /// What klpwrite did to an input objtool had not processed
     /// ([`crate::objtool::complete`]); None for every other object.
     pub completion: Option<crate::objtool::Completion>,
+    /// Per section, computed on first use: the linear decode of its code
+    /// ([`Elf::code_map`]) and its relocations sorted by offset
+    /// ([`Elf::sorted_relocs`]). Every pass shares them; a whole
+    /// `vmlinux.o` used to decode one big section once per question.
+    caches: Vec<SectionCache>,
+    /// Per section: not read (`.debug_*` and their relocation sections,
+    /// [`load::load_file_for_analysis`]); their bytes read as zeros and
+    /// they have no relocations. Empty when everything was read.
+    pub(crate) skipped: Vec<bool>,
+}
+
+/// Lazily computed per-section facts ([`Elf::code_map`],
+/// [`Elf::sorted_relocs`]).
+#[derive(Debug, Default)]
+pub struct SectionCache {
+    code: OnceLock<crate::arch::x86_64::CodeMap>,
+    /// Relocation ids sorted by (offset, id), and their offsets (the
+    /// binary searches read this contiguous copy, not `relocs[id]`).
+    sorted: OnceLock<(Vec<usize>, Vec<u64>)>,
 }
 
 impl Elf {
+    /// One empty cache per section (after loading).
+    pub(crate) fn with_caches(mut self) -> Elf {
+        self.caches = (0..self.sections.len())
+            .map(|_| SectionCache::default())
+            .collect();
+        self
+    }
+
+    /// Whether some sections (debug information) were not read
+    /// ([`load::load_file_for_analysis`]).
+    pub fn debug_skipped(&self) -> bool {
+        self.skipped.iter().any(|&k| k)
+    }
+
     /// Bytes of a section (empty for NOBITS).
     pub fn data(&self, sec: usize) -> &[u8] {
         &self.bytes[self.sections[sec].file_range.clone()]
+    }
+
+    /// The linear decode of section `sec`'s bytes from offset 0, computed
+    /// once.
+    pub fn code_map(&self, sec: usize) -> &crate::arch::x86_64::CodeMap {
+        self.caches[sec]
+            .code
+            .get_or_init(|| crate::arch::x86_64::CodeMap::decode(self.data(sec)))
+    }
+
+    /// The relocations applying to `sec` (not klp relocations), sorted by
+    /// offset then index, computed once.
+    pub fn sorted_relocs(&self, sec: usize) -> &[usize] {
+        &self.sorted_pair(sec).0
+    }
+
+    /// The relocations applying to `sec` (not klp relocations) whose
+    /// offset is in `[start, end)`, sorted by offset then index.
+    pub fn relocs_between(&self, sec: usize, start: u64, end: u64) -> &[usize] {
+        let (ids, offs) = self.sorted_pair(sec);
+        let lo = offs.partition_point(|&o| o < start);
+        let hi = lo + offs[lo..].partition_point(|&o| o < end);
+        &ids[lo..hi]
+    }
+
+    fn sorted_pair(&self, sec: usize) -> &(Vec<usize>, Vec<u64>) {
+        self.caches[sec].sorted.get_or_init(|| {
+            let mut v: Vec<(u64, usize)> = Vec::new();
+            for &rs in &self.sections[sec].rela_sections {
+                if self.sections[rs].is_klp_rela() {
+                    continue;
+                }
+                if let Some(r) = self.rsec_relocs.get(&rs) {
+                    v.extend(r.clone().map(|i| (self.relocs[i].offset, i)));
+                }
+            }
+            // Assemblers write relocations in offset order: sort only
+            // when they are not.
+            if !v.is_sorted() {
+                v.sort_unstable();
+            }
+            v.into_iter().map(|(o, i)| (i, o)).unzip()
+        })
     }
 
     /// The raw file bytes.
@@ -274,7 +353,7 @@ impl Elf {
     pub fn symbol_containing(&self, sec: usize, off: u64) -> Option<usize> {
         let syms = self.section_symbols(sec);
         let maxend = &self.sec_maxend[sec];
-        let mut j = syms.partition_point(|&i| self.symbols[i].value <= off);
+        let mut j = self.sec_values[sec].partition_point(|&v| v <= off);
         let mut best: Option<usize> = None;
         // Walk back while some earlier symbol could still reach past `off`.
         while j > 0 && maxend[j - 1] > off {
@@ -343,7 +422,7 @@ impl Elf {
         // The latest-starting typed object of non-zero size ending at `off`.
         let end_of = || -> Option<usize> {
             let maxend = &self.sec_maxend[sec];
-            let mut j = syms.partition_point(|&i| self.symbols[i].value < off);
+            let mut j = self.sec_values[sec].partition_point(|&v| v < off);
             while j > 0 && maxend[j - 1] >= off {
                 j -= 1;
                 let s = &self.symbols[syms[j]];

@@ -8,42 +8,17 @@ impl<'a> Ex<'a> {
     // 2. closure
     // ------------------------------------------------------------------
 
-    pub(super) fn code_map(&mut self, sec: usize) -> &CodeMap {
-        let p = self.p;
-        self.code_maps
-            .entry(sec)
-            .or_insert_with(|| CodeMap::decode(p.data(sec)))
+    pub(super) fn code_map(&mut self, sec: usize) -> &'a CodeMap {
+        self.p.code_map(sec)
     }
 
-    pub(super) fn relocs_sorted(&mut self, sec: usize) -> &[usize] {
-        let p = self.p;
-        self.sorted_relocs.entry(sec).or_insert_with(|| {
-            let mut v: Vec<usize> = Vec::new();
-            for &rs in &p.sections[sec].rela_sections {
-                if p.sections[rs].is_klp_rela() {
-                    continue;
-                }
-                if let Some(r) = p.rsec_relocs.get(&rs) {
-                    v.extend(r.clone());
-                }
-            }
-            v.sort_by_key(|&i| (p.relocs[i].offset, i));
-            v
-        })
+    pub(super) fn relocs_sorted(&mut self, sec: usize) -> &'a [usize] {
+        self.p.sorted_relocs(sec)
     }
 
     pub(super) fn closure(&mut self) -> Result<()> {
         while let Some((sec, start, end, _why)) = self.queue.pop_front() {
-            let ids: Vec<usize> = {
-                let p = self.p;
-                let all = self.relocs_sorted(sec);
-                let lo = all.partition_point(|&i| p.relocs[i].offset < start);
-                all[lo..]
-                    .iter()
-                    .copied()
-                    .take_while(|&i| p.relocs[i].offset < end)
-                    .collect()
-            };
+            let ids: Vec<usize> = self.p.relocs_between(sec, start, end).to_vec();
             for id in ids {
                 if !self.processed_relocs.insert(id) {
                     continue;

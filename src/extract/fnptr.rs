@@ -149,16 +149,10 @@ pub(crate) fn counts_for_ibt(elf: &Elf, sec: usize) -> bool {
 /// For a relocation that may take an address: None when it is a direct
 /// call or jump (not an address taken), else the adjustment of its addend
 /// (PC-relative fields in code).
-fn address_adjustment(
-    elf: &Elf,
-    maps: &mut HashMap<usize, CodeMap>,
-    r: &crate::elf::Reloc,
-) -> Option<i64> {
+fn address_adjustment(elf: &Elf, r: &crate::elf::Reloc) -> Option<i64> {
     let exec = elf.sections[r.section].is_exec();
     let insn = if exec {
-        maps.entry(r.section)
-            .or_insert_with(|| CodeMap::decode(elf.data(r.section)))
-            .insn_at(r.offset)
+        elf.code_map(r.section).insn_at(r.offset)
     } else {
         None
     };
@@ -182,7 +176,6 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
     let Some(fsec) = fs.section else {
         return Vec::new();
     };
-    let mut maps: HashMap<usize, CodeMap> = HashMap::new();
     let mut out = Vec::new();
     for r in &elf.relocs {
         if elf.sections[r.rsec].is_klp_rela() || !counts_for_ibt(elf, r.section) {
@@ -192,7 +185,7 @@ pub(crate) fn address_taking_sites(elf: &Elf, f: usize) -> Vec<(usize, u64)> {
         if t.section != Some(fsec) {
             continue;
         }
-        let Some(adj) = address_adjustment(elf, &mut maps, r) else {
+        let Some(adj) = address_adjustment(elf, r) else {
             continue;
         };
         let Some(off) = crate::elf::uoffset_of(t.value, r.addend, adj) else {
@@ -253,7 +246,6 @@ pub(crate) const IBT_MARKERS: &[&str] = &[
 /// PC-relative adjustment).
 pub(crate) fn address_taking_sites_named(elf: &Elf, name: &[u8]) -> Vec<(usize, u64)> {
     let mut out = Vec::new();
-    let mut maps: HashMap<usize, CodeMap> = HashMap::new();
     for &f in elf.symbols_named(name) {
         let fs = &elf.symbols[f];
         if fs.section.is_some() {
@@ -272,7 +264,7 @@ pub(crate) fn address_taking_sites_named(elf: &Elf, name: &[u8]) -> Vec<(usize, 
             {
                 continue;
             }
-            let Some(adj) = address_adjustment(elf, &mut maps, r) else {
+            let Some(adj) = address_adjustment(elf, r) else {
                 continue;
             };
             if crate::elf::offset_of(0, r.addend, adj) == Some(0) {

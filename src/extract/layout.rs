@@ -493,9 +493,10 @@ impl Layout {
 /// relocation (crate::sections) must reach the same place in the output:
 /// its target must be in a chunk copied at the same distance as its own.
 fn check_distances(p: &Elf, sec: usize, chunks: &[(u64, u64, usize, u64)]) -> Result<()> {
-    let offs: Vec<u64> = crate::special::sorted_relocs(p, sec)
-        .into_iter()
-        .map(|i| p.relocs[i].offset)
+    let offs: Vec<u64> = p
+        .sorted_relocs(sec)
+        .iter()
+        .map(|&i| p.relocs[i].offset)
         .collect();
     for &(s, e, os, o) in chunks {
         for (at, to) in crate::sections::unrelocated_escapes(p.data(sec), s, e, &offs) {

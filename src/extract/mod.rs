@@ -339,8 +339,6 @@ struct Ex<'a> {
     changed: BTreeMap<usize, (Vec<u8>, u64)>,
     /// Patched symbols known to be new.
     new_syms: HashSet<usize>,
-    code_maps: HashMap<usize, CodeMap>,
-    sorted_relocs: HashMap<usize, Vec<usize>>,
     twin_cache: HashMap<usize, Option<Vec<u8>>>,
     /// Every twin lookup with `--orig`, for [`Extracted::twins_used`].
     twins_used: BTreeMap<usize, Option<usize>>,
@@ -412,8 +410,6 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         pending: Vec::new(),
         changed: BTreeMap::new(),
         new_syms: HashSet::new(),
-        code_maps: HashMap::new(),
-        sorted_relocs: HashMap::new(),
         twin_cache: HashMap::new(),
         twins_used: BTreeMap::new(),
         sympos_cache: HashMap::new(),

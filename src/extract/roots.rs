@@ -247,13 +247,15 @@ impl<'a> Ex<'a> {
             else {
                 continue;
             };
-            for id in crate::special::sorted_relocs(p, sec) {
+            for &id in p.sorted_relocs(sec) {
                 let r = p.relocs[id];
                 if !r.offset.is_multiple_of(16) {
                     continue;
                 }
-                let obj = crate::special::sorted_relocs(p, sec)
-                    .into_iter()
+                let obj = p
+                    .sorted_relocs(sec)
+                    .iter()
+                    .copied()
                     .find(|&j| p.relocs[j].offset == r.offset + 8)
                     .and_then(|j| {
                         let t = &p.symbols[p.relocs[j].symbol];
@@ -281,8 +283,10 @@ impl<'a> Ex<'a> {
             };
             let obj = String::from_utf8_lossy(obj).into_owned();
             let Some(sec) = s.section else { continue };
-            let id = crate::special::sorted_relocs(p, sec)
-                .into_iter()
+            let id = p
+                .sorted_relocs(sec)
+                .iter()
+                .copied()
                 .find(|&j| p.relocs[j].offset == s.value);
             let f = id.and_then(target_of).ok_or_else(|| {
                 Error::malformed(format!("{} does not point at a function", s.display_name()))

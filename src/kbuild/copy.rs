@@ -57,6 +57,14 @@ pub fn copy(
     drop_section: &dyn Fn(&Section) -> bool,
     drop_symbol: &dyn Fn(&Symbol) -> bool,
 ) -> Result<Copied> {
+    // A model read for analysis has zeros for its debug sections and none
+    // of their relocations: copying it would write corrupt DWARF.
+    if elf.debug_skipped() {
+        return Err(Error::malformed(
+            "internal: copying an object whose debug sections were not read",
+        )
+        .in_file(&elf.path));
+    }
     // --- which sections stay --------------------------------------------------
     let ids = kept_sections(elf, drop_section)?;
     let next = ids.iter().flatten().count();
