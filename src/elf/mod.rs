@@ -231,14 +231,40 @@ pub struct Elf {
     pub(crate) skipped: Vec<bool>,
 }
 
+/// A section's relocations in offset order, indexed for range queries.
+#[derive(Debug, Default)]
+struct SortedRelocs {
+    ids: Vec<usize>,
+    /// `offs[k]` is the offset of `ids[k]` (searched contiguously).
+    offs: Vec<u64>,
+    /// `pages[n]`: the first k with `offs[k] >= n << PAGE_SHIFT`; a range
+    /// query searches one page's entries, not the whole section's (a
+    /// linked module's `.text` has half a million relocations).
+    pages: Vec<usize>,
+}
+
+const PAGE_SHIFT: u32 = 12;
+
 /// Lazily computed per-section facts ([`Elf::code_map`],
 /// [`Elf::sorted_relocs`]).
 #[derive(Debug, Default)]
 pub struct SectionCache {
     code: OnceLock<crate::arch::x86_64::CodeMap>,
-    /// Relocation ids sorted by (offset, id), and their offsets (the
-    /// binary searches read this contiguous copy, not `relocs[id]`).
-    sorted: OnceLock<(Vec<usize>, Vec<u64>)>,
+    /// Relocations sorted by (offset, id).
+    sorted: OnceLock<SortedRelocs>,
+}
+
+impl SortedRelocs {
+    /// The first index whose offset is `>= at`.
+    fn first_at(&self, at: u64) -> usize {
+        let n = (at >> PAGE_SHIFT) as usize;
+        let (a, b) = match (self.pages.get(n), self.pages.get(n + 1)) {
+            (Some(&a), Some(&b)) => (a, b),
+            // Past the last relocation's page.
+            _ => return self.offs.len(),
+        };
+        a + self.offs[a..b].partition_point(|&o| o < at)
+    }
 }
 
 impl Elf {
@@ -272,19 +298,19 @@ impl Elf {
     /// The relocations applying to `sec` (not klp relocations), sorted by
     /// offset then index, computed once.
     pub fn sorted_relocs(&self, sec: usize) -> &[usize] {
-        &self.sorted_pair(sec).0
+        &self.sorted(sec).ids
     }
 
     /// The relocations applying to `sec` (not klp relocations) whose
     /// offset is in `[start, end)`, sorted by offset then index.
     pub fn relocs_between(&self, sec: usize, start: u64, end: u64) -> &[usize] {
-        let (ids, offs) = self.sorted_pair(sec);
-        let lo = offs.partition_point(|&o| o < start);
-        let hi = lo + offs[lo..].partition_point(|&o| o < end);
-        &ids[lo..hi]
+        let s = self.sorted(sec);
+        let lo = s.first_at(start);
+        let hi = if end <= start { lo } else { s.first_at(end) };
+        &s.ids[lo..hi.max(lo)]
     }
 
-    fn sorted_pair(&self, sec: usize) -> &(Vec<usize>, Vec<u64>) {
+    fn sorted(&self, sec: usize) -> &SortedRelocs {
         self.caches[sec].sorted.get_or_init(|| {
             let mut v: Vec<(u64, usize)> = Vec::new();
             for &rs in &self.sections[sec].rela_sections {
@@ -300,7 +326,21 @@ impl Elf {
             if !v.is_sorted() {
                 v.sort_unstable();
             }
-            v.into_iter().map(|(o, i)| (i, o)).unzip()
+            let (ids, offs): (Vec<usize>, Vec<u64>) = v.into_iter().map(|(o, i)| (i, o)).unzip();
+            // One entry per page up to the last relocation's page, and
+            // one past it. Offsets are checked to lie inside the section
+            // when loading (so within the file's size).
+            let npages = offs.last().map_or(0, |&o| (o >> PAGE_SHIFT) as usize + 2);
+            let mut pages = Vec::with_capacity(npages);
+            let mut k = 0usize;
+            for n in 0..npages {
+                let at = (n as u64) << PAGE_SHIFT;
+                while k < offs.len() && offs[k] < at {
+                    k += 1;
+                }
+                pages.push(k);
+            }
+            SortedRelocs { ids, offs, pages }
         })
     }
 
