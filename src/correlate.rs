@@ -1398,6 +1398,31 @@ impl<'e> StaticsByUse<'e> {
                 })
                 .map(|(&c, _)| c)
                 .collect();
+            // Used only by init code on both sides (with clang LTO an
+            // initcall is wrapped in an `__initstub__kmod_<unit>__<counter>_
+            // <line>_<fn><level>` function, include/linux/init.h
+            // `__initcall_stub`, which is never correlated, and the
+            // initcall is inlined into it): the state belongs to boot code
+            // that is freed after boot (init/main.c free_initmem) and that
+            // a live patch never runs. Left unpaired; extract refuses any
+            // reference to an unpaired static local.
+            let init_only = |elf: &Elf, users: Option<&BTreeSet<usize>>| {
+                users.is_some_and(|u| {
+                    !u.is_empty()
+                        && u.iter().all(|&f| {
+                            elf.symbols[f].section.is_some_and(|x| {
+                                names::is_vmlinux_init_section(&elf.sections[x].name)
+                            })
+                        })
+                })
+            };
+            if init_only(self.orig, self.users_o.get(&s))
+                && others
+                    .iter()
+                    .all(|&c| init_only(self.patched, self.users_p.get(&c)))
+            {
+                continue;
+            }
             if !others.is_empty() {
                 refusals.push(format!(
                     "{}static local {} in the original and {} in the patched object share a name, but no function with a twin uses them: pairing them by name would be a guess",
