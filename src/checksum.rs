@@ -25,6 +25,12 @@
 //! A `.cold` part is hashed as part of its parent. Data objects hash their
 //! size, bytes (not for NOBITS) and relocations by offset and target.
 //!
+//! Inputs are read without their DWARF (`load_file_for_analysis`), so
+//! nothing here depends on `-g`: the item boundaries of anonymous
+//! read-only data come from code and data references only (before, a
+//! `.debug_*` relocation could split an item, so an object's checksums
+//! changed with its debug information).
+//!
 //! Each function also gets a *line-masked* checksum (B10) in which
 //! `__LINE__` values are left out: an immediate that reaches only the
 //! argument a known callee declares as its line (see [`crate::linemask`]

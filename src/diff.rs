@@ -155,15 +155,6 @@ fn checksums_into<'a>(
     }
 }
 
-/// The result of a scoped thread; a panic in it is re-raised here (a bug,
-/// reported as one, never turned into a half result).
-pub fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    match h.join() {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e),
-    }
-}
-
 fn in_init(elf: &Elf, sym: usize) -> bool {
     elf.symbols[sym]
         .section
@@ -195,24 +186,32 @@ pub fn run_hinted(
         )
         .in_file(&patched.path));
     }
-    // The two checksum passes are independent: one thread each (a whole
-    // vmlinux.o takes about a second per pass). Correlation then compares
-    // some functions' code with their contexts, from `cells` (which hold
-    // None when a context failed). Running correlation as a third thread
-    // measured slower on two cores.
+    // The two checksum passes are independent: one thread each for big
+    // inputs (a whole vmlinux.o takes about a second per pass).
+    // Correlation then compares some functions' code with their contexts,
+    // from `cells` (which hold None when a context failed). Running
+    // correlation as a third thread measured slower on two cores.
     let cells: (CtxCell<'_>, CtxCell<'_>) = (OnceLock::new(), OnceLock::new());
-    let (o_res, p_res) = std::thread::scope(|sc| {
-        let o = sc.spawn(|| {
-            crate::timing::time("checksum orig", || checksums_into(&cells.0, orig, hints))
-        });
-        let p = crate::timing::time("checksum patched", || {
-            checksums_into(&cells.1, patched, hints)
-        });
-        (join(o), p)
-    });
+    let big = (orig.bytes().len() + patched.bytes().len()) as u64 >= crate::par::THRESHOLD;
+    let (o_res, p_res) = crate::par::join(
+        big,
+        || crate::timing::time("checksum orig", || checksums_into(&cells.0, orig, hints)),
+        || {
+            crate::timing::time("checksum patched", || {
+                checksums_into(&cells.1, patched, hints)
+            })
+        },
+    );
     let (oc, pc) = (o_res?, p_res?);
+    // Correlation compares code with default entry layouts wherever it
+    // runs (`extract --orig` and verify's twin check have no hints): with
+    // hints, it builds its own contexts, so every command pairs alike.
     let twins = crate::timing::time("correlate", || {
-        correlate::run_using(orig, patched, pins, (&cells.0, &cells.1))
+        if hints.is_empty() {
+            correlate::run_using(orig, patched, pins, (&cells.0, &cells.1))
+        } else {
+            correlate::run_with(orig, patched, pins)
+        }
     })?;
     let (Some(Some(ctx_o)), Some(Some(ctx_p))) = (cells.0.get(), cells.1.get()) else {
         unreachable!("both checksum contexts were built (their passes succeeded)");

@@ -76,3 +76,33 @@ pub mod timing {
         v
     }
 }
+
+/// Two independent jobs on two threads, when the inputs are big enough
+/// for a thread to pay (a whole `vmlinux.o`); in sequence otherwise (a
+/// single object of a few hundred KiB takes a millisecond, about what
+/// starting a thread costs).
+pub mod par {
+    /// Inputs of at least this many bytes together are worth a thread.
+    pub const THRESHOLD: u64 = 8 << 20;
+
+    /// Run `a` and `b`, `a` on a second thread when `parallel`. A panic in
+    /// either is re-raised (a bug, never turned into a half result).
+    pub fn join<A: Send, B>(
+        parallel: bool,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B,
+    ) -> (A, B) {
+        if !parallel {
+            let x = a();
+            return (x, b());
+        }
+        std::thread::scope(|sc| {
+            let h = sc.spawn(a);
+            let y = b();
+            match h.join() {
+                Ok(x) => (x, y),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        })
+    }
+}

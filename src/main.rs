@@ -626,10 +626,14 @@ fn run_extract(a: &ExtractArgs) -> Result<u8> {
 /// klpwrite completed in objtool's place.
 fn load_input(path: &str) -> Result<Elf> {
     let elf = klpwrite::objtool::load_input(path)?;
-    if let Some(d) = klpwrite::objtool::describe(&elf) {
+    say_completed(&elf);
+    Ok(elf)
+}
+
+fn say_completed(elf: &Elf) {
+    if let Some(d) = klpwrite::objtool::describe(elf) {
         eprintln!("klpwrite: warning: {d}");
     }
-    Ok(elf)
 }
 
 fn parse_pins(values: &[String]) -> Result<Vec<klpwrite::correlate::Pin>> {
@@ -648,12 +652,26 @@ fn run_diff(
 ) -> Result<(diff::DiffReport, Elf, Elf)> {
     let pins = parse_pins(pair)?;
     // The two reads are independent (a whole vmlinux.o each).
-    let (o, p) = std::thread::scope(|sc| {
-        let o = sc.spawn(|| klpwrite::timing::time("load orig", || load_input(&path_str(orig))));
-        let p = klpwrite::timing::time("load patched", || load_input(&path_str(patched)));
-        (klpwrite::diff::join(o), p)
-    });
-    let (o, p) = (o?, p?);
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    // Warnings are printed after both loads, orig first, whatever the
+    // threads' timing.
+    let (o, p) = klpwrite::par::join(
+        size(orig) + size(patched) >= klpwrite::par::THRESHOLD,
+        || {
+            klpwrite::timing::time("load orig", || {
+                klpwrite::objtool::load_input(&path_str(orig))
+            })
+        },
+        || {
+            klpwrite::timing::time("load patched", || {
+                klpwrite::objtool::load_input(&path_str(patched))
+            })
+        },
+    );
+    let o = o?;
+    say_completed(&o);
+    let p = p?;
+    say_completed(&p);
     // Functions sharing a section still diff (callers of a function that
     // moved may show up as changed); extract refuses to copy them.
     for e in [&o, &p] {

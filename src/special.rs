@@ -148,6 +148,11 @@ pub struct LayoutHints {
 }
 
 impl LayoutHints {
+    /// Whether nothing is hinted (no `--struct-size`, no BTF).
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty() && self.btf.is_empty()
+    }
+
     /// Whether the user or the target's BTF says what `section`'s entries
     /// are (a misfit is then an error, never a warning).
     pub fn decides(&self, section: &[u8]) -> bool {

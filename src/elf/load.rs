@@ -70,7 +70,30 @@ pub fn load_file_for_analysis(path: &str, expect: Expect) -> Result<Elf> {
         f.read_exact_at(&mut bytes[r.clone()], r.start as u64)
             .map_err(io)?;
     }
-    load_with(path, bytes, expect, &plan.skip).map_err(|e| e.in_file(path))
+    match load_with(path, bytes, expect, &plan.skip) {
+        // The checked model must agree with the plan's reading of the
+        // headers: only debug sections and their relocation sections
+        // were left out. Anything else (or any error, which the full load
+        // words from complete data) reads the whole file.
+        Ok(elf) if skipped_only_debug(&elf, &plan.skip) => Ok(elf),
+        _ => load_file(path, expect),
+    }
+}
+
+/// Whether every section `skip` marks is a `.debug_*` section or a
+/// relocation section that applies to one, by the loaded section headers.
+fn skipped_only_debug(elf: &Elf, skip: &[bool]) -> bool {
+    let debug = |i: usize| {
+        elf.sections
+            .get(i)
+            .is_some_and(|s| is_debug_section(&s.name, s.sh_flags))
+    };
+    skip.len() == elf.sections.len()
+        && skip.iter().enumerate().all(|(i, &k)| {
+            let s = &elf.sections[i];
+            !k || debug(i)
+                || ((s.sh_type == SHT_RELA || s.sh_type == SHT_REL) && debug(s.sh_info as usize))
+        })
 }
 
 /// What [`load_file_for_analysis`] reads: merged file ranges, and the
@@ -116,7 +139,8 @@ fn read_plan(f: &std::fs::File, len: u64) -> std::io::Result<Option<ReadPlan>> {
             shnum = u64_at(&s0, 0x20);
         }
         if shstrndx == SHN_XINDEX as u64 {
-            shstrndx = u32_at(&s0, 0x18) as u64;
+            // The real index is section 0's sh_link (ELF gABI).
+            shstrndx = u32_at(&s0, 0x28) as u64;
         }
     }
     let Some(table_len) = shnum.checked_mul(64).filter(|&n| n <= len) else {

@@ -245,6 +245,10 @@ struct SortedRelocs {
 
 const PAGE_SHIFT: u32 = 12;
 
+/// Largest section whose relocations get a page index (4 GiB: a
+/// million entries at most).
+const MAX_INDEXED: u64 = 1 << 32;
+
 /// Lazily computed per-section facts ([`Elf::code_map`],
 /// [`Elf::sorted_relocs`]).
 #[derive(Debug, Default)]
@@ -257,6 +261,9 @@ pub struct SectionCache {
 impl SortedRelocs {
     /// The first index whose offset is `>= at`.
     fn first_at(&self, at: u64) -> usize {
+        if self.pages.is_empty() {
+            return self.offs.partition_point(|&o| o < at);
+        }
         let n = (at >> PAGE_SHIFT) as usize;
         let (a, b) = match (self.pages.get(n), self.pages.get(n + 1)) {
             (Some(&a), Some(&b)) => (a, b),
@@ -328,9 +335,14 @@ impl Elf {
             }
             let (ids, offs): (Vec<usize>, Vec<u64>) = v.into_iter().map(|(o, i)| (i, o)).unzip();
             // One entry per page up to the last relocation's page, and
-            // one past it. Offsets are checked to lie inside the section
-            // when loading (so within the file's size).
-            let npages = offs.last().map_or(0, |&o| (o >> PAGE_SHIFT) as usize + 2);
+            // one past it; none (a plain binary search) when an offset
+            // lies past the section's size (a NOBITS target, a linked
+            // image's addresses), so a bogus offset cannot size it.
+            let size = self.sections[sec].sh_size;
+            let npages = match offs.last() {
+                Some(&o) if o <= size && size <= MAX_INDEXED => (o >> PAGE_SHIFT) as usize + 2,
+                _ => 0,
+            };
             let mut pages = Vec::with_capacity(npages);
             let mut k = 0usize;
             for n in 0..npages {
