@@ -793,8 +793,9 @@ fn pair_by_data(
     if free_o.is_empty() || free_p.is_empty() {
         return;
     }
-    let refs_o = data_references(orig);
-    let refs_p = data_references(patched);
+    let big = (orig.bytes().len() + patched.bytes().len()) as u64 >= crate::par::THRESHOLD;
+    let (refs_o, refs_p) =
+        crate::par::join(big, || data_references(orig), || data_references(patched));
     // Holders of each free static.
     let holders = |refs: &HashMap<usize, BTreeSet<usize>>, free: &HashSet<usize>| {
         let mut h: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
@@ -1072,8 +1073,8 @@ impl<'e> StaticsByUse<'e> {
         okey: &dyn Fn(usize) -> Option<Key>,
         pkey: &dyn Fn(usize) -> Option<Key>,
     ) -> Self {
-        let refs_o = references(orig);
-        let refs_p = references(patched);
+        let big = (orig.bytes().len() + patched.bytes().len()) as u64 >= crate::par::THRESHOLD;
+        let (refs_o, refs_p) = crate::par::join(big, || references(orig), || references(patched));
         let users = |refs: &HashMap<usize, HashSet<usize>>, fss: &HashSet<usize>| {
             let mut u: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
             for (&f, ts) in refs {
