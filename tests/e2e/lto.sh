@@ -212,6 +212,15 @@ if [ -f "$G" ] && [ -f "$L" ]; then
 		"want exit 2 with an error, no panic: exit $rc, $(head -n2 "$WORK/bad-config.err" | tr '\n' ' ')" \
 		eval '[ "$rc" = 2 ] && [ -n "$msg" ] && ! grep -q panicked "$WORK/bad-config.err"'
 fi
+# the other kernel's vmlinux as --symbols of the gcc pair: refused
+if [ -f "$G" ] && [ -f "${L%.o}" ]; then
+	"$KW" build "$G" "${G%/orig/vmlinux.o}/patched/vmlinux.o" --objname vmlinux --symbols "${L%.o}" \
+		--symvers "$(dirname "$G")/Module.symvers" -o "$WORK/wrong-vmlinux.o" >"$WORK/wrong-vmlinux.out" 2>"$WORK/wrong-vmlinux.err"
+	rc=$?
+	check "bad_input/other_kernels_vmlinux (exit $rc: $(grep -m1 'error' "$WORK/wrong-vmlinux.err"))" \
+		"want exit 2 and nothing written: exit $rc" \
+		eval '[ "$rc" = 2 ] && [ ! -e "$WORK/wrong-vmlinux.o" ] && ! grep -q panicked "$WORK/wrong-vmlinux.err"'
+fi
 for o in "$G" "$L"; do
 	[ -f "$o" ] || continue
 	kind=$(basename "$(dirname "$(dirname "$o")")")

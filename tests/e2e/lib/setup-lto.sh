@@ -31,7 +31,8 @@
 # kernel.
 #
 # Env: KLPWRITE_E2E_CACHE, E2E_JOBS (2), E2E_LTO_SRC (an extracted
-#      linux-source-6.1 to link from), E2E_LTO_SRCDEB (linux-source-6.1 .deb).
+#      linux-source-6.1 to link from), E2E_LTO_SRCDEB (linux-source-6.1 .deb),
+#      E2E_LTO_CONFIG_ONLY=1 (stop after the config: check a fragment change).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 e2e_need_root
@@ -134,6 +135,7 @@ if [ "$(cat "$O/.stamp" 2>/dev/null)" != "$stamp_orig" ]; then
 	"${MAKE[@]}" -s olddefconfig >&2
 	missing=$(grep -E '^(CONFIG_|# CONFIG_)' "$frag" | grep -vxF -f "$TREE/.config" || true)
 	[ -z "$missing" ] || e2e_die "olddefconfig dropped from $frag: $missing"
+	[ "${E2E_LTO_CONFIG_ONLY:-0}" = 1 ] && { e2e_log "$KIND: configured (E2E_LTO_CONFIG_ONLY)"; exit 0; }
 	t0=$(e2e_now)
 	e2e_log "$KIND: make -j$JOBS vmlinux bzImage modules (orig)"
 	nice -n 5 "${MAKE[@]}" -j"$JOBS" vmlinux bzImage modules >"$K/build-orig.log" 2>&1 ||
