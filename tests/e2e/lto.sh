@@ -22,7 +22,8 @@
 #     new behaviour, restored after disable and rmmod; a clean kernel log
 #     and no taint but O|E|K (K set).
 # Then bad input at this scale: diff of the gcc vmlinux.o against the clang
-# one, and of a truncated vmlinux.o (exit 2).
+# one, of a truncated vmlinux.o, and a build with the other kernel's
+# vmlinux as --symbols (all exit 2).
 #
 # Output: one line per check, 'PASS <what>' or 'FAIL <what>: <why>', the
 # 'vmlinux.o diff:' line of each kernel, and last
