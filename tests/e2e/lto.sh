@@ -9,6 +9,7 @@
 #   - the objects are what the scenarios need: one section per function in
 #     vmlinux.o; with ThinLTO klpw_lto_value() of unit A inlined into units B
 #     and C, klpw_lto_secret() promoted to klpw_lto_secret.llvm.<hash>;
+#     C's s_show one of several (sympos from the final vmlinux);
 #   - 'klpwrite diff orig/vmlinux.o patched/vmlinux.o': timed (the line
 #     "vmlinux.o diff: <s> s, <MB> MB, <N> functions"), and its answer must
 #     be exactly the changed functions of lto/0[1-3]-*.patch (with ThinLTO
@@ -74,9 +75,13 @@ fi
 
 # fn_names OBJ - the defined function symbols of OBJ, one a line
 fn_names() { readelf -sW "$1" | awk '$4 == "FUNC" && $7 != "UND" { print $8 }'; }
-# file_fns OBJ FILE - the local functions of OBJ's STT_FILE block(s) for FILE
-file_fns() {
-	readelf -sW "$1" | awk -v f="$2" '$4 == "FILE" { in_f = ($8 == f) } in_f && $4 == "FUNC" && $7 != "UND" { print $8 }'
+# unit_fns KIND K OBJ - the functions defined in one unit of kernel K's tree
+# (the per-file object; bitcode with ThinLTO, read by llvm-nm); vmlinux.o
+# lists a unit's globals after all the locals, outside its STT_FILE block
+unit_fns() {
+	local nmb=nm
+	[ "$1" = clang ] && nmb=llvm-nm
+	"$nmb" --defined-only "$2/tree/$3" 2>/dev/null | awk '$2 ~ /^[tTwW]$/ { print $3 }'
 }
 # disas OBJ SECTION - objdump -dr of one section
 disas() { objdump -dr --no-show-raw-insn -j "$2" "$1" 2>/dev/null; }
@@ -133,6 +138,7 @@ run_kernel() {
 	expect="changed function: klpw_lto_a_show
 changed function: klpw_lto_secret
 changed function: klpw_lto_value
+changed function: s_show
 new function: klpw_lto_note"
 	[ "$kind" = clang ] && expect+="
 changed function: klpw_lto_b_show
@@ -145,13 +151,23 @@ changed function: klpw_lto_c_show"
 		test "$expect" = "$got"
 	# the blank line: nothing of the two big files, although they changed
 	local lf
-	for f in core.c page_alloc.c; do
-		lf=$(file_fns "$O/vmlinux.o" "$f" | strip_llvm | sort -u)
+	for f in kernel/sched/core.o mm/page_alloc.o; do
+		lf=$(unit_fns "$kind" "$K" "$f" | strip_llvm | sort -u)
 		extra=$(grep -E '^(changed|new|removed) function: ' "$W/diff.out" | sed 's/^[a-z]* function: //' | strip_llvm |
 			sort -u | comm -12 - <(echo "$lf"))
-		check "$kind/line_shift_$f ($(wc -l <<<"$lf") functions, none changed)" "changed: $(tr '\n' ' ' <<<"$extra")" \
+		check "$kind/line_shift_$(basename "$f" .o) ($(grep -c . <<<"$lf") functions, none changed)" "changed: $(tr '\n' ' ' <<<"$extra")" \
 			test -z "$extra" -a -n "$lf"
 	done
+	# ... and the shift is real: __bug_table lines moved (struct bug_entry
+	# with relative pointers: 12 bytes, the line at +8), with ThinLTO also
+	# the .llvm.<hash> of every static the two files had promoted
+	n=$(for v in "$O" "$P"; do
+		objcopy -O binary --only-section=__bug_table "$v/vmlinux.o" "$W/bug.bin" && od -An -v -w12 -tx1 "$W/bug.bin" | awk '{ print $9 $10 }' >"$W/bug-lines.$(basename "$v")"
+	done; paste -d' ' "$W/bug-lines.orig" "$W/bug-lines.patched" | awk '$1 != $2' | wc -l)
+	extra=""
+	[ "$kind" = clang ] &&
+		extra=", $(comm -23 <(fn_names "$O/vmlinux.o" | grep '\.llvm\.' | sort) <(fn_names "$P/vmlinux.o" | grep '\.llvm\.' | sort) | wc -l) of $(fn_names "$O/vmlinux.o" | grep -c '\.llvm\.') .llvm.<hash> functions renamed"
+	check "$kind/line_shift_is_real ($n __bug_table lines moved$extra)" "no __bug_table line moved" test "$n" -gt 0
 
 	# -- build + module + verify, sympos from the final vmlinux
 	if "$KW" build "$O/vmlinux.o" "$P/vmlinux.o" --objname vmlinux --symbols "$O/vmlinux" \
@@ -197,6 +213,15 @@ changed function: klpw_lto_c_show"
 	check "$kind/taint (${taint:-none})" "taint has bits outside O|E|K (4096|8192|32768) or lacks K" \
 		eval '[ -n "$taint" ] && [ $((taint & ~(4096 | 8192 | 32768))) = 0 ] && [ $((taint & 32768)) != 0 ]'
 	grep -a '^LTO-GUEST: klp_func ' "$log" | sed "s/^LTO-GUEST:/  $kind:/"
+	# C's s_show is one of several: its sympos is its position among them in
+	# the final vmlinux's address order (the kernel walks kallsyms), which
+	# the debug info of the orig vmlinux names independently of klpwrite
+	local pos
+	pos=$(nm -n "$O/vmlinux" | awk '$3 == "s_show" { print $1 }' | while read -r a; do addr2line -e "$O/vmlinux" "0x$a"; done |
+		grep -n 'klpw_lto_c\.c' | cut -d: -f1)
+	check "$kind/sympos_s_show (kernel's klp_func s_show,${pos:-?} of $(nm "$O/vmlinux" | awk '$3 == "s_show"' | wc -l))" \
+		"want klp_func s_show,$pos: $(grep -a '^LTO-GUEST: klp_func s_show' "$log")" \
+		grep -qx "LTO-GUEST: klp_func s_show,$pos" "$log"
 }
 
 for kind in "${KINDS[@]}"; do run_kernel "$kind"; done

@@ -3,22 +3,27 @@
 # orig gcc or clang ThinLTO kernel.  Every call path of the changed
 # klpw_lto_value() (unit A directly, units B and C, where ThinLTO inlined
 # it) and of the promoted static klpw_lto_secret() must show the new
-# behaviour, A's new function klpw_lto_note() its line; all restored after
-# disable and rmmod.
+# behaviour, A's new function klpw_lto_note() its line, C's s_show (a name
+# vmlinux has 4 of) its new text while the other s_show (/proc/kallsyms)
+# stay; all restored after disable and rmmod.
 KO=$(ls "$E2E_KO"/*.ko | head -n1)
 LP=$(basename "$KO" .ko)
 a0='a value=42 secret=22'
 b0='b value=42 secret=22'
 c0='c value=42'
+d0='dup s_show'
 is base_a "$(cat /proc/klpw_lto_a)" "$a0"
 is base_b "$(cat /proc/klpw_lto_b)" "$b0"
 is base_c "$(cat /proc/klpw_lto_c)" "$c0"
+is base_dup "$(cat /proc/klpw_lto_dup)" "$d0"
 load insmod "$LP.ko" || { done_checks; exit 1; }
 runs transition klp_settle "$LP" 60
 is enabled "$(cat /sys/kernel/livepatch/$LP/enabled)" 1
 is patched_a "$(cat /proc/klpw_lto_a | tr '\n' '|')" "a note: patched|a value=43 secret=23|"
 is patched_b "$(cat /proc/klpw_lto_b)" "b value=43 secret=23"
 is patched_c "$(cat /proc/klpw_lto_c)" "c value=43"
+is patched_dup "$(cat /proc/klpw_lto_dup)" "dup s_show patched"
+like other_s_show_untouched "$(grep -m1 ' T _text$' /proc/kallsyms)" '^[0-9a-f]+ T _text$'
 runs new_function_in_patch grep -q " klpw_lto_note	\[$LP\]" /proc/kallsyms
 for f in /sys/kernel/livepatch/$LP/vmlinux/*; do
 	[ -d "$f" ] && echo "LTO-GUEST: klp_func $(basename "$f")"
@@ -27,6 +32,7 @@ runs disable klp_disable "$LP"
 is disabled_a "$(cat /proc/klpw_lto_a)" "$a0"
 is disabled_b "$(cat /proc/klpw_lto_b)" "$b0"
 is disabled_c "$(cat /proc/klpw_lto_c)" "$c0"
+is disabled_dup "$(cat /proc/klpw_lto_dup)" "$d0"
 runs rmmod rmmod "$LP"
 is unloaded_a "$(cat /proc/klpw_lto_a)" "$a0"
 done_checks
