@@ -1348,6 +1348,21 @@ impl<'e> StaticsByUse<'e> {
         // its own, only a name match could say, and that would be a guess.
         // (A static used only by new functions and nothing of its name in
         // the original is simply new.)
+        //
+        // Users that are never correlated by design are not removed or new
+        // code: clang LTO's initcall stubs
+        // (`__initstub__kmod_<mod>__<counter>_<line>_<fn><level>`,
+        // include/linux/init.h, CONFIG_LTO_CLANG) wrap the init function,
+        // which ThinLTO inlines into them with its static locals (arch/x86/
+        // kernel/apic/hw_nmi.c: `register_nmi_cpu_backtrace_handler.
+        // nmi_cpu_backtrace_handler_na`, used only by its stub). Such code
+        // is never extracted, so a static that only it uses, on both sides,
+        // cannot be reached from the patch: no pair is needed and there is
+        // nothing to guess (a patch that starts using one gives it a user
+        // that is new or has a twin, and the rules above apply).
+        let inert = |elf: &Elf, users: Option<&BTreeSet<usize>>| {
+            users.is_some_and(|us| us.iter().all(|&f| never_correlated(elf, f)))
+        };
         let unpaired_o: Vec<usize> = ev_o
             .iter()
             .filter(|(s, e)| !tw.o2p.contains_key(s) && **e == Evidence::Orphan)
@@ -1365,6 +1380,13 @@ impl<'e> StaticsByUse<'e> {
                 })
                 .map(|(&c, _)| c)
                 .collect();
+            if inert(self.orig, self.users_o.get(&s))
+                && others
+                    .iter()
+                    .all(|c| inert(self.patched, self.users_p.get(c)))
+            {
+                continue;
+            }
             if !others.is_empty() {
                 refusals.push(format!(
                     "{}static local {} in the original and {} in the patched object share a name, but no function with a twin uses them: pairing them by name would be a guess",
