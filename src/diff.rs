@@ -57,19 +57,19 @@ impl DiffReport {
         for &s in &self.changed {
             o.push_str(&format!(
                 "changed function: {}\n",
-                patched.symbols[s].display_name()
+                patched.listed_name(s)
             ));
         }
         for &s in &self.new {
             o.push_str(&format!(
                 "new function: {}\n",
-                patched.symbols[s].display_name()
+                patched.listed_name(s)
             ));
         }
         for &s in &self.removed {
             o.push_str(&format!(
                 "removed function: {}\n",
-                orig.symbols[s].display_name()
+                orig.listed_name(s)
             ));
         }
         // A comment: `extract --changes` skips it.
