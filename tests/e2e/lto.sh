@@ -9,7 +9,8 @@
 #   - the objects are what the scenarios need: one section per function in
 #     vmlinux.o; with ThinLTO klpw_lto_value() of unit A inlined into units B
 #     and C, klpw_lto_secret() promoted to klpw_lto_secret.llvm.<hash>;
-#     C's s_show one of several (sympos from the final vmlinux);
+#     C's c_stop one of three (sympos from the final vmlinux, whose address
+#     order is not vmlinux.o's symbol order);
 #   - 'klpwrite diff orig/vmlinux.o patched/vmlinux.o': timed (the line
 #     "vmlinux.o diff: <s> s, <MB> MB, <N> functions"), and its answer must
 #     be exactly the changed functions of lto/0[1-3]-*.patch (with ThinLTO
@@ -130,7 +131,8 @@ run_kernel() {
 	# -- diff: timed, and exactly the expected answer
 	/usr/bin/time -f '%e %M' -o "$W/diff.time" "$KW" diff "$O/vmlinux.o" "$P/vmlinux.o" >"$W/diff.out" 2>"$W/diff.err"
 	rc=$?
-	read -r secs rss <"$W/diff.time" 2>/dev/null || { secs=?; rss=0; }
+	read -r secs rss < <(tail -n1 "$W/diff.time" 2>/dev/null) || { secs=?; rss=0; }
+	case $rss in "" | *[!0-9]*) rss=0 ;; esac
 	mb=$(du -m --apparent-size "$O/vmlinux.o" | cut -f1)
 	n=$(fn_names "$O/vmlinux.o" | wc -l)
 	echo "vmlinux.o diff: $secs s, $mb MB, $n functions ($kind; peak RSS $((rss / 1024)) MB, patched $(du -m --apparent-size "$P/vmlinux.o" | cut -f1) MB)"
@@ -138,7 +140,7 @@ run_kernel() {
 	expect="changed function: klpw_lto_a_show
 changed function: klpw_lto_secret
 changed function: klpw_lto_value
-changed function: s_show
+changed function: klpw_lto_c.c:c_stop
 new function: klpw_lto_note"
 	[ "$kind" = clang ] && expect+="
 changed function: klpw_lto_b_show
@@ -153,7 +155,7 @@ changed function: klpw_lto_c_show"
 	local lf
 	for f in kernel/sched/core.o mm/page_alloc.o; do
 		lf=$(unit_fns "$kind" "$K" "$f" | strip_llvm | sort -u)
-		extra=$(grep -E '^(changed|new|removed) function: ' "$W/diff.out" | sed 's/^[a-z]* function: //' | strip_llvm |
+		extra=$(grep -E '^(changed|new|removed) function: ' "$W/diff.out" | sed 's/^[a-z]* function: //; s/^[^:]*://' | strip_llvm |
 			sort -u | comm -12 - <(echo "$lf"))
 		check "$kind/line_shift_$(basename "$f" .o) ($(grep -c . <<<"$lf") functions, none changed)" "changed: $(tr '\n' ' ' <<<"$extra")" \
 			test -z "$extra" -a -n "$lf"
@@ -213,15 +215,18 @@ changed function: klpw_lto_c_show"
 	check "$kind/taint (${taint:-none})" "taint has bits outside O|E|K (4096|8192|32768) or lacks K" \
 		eval '[ -n "$taint" ] && [ $((taint & ~(4096 | 8192 | 32768))) = 0 ] && [ $((taint & 32768)) != 0 ]'
 	grep -a '^LTO-GUEST: klp_func ' "$log" | sed "s/^LTO-GUEST:/  $kind:/"
-	# C's s_show is one of several: its sympos is its position among them in
+	# C's c_stop is one of three: its sympos is its position among them in
 	# the final vmlinux's address order (the kernel walks kallsyms), which
-	# the debug info of the orig vmlinux names independently of klpwrite
-	local pos
-	pos=$(nm -n "$O/vmlinux" | awk '$3 == "s_show" { print $1 }' | while read -r a; do addr2line -e "$O/vmlinux" "0x$a"; done |
+	# the debug info of the orig vmlinux names independently of klpwrite;
+	# .text.hot.c_stop puts it first there, while vmlinux.o's symbol table
+	# has it second (arch/x86/kernel/cpu/proc.c is linked before kernel/)
+	local pos spos
+	pos=$(nm -n "$O/vmlinux" | awk '$3 == "c_stop" { print $1 }' | while read -r a; do addr2line -e "$O/vmlinux" "0x$a"; done |
 		grep -n 'klpw_lto_c\.c' | cut -d: -f1)
-	check "$kind/sympos_s_show (kernel's klp_func s_show,${pos:-?} of $(nm "$O/vmlinux" | awk '$3 == "s_show"' | wc -l))" \
-		"want klp_func s_show,$pos: $(grep -a '^LTO-GUEST: klp_func s_show' "$log")" \
-		grep -qx "LTO-GUEST: klp_func s_show,$pos" "$log"
+	spos=$(readelf -sW "$O/vmlinux.o" | awk '$4 == "FILE" { f = $8 } $8 == "c_stop" { n++; if (f == "klpw_lto_c.c") { print n; exit } }')
+	check "$kind/sympos_c_stop (kernel's klp_func c_stop,${pos:-?} of $(nm "$O/vmlinux" | awk '$3 == "c_stop"' | wc -l); vmlinux.o symtab: ${spos:-?})" \
+		"want klp_func c_stop,$pos: $(grep -a '^LTO-GUEST: klp_func c_stop' "$log")" \
+		grep -qx "LTO-GUEST: klp_func c_stop,$pos" "$log"
 }
 
 for kind in "${KINDS[@]}"; do run_kernel "$kind"; done
@@ -232,7 +237,8 @@ L=$E2E_CACHE/lto-6.1/clang/orig/vmlinux.o
 if [ -f "$G" ] && [ -f "$L" ]; then
 	/usr/bin/time -f '%e %M' -o "$WORK/bad-config.time" "$KW" diff "$G" "$L" >"$WORK/bad-config.out" 2>"$WORK/bad-config.err"
 	rc=$?
-	read -r secs rss <"$WORK/bad-config.time" 2>/dev/null || { secs=?; rss=0; }
+	read -r secs rss < <(tail -n1 "$WORK/bad-config.time" 2>/dev/null) || { secs=?; rss=0; }
+	case $rss in "" | *[!0-9]*) rss=0 ;; esac
 	msg=$(head -n1 "$WORK/bad-config.err")
 	check "bad_input/gcc_vs_clang (exit $rc, $secs s, $((rss / 1024)) MB: ${msg:-$(grep -c . "$WORK/bad-config.out") lines})" \
 		"want exit 2 with an error, no panic: exit $rc, $(head -n2 "$WORK/bad-config.err" | tr '\n' ' ')" \

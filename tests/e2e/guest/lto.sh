@@ -3,15 +3,15 @@
 # orig gcc or clang ThinLTO kernel.  Every call path of the changed
 # klpw_lto_value() (unit A directly, units B and C, where ThinLTO inlined
 # it) and of the promoted static klpw_lto_secret() must show the new
-# behaviour, A's new function klpw_lto_note() its line, C's s_show (a name
-# vmlinux has 4 of) its new text while the other s_show (/proc/kallsyms)
-# stay; all restored after disable and rmmod.
+# behaviour, A's new function klpw_lto_note() its line, C's c_stop (a name
+# vmlinux has 3 of) its new text while the other two (/proc/cpuinfo,
+# /proc/consoles) keep working; all restored after disable and rmmod.
 KO=$(ls "$E2E_KO"/*.ko | head -n1)
 LP=$(basename "$KO" .ko)
 a0='a value=42 secret=22'
 b0='b value=42 secret=22'
 c0='c value=42'
-d0='dup s_show'
+d0='dup c_stop'
 is base_a "$(cat /proc/klpw_lto_a)" "$a0"
 is base_b "$(cat /proc/klpw_lto_b)" "$b0"
 is base_c "$(cat /proc/klpw_lto_c)" "$c0"
@@ -22,8 +22,9 @@ is enabled "$(cat /sys/kernel/livepatch/$LP/enabled)" 1
 is patched_a "$(cat /proc/klpw_lto_a | tr '\n' '|')" "a note: patched|a value=43 secret=23|"
 is patched_b "$(cat /proc/klpw_lto_b)" "b value=43 secret=23"
 is patched_c "$(cat /proc/klpw_lto_c)" "c value=43"
-is patched_dup "$(cat /proc/klpw_lto_dup)" "dup s_show patched"
-like other_s_show_untouched "$(grep -m1 ' T _text$' /proc/kallsyms)" '^[0-9a-f]+ T _text$'
+is patched_dup "$(cat /proc/klpw_lto_dup)" "dup c_stop patched"
+like other_c_stop_cpuinfo "$(head -n1 /proc/cpuinfo)" '^processor'
+runs other_c_stop_consoles cat /proc/consoles
 runs new_function_in_patch grep -q " klpw_lto_note	\[$LP\]" /proc/kallsyms
 for f in /sys/kernel/livepatch/$LP/vmlinux/*; do
 	[ -d "$f" ] && echo "LTO-GUEST: klp_func $(basename "$f")"

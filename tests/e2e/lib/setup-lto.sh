@@ -12,11 +12,12 @@
 #   1. the tree $K/tree: 'cp -al' of the extracted linux-source-6.1 (the
 #      6.1 suite's $CACHE/<krel>/linux-source-6.1, else unpacked from
 #      linux-source-6.1_*.deb, else 'apt-get download'), 'make mrproper',
-#      tests/e2e/lto/src/ (units A, B, C: kernel/klpw_lto_*.c) copied in and
 #      lto/base.patch applied (kernel/Makefile; vmlinux.lds.h takes the
 #      .text.<fn>/.data.<x> sections of -ffunction-sections into .text/.data
 #      as it does for LTO_CLANG);
-#   2. config: x86_64 tinyconfig + kconfig/lto-6.1.config (+ LTO_CLANG_THIN);
+#   2. tests/e2e/lto/src/ (units A, B, C: kernel/klpw_lto_*.c) copied in
+#      (only what differs, so a change of a unit rebuilds incrementally);
+#      config: x86_64 tinyconfig + kconfig/lto-6.1.config (+ LTO_CLANG_THIN);
 #      every line of the fragment must survive olddefconfig;
 #   3. orig build ('make vmlinux bzImage modules'): vmlinux.o, vmlinux,
 #      System.map, bzImage, Module.symvers, .config and the sample livepatch
@@ -104,9 +105,8 @@ unlink_patched() {
 
 SRC=$(src_tree)
 srcid=$(cat "$SRC/Makefile" | sed -n 's/^\(VERSION\|PATCHLEVEL\|SUBLEVEL\) = //p' | tr '\n' .)
-srcmd5=$(cat "$LTO"/src/kernel/* "$LTO/base.patch" | md5sum | cut -d' ' -f1)
-stamp_tree="src=$srcid srcfiles=$srcmd5"
-stamp_orig="$stamp_tree frag=$(md5sum <"$FRAG" | cut -d' ' -f1) kind=$KIND cc=$CCVER pahole=$(pahole --version)"
+stamp_tree="src=$srcid base=$(md5sum <"$LTO/base.patch" | cut -d' ' -f1)"
+stamp_orig="$stamp_tree units=$(cat "$LTO"/src/kernel/* | md5sum | cut -d' ' -f1) frag=$(md5sum <"$FRAG" | cut -d' ' -f1) kind=$KIND cc=$CCVER pahole=$(pahole --version)"
 PATCHES=("$LTO"/[0-9][0-9]-*.patch)
 stamp_patched="$stamp_orig patches=$(cat "${PATCHES[@]}" | md5sum | cut -d' ' -f1)"
 
@@ -116,7 +116,6 @@ if [ "$(cat "$TREE/.e2e-tree" 2>/dev/null)" != "$stamp_tree" ]; then
 	rm -rf "$TREE" "$K/orig" "$K/patched"
 	cp -al "$SRC" "$TREE"
 	make -s -C "$TREE" mrproper >&2
-	cp "$LTO"/src/kernel/* "$TREE/kernel/"
 	unlink_patched "$LTO/base.patch"
 	patch -s -p1 -d "$TREE" <"$LTO/base.patch" >&2
 	echo "$stamp_tree" >"$TREE/.e2e-tree"
@@ -126,7 +125,12 @@ fi
 O=$K/orig
 if [ "$(cat "$O/.stamp" 2>/dev/null)" != "$stamp_orig" ]; then
 	rm -rf "$O" "$K/patched"
-	# a reverted patched build may be left in the tree: its sources are the orig ones
+	# a reverted patched build may be left in the tree: its sources are the
+	# orig ones; the units are copied when they differ (an incremental build
+	# then recompiles only them: with ThinLTO still a whole LTO link)
+	for f in "$LTO"/src/kernel/*; do
+		cmp -s "$f" "$TREE/kernel/$(basename "$f")" || cp "$f" "$TREE/kernel/"
+	done
 	"${MAKE[@]}" -s tinyconfig >&2
 	frag=$K/config-fragment
 	cp "$FRAG" "$frag"
