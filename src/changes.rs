@@ -87,7 +87,8 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Change>> {
                 if name.is_empty() {
                     continue;
                 }
-                if name.contains(':') {
+                // `FILE:NAME` (Elf::listed_name) is the one name with a colon
+                if name.contains(':') && !is_file_qualified(name) {
                     return Err(err(no, format!("bad function name {name:?}")));
                 }
                 push(&mut out, name, ChangeKind::Unspecified, no);
@@ -98,6 +99,21 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Change>> {
         return Err(Error::new(ErrorKind::Usage, "the function list is empty").in_file(path));
     }
     Ok(out)
+}
+
+/// `a.c:helper`: a function named by its unit's STT_FILE, as `diff` lists
+/// a static whose name other functions of a linked object share.
+fn is_file_qualified(name: &str) -> bool {
+    match name.split_once(':') {
+        Some((file, f)) => {
+            !f.is_empty()
+                && !f.contains(':')
+                && [".c", ".S", ".s"]
+                    .iter()
+                    .any(|e| file.len() > e.len() && file.ends_with(e))
+        }
+        None => false,
+    }
 }
 
 fn push(out: &mut Vec<Change>, name: &str, kind: ChangeKind, line: usize) {

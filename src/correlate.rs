@@ -1382,6 +1382,21 @@ impl<'e> StaticsByUse<'e> {
         // its own, only a name match could say, and that would be a guess.
         // (A static used only by new functions and nothing of its name in
         // the original is simply new.)
+        //
+        // Users that are never correlated by design are not removed or new
+        // code: clang LTO's initcall stubs
+        // (`__initstub__kmod_<mod>__<counter>_<line>_<fn><level>`,
+        // include/linux/init.h, CONFIG_LTO_CLANG) wrap the init function,
+        // which ThinLTO inlines into them with its static locals (arch/x86/
+        // kernel/apic/hw_nmi.c: `register_nmi_cpu_backtrace_handler.
+        // nmi_cpu_backtrace_handler_na`, used only by its stub). Such code
+        // is never extracted, so a static that only it uses, on both sides,
+        // cannot be reached from the patch: no pair is needed and there is
+        // nothing to guess (a patch that starts using one gives it a user
+        // that is new or has a twin, and the rules above apply).
+        let inert = |elf: &Elf, users: Option<&BTreeSet<usize>>| {
+            users.is_some_and(|us| us.iter().all(|&f| never_correlated(elf, f)))
+        };
         let unpaired_o: Vec<usize> = ev_o
             .iter()
             .filter(|(s, e)| !tw.o2p.contains_key(s) && **e == Evidence::Orphan)
@@ -1399,14 +1414,11 @@ impl<'e> StaticsByUse<'e> {
                 })
                 .map(|(&c, _)| c)
                 .collect();
-            // Used only by init code on both sides (with clang LTO an
-            // initcall is wrapped in an `__initstub__kmod_<unit>__<counter>_
-            // <line>_<fn><level>` function, include/linux/init.h
-            // `__initcall_stub`, which is never correlated, and the
-            // initcall is inlined into it): the state belongs to boot code
-            // that is freed after boot (init/main.c free_initmem) and that
-            // a live patch never runs. Left unpaired; extract refuses any
-            // reference to an unpaired static local.
+            // Likewise a static used only by init code on both sides: its
+            // state belongs to boot code that is freed after boot
+            // (init/main.c free_initmem) and that a live patch never runs.
+            // Left unpaired; extract refuses any reference to an unpaired
+            // static local.
             let init_only = |elf: &Elf, users: Option<&BTreeSet<usize>>| {
                 users.is_some_and(|u| {
                     !u.is_empty()
@@ -1417,10 +1429,13 @@ impl<'e> StaticsByUse<'e> {
                         })
                 })
             };
-            if init_only(self.orig, self.users_o.get(&s))
+            let unreachable = |elf: &Elf, users: Option<&BTreeSet<usize>>| {
+                inert(elf, users) || init_only(elf, users)
+            };
+            if unreachable(self.orig, self.users_o.get(&s))
                 && others
                     .iter()
-                    .all(|&c| init_only(self.patched, self.users_p.get(&c)))
+                    .all(|&c| unreachable(self.patched, self.users_p.get(&c)))
             {
                 continue;
             }

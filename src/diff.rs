@@ -56,22 +56,13 @@ impl DiffReport {
     pub fn render(&self, orig: &Elf, patched: &Elf) -> String {
         let mut o = String::new();
         for &s in &self.changed {
-            o.push_str(&format!(
-                "changed function: {}\n",
-                patched.symbols[s].display_name()
-            ));
+            o.push_str(&format!("changed function: {}\n", patched.listed_name(s)));
         }
         for &s in &self.new {
-            o.push_str(&format!(
-                "new function: {}\n",
-                patched.symbols[s].display_name()
-            ));
+            o.push_str(&format!("new function: {}\n", patched.listed_name(s)));
         }
         for &s in &self.removed {
-            o.push_str(&format!(
-                "removed function: {}\n",
-                orig.symbols[s].display_name()
-            ));
+            o.push_str(&format!("removed function: {}\n", orig.listed_name(s)));
         }
         // A comment: `extract --changes` skips it.
         for &(a, r) in &self.aliases {

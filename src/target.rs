@@ -144,6 +144,10 @@ pub struct TuInfo {
     /// live module lacks them, and in vmlinux they sit in the init area, far
     /// from the unit's other symbols, so they never confirm a neighbour.
     pub init: HashSet<Vec<u8>>,
+    /// The symbol looked up is a global of hidden (or internal) visibility:
+    /// the final link made it local (see `from_elf`), so a kallsyms dump,
+    /// which shows no visibility, lists it lower case like a static.
+    pub hidden: bool,
 }
 
 impl TuInfo {
@@ -193,8 +197,15 @@ impl TuInfo {
             globals,
             data,
             init,
+            hidden: is_link_hidden(&elf.symbols[sym]),
         }
     }
+}
+
+/// Whether an object's symbol is a global that the final link makes local:
+/// hidden or internal visibility (clang LTO builds with -fvisibility=hidden).
+pub fn is_link_hidden(s: &crate::elf::Symbol) -> bool {
+    !s.is_local() && matches!(s.st_other & 3, 1 | 2)
 }
 
 /// The result of a sympos lookup.
@@ -340,6 +351,25 @@ impl TargetObject {
             return match globals.len() {
                 1 if cands.len() == 1 => found(globals[0], "unique name".into()),
                 1 => found(globals[0], "the only global of that name".into()),
+                0 if tu.hidden && self.order == Order::Kallsyms => {
+                    // A hidden global is local in the final link: in a
+                    // kallsyms dump (no visibility) it is one of the lower
+                    // case symbols of its name. Alone, it is that one;
+                    // among statics of the same name, the candidates are
+                    // left to the original's bytes (`--image`) or
+                    // `--sympos`.
+                    if cands.len() == 1 {
+                        found(
+                            cands[0],
+                            "unique name (a hidden global: local in the final link)".into(),
+                        )
+                    } else {
+                        Lookup::Ambiguous(
+                            cands.iter().map(|&c| self.describe(c)).collect(),
+                            cands.to_vec(),
+                        )
+                    }
+                }
                 0 => {
                     let why = format!(
                         "{} has {} local symbol(s) named {} but no global one",
@@ -760,7 +790,18 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         if !is_module && s.st_shndx == SHN_ABS {
             continue; // kallsyms leaves out absolute symbols
         }
-        let file = if s.is_local() {
+        // A global of hidden (or internal) visibility is made local by the
+        // final link (ELF gABI: "converted to STB_LOCAL binding by the
+        // link-editor"), where it keeps its st_other and follows every
+        // file's locals. Clang LTO builds every unit with -fvisibility=hidden
+        // (CC_FLAGS_LTO, top Makefile), so there every global of vmlinux.o
+        // but the exported ones (and ThinLTO's promoted statics,
+        // `name.llvm.<hash>`) is a `LOCAL HIDDEN` symbol of vmlinux. It is
+        // still the one global of its name: it resolves as one, and belongs
+        // to no file block (the last STT_FILE before it is not its unit).
+        // A static is never hidden (compilers give locals STV_DEFAULT).
+        let link_global = !is_module && s.is_local() && matches!(s.st_other & 3, 1 | 2);
+        let file = if s.is_local() && !link_global {
             s.file
                 .and_then(|f| file_of_symfile.get(&f).copied())
                 .or(current_file)
@@ -783,7 +824,7 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         let row = TargetSym {
             name: s.name.clone(),
             addr: s.value,
-            local: s.is_local(),
+            local: s.is_local() && !link_global,
             bind_known: true,
             letter,
             file,
@@ -1031,6 +1072,7 @@ mod tests {
             globals: globals.iter().map(|s| s.as_bytes().to_vec()).collect(),
             data: HashSet::new(),
             init: HashSet::new(),
+            hidden: false,
         }
     }
 

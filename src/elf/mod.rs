@@ -375,6 +375,83 @@ impl Elf {
             .find(|&i| self.symbols[i].is_func() && self.symbols[i].section.is_some())
     }
 
+    /// Defined FUNC symbols with this name.
+    pub fn functions_named(&self, name: &[u8]) -> Vec<usize> {
+        self.symbols_named(name)
+            .iter()
+            .copied()
+            .filter(|&i| self.symbols[i].is_func() && self.symbols[i].section.is_some())
+            .collect()
+    }
+
+    /// How a change list names function `sym`: its name, or `FILE:NAME`
+    /// (its STT_FILE) for a local whose name other functions of the object
+    /// share (a whole `vmlinux.o` or a module's linked `.o`: every unit's
+    /// `static int show()`). `listed_function` reads both forms back.
+    pub fn listed_name(&self, sym: usize) -> String {
+        let s = &self.symbols[sym];
+        if s.is_local()
+            && self.functions_named(&s.name).len() > 1
+            && let Some(f) = self.file_name_of(sym)
+        {
+            return format!("{}:{}", show(f), s.display_name());
+        }
+        s.display_name()
+    }
+
+    /// The defined function a change list means by `name` (`NAME` or
+    /// `FILE:NAME`, see `listed_name`). `Ok(None)`: no function of that
+    /// name. A plain name that several functions have means the one global
+    /// among them (the locals are listed as `FILE:NAME`); with none or
+    /// several globals it is an error naming the candidates, never the
+    /// first one in symbol order (which at whole-vmlinux.o scale is another
+    /// unit's static of the same name).
+    pub fn listed_function(&self, name: &[u8]) -> std::result::Result<Option<usize>, String> {
+        if let Some(c) = name.iter().position(|&b| b == b':') {
+            let (file, fname) = (&name[..c], &name[c + 1..]);
+            let cands: Vec<usize> = self
+                .functions_named(fname)
+                .into_iter()
+                .filter(|&i| self.symbols[i].is_local() && self.file_name_of(i) == Some(file))
+                .collect();
+            return match cands.len() {
+                1 => Ok(Some(cands[0])),
+                0 => Err(format!(
+                    "no local function {} in file {} of this object",
+                    show(fname),
+                    show(file)
+                )),
+                n => Err(format!(
+                    "{n} local functions {} in file {}: the object's STT_FILE blocks do not tell them apart",
+                    show(fname),
+                    show(file)
+                )),
+            };
+        }
+        let cands = self.functions_named(name);
+        if cands.len() <= 1 {
+            return Ok(cands.first().copied().or_else(|| self.find_function(name)));
+        }
+        let globals: Vec<usize> = cands
+            .iter()
+            .copied()
+            .filter(|&i| !self.symbols[i].is_local())
+            .collect();
+        if globals.len() == 1 {
+            return Ok(Some(globals[0]));
+        }
+        Err(format!(
+            "{} functions of this object are named {}: list one as {}",
+            cands.len(),
+            show(name),
+            cands
+                .iter()
+                .map(|&i| self.listed_name(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
     /// Defined, named symbols of a section sorted by value (no SECTION/FILE).
     pub fn section_symbols(&self, sec: usize) -> &[usize] {
         self.sec_symbols

@@ -814,8 +814,12 @@ impl<'a> Ex<'a> {
         let r = p.relocs[id];
         let objname = self.opts.objname.clone();
         // Not exported: an unexported global of the target (another unit of
-        // the same module, or vmlinux).
-        let tu = TuInfo::default();
+        // the same module, or vmlinux). A hidden one is local in the final
+        // link (clang LTO: every non-exported global of vmlinux.o).
+        let tu = TuInfo {
+            hidden: crate::target::is_link_hidden(&p.symbols[r.symbol]),
+            ..TuInfo::default()
+        };
         let mut tried: Vec<String> = Vec::new();
         let mut objs: Vec<&TargetObject> = Vec::new();
         if let Some(o) = self.inp.target.object(&objname) {

@@ -14,9 +14,16 @@ impl<'a> Ex<'a> {
         let p = self.p;
         let mut listed: Vec<(usize, ChangeKind, usize)> = Vec::new();
         for c in self.inp.changes {
-            let found = match p.find_function(c.name.as_bytes()) {
-                Some(sym) => Some(sym),
-                None => self.listed_by_orig_name(c.name.as_bytes()),
+            let found = match p.listed_function(c.name.as_bytes()) {
+                Ok(Some(sym)) => Some(sym),
+                Ok(None) => self.listed_by_orig_name(c.name.as_bytes()),
+                Err(why) => {
+                    return Err(Error::new(
+                        ErrorKind::Symbol,
+                        format!("listed function {}: {why}", c.name),
+                    )
+                    .in_file(&p.path));
+                }
             };
             let Some(sym) = found else {
                 let similar: Vec<String> = p
