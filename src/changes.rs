@@ -104,11 +104,15 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Change>> {
 /// `a.c:helper`: a function named by its unit's STT_FILE, as `diff` lists
 /// a static whose name other functions of a linked object share.
 fn is_file_qualified(name: &str) -> bool {
-    match name.split_once(':') {
+    match name.rsplit_once(':') {
         Some((file, f)) => {
+            // `FILE#K`: the K-th unit of that basename (Elf::listed_name).
+            let file = match file.rsplit_once('#') {
+                Some((b, k)) if k.parse::<usize>().is_ok_and(|k| k > 0) => b,
+                _ => file,
+            };
             !f.is_empty()
-                && !f.contains(':')
-                && [".c", ".S", ".s"]
+                && [".c", ".S", ".s", ".o"]
                     .iter()
                     .any(|e| file.len() > e.len() && file.ends_with(e))
         }

@@ -189,6 +189,16 @@ pub struct RefTarget {
     pub also_end_of: Option<usize>,
 }
 
+/// Why a listed function name picks no function
+/// ([`Elf::listed_function`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlisted {
+    /// Several functions fit: the message says how to list one of them.
+    Ambiguous(String),
+    /// No list entry can name the function apart: a refusal.
+    Refused(String),
+}
+
 /// A loaded ELF object.
 #[derive(Debug)]
 pub struct Elf {
@@ -390,10 +400,23 @@ impl Elf {
     /// `static int show()`). `listed_function` reads both forms back.
     pub fn listed_name(&self, sym: usize) -> String {
         let s = &self.symbols[sym];
+        let named = self.functions_named(&s.name);
         if s.is_local()
-            && self.functions_named(&s.name).len() > 1
+            && named.len() > 1
             && let Some(f) = self.file_name_of(sym)
         {
+            // Units of one basename (a vmlinux.o has a dozen `core.c`):
+            // `FILE#K:NAME`, the K-th of them in symbol-table order.
+            let same: Vec<usize> = named
+                .iter()
+                .copied()
+                .filter(|&i| self.symbols[i].is_local() && self.file_name_of(i) == Some(f))
+                .collect();
+            if same.len() > 1
+                && let Some(k) = same.iter().position(|&i| i == sym)
+            {
+                return format!("{}#{}:{}", show(f), k + 1, s.display_name());
+            }
             return format!("{}:{}", show(f), s.display_name());
         }
         s.display_name()
@@ -406,26 +429,55 @@ impl Elf {
     /// several globals it is an error naming the candidates, never the
     /// first one in symbol order (which at whole-vmlinux.o scale is another
     /// unit's static of the same name).
-    pub fn listed_function(&self, name: &[u8]) -> std::result::Result<Option<usize>, String> {
-        if let Some(c) = name.iter().position(|&b| b == b':') {
-            let (file, fname) = (&name[..c], &name[c + 1..]);
+    pub fn listed_function(&self, name: &[u8]) -> std::result::Result<Option<usize>, Unlisted> {
+        // The last ':' splits: a function name has none, a file name may.
+        if let Some(c) = name.iter().rposition(|&b| b == b':') {
+            let (mut file, fname) = (&name[..c], &name[c + 1..]);
+            // `FILE#K`: the K-th unit of that basename (`listed_name`).
+            let mut nth: Option<usize> = None;
+            if let Some(h) = file.iter().rposition(|&b| b == b'#')
+                && let Ok(k) = std::str::from_utf8(&file[h + 1..])
+                    .unwrap_or("")
+                    .parse::<usize>()
+                && k > 0
+            {
+                nth = Some(k);
+                file = &file[..h];
+            }
             let cands: Vec<usize> = self
                 .functions_named(fname)
                 .into_iter()
                 .filter(|&i| self.symbols[i].is_local() && self.file_name_of(i) == Some(file))
                 .collect();
+            if let Some(k) = nth {
+                return match cands.get(k - 1) {
+                    Some(&i) => Ok(Some(i)),
+                    None => Err(Unlisted::Ambiguous(format!(
+                        "{} has {} local function(s) {} in files named {}, not {k}",
+                        show(name),
+                        cands.len(),
+                        show(fname),
+                        show(file)
+                    ))),
+                };
+            }
             return match cands.len() {
                 1 => Ok(Some(cands[0])),
-                0 => Err(format!(
+                0 => Err(Unlisted::Ambiguous(format!(
                     "no local function {} in file {} of this object",
                     show(fname),
                     show(file)
-                )),
-                n => Err(format!(
-                    "{n} local functions {} in file {}: the object's STT_FILE blocks do not tell them apart",
+                ))),
+                n => Err(Unlisted::Ambiguous(format!(
+                    "{n} local functions {} in files named {}: list one as {}",
                     show(fname),
-                    show(file)
-                )),
+                    show(file),
+                    cands
+                        .iter()
+                        .map(|&i| self.listed_name(i))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
             };
         }
         let cands = self.functions_named(name);
@@ -437,10 +489,29 @@ impl Elf {
             .copied()
             .filter(|&i| !self.symbols[i].is_local())
             .collect();
-        if globals.len() == 1 {
+        // The one global, when every local of the name has a unit (so a
+        // change to one of them is listed as `FILE:NAME`). A local without
+        // STT_FILE (`ld.lld -r` gives assembly units none) listed as a
+        // plain name could be the changed one: never bind the global then.
+        if globals.len() == 1
+            && cands
+                .iter()
+                .all(|&i| !self.symbols[i].is_local() || self.file_name_of(i).is_some())
+        {
             return Ok(Some(globals[0]));
         }
-        Err(format!(
+        let fileless = cands
+            .iter()
+            .filter(|&&i| self.symbols[i].is_local() && self.file_name_of(i).is_none())
+            .count();
+        if fileless > 0 {
+            return Err(Unlisted::Refused(format!(
+                "{} functions of this object are named {}, {fileless} of them local to a unit with no STT_FILE symbol (an assembly unit linked by ld.lld -r), which a function list cannot name apart: refused",
+                cands.len(),
+                show(name)
+            )));
+        }
+        Err(Unlisted::Ambiguous(format!(
             "{} functions of this object are named {}: list one as {}",
             cands.len(),
             show(name),
@@ -449,7 +520,7 @@ impl Elf {
                 .map(|&i| self.listed_name(i))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
+        )))
     }
 
     /// Defined, named symbols of a section sorted by value (no SECTION/FILE).

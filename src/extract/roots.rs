@@ -17,12 +17,15 @@ impl<'a> Ex<'a> {
             let found = match p.listed_function(c.name.as_bytes()) {
                 Ok(Some(sym)) => Some(sym),
                 Ok(None) => self.listed_by_orig_name(c.name.as_bytes()),
-                Err(why) => {
-                    return Err(Error::new(
-                        ErrorKind::Symbol,
-                        format!("listed function {}: {why}", c.name),
-                    )
-                    .in_file(&p.path));
+                Err(e) => {
+                    let (kind, why) = match e {
+                        crate::elf::Unlisted::Ambiguous(w) => (ErrorKind::Symbol, w),
+                        crate::elf::Unlisted::Refused(w) => (ErrorKind::Refused, w),
+                    };
+                    return Err(
+                        Error::new(kind, format!("listed function {}: {why}", c.name))
+                            .in_file(&p.path),
+                    );
                 }
             };
             let Some(sym) = found else {

@@ -216,7 +216,10 @@ impl<'a> Ex<'a> {
                 let ts = &o.syms[i];
                 !ts.local
                     && ts.bind_known
-                    && matches!(ts.letter, 'T' | 'W') == want_text
+                    // A hidden global of a clang LTO vmlinux is local in
+                    // the final link and shows lower case (target.rs
+                    // from_elf keeps it non-local).
+                    && matches!(ts.letter.to_ascii_uppercase(), 'T' | 'W') == want_text
                     && !matches!(ts.letter, 'U' | 'A')
             });
             if hit {
