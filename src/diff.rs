@@ -146,6 +146,47 @@ fn checksums_into<'a>(
     }
 }
 
+/// The compiler identifications of an object: the strings of `.comment`
+/// (`GCC: (Debian 12.2.0-14) 12.2.0`, `Debian clang version 14.0.6`;
+/// the linker merges equal ones, so a whole vmlinux.o has one or two).
+fn compilers(elf: &Elf) -> std::collections::BTreeSet<Vec<u8>> {
+    elf.section_by_name(b".comment")
+        .map(|s| {
+            elf.data(s)
+                .split(|&b| b == 0)
+                .filter(|x| !x.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Refuse objects that no compiler built both of: code generation
+/// differs everywhere (a gcc against a clang vmlinux.o listed 830 lines
+/// of changed init code and data), and a patch must be built by the
+/// compiler that built the kernel (kpatch-build refuses a mismatch too).
+/// Objects without `.comment` (-fno-ident) are not checked.
+fn check_compilers(orig: &Elf, patched: &Elf) -> Result<()> {
+    let (a, b) = (compilers(orig), compilers(patched));
+    if a.is_empty() || b.is_empty() || !a.is_disjoint(&b) {
+        return Ok(());
+    }
+    let list = |s: &std::collections::BTreeSet<Vec<u8>>| {
+        s.iter().map(|x| show(x)).collect::<Vec<_>>().join("; ")
+    };
+    Err(Error::new(
+        ErrorKind::Usage,
+        format!(
+            "the two objects were built by different compilers: {} by {}, {} by {}",
+            orig.path,
+            list(&a),
+            patched.path,
+            list(&b)
+        ),
+    )
+    .hint("build the patched object with the compiler (and config) that built the original kernel"))
+}
+
 fn in_init(elf: &Elf, sym: usize) -> bool {
     elf.symbols[sym]
         .section
@@ -177,6 +218,7 @@ pub fn run_hinted(
         )
         .in_file(&patched.path));
     }
+    check_compilers(orig, patched)?;
     // The two checksum passes are independent: one thread each for big
     // inputs (a whole vmlinux.o takes about a second per pass).
     // Correlation then compares some functions' code with their contexts,
