@@ -279,7 +279,7 @@ pub fn run_using<'e>(
     orig: &'e Elf,
     patched: &'e Elf,
     pins: &[Pin],
-    ctx: (&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>),
+    ctx: (&'e crate::checksum::Ctx<'e>, &'e crate::checksum::Ctx<'e>),
 ) -> Result<Twins> {
     run_inner(orig, patched, pins, Some(ctx))
 }
@@ -288,7 +288,7 @@ fn run_inner<'e>(
     orig: &'e Elf,
     patched: &'e Elf,
     pins: &[Pin],
-    given: Option<(&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>)>,
+    given: Option<(&'e crate::checksum::Ctx<'e>, &'e crate::checksum::Ctx<'e>)>,
 ) -> Result<Twins> {
     crate::objtool::check_pair(orig, patched)?;
     let mut tw = Twins::default();
@@ -656,10 +656,8 @@ fn position_level(
 struct SameCode<'e> {
     orig: &'e Elf,
     patched: &'e Elf,
-    /// Contexts the caller builds (with its layout hints), possibly in
-    /// another thread; None inside when building one failed (the caller
-    /// then fails too, so the answer does not matter).
-    given: Option<(&'e crate::diff::CtxCell<'e>, &'e crate::diff::CtxCell<'e>)>,
+    /// Contexts the caller built (diff's, without layout hints).
+    given: Option<(&'e crate::checksum::Ctx<'e>, &'e crate::checksum::Ctx<'e>)>,
     ctx_o: OnceCell<crate::checksum::Ctx<'e>>,
     ctx_p: OnceCell<crate::checksum::Ctx<'e>>,
 }
@@ -667,10 +665,7 @@ struct SameCode<'e> {
 impl SameCode<'_> {
     fn same(&self, fo: usize, fp: usize) -> bool {
         if let Some((co, cp)) = self.given {
-            return match (co.wait(), cp.wait()) {
-                (Some(co), Some(cp)) => co.function(fo).1 == cp.function(fp).1,
-                _ => false,
-            };
+            return co.function(fo).1 == cp.function(fp).1;
         }
         let co = self
             .ctx_o

@@ -16,7 +16,6 @@
 
 use crate::special::LayoutHints;
 use std::collections::HashSet;
-use std::sync::OnceLock;
 
 use crate::checksum::{self, Ctx, Kind};
 use crate::correlate::{self, Twins};
@@ -119,31 +118,10 @@ fn kpatch_ignores(elf: &Elf) -> (HashSet<usize>, HashSet<Vec<u8>>) {
     (funcs, secs)
 }
 
-/// A checksum context shared between the threads of a diff: None when it
-/// could not be built.
-pub type CtxCell<'a> = OnceLock<Option<Ctx<'a>>>;
-
-/// Build `elf`'s checksum context into `cell` and compute its strict
-/// checksums. `cell` is always filled, also on error or panic, so the
-/// correlation thread waiting for it never hangs.
-fn checksums_into<'a>(
-    cell: &CtxCell<'a>,
-    elf: &'a Elf,
-    hints: &LayoutHints,
-) -> Result<checksum::Strict> {
-    struct Fill<'c, 'a>(&'c CtxCell<'a>);
-    impl Drop for Fill<'_, '_> {
-        fn drop(&mut self) {
-            let _ = self.0.set(None);
-        }
-    }
-    let _fill = Fill(cell);
+/// `elf`'s checksum context and its strict checksums.
+fn checksums<'a>(elf: &'a Elf, hints: &LayoutHints) -> Result<(checksum::Strict, Ctx<'a>)> {
     let ctx = checksum::context(elf, hints)?;
-    let ctx = cell.get_or_init(|| Some(ctx));
-    match ctx {
-        Some(c) => Ok(checksum::strict(c)),
-        None => unreachable!("the cell was filled with this context"),
-    }
+    Ok((checksum::strict(&ctx), ctx))
 }
 
 /// The compiler identifications of an object: the strings of `.comment`
@@ -221,34 +199,25 @@ pub fn run_hinted(
     check_compilers(orig, patched)?;
     // The two checksum passes are independent: one thread each for big
     // inputs (a whole vmlinux.o takes about a second per pass).
-    // Correlation then compares some functions' code with their contexts,
-    // from `cells` (which hold None when a context failed). Running
-    // correlation as a third thread measured slower on two cores.
-    let cells: (CtxCell<'_>, CtxCell<'_>) = (OnceLock::new(), OnceLock::new());
-    let big = (orig.bytes().len() + patched.bytes().len()) as u64 >= crate::par::THRESHOLD;
+    // Correlation then compares some functions' code with their contexts.
+    // Running correlation as a third thread measured slower on two cores.
     let (o_res, p_res) = crate::par::join(
-        big,
-        || crate::timing::time("checksum orig", || checksums_into(&cells.0, orig, hints)),
-        || {
-            crate::timing::time("checksum patched", || {
-                checksums_into(&cells.1, patched, hints)
-            })
-        },
+        crate::par::worth(orig, patched),
+        || crate::timing::time("checksum orig", || checksums(orig, hints)),
+        || crate::timing::time("checksum patched", || checksums(patched, hints)),
     );
-    let (oc, pc) = (o_res?, p_res?);
+    let ((oc, ctx_o), (pc, ctx_p)) = (o_res?, p_res?);
+    let (ctx_o, ctx_p) = (&ctx_o, &ctx_p);
     // Correlation compares code with default entry layouts wherever it
     // runs (`extract --orig` and verify's twin check have no hints): with
     // hints, it builds its own contexts, so every command pairs alike.
     let twins = crate::timing::time("correlate", || {
         if hints.is_empty() {
-            correlate::run_using(orig, patched, pins, (&cells.0, &cells.1))
+            correlate::run_using(orig, patched, pins, (ctx_o, ctx_p))
         } else {
             correlate::run_with(orig, patched, pins)
         }
     })?;
-    let (Some(Some(ctx_o)), Some(Some(ctx_p))) = (cells.0.get(), cells.1.get()) else {
-        unreachable!("both checksum contexts were built (their passes succeeded)");
-    };
     let mut rep = DiffReport {
         warnings: twins.warnings.clone(),
         ..Default::default()

@@ -85,6 +85,11 @@ pub mod par {
     /// Inputs of at least this many bytes together are worth a thread.
     pub const THRESHOLD: u64 = 8 << 20;
 
+    /// Whether work on these two objects is worth a second thread.
+    pub fn worth(a: &crate::elf::Elf, b: &crate::elf::Elf) -> bool {
+        (a.bytes().len() + b.bytes().len()) as u64 >= THRESHOLD
+    }
+
     /// Run `a` and `b`, `a` on a second thread when `parallel`. A panic in
     /// either is re-raised (a bug, never turned into a half result).
     pub fn join<A: Send, B>(

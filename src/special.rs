@@ -10,12 +10,6 @@ use crate::btf::{Btf, StructLayout};
 use crate::elf::Elf;
 use crate::error::{Error, ErrorKind, Result, show};
 
-/// Relocation ids of `sec` (klp relocation sections excluded), sorted by
-/// offset.
-pub fn sorted_relocs(elf: &Elf, sec: usize) -> &[usize] {
-    elf.sorted_relocs(sec)
-}
-
 /// Why `l` does not fit section `sec`, or None if it fits: the size must
 /// be a multiple of the entry size (`.parainstructions` may end in a short
 /// entry), every relocation must sit on a relocated field with a type the

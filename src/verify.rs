@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::arch::x86_64::{self as x86, CodeMap};
+use crate::arch::x86_64 as x86;
 use crate::correlate;
 use crate::elf::consts::*;
 use crate::elf::{Elf, Reloc, names};
@@ -497,16 +497,12 @@ impl<'a> V<'a> {
         self.rep.ran(inv);
     }
 
-    fn code_map<'e>(&mut self, _input: bool, elf: &'e Elf, sec: usize) -> &'e CodeMap {
-        elf.code_map(sec)
-    }
-
     /// PC-relative adjustment and whether the site is a branch.
-    fn insn_facts(&mut self, input: bool, elf: &Elf, r: &Reloc) -> (i64, bool) {
+    fn insn_facts(&mut self, elf: &Elf, r: &Reloc) -> (i64, bool) {
         if !elf.sections[r.section].is_exec() {
             return (0, false);
         }
-        let insn = self.code_map(input, elf, r.section).insn_at(r.offset);
+        let insn = elf.code_map(r.section).insn_at(r.offset);
         (
             x86::addend_adjustment(r.r_type, r.offset, insn),
             insn.is_some_and(|i| i.is_call || i.is_jump),
@@ -892,7 +888,7 @@ impl<'a> V<'a> {
                 continue;
             };
             ran = true;
-            let (adj, _) = self.insn_facts(false, out, r);
+            let (adj, _) = self.insn_facts(out, r);
             let Some(off) = crate::elf::uoffset_of(ts.value, r.addend, adj) else {
                 continue;
             };
@@ -1051,7 +1047,7 @@ impl<'a> V<'a> {
     fn pointer_exception(&mut self, r: &Reloc) -> std::result::Result<(), String> {
         let out = self.out;
         let sec = &out.sections[r.section];
-        let (adj, branch) = self.insn_facts(false, out, r);
+        let (adj, branch) = self.insn_facts(out, r);
         let off = r.addend as i128 + adj as i128;
         if branch {
             // A call or jump to the entry of the original goes through ftrace
@@ -1171,7 +1167,7 @@ impl<'a> V<'a> {
             }
             let s = &out.symbols[r.symbol];
             let Some(tsec) = s.section else { continue };
-            let (adj, branch) = self.insn_facts(false, out, r);
+            let (adj, branch) = self.insn_facts(out, r);
             if branch {
                 continue;
             }
@@ -1274,7 +1270,7 @@ impl<'a> V<'a> {
                 if !ts.is_section() || p.sections[tsec].is_strings() {
                     continue;
                 }
-                let (adj, branch) = self.insn_facts(true, p, &irl);
+                let (adj, branch) = self.insn_facts(p, &irl);
                 let Some(off) = crate::elf::uoffset_of(ts.value, irl.addend, adj) else {
                     continue;
                 };
@@ -1284,7 +1280,7 @@ impl<'a> V<'a> {
                 let Some(a) = rt.also_end_of else { continue };
                 let b = rt.sym;
                 let exact = p.sections[irl.section].is_exec() && {
-                    let map = self.code_map(true, p, irl.section);
+                    let map = p.code_map(irl.section);
                     crate::extract::fnptr::accesses_exactly(p, irl.section, irl.offset, map)
                 };
                 if branch || exact {
@@ -1455,7 +1451,7 @@ impl<'a> V<'a> {
         if !anon {
             return Some(InDest::Sym(r.symbol));
         }
-        let (adj, _) = self.insn_facts(true, p, r);
+        let (adj, _) = self.insn_facts(p, r);
         let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
         if p.sections[sec].is_strings() {
             return Some(InDest::Anon(sec, off));
@@ -1488,7 +1484,7 @@ impl<'a> V<'a> {
         if !anon {
             return Some(OutDest::Copy(s.name.clone()));
         }
-        let (adj, _) = self.insn_facts(false, out, r);
+        let (adj, _) = self.insn_facts(out, r);
         let off = crate::elf::uoffset_of(s.value, r.addend, adj)?;
         Some(match Self::covering(out, sec, off) {
             Some(t) if !out.symbols[t].name.is_empty() => {
