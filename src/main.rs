@@ -210,6 +210,11 @@ struct CommonArgs {
     /// (kthread_run() & co.): the transition then finishes only once every such thread has exited.
     #[arg(long = "allow-kthread-loop")]
     allow_kthread_loop: bool,
+    /// Build against a symbol source (vmlinux, .ko, or kallsyms + --image) whose bytes differ from
+    /// the original object's in most compared functions: klpwrite refuses it otherwise, because
+    /// sympos and klp symbols read from another build of the kernel can be wrong.
+    #[arg(long = "allow-symbol-mismatch")]
+    allow_symbol_mismatch: bool,
     /// Print how each function, sympos and relocation decision was made.
     #[arg(long)]
     explain: bool,
@@ -557,6 +562,7 @@ fn extract_and_write(
             .map(str::to_string),
         allow_missing_orc: c.allow_missing_orc,
         allow_kthread_loop: c.allow_kthread_loop,
+        allow_symbol_mismatch: c.allow_symbol_mismatch,
     };
     let ex = extract::run(&inputs, &opts)?;
     if let (Some(r), Some(rel)) = (rules, &release)

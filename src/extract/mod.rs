@@ -244,6 +244,10 @@ pub struct Options {
     /// thread anyway (a warning instead of a refusal; see
     /// [`crate::kthread`]).
     pub allow_kthread_loop: bool,
+    /// `--allow-symbol-mismatch`: build against a symbol source whose
+    /// bytes say it is not the original object's kernel (a warning
+    /// instead of a refusal; see [`crate::bytematch::belongs`]).
+    pub allow_symbol_mismatch: bool,
 }
 
 /// One function the patch replaces (a future `klp_func`).
@@ -431,6 +435,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     if let Some(o) = inp.orig {
         crate::sections::check_split(o.elf)?;
     }
+    ex.check_belongs()?;
     ex.check_objtool()?;
     if !inp.have_symvers {
         ex.warnings.push(
@@ -569,6 +574,72 @@ impl<'a> Ex<'a> {
         )
         .in_file(&p.path)
         .hint("run the kernel's objtool on the object with the build's options (without --link/--ibt), diff vmlinux.o or the module's .o that objtool processed at link time, or pass --allow-missing-orc to accept that a task sleeping in patched code stalls the transition"))
+    }
+
+    /// The symbol source must be the kernel (or module) the original
+    /// object was built for: sympos is counted in its symbol table, and a
+    /// vmlinux of another build of the same source has the same names in
+    /// another order. When the source has bytes (a vmlinux or `.ko`, or a
+    /// kallsyms dump with `--image`), a sample of the original's functions
+    /// must have them ([`crate::bytematch::belongs`]).
+    fn check_belongs(&mut self) -> Result<()> {
+        let Some(o) = self.inp.orig else {
+            return Ok(());
+        };
+        let t = self.target();
+        let Some(space) = t.bytes().map_err(|e| e.in_file(&o.elf.path))? else {
+            self.explain.push(format!(
+                "symbol source {}: no bytes to compare with {} (a kallsyms dump without --image)",
+                t.source, o.elf.path
+            ));
+            return Ok(());
+        };
+        let b = crate::bytematch::belongs(t, &space, o.elf, crate::bytematch::BELONGS_SAMPLE);
+        let summary = format!(
+            "{} of {} functions of {} differ in {} ({} compared of {} defined once on each side{})",
+            b.differs.len(),
+            b.compared(),
+            o.elf.path,
+            space.what,
+            b.compared(),
+            b.eligible,
+            if b.unknown > 0 {
+                format!(", {} more not comparable", b.unknown)
+            } else {
+                String::new()
+            }
+        );
+        if !b.refuses() {
+            self.explain
+                .push(format!("symbol source {}: {summary}", t.source));
+            if !b.differs.is_empty() {
+                self.warnings.push(format!(
+                    "symbol source {}: {summary}: {}",
+                    t.source,
+                    b.detail(3)
+                ));
+            }
+            return Ok(());
+        }
+        let what = format!(
+            "{} is not the {} that {} was built for: {summary}: {}",
+            t.source,
+            if t.objname == "vmlinux" {
+                "kernel".to_string()
+            } else {
+                format!("module {}", t.objname)
+            },
+            o.elf.path,
+            b.detail(3)
+        );
+        if self.opts.allow_symbol_mismatch {
+            self.warnings.push(format!(
+                "{what}; --allow-symbol-mismatch: sympos values and klp symbols are read from it anyway"
+            ));
+            return Ok(());
+        }
+        Err(Error::new(ErrorKind::Usage, what)
+            .hint("pass the symbols (and --image) of the kernel the original objects were built from, i.e. the one the patch will be loaded into; if the original objects are the odd ones out, rebuild them from that kernel's source, config and compiler"))
     }
 
     fn target(&self) -> &'a TargetObject {
