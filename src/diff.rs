@@ -178,16 +178,20 @@ pub fn run(orig: &Elf, patched: &Elf) -> Result<DiffReport> {
 
 /// Diff two objects, with pairs the user pinned (`--pair`).
 pub fn run_with(orig: &Elf, patched: &Elf, pins: &[correlate::Pin]) -> Result<DiffReport> {
-    run_hinted(orig, patched, pins, &LayoutHints::default())
+    run_hinted(orig, patched, pins, &LayoutHints::default(), true)
 }
 
 /// [`run_with`], with special-section entry layouts from `--struct-size`
-/// and the target's BTF (both objects are for the same kernel).
+/// and the target's BTF (both objects are for the same kernel). Without
+/// `explain` the report leaves out the disassembly of each change's first
+/// differing instruction and of the masked `__LINE__` sites (building the
+/// disassembler's tables is most of the cost of a small object's diff).
 pub fn run_hinted(
     orig: &Elf,
     patched: &Elf,
     pins: &[correlate::Pin],
     hints: &LayoutHints,
+    explain: bool,
 ) -> Result<DiffReport> {
     if orig.e_machine != patched.e_machine {
         return Err(Error::new(
@@ -305,8 +309,10 @@ pub fn run_hinted(
                         "{}: only __LINE__ arguments moved; not a change",
                         s.display_name()
                     ));
-                    for m in ctx_p.line_masks(p) {
-                        rep.explain.push(format!("  {m}"));
+                    if explain {
+                        for m in ctx_p.line_masks(p) {
+                            rep.explain.push(format!("  {m}"));
+                        }
                     }
                     continue;
                 }
@@ -319,7 +325,9 @@ pub fn run_hinted(
                     continue;
                 }
                 rep.changed.push(p);
-                rep.explain.push(first_difference(ctx_o, ctx_p, o, p));
+                if explain {
+                    rep.explain.push(first_difference(ctx_o, ctx_p, o, p));
+                }
             }
             Kind::Object => {
                 // .modinfo is the module's metadata (MODULE_AUTHOR,

@@ -685,7 +685,7 @@ fn run_diff(
             eprintln!("klpwrite: warning: {err}; extract will refuse it");
         }
     }
-    let rep = klpwrite::timing::time("diff", || diff::run_hinted(&o, &p, &pins, hints))?;
+    let rep = klpwrite::timing::time("diff", || diff::run_hinted(&o, &p, &pins, hints, explain))?;
     for w in &rep.warnings {
         eprintln!("klpwrite: warning: {w}");
     }
