@@ -174,12 +174,8 @@ fn ship(p: &Elf, n: usize, meta: &PatchMeta) -> Result<Shipped> {
 
     // --- aliases -------------------------------------------------------------------
     for (k, (new, _, _)) in meta.funcs.iter().enumerate() {
-        let s = defined_func(p, new).ok_or_else(|| {
-            Error::malformed(format!(
-                ".klpwrite.patch names {new}, which is not a function here"
-            ))
-            .in_file(file)
-        })?;
+        let s = crate::extract::patched_func_symbol(p, new)
+            .map_err(|e| Error::malformed(e.message(new)).in_file(file))?;
         let of = copied.symbols[s].expect("defined functions are carried over");
         add_alias(&mut out, of, &format!("__klpwrite_fn_{n}_{k}"));
     }

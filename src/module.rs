@@ -690,16 +690,8 @@ impl<'o> Module<'o> {
         sym_map: &HashMap<usize, (usize, i64)>,
     ) -> Result<()> {
         for (new, old, pos) in meta {
-            let Some(&s) = p
-                .symbols_named(new.as_bytes())
-                .iter()
-                .find(|&&s| p.symbols[s].is_func() && p.symbols[s].section.is_some())
-            else {
-                return Err(Error::malformed(format!(
-                    ".klpwrite.patch names {new}, which is not a function here"
-                ))
-                .in_file(&p.path));
-            };
+            let s = crate::extract::patched_func_symbol(p, &new)
+                .map_err(|e| Error::malformed(e.message(&new)).in_file(&p.path))?;
             let key = (objname.to_string(), old.clone(), pos);
             if let Some(other) = self.seen_funcs.get(&key) {
                 return Err(Error::new(

@@ -148,6 +148,11 @@ pub struct TuInfo {
     /// the final link made it local (see `from_elf`), so a kallsyms dump,
     /// which shows no visibility, lists it lower case like a static.
     pub hidden: bool,
+    /// The unit's place among the object's units of its STT_FILE base name:
+    /// `(k, n)`, the k-th (0-based) of `n`. Only a linked object (a whole
+    /// vmlinux.o, a module's pre-link `.o`) has `n > 1`: STT_FILE holds the
+    /// base name, so `x/util.c` and `y/util.c` are two blocks `util.c`.
+    pub file_nth: Option<(usize, usize)>,
 }
 
 impl TuInfo {
@@ -191,6 +196,16 @@ impl TuInfo {
             })
             .map(|s| s.name.clone())
             .collect();
+        let file_nth = file.and_then(|f| {
+            let name = base(&elf.symbols[f].name);
+            let same: Vec<usize> = elf
+                .symbols
+                .iter()
+                .filter(|s| s.is_file() && base(&s.name) == name)
+                .map(|s| s.index)
+                .collect();
+            same.iter().position(|&i| i == f).map(|k| (k, same.len()))
+        });
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
             locals,
@@ -198,6 +213,7 @@ impl TuInfo {
             data,
             init,
             hidden: is_link_hidden(&elf.symbols[sym]),
+            file_nth,
         }
     }
 }
@@ -298,6 +314,17 @@ impl TargetObject {
         let mut d = format!("{} {} at {:#x}", s.letter, show(&s.name), s.addr);
         if let Some(f) = s.file {
             d.push_str(&format!(" in {}", show(&self.files[f].name)));
+            // Several units of that name: which one (`FILE#K`, as `diff`
+            // lists a changed function of a linked object).
+            let name = base(&self.files[f].name);
+            let same: Vec<usize> = (0..self.files.len())
+                .filter(|&b| base(&self.files[b].name) == name)
+                .collect();
+            if same.len() > 1
+                && let Some(k) = same.iter().position(|&b| b == f)
+            {
+                d.push_str(&format!("#{}", k + 1));
+            }
         }
         let same = self.named(&s.name);
         if same.len() > 1
@@ -463,6 +490,48 @@ impl TargetObject {
                         in_block.iter().map(|&c| self.describe(c)).collect(),
                         in_block,
                     );
+                }
+                // Several units of the file's name tie on their locals
+                // (copies of one file in two directories: same names, often
+                // the same bytes). Their order decides when it is the
+                // original object's: a module's .ko is `ld -r` of its
+                // pre-link object and the .mod.o (scripts/Makefile.modfinal
+                // cmd_ld_ko_o); vmlinux is linked from vmlinux.o with
+                // LTO_CLANG or X86_KERNEL_IBT, else from vmlinux.a, the
+                // archive vmlinux.o is made of (scripts/link-vmlinux.sh
+                // vmlinux_link, scripts/Makefile.vmlinux_o); and a link
+                // keeps each input's STT_FILE blocks in input order. So
+                // with as many blocks of that name on both sides, the
+                // unit's k-th is the target's k-th. A plain unit's object
+                // (one block) says nothing.
+                if let Some((k, n)) = tu.file_nth
+                    && n > 1
+                    && n == blocks.len()
+                    && scored
+                        .iter()
+                        .any(|&(sc, b)| sc == scored[0].0 && b == blocks[k])
+                {
+                    let block = blocks[k];
+                    let in_block: Vec<usize> = cands
+                        .iter()
+                        .copied()
+                        .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
+                        .collect();
+                    if in_block.len() == 1 {
+                        return Lookup::Found {
+                            sympos: self.pos_of(cands, in_block[0]),
+                            index: in_block[0],
+                            how: format!(
+                                "file {}#{} (place {} of the {n} files of that name, here as in the original object; {} of {} locals match, a tie)",
+                                show(&self.files[block].name),
+                                k + 1,
+                                k + 1,
+                                scored[0].0,
+                                self.files[block].locals.len(),
+                            ),
+                            by_unit: true,
+                        };
+                    }
                 }
                 let tied: Vec<usize> = scored
                     .iter()
@@ -1073,6 +1142,7 @@ mod tests {
             data: HashSet::new(),
             init: HashSet::new(),
             hidden: false,
+            file_nth: None,
         }
     }
 

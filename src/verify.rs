@@ -773,16 +773,24 @@ impl<'a> V<'a> {
         self.ran(INV_KLP_FUNC);
         let out = self.out;
         for (new, old, _) in &m.funcs {
-            let ok = out.symbols_named(new.as_bytes()).iter().any(|&i| {
+            let ok = crate::extract::patched_func_symbol(out, new).map(|i| {
                 let s = &out.symbols[i];
                 s.is_func() && s.size > 0 && s.section.is_some_and(|x| out.sections[x].is_exec())
             });
-            if !ok {
-                self.find(
+            match ok {
+                Ok(true) => {}
+                // Several functions of that name and no `#K`: which one
+                // the klp_func gets would be a guess.
+                Err(e @ crate::extract::FuncRefError::Several(_)) => self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function {old}: {}", e.message(new)),
+                ),
+                _ => self.find(
                     INV_KLP_FUNC,
                     show(crate::extract::META_SECTION),
                     format!("patched function {old}: its new version {new} is not a function defined in code here"),
-                );
+                ),
             }
             if old.is_empty() || old.len() > MAX_SYMNAME {
                 self.find(
@@ -855,7 +863,7 @@ impl<'a> V<'a> {
         m.funcs
             .iter()
             .find(|(_, o, p)| o.as_bytes() == old && *p == pos)
-            .map(|(n, _, _)| n.clone())
+            .map(|(n, _, _)| crate::extract::patched_func_name(n).to_string())
     }
 
     fn own_entries(&mut self) {
@@ -1145,7 +1153,12 @@ impl<'a> V<'a> {
         let funcs: HashMap<Vec<u8>, Vec<u8>> = m
             .funcs
             .iter()
-            .map(|(n, o, _)| (n.clone().into_bytes(), o.clone().into_bytes()))
+            .map(|(n, o, _)| {
+                (
+                    crate::extract::patched_func_name(n).as_bytes().to_vec(),
+                    o.clone().into_bytes(),
+                )
+            })
             .collect();
         let mut found = Vec::new();
         for r in &out.relocs {
@@ -1605,11 +1618,10 @@ impl<'a> V<'a> {
         // already counts as the copy).
         if let InDest::Sym(t) = id
             && let Some(m) = &self.meta
-            && let Some((new, _, _)) = m
-                .funcs
-                .iter()
-                .find(|(n, _, _)| n.as_bytes() == p.symbols[t].name.as_slice())
-            && *od != OutDest::Copy(new.clone().into_bytes())
+            && let Some((new, _, _)) = m.funcs.iter().find(|(n, _, _)| {
+                crate::extract::patched_func_name(n).as_bytes() == p.symbols[t].name.as_slice()
+            })
+            && *od != OutDest::Copy(crate::extract::patched_func_name(new).as_bytes().to_vec())
         {
             let msg = format!(
                 "reference to patched function {} binds to {od}, neither its new copy nor the start of its original",
@@ -1699,7 +1711,7 @@ impl<'a> V<'a> {
         let mut allowed: HashSet<Vec<u8>> = HashSet::new();
         if let Some(m) = &self.meta {
             for (new, _, _) in &m.funcs {
-                allowed.insert(new.clone().into_bytes());
+                allowed.insert(crate::extract::patched_func_name(new).as_bytes().to_vec());
             }
             for (_, f) in &m.callbacks {
                 allowed.insert(f.clone().into_bytes());

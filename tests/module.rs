@@ -231,6 +231,9 @@ struct KlpObject {
     name: Option<String>,
     /// (old_name, new_func symbol, old_sympos).
     funcs: Vec<(String, String, u64)>,
+    /// The new_func symbol of each of `funcs` (index into the module's
+    /// symbols): names may repeat.
+    new_syms: Vec<usize>,
     /// Callback function per slot.
     callbacks: [Option<String>; 4],
 }
@@ -297,6 +300,7 @@ fn klp_objects(ko: &Elf) -> Vec<KlpObject> {
                 sym(fp + f.klp_func.2).expect("new_func"),
                 u64::from_le_bytes(pos.try_into().unwrap()),
             ));
+            obj.new_syms.push(relocs[&(fp + f.klp_func.2)].0);
             fp += f.klp_func.0;
         }
         objs.push(obj);
@@ -929,6 +933,61 @@ fn r9_patched_function_pointer_survives_the_module_self_check() {
         ko.symbols
             .iter()
             .any(|s| s.display_name() == "hooked_fn" && s.section.is_some())
+    );
+}
+
+/// l3 both (tests/e2e/lto.sh, klpw_ltomod): a patch of a linked object
+/// changes the same-named statics of two units, so its output defines two
+/// new `dup_show`. Each klp_func must get its own: a.c's (27 bytes) for
+/// `dup_show,1`, b.c's (26 bytes) for `dup_show,2`. `.klpwrite.patch`
+/// named both by the plain name and the module took the first for both:
+/// in the guest, y/ltomod_s.c's state_show printed unit C's new text.
+#[test]
+fn l3_two_changed_twins_each_get_their_own_copy() {
+    let work = scratch("module-l3-both");
+    let d = fixture("l3-duplicate-local");
+    let o = work.join("both.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("all.o")),
+        s(&d.join("all.both.o")),
+        "--objname".into(),
+        "vmlinux".into(),
+        "--symbols".into(),
+        s(&d.join("vmlinux.elf")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&o),
+    ]);
+    let both = reload(&d.join("all.both.o"));
+    let size_in = |file: &[u8]| {
+        both.symbols
+            .iter()
+            .find(|x| x.name == b"dup_show" && both.file_name_of(x.index) == Some(file))
+            .expect("dup_show")
+            .size
+    };
+    let (a, b) = (size_in(b"a.c"), size_in(b"b.c"));
+    assert_ne!(a, b, "the fixture's two new dup_show must differ in size");
+    let out = module(&[reload(&o)], &opts("klp_l3"), true).unwrap();
+    let ko = reread("l3", bytes(&out));
+    let objs = klp_objects(&ko);
+    assert_eq!(objs.len(), 1);
+    let mut got: Vec<(String, u64, u64)> = objs[0]
+        .funcs
+        .iter()
+        .zip(&objs[0].new_syms)
+        .map(|((old, _, pos), &n)| (old.clone(), *pos, ko.symbols[n].size))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("dup_show".to_string(), 1, a),
+            ("dup_show".to_string(), 2, b)
+        ],
+        "(old_name, old_sympos, size of new_func)"
     );
 }
 

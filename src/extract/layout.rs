@@ -30,7 +30,7 @@ impl<'a> Ex<'a> {
         });
         self.layout_strings(&mut l, &pending)?;
         self.layout_relocations(&mut l, &pending)?;
-        let funcs = self.layout_metadata(&mut l.out);
+        let funcs = self.layout_metadata(&mut l);
         Ok(Extracted {
             out: l.out,
             funcs,
@@ -404,8 +404,9 @@ impl<'a> Ex<'a> {
 
     /// Metadata for `klpwrite module`: the `.klpwrite.patch` section; the
     /// patched functions.
-    fn layout_metadata(&self, out: &mut OutObject) -> Vec<PatchedFunc> {
+    fn layout_metadata(&self, l: &mut Layout) -> Vec<PatchedFunc> {
         let p = self.p;
+        let out = &mut l.out;
         let mut funcs = Vec::new();
         // The rules line names the target symbol that decided them, when
         // one did, so `module` need not second-guess it from a version.
@@ -426,9 +427,33 @@ impl<'a> Ex<'a> {
             "klpwrite-patch 1\nobject {}\nrules {rules}\n",
             self.opts.objname
         );
+        // The output's defined functions in .symtab order (the writer
+        // emits locals first, each group in model order: write.rs): a
+        // name several of them have is written `NAME#K`.
+        let defined_funcs = |o: &OutObject, name: &[u8]| -> Vec<usize> {
+            let mut v: Vec<usize> = (0..o.symbols.len())
+                .filter(|&i| {
+                    let s = &o.symbols[i];
+                    s.name == name
+                        && s.st_info & 0xf == STT_FUNC
+                        && matches!(s.place, Place::Section(_))
+                })
+                .collect();
+            v.sort_by_key(|&i| (!o.symbols[i].is_local(), i));
+            v
+        };
         for (&sym, (old, pos)) in &self.changed {
+            let name = &p.symbols[sym].name;
+            let same = defined_funcs(out, name);
+            let new_name = match l.clone_of.get(&sym) {
+                Some(c) if same.len() > 1 => match same.iter().position(|i| i == c) {
+                    Some(k) => format!("{}#{}", show(name), k + 1),
+                    None => show(name),
+                },
+                _ => show(name),
+            };
             let f = PatchedFunc {
-                new_name: show(&p.symbols[sym].name),
+                new_name,
                 old_name: show(old),
                 sympos: *pos,
             };

@@ -62,7 +62,8 @@ pub const CALLBACK_SLOTS: [&str; 4] = ["pre_patch", "post_patch", "pre_unpatch",
 pub struct PatchMeta {
     /// `vmlinux` or the module the output patches.
     pub objname: String,
-    /// (new symbol, old name, sympos) per patched function.
+    /// (new version, old name, sympos) per patched function; the new
+    /// version as [`patched_func_symbol`] reads it (`NAME` or `NAME#K`).
     pub funcs: Vec<(String, String, u64)>,
     /// (slot in [`CALLBACK_SLOTS`], function) per marked callback.
     pub callbacks: Vec<(usize, String)>,
@@ -77,6 +78,69 @@ pub struct PatchMeta {
     pub rules_release: Option<String>,
     /// Undefined symbols another object of the same patch defines.
     pub needs: Vec<String>,
+}
+
+/// The symbol name in a `func` line's new-version reference (`NAME` or
+/// `NAME#K`, see [`patched_func_symbol`]).
+pub fn patched_func_name(new: &str) -> &str {
+    match new.rsplit_once('#') {
+        Some((name, k)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => new,
+    }
+}
+
+/// Why a `func` line's new-version reference names no function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuncRefError {
+    /// No defined function of that name (or no K-th one).
+    NotFound,
+    /// A plain name that this many defined functions have.
+    Several(usize),
+}
+
+impl FuncRefError {
+    /// The message for reference `new`.
+    pub fn message(self, new: &str) -> String {
+        match self {
+            FuncRefError::NotFound => {
+                format!(".klpwrite.patch names {new}, which is not a function here")
+            }
+            FuncRefError::Several(n) => format!(
+                ".klpwrite.patch names {new}, which {n} functions here have (NAME#K names one)"
+            ),
+        }
+    }
+}
+
+/// The function a `func` line of `.klpwrite.patch` names as the new
+/// version: `NAME`, the one defined STT_FUNC of that name in `elf`, or
+/// `NAME#K`, the K-th (1-based, .symtab order) of several. An output has
+/// several when a patch changes same-named statics of two units of a linked
+/// object (a module's pre-link `.o`, a whole vmlinux.o); a plain name is
+/// then refused, never taken as the first.
+pub fn patched_func_symbol(elf: &Elf, new: &str) -> std::result::Result<usize, FuncRefError> {
+    let defined = |name: &str| -> Vec<usize> {
+        elf.symbols_named(name.as_bytes())
+            .iter()
+            .copied()
+            .filter(|&s| elf.symbols[s].is_func() && elf.symbols[s].section.is_some())
+            .collect()
+    };
+    let exact = defined(new);
+    match exact.len() {
+        1 => return Ok(exact[0]),
+        0 => {}
+        n => return Err(FuncRefError::Several(n)),
+    }
+    let name = patched_func_name(new);
+    if name.len() < new.len() {
+        let k: usize = new[name.len() + 1..].parse().unwrap_or(0);
+        let all = defined(name);
+        if k >= 1 && k <= all.len() && all.len() > 1 {
+            return Ok(all[k - 1]);
+        }
+    }
+    Err(FuncRefError::NotFound)
 }
 
 /// Read the `.klpwrite.patch` section of an extract output.
@@ -253,7 +317,8 @@ pub struct Options {
 /// One function the patch replaces (a future `klp_func`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatchedFunc {
-    /// Symbol of the new function in the output.
+    /// Symbol of the new function in the output, as `.klpwrite.patch`
+    /// names it (`NAME#K` when the output has several of that name).
     pub new_name: String,
     /// Name of the function in the target.
     pub old_name: String,

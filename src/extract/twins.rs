@@ -290,7 +290,12 @@ impl<'a> Ex<'a> {
             .and_then(|o| o.twin_of(sym).map(|i| (o.elf, i)));
         let tu = match orig {
             Some((o, i)) => TuInfo::of(o, i),
-            None => TuInfo::of(self.p, sym),
+            // The unit's place among units of its file name counts only in
+            // the object the target was linked from.
+            None => TuInfo {
+                file_nth: None,
+                ..TuInfo::of(self.p, sym)
+            },
         };
         // The original object confirms that the unit defines the name in
         // the target only when it has the symbol: a new static has no twin

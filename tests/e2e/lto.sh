@@ -1,6 +1,7 @@
 #!/bin/bash
-# lto.sh - issue 11 part 2: klpwrite on whole vmlinux.o files of a gcc and a
-# clang ThinLTO kernel, proved in the booted kernel.
+# lto.sh - issue 11: klpwrite on whole vmlinux.o files and on a module's
+# pre-link object, of a gcc and a clang ThinLTO kernel, proved in the
+# booted kernel.
 #
 # Usage: sudo bash tests/e2e/lto.sh [gcc|clang]...   (default: both)
 #
@@ -23,12 +24,36 @@
 #   - one boot of the orig kernel (guest/lto.sh): every call path shows the
 #     new behaviour, restored after disable and rmmod; a clean kernel log
 #     and no taint but O|E|K (K set).
-# Then bad input at this scale: diff of the gcc vmlinux.o against the clang
-# one, of a truncated vmlinux.o, and a build with the other kernel's
-# vmlinux as --symbols (all exit 2).
+# Then per kernel the module (run_module): lto/mod/ (klpw_ltomod, five
+# units: A, B, C, x/ltomod_s.c, y/ltomod_s.c) built out of tree ('make M=',
+# same compiler and KCFLAGS, the orig vmlinux bound over the tree's in a
+# private mount namespace) as it is and with lto/mod.patch;
+#   - the pre-link object is klpw_ltomod.o, 'ld -r' of the units (6.1 has
+#     no <mod>.lto.o: with ThinLTO the units are bitcode and that link is
+#     the LTO code generation), the .ko is linked from it; ltomod_value()
+#     inlined into B and C under ThinLTO, ltomod_secret() promoted with a
+#     hash that the patch changes, four static state_show() (A, C, x, y;
+#     x's and y's in units of one STT_FILE name, of the same bytes);
+#   - 'klpwrite diff' of the two pre-link objects: exactly ltomod_value,
+#     its callers (A; with ThinLTO also B and C), ltomod_c.c:state_show and
+#     ltomod_s.c#2:state_show;
+#   - 'klpwrite build' with the orig .ko as --symbols, 'module', 'verify'
+#     (the .ko, and the object with --orig/--patched/--symbols);
+#   - one boot (guest/lto-mod.sh): the orig module, then the livepatch:
+#     every path changed (A, B, C, C's and y's state_show, y's reading its
+#     own static tag), A's and x's state_show not; restored after disable
+#     and rmmod; the same with the module loaded after the livepatch;
+#     clean log, taint O|E|K; klp_func state_show,N as the .ko's .symtab
+#     order says.
+# Then bad input: diff of the gcc vmlinux.o against the clang one, of a
+# truncated vmlinux.o, and a build with the other kernel's vmlinux as
+# --symbols; diff of the gcc module's pre-link object against the clang
+# one (both ways), and a build with the other kernel's .ko as --symbols
+# (all exit 2).
 #
-# Output: one line per check, 'PASS <what>' or 'FAIL <what>: <why>', the
-# 'vmlinux.o diff:' line of each kernel, and last
+# Output: one line per check, 'PASS <what>' or 'FAIL <what>: <why>' (the
+# module's under <kind>/mod/), the 'vmlinux.o diff:' line of each kernel,
+# and last
 # 'LTO-E2E: N passed, M failed'; exit 1 on any failure.
 # Env: E2E_KLPWRITE (binary; default target/release/klpwrite, built when
 #      missing), E2E_WORK (default $CACHE/work/lto, wiped), E2E_JOBS,
@@ -89,6 +114,7 @@ disas() { objdump -dr --no-show-raw-insn -j "$2" "$1" 2>/dev/null; }
 strip_llvm() { sed 's/\.llvm\.[0-9]*$//'; }
 
 # ---- one kernel ----------------------------------------------------------------------
+declare -A KERNEL # kind -> its cache directory, once lib/setup-lto.sh gave it
 run_kernel() {
 	local kind=$1 K O P W=$WORK/$1 t0 rc out n mb secs rss expect got extra
 	mkdir -p "$W"
@@ -98,6 +124,7 @@ run_kernel() {
 		return
 	fi
 	pass "$kind/setup ($(e2e_since "$t0") s; orig build $(cat "$K/orig/build-seconds") s, patched $(cat "$K/patched/build-seconds") s when built)"
+	KERNEL[$kind]=$K
 	O=$K/orig P=$K/patched
 
 	# -- the objects are what the scenarios need
@@ -229,7 +256,190 @@ changed function: klpw_lto_c_show"
 		grep -qx "LTO-GUEST: klp_func c_stop,$pos" "$log"
 }
 
-for kind in "${KINDS[@]}"; do run_kernel "$kind"; done
+# ---- the module: its pre-link objects -------------------------------------------------
+MOD=klpw_ltomod
+# mod_make KIND K DIR - 'make M=DIR modules' against kernel K's tree, with
+# the compiler and KCFLAGS lib/setup-lto.sh built the kernel with, inside a
+# private mount namespace where the tree's vmlinux is the orig one: the
+# tree holds the patched build's vmlinux (setup-lto.sh builds it last), and
+# the module's BTF is split BTF on top of it (scripts/Makefile.modfinal
+# cmd_btf_ko: pahole --btf_base vmlinux), whose type ids must be the
+# booted kernel's.  Nothing of the cache is written; the tree's setup lock
+# is held, so that no setup-lto.sh changes the tree meanwhile.
+mod_make() {
+	local kind=$1 K=$2 d=$3 mv=(CC=gcc-12 HOSTCC=gcc-12)
+	[ "$kind" = clang ] && mv=(LLVM=1)
+	(
+		flock 8
+		unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$K/orig/vmlinux" "$K/tree/vmlinux" \
+			nice -n 5 make -C "$K/tree" ARCH=x86 "${mv[@]}" KCFLAGS="-ffunction-sections -fdata-sections" M="$d" V=1 modules
+	) 8>"$E2E_CACHE/lto-6.1/.setup-$kind.lock"
+}
+# sympos_in_ko KO NAME FILE [K] - the kernel's sympos of the static NAME of
+# the K-th (default 1st) unit whose STT_FILE is FILE: its position among
+# the module's symbols called NAME in .symtab order, which is the order
+# the livepatch core walks (kernel/livepatch/core.c klp_find_object_symbol
+# -> module_kallsyms_on_each_symbol(), kernel/module/kallsyms.c, over the
+# symbols add_kallsyms() kept in .symtab order)
+sympos_in_ko() {
+	readelf -sW "$1" | awk -v n="$2" -v f="$3" -v k="${4:-1}" '
+		$4 == "FILE" { cur = $8; if (cur == f) seen++ }
+		$8 == n && $7 != "UND" { pos++; if (cur == f && seen == k) { print pos; exit } }'
+}
+
+# twin_bytes OBJ K TMP - the bytes of the state_show of OBJ's K-th unit
+# ltomod_s.c (relocated fields are zero in an object), hex
+twin_bytes() {
+	local v sz ndx sec
+	read -r v sz ndx < <(readelf -sW "$1" | awk -v k="$2" '
+		$4 == "FILE" { f = $8; if (f == "ltomod_s.c") n++ }
+		$8 == "state_show" && f == "ltomod_s.c" && n == k { print $2, $3, $7; exit }')
+	[ -n "$ndx" ] || return
+	sec=$(readelf -SW "$1" | sed -n "s/^ *\[ *$ndx\] \([^ ]*\) .*/\1/p")
+	objcopy -O binary --only-section="$sec" "$1" "$3" 2>/dev/null &&
+		tail -c +$((16#$v + 1)) "$3" | head -c "$sz" | od -An -v -tx1 | tr -s ' \n' ' '
+}
+
+run_module() {
+	local kind=$1 K=${KERNEL[$1]:-} W=$WORK/$1/mod t0 rc side out expect got so sp log bad taint p
+	[ -n "$K" ] || { fail "$kind/mod/kernel" "no $kind kernel (setup failed)"; return; }
+	local O=$W/orig P=$W/patched
+	mkdir -p "$W"
+	# -- the module, orig and patched
+	t0=$(e2e_now)
+	for side in orig patched; do
+		cp -r "$E2E/lto/mod" "$W/$side"
+		if [ "$side" = patched ] && ! patch -s -p1 -d "$W/$side" <"$E2E/lto/mod.patch" >"$W/patch.log" 2>&1; then
+			fail "$kind/mod/patch" "lto/mod.patch does not apply: $(head -n2 "$W/patch.log" | tr '\n' ' ')"
+			return
+		fi
+		if ! mod_make "$kind" "$K" "$W/$side" >"$W/make-$side.log" 2>&1 || [ ! -s "$W/$side/$MOD.ko" ]; then
+			fail "$kind/mod/make_$side" "make M= failed: $(grep -a -m2 -E 'error|Error' "$W/make-$side.log" | tr '\n' ' ')see $W/make-$side.log"
+			return
+		fi
+	done
+	pass "$kind/mod/make ($(e2e_since "$t0") s, orig and patched)"
+
+	# -- the pre-link object: klpw_ltomod.o, 'ld -r' of the units
+	# (scripts/Makefile.build cmd_ld_multi_m, then objtool for
+	# delay-objtool); modpost reads it and the final link makes the .ko of
+	# it and klpw_ltomod.mod.o (scripts/Makefile.modfinal cmd_ld_ko_o).
+	# 6.1 makes no <mod>.lto.o or <mod>.prelink.o (no scripts/Makefile.*
+	# of the tree names either; earlier kernels' LTO modules had them):
+	# with ThinLTO each unit's .o is bitcode and the LTO code generation
+	# runs in that 'ld.lld -r', so klpw_ltomod.o is the module's first
+	# machine code.
+	local unit_kind=ELF
+	[ "$kind" = clang ] && unit_kind=bitcode
+	got=$(for u in ltomod_a ltomod_b ltomod_c x/ltomod_s y/ltomod_s; do
+		if [ "$(head -c 4 "$O/$u.o" | od -An -tx1 | tr -d ' ')" = 4243c0de ]; then echo bitcode; else echo ELF; fi
+	done | sort -u)
+	check "$kind/mod/units_are_$unit_kind" "units: $(tr '\n' ' ' <<<"$got")" test "$got" = "$unit_kind"
+	check "$kind/mod/prelink_is_relocatable_elf" "$(readelf -h "$O/$MOD.o" 2>&1 | grep -m1 -E 'Type|Error')" \
+		eval 'readelf -h "$O/$MOD.o" | grep -q "Type:[[:space:]]*REL "'
+	check "$kind/mod/ko_linked_from_prelink" "$MOD.ko's link command does not take $MOD.o: $(grep -m1 '^cmd_' "$O/.$MOD.ko.cmd")" \
+		grep -qE "^cmd_.*-o $O/$MOD\.ko $O/$MOD\.o $O/$MOD\.mod\.o( |;|$)" "$O/.$MOD.ko.cmd"
+	check "$kind/mod/function_sections" "no .text.ltomod_b_show in $MOD.o" \
+		eval 'readelf -SW "$O/$MOD.o" | grep -q " \.text\.ltomod_b_show "'
+	for u in b c; do
+		out=$(disas "$O/$MOD.o" ".text.ltomod_${u}_show")
+		if [ "$kind" = clang ]; then
+			check "$kind/mod/value_inlined_into_$u" "ltomod_${u}_show calls ltomod_value or lacks \$0x2a: $(echo "$out" | grep -E 'call|0x2a' | head -n3 | tr '\n' ';')" \
+				eval '! grep -q "ltomod_value" <<<"$out" && grep -q "\$0x2a" <<<"$out"'
+		else
+			check "$kind/mod/value_called_from_$u (no cross-unit inlining without LTO)" "ltomod_${u}_show does not call ltomod_value" \
+				grep -q 'ltomod_value' <<<"$out"
+		fi
+	done
+	if [ "$kind" = clang ]; then
+		so=$(fn_names "$O/$MOD.o" | grep '^ltomod_secret' | tr '\n' ' ')
+		sp=$(fn_names "$P/$MOD.o" | grep '^ltomod_secret' | tr '\n' ' ')
+		check "$kind/mod/secret_promoted (orig ${so% }, patched ${sp% })" \
+			"no ltomod_secret.llvm.<hash> in orig/patched $MOD.o, or the same hash (A changed)" \
+			eval '[[ "$so" =~ ^ltomod_secret\.llvm\.[0-9]+\ $ && "$sp" =~ ^ltomod_secret\.llvm\.[0-9]+\ $ && "$so" != "$sp" ]]'
+		out=$(disas "$O/$MOD.o" .text.ltomod_b_show)
+		check "$kind/mod/b_calls_promoted_secret" "ltomod_b_show does not call ltomod_secret.llvm.<hash> directly" \
+			grep -q 'ltomod_secret\.llvm\.' <<<"$out"
+	fi
+	# four state_show (A, C, x/ltomod_s.c, y/ltomod_s.c), the last two in
+	# units of one STT_FILE name and of the same bytes
+	got=$(readelf -sW "$O/$MOD.ko" | awk '$4 == "FILE" { f = $8 } $8 == "state_show" { printf "%s ", f }')
+	check "$kind/mod/four_state_show (${got% })" "want ltomod_a.c ltomod_c.c ltomod_s.c ltomod_s.c" \
+		test "$got" = "ltomod_a.c ltomod_c.c ltomod_s.c ltomod_s.c "
+	local bx by
+	bx=$(twin_bytes "$O/$MOD.o" 1 "$W/twin.bin") by=$(twin_bytes "$O/$MOD.o" 2 "$W/twin.bin")
+	check "$kind/mod/x_y_state_show_same_bytes ($(wc -w <<<"$bx") bytes)" "x's and y's state_show differ: [$bx] [$by]" \
+		test -n "$bx" -a "$bx" = "$by"
+
+	# -- diff of the two pre-link objects: exactly the changed functions
+	"$KW" diff "$O/$MOD.o" "$P/$MOD.o" >"$W/diff.out" 2>"$W/diff.err"
+	rc=$?
+	check "$kind/mod/diff_exit" "exit $rc, want 0: $(head -n3 "$W/diff.err" | tr '\n' ' ')" test "$rc" = 0
+	expect="changed function: ltomod_a_show
+changed function: ltomod_value
+changed function: ltomod_c.c:state_show
+changed function: ltomod_s.c#2:state_show"
+	[ "$kind" = clang ] && expect+="
+changed function: ltomod_b_show
+changed function: ltomod_c_show"
+	expect=$(sort <<<"$expect")
+	got=$(grep -E '^(changed|new|removed) function: ' "$W/diff.out" | sort)
+	check "$kind/mod/diff_answer ($(grep -cE '^(changed|new|removed) function: ' "$W/diff.out") lines)" \
+		"want [$(tr '\n' ';' <<<"$expect")] got [$(tr '\n' ';' <<<"$got")]" test "$expect" = "$got"
+
+	# -- build (sympos and klp symbols from the final orig module), module, verify
+	if "$KW" build "$O/$MOD.o" "$P/$MOD.o" --objname "$MOD" --symbols "$O/$MOD.ko" \
+		--symvers "${K}/orig/Module.symvers" --explain -o "$W/lp.o" >"$W/build.log" 2>&1; then
+		pass "$kind/mod/build"
+	else
+		fail "$kind/mod/build" "exit $?: $(grep -a -m3 -iE 'error|refus' "$W/build.log" | tr '\n' ' '), see $W/build.log"
+		return
+	fi
+	local lp=klpw_ltomod_lp_$kind
+	if "$KW" module "$W/lp.o" --name "$lp" --vmlinux "$K/orig/vmlinux" --symvers "$K/orig/Module.symvers" \
+		--ref-module "$K/orig/livepatch-sample.ko" -o "$W/$lp.ko" >"$W/module.log" 2>&1; then
+		pass "$kind/mod/module"
+	else
+		fail "$kind/mod/module" "exit $?: $(tail -n3 "$W/module.log" | tr '\n' ' ')"
+		return
+	fi
+	check "$kind/mod/verify_ko" "$(tail -n3 "$W/verify-ko.log" 2>/dev/null | tr '\n' ' ')" \
+		eval '"$KW" verify "$W/$lp.ko" --symvers "$K/orig/Module.symvers" >"$W/verify-ko.log" 2>&1'
+	check "$kind/mod/verify_object" "$(tail -n3 "$W/verify-o.log" 2>/dev/null | tr '\n' ' ')" \
+		eval '"$KW" verify "$W/lp.o" --orig "$O/$MOD.o" --patched "$P/$MOD.o" --symbols "$O/$MOD.ko" --objname "$MOD" --symvers "$K/orig/Module.symvers" >"$W/verify-o.log" 2>&1'
+
+	# -- the booted orig kernel: the orig module, then the livepatch
+	log=$W/guest.log
+	t0=$(e2e_now)
+	E2E_ENV_FILE=$K/kernel.env bash "$E2E/lib/boot.sh" -o "$log" "$E2E/guest/lto-mod.sh" "$O/$MOD.ko" "$W/$lp.ko" >/dev/null 2>"$log.stderr"
+	rc=$?
+	[ -s "$log" ] || { fail "$kind/mod/boot" "no console output, see $log.stderr"; return; }
+	while read -r _ c verdict detail; do
+		if [ "$verdict" = PASS ]; then pass "$kind/mod/guest/$c"; else fail "$kind/mod/guest/$c" "$detail"; fi
+	done < <(grep -a '^CHECK: ' "$log")
+	check "$kind/mod/guest_exit ($(e2e_since "$t0") s)" "guest rc $rc (124 timeout, 125 panic/no exit); see $log" test "$rc" = 0
+	sed -n '/^E2E-GUEST: DMESG-BEGIN$/,/^E2E-GUEST: DMESG-END$/p' "$log" >"$log.dmesg"
+	bad=$(grep -aE 'WARNING:|BUG:|Oops|general protection fault|Call Trace:|Kernel panic' "$log.dmesg" | head -n 3)
+	check "$kind/mod/dmesg_clean" "${bad:-no kernel log captured}" test -z "$bad" -a -s "$log.dmesg"
+	taint=$(sed -n 's/^E2E-GUEST: TAINT \([0-9]*\)$/\1/p' "$log" | tail -n1)
+	check "$kind/mod/taint (${taint:-none})" "taint has bits outside O|E|K (4096|8192|32768) or lacks K" \
+		eval '[ -n "$taint" ] && [ $((taint & ~(4096 | 8192 | 32768))) = 0 ] && [ $((taint & 32768)) != 0 ]'
+	grep -a '^LTOMOD-GUEST: klp_func ' "$log" | sed "s/^LTOMOD-GUEST:/  $kind mod:/"
+	# the two changed state_show: the kernel's klp_func state_show,N must
+	# be the unit's position in the orig .ko (the guest checks that the
+	# right ones changed: x's and A's must not)
+	for u in "ltomod_c.c 1" "ltomod_s.c 2"; do
+		p=$(sympos_in_ko "$O/$MOD.ko" state_show $u)
+		check "$kind/mod/sympos_state_show_${u%% *}#${u##* } (klp_func state_show,${p:-?})" \
+			"no klp_func state_show,$p: $(grep -a '^LTOMOD-GUEST: klp_func state_show' "$log" | tr '\n' ' ')" \
+			grep -qx "LTOMOD-GUEST: klp_func state_show,$p" "$log"
+	done
+}
+
+for kind in "${KINDS[@]}"; do
+	run_kernel "$kind"
+	run_module "$kind"
+done
 
 # ---- bad input at this scale ---------------------------------------------------------
 G=$E2E_CACHE/lto-6.1/gcc/orig/vmlinux.o
@@ -265,6 +475,28 @@ for o in "$G" "$L"; do
 		eval '[ "$rc" = 2 ] && ! grep -q panicked "$WORK/trunc.err"'
 	rm -f "$WORK/truncated.o"
 done
+
+# the module: the other kernel's pre-link object, and the other kernel's
+# module as --symbols
+G=$WORK/gcc/mod/orig/$MOD.o
+L=$WORK/clang/mod/orig/$MOD.o
+if [ -f "$G" ] && [ -f "$L" ]; then
+	"$KW" diff "$G" "$L" >"$WORK/mod-bad-config.out" 2>"$WORK/mod-bad-config.err"
+	rc=$?
+	check "bad_input/mod_gcc_vs_clang (exit $rc: $(head -n1 "$WORK/mod-bad-config.err" | cut -c1-100)...)" \
+		"want exit 2 saying the compilers differ, no panic: exit $rc, $(head -n2 "$WORK/mod-bad-config.err" | tr '\n' ' ')" \
+		eval '[ "$rc" = 2 ] && grep -q "different compilers" "$WORK/mod-bad-config.err" && ! grep -q panicked "$WORK/mod-bad-config.err"'
+	"$KW" diff "${L%/orig/*}/patched/$MOD.o" "$G" >"$WORK/mod-bad-config2.out" 2>"$WORK/mod-bad-config2.err"
+	rc=$?
+	check "bad_input/mod_clang_vs_gcc (exit $rc)" "want exit 2 saying the compilers differ: exit $rc, $(head -n2 "$WORK/mod-bad-config2.err" | tr '\n' ' ')" \
+		eval '[ "$rc" = 2 ] && grep -q "different compilers" "$WORK/mod-bad-config2.err"'
+	"$KW" build "$G" "${G%/orig/*}/patched/$MOD.o" --objname "$MOD" --symbols "${L%.o}.ko" \
+		--symvers "$E2E_CACHE/lto-6.1/gcc/orig/Module.symvers" -o "$WORK/mod-wrong-ko.o" >"$WORK/mod-wrong-ko.out" 2>"$WORK/mod-wrong-ko.err"
+	rc=$?
+	check "bad_input/mod_other_kernels_ko (exit $rc: $(grep -m1 'error' "$WORK/mod-wrong-ko.err" | cut -c1-300))" \
+		"want exit 2 saying it is not the module the pre-link object was built for, nothing written: exit $rc" \
+		eval '[ "$rc" = 2 ] && [ ! -e "$WORK/mod-wrong-ko.o" ] && grep -q "is not the module $MOD that .*$MOD.o was built for" "$WORK/mod-wrong-ko.err" && ! grep -q panicked "$WORK/mod-wrong-ko.err"'
+fi
 
 echo "time: $(e2e_since "$T_START") s; logs: $WORK"
 echo "LTO-E2E: $N_PASS passed, $N_FAIL failed"

@@ -465,8 +465,10 @@ impl Case {
             ..Default::default()
         };
         for line in text.lines() {
-            let line = line.split('#').next().unwrap().trim();
-            if line.is_empty() {
+            // A comment is a whole line: values may hold '#'
+            // (`core.c#2:event_show`, `# cleanup_module: an alias ...`).
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let (k, v) = line
