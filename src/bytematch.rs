@@ -1005,6 +1005,10 @@ pub struct Belongs {
     pub differs: Vec<(String, String)>,
     /// Of those sampled: not comparable (no evidence either way).
     pub unknown: usize,
+    /// The functions the patch replaces (`focus`) whose original differs
+    /// from the target's (name, why): the target is not the kernel they
+    /// are replaced in (the patched build, or another one).
+    pub focus_differs: Vec<(String, String)>,
 }
 
 impl Belongs {
@@ -1014,32 +1018,35 @@ impl Belongs {
     }
 
     /// Whether the target's bytes are not the original object's kernel:
-    /// two sampled functions differ, or every one compared does. The
-    /// original object is what the running kernel was built from, so in
-    /// the right kernel every one of its functions has its bytes, up to
-    /// what the final link changes, which [`Space::compare`] tolerates
-    /// (measured: 0 differences in the e2e objects of Debian's 6.1 and
-    /// 6.12 and of the 7.2 kernel built here, 1 of 17,616 functions in the
-    /// lto.sh gcc `vmlinux.o`, 0 of 16,919 in the clang one). A stable
-    /// update's `fs/pipe.o` against the previous update's kernel: 3 of 40
-    /// differ. A single difference among several may be a blind spot of
-    /// the comparison and is only reported.
+    /// a function the patch replaces differs, or two sampled functions
+    /// differ, or every one compared does. The original object is what the
+    /// running kernel was built from, so in the right kernel every one of
+    /// its functions has its bytes, up to what the final link changes,
+    /// which [`Space::compare`] tolerates (measured: 0 differences in the
+    /// e2e objects of Debian's 6.1 and 6.12 and of the 7.2 kernel built
+    /// here, 1 of 17,616 functions in the lto.sh gcc `vmlinux.o`, 0 of
+    /// 16,919 in the clang one). A stable update's `fs/pipe.o` against the
+    /// previous update's kernel: 3 of 40 differ. A single sampled
+    /// difference among several may be a blind spot of the comparison and
+    /// is only reported; a replaced function is what the patch is about,
+    /// and the patched build's vmlinux differs from the original there
+    /// only.
     pub fn refuses(&self) -> bool {
         let d = self.differs.len();
-        d >= 2 || (d >= 1 && d == self.compared())
+        !self.focus_differs.is_empty() || d >= 2 || (d >= 1 && d == self.compared())
     }
 
     /// The first few differences, for a message.
     pub fn detail(&self, max: usize) -> String {
-        let mut s = self
-            .differs
+        let all: Vec<&(String, String)> = self.focus_differs.iter().chain(&self.differs).collect();
+        let mut s = all
             .iter()
             .take(max)
             .map(|(n, w)| format!("{n}: {w}"))
             .collect::<Vec<_>>()
             .join("; ");
-        if self.differs.len() > max {
-            s.push_str(&format!("; {} more", self.differs.len() - max));
+        if all.len() > max {
+            s.push_str(&format!("; {} more", all.len() - max));
         }
         s
     }
@@ -1054,40 +1061,58 @@ impl Belongs {
 /// Only functions whose name the original object defines once and the
 /// target holds once are compared (a duplicated name is what sympos
 /// settles, not evidence); init and exit code is left out (the kernel
-/// frees or discards it). At most `limit` of them, spread evenly over the
-/// original's symbol table, in its order (deterministic).
-pub fn belongs(t: &TargetObject, space: &Space, orig: &Elf, limit: usize) -> Belongs {
+/// frees or discards it), and `__weak` definitions (a strong one may
+/// override them). Every one of `focus` (the original twins of the
+/// functions the patch replaces) that qualifies is compared, and at most
+/// `limit` others, spread evenly over the original's symbol table, in its
+/// order (deterministic).
+pub fn belongs(
+    t: &TargetObject,
+    space: &Space,
+    orig: &Elf,
+    focus: &[usize],
+    limit: usize,
+) -> Belongs {
+    let qualifies = |s: &crate::elf::Symbol| {
+        // A __weak definition may be overridden by a strong one of the
+        // same name elsewhere: the target's symbol is then other code
+        // (kernel/bpf/core.c's bpf_event_output).
+        s.is_func()
+            && s.bind() != STB_WEAK
+            && s.size > 0
+            && !s.name.is_empty()
+            && s.section.is_some_and(|x| {
+                let n = &orig.sections[x].name;
+                !(n.starts_with(b".init") || n.starts_with(b".exit"))
+            })
+            && orig
+                .symbols_named(&s.name)
+                .iter()
+                .filter(|&&i| orig.symbols[i].section.is_some())
+                .count()
+                == 1
+            && t.named(&s.name).len() == 1
+    };
+    let mut out = Belongs::default();
+    let mut focused = std::collections::BTreeSet::new();
+    for &osym in focus {
+        let s = &orig.symbols[osym];
+        if !qualifies(s) || !focused.insert(osym) {
+            continue;
+        }
+        if let Verdict::Differs(why) = space.compare(t, t.named(&s.name)[0], orig, osym) {
+            out.focus_differs.push((show(&s.name), why));
+        }
+    }
     let eligible: Vec<usize> = orig
         .symbols
         .iter()
-        .filter(|s| {
-            // A __weak definition may be overridden by a strong one of
-            // the same name elsewhere: the target's symbol is then other
-            // code (kernel/bpf/core.c's bpf_event_output).
-            s.is_func()
-                && s.bind() != STB_WEAK
-                && s.size > 0
-                && !s.name.is_empty()
-                && s.section.is_some_and(|x| {
-                    let n = &orig.sections[x].name;
-                    !(n.starts_with(b".init") || n.starts_with(b".exit"))
-                })
-                && orig
-                    .symbols_named(&s.name)
-                    .iter()
-                    .filter(|&&i| orig.symbols[i].section.is_some())
-                    .count()
-                    == 1
-                && t.named(&s.name).len() == 1
-        })
+        .filter(|s| qualifies(s) && !focused.contains(&s.index))
         .map(|s| s.index)
         .collect();
     let n = eligible.len();
     let take = n.min(limit);
-    let mut out = Belongs {
-        eligible: n,
-        ..Belongs::default()
-    };
+    out.eligible = n;
     for k in 0..take {
         let osym = eligible[k * n / take];
         let name = &orig.symbols[osym].name;

@@ -659,9 +659,37 @@ impl<'a> Ex<'a> {
             ));
             return Ok(());
         };
-        let b = crate::bytematch::belongs(t, &space, o.elf, crate::bytematch::BELONGS_SAMPLE);
+        // The functions the patch replaces, as the original has them (a
+        // listed name that does not resolve is roots()' error to report).
+        let focus: Vec<usize> = self
+            .inp
+            .changes
+            .iter()
+            .filter_map(|c| self.p.listed_function(c.name.as_bytes()).ok().flatten())
+            .filter_map(|p| o.twin_of(p))
+            .collect();
+        let b =
+            crate::bytematch::belongs(t, &space, o.elf, &focus, crate::bytematch::BELONGS_SAMPLE);
+        let replaced = if b.focus_differs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{} of the functions the patch replaces ({}) {} other code there (is it the patched build?); ",
+                b.focus_differs.len(),
+                b.focus_differs
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if b.focus_differs.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            )
+        };
         let summary = format!(
-            "{} of {} functions of {} differ in {} ({} compared of {} defined once on each side{})",
+            "{replaced}{} of {} functions of {} differ in {} ({} compared of {} defined once on each side{})",
             b.differs.len(),
             b.compared(),
             o.elf.path,

@@ -465,6 +465,18 @@ if [ -f "$G" ] && [ -f "${L%.o}" ]; then
 		"want exit 2 saying it is not the kernel vmlinux.o was built for, nothing written: exit $rc" \
 		eval '[ "$rc" = 2 ] && [ ! -e "$WORK/wrong-vmlinux.o" ] && grep -q "is not the kernel that .*vmlinux.o was built for" "$WORK/wrong-vmlinux.err" && ! grep -q panicked "$WORK/wrong-vmlinux.err"'
 fi
+# the patched build's own vmlinux as --symbols of the gcc pair (the same
+# names, the same code but for the changed functions): refused, because the
+# functions the patch replaces are compared always
+P_VM=${G%/orig/vmlinux.o}/patched/vmlinux
+if [ -f "$G" ] && [ -f "$P_VM" ]; then
+	"$KW" build "$G" "${G%/orig/vmlinux.o}/patched/vmlinux.o" --objname vmlinux --symbols "$P_VM" \
+		--symvers "$(dirname "$G")/Module.symvers" -o "$WORK/patched-vmlinux.o" >"$WORK/patched-vmlinux.out" 2>"$WORK/patched-vmlinux.err"
+	rc=$?
+	check "bad_input/patched_builds_vmlinux (exit $rc: $(grep -m1 'error' "$WORK/patched-vmlinux.err" | cut -c1-300))" \
+		"want exit 2 naming the replaced functions that differ, nothing written: exit $rc" \
+		eval '[ "$rc" = 2 ] && [ ! -e "$WORK/patched-vmlinux.o" ] && grep -q "the functions the patch replaces (.*) are other code there (is it the patched build?)" "$WORK/patched-vmlinux.err" && ! grep -q panicked "$WORK/patched-vmlinux.err"'
+fi
 for o in "$G" "$L"; do
 	[ -f "$o" ] || continue
 	kind=$(basename "$(dirname "$(dirname "$o")")")
