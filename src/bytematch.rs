@@ -827,6 +827,18 @@ fn orig_ref(orig: &Elf, r: &Reloc, adj: i64) -> Ref {
     let x = &orig.sections[sec];
     if x.sh_flags & SHF_STRINGS != 0 {
         let data = orig.data(sec);
+        // A label's string ends at its NUL: an offset past it is an end
+        // pointer the compiler folded (lib/vsprintf.c resource_string:
+        // `cmp $.LC41+0xa,%rdx` where .LC41 is " flags"), and the linker's
+        // string merging puts anything after the string. It cannot be
+        // checked.
+        if names::is_local_label(&s.name)
+            && let Some(label) = data.get(s.value as usize..)
+            && let Some(len) = label.iter().position(|&b| b == 0)
+            && off > len as i64
+        {
+            return Ref::Any;
+        }
         if let Some(rest) = data.get(at as usize..)
             && let Some(n) = rest.iter().position(|&b| b == 0)
         {
@@ -942,7 +954,7 @@ pub fn settle(
             .take(MAX_DETAIL)
             .map(|(c, v)| {
                 format!(
-                    "#{} at {:#x}: {}",
+                    "sympos {} at {:#x}: {}",
                     pos(*c),
                     t.syms[*c].addr,
                     match v {

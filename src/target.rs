@@ -493,18 +493,26 @@ impl TargetObject {
                 }
                 // Several units of the file's name tie on their locals
                 // (copies of one file in two directories: same names, often
-                // the same bytes). Their order decides when it is the
-                // original object's: a module's .ko is `ld -r` of its
-                // pre-link object and the .mod.o (scripts/Makefile.modfinal
-                // cmd_ld_ko_o); vmlinux is linked from vmlinux.o with
-                // LTO_CLANG or X86_KERNEL_IBT, else from vmlinux.a, the
-                // archive vmlinux.o is made of (scripts/link-vmlinux.sh
-                // vmlinux_link, scripts/Makefile.vmlinux_o); and a link
-                // keeps each input's STT_FILE blocks in input order. So
-                // with as many blocks of that name on both sides, the
-                // unit's k-th is the target's k-th. A plain unit's object
-                // (one block) says nothing.
+                // the same bytes). In a module their order decides when the
+                // original object is the module's pre-link object: the .ko
+                // is `ld -r` of that one object and the .mod.o
+                // (scripts/Makefile.modfinal cmd_ld_ko_o), and a link writes
+                // one input file's locals in that file's own order. So with
+                // as many blocks of that name on both sides, the unit's
+                // k-th is the target's k-th. A plain unit's object (one
+                // block) says nothing.
+                //
+                // Not for vmlinux: without LTO_CLANG or X86_KERNEL_IBT it is
+                // linked from vmlinux.a, many inputs, and GNU ld writes an
+                // input's locals when the output layout first meets one of
+                // its sections (the linker script's .text.hot and
+                // .text.unlikely come first), so two units of one name can
+                // swap against vmlinux.o (review of d7efcb0: a unit with a
+                // hot function took the other's sympos, and the patch
+                // replaced the wrong state_show). The tie stays a refusal
+                // there, with the candidates listed for --sympos.
                 if let Some((k, n)) = tu.file_nth
+                    && self.objname != "vmlinux"
                     && n > 1
                     && n == blocks.len()
                     && scored
