@@ -267,6 +267,25 @@ impl Space {
         }
     }
 
+    /// Where a PC-relative field of value `v` read at (or relative to)
+    /// space address `from` points. The image holds link-time values: the
+    /// target is computed at link addresses and then moved like an
+    /// absolute value. A zero-based per-CPU symbol (x86-64 before 6.15:
+    /// `%gs:sym(%rip)`) is not moved by KASLR: the kernel's boot-time
+    /// relocation subtracts the offset again from such fields
+    /// (arch/x86/tools/relocs.c do_reloc64: PC32 to a per-CPU symbol goes
+    /// to relocs32neg), and kallsyms lists it zero-based; taking `from`
+    /// as it runs would put the target `slide` bytes off (review of
+    /// d5eafcc: the right kernel refused from a KASLR kallsyms dump).
+    fn pcrel(&self, from: u64, v: u64) -> u64 {
+        match self.kind {
+            Kind::Linked { slide, .. } if from >> 63 == 1 => {
+                self.slid(from.wrapping_sub(slide).wrapping_add(v))
+            }
+            _ => from.wrapping_add(v),
+        }
+    }
+
     /// The section holding `addr`, and the offset of `addr` in it.
     fn locate(&self, addr: u64) -> Option<(usize, u64)> {
         let elf = self.elf();
@@ -463,7 +482,7 @@ impl Space {
                 continue;
             };
             let target = if x86::reloc_is_pcrel(r.r_type) {
-                (addr + at).wrapping_add(v)
+                self.pcrel(addr + at, v)
             } else {
                 self.slid(v)
             };
@@ -693,7 +712,7 @@ impl Space {
                     continue;
                 };
                 let target = if x86::reloc_is_pcrel(r.r_type) {
-                    (ci.ip() + ci.len() as u64).wrapping_add(v)
+                    self.pcrel(ci.ip() + ci.len() as u64, v)
                 } else {
                     self.slid(v)
                 };

@@ -210,9 +210,10 @@ struct CommonArgs {
     /// (kthread_run() & co.): the transition then finishes only once every such thread has exited.
     #[arg(long = "allow-kthread-loop")]
     allow_kthread_loop: bool,
-    /// Build against a symbol source (vmlinux, .ko, or kallsyms + --image) whose bytes differ from
-    /// the original object's in most compared functions: klpwrite refuses it otherwise, because
-    /// sympos and klp symbols read from another build of the kernel can be wrong.
+    /// Build against a symbol source (vmlinux, .ko, or kallsyms + --image) whose bytes say it is
+    /// not the original object's kernel (a function the patch replaces differs, or two of the
+    /// sampled functions, or all compared): klpwrite refuses it otherwise, because sympos and klp
+    /// symbols read from another build of the kernel can be wrong.
     #[arg(long = "allow-symbol-mismatch")]
     allow_symbol_mismatch: bool,
     /// Print how each function, sympos and relocation decision was made.

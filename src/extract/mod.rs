@@ -653,8 +653,8 @@ impl<'a> Ex<'a> {
         };
         let t = self.target();
         let Some(space) = t.bytes().map_err(|e| e.in_file(&o.elf.path))? else {
-            self.explain.push(format!(
-                "symbol source {}: no bytes to compare with {} (a kallsyms dump without --image)",
+            self.warnings.push(format!(
+                "symbol source {}: a kallsyms dump without --image has no bytes, so nothing shows it is the kernel {} was built for (another build's names may fit and give other sympos); pass the kernel's vmlinux or vmlinuz with --image",
                 t.source, o.elf.path
             ));
             return Ok(());

@@ -354,6 +354,35 @@ impl<'a> Ex<'a> {
                     .in_file(&self.p.path)
                     .hint("rename one of the symbols in the target, or avoid referencing it"));
                 }
+                // The function a klp symbol binds must be the original's:
+                // when both the original's definition and the target's
+                // bytes are at hand, compare them (crate::bytematch). Not
+                // for data (the build fills some, e.g. .BTF_ids by
+                // resolve_btfids) nor for a __weak original (the kernel's
+                // strong override is what the kernel calls, other code).
+                if let Some((o, i)) = orig
+                    && o.symbols[i].is_func()
+                    && o.symbols[i].bind() != crate::elf::consts::STB_WEAK
+                    && matches!(ts.letter, 't' | 'T')
+                    && !self.opts.allow_symbol_mismatch
+                    && let Some(space) = t.bytes().map_err(|e| e.in_file(&self.p.path))?
+                    && let crate::bytematch::Verdict::Differs(why) =
+                        space.compare(t, index, o, i)
+                {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        format!(
+                            "{},{} in {} ({how}) is not the original object's {}: {why} (in {})",
+                            show(name),
+                            sympos,
+                            t.objname,
+                            o.symbols[i].display_name(),
+                            space.what
+                        ),
+                    )
+                    .in_file(&self.p.path)
+                    .hint("the symbol source may be another build of the kernel, or the rules picked another copy: check --symbols/--image, pass --sympos NAME=N, or --allow-symbol-mismatch to take it anyway"));
+                }
                 self.explain.push(format!(
                     "  sympos {},{} in {}: {}",
                     show(name),

@@ -682,6 +682,32 @@ PY
 	elif [ -e "$out" ]; then fail refuse/legacy_rules "output written anyway"
 	elif grep -q "extracted for the pre-5.8 rules" "$KW/legacy_rules.log"; then pass refuse/legacy_rules
 	else fail refuse/legacy_rules "unexpected message: $(head -c 300 "$KW/legacy_rules.log")"; fi
+	# the same kernel's dump as a KASLR boot shows it (every upper-half
+	# address moved by 0x2a400000; per-CPU symbols stay zero-based before
+	# 6.15) with --image: accepted, and the output is the one the unmoved
+	# dump gives (the image's PC-relative per-CPU references are link-time
+	# values, relocs32neg in arch/x86/tools/relocs.c)
+	o=$(pair_obj pipe_lockinit ORIG) p=$(pair_obj pipe_lockinit PATCHED)
+	python3 - "$VM" "$KW/kallsyms-kaslr" <<'PY'
+import sys
+with open(sys.argv[2], 'w') as out:
+    for line in open(sys.argv[1]):
+        f = line.split(None, 2)
+        a = int(f[0], 16)
+        if a >> 63:
+            a += 0x2a400000
+        out.write('%016x %s %s' % (a, f[1], f[2]))
+PY
+	rm -f "$KW/kaslr-a.o" "$KW/kaslr-b.o"
+	"$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$VM" --image "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
+		${KW_ORC[@]+"${KW_ORC[@]}"} -o "$KW/kaslr-a.o" >"$KW/kaslr-a.log" 2>&1
+	ra=$?
+	"$KLPWRITE" build "$o" "$p" --objname vmlinux --symbols "$KW/kallsyms-kaslr" --image "$E2E_VMLINUX" --symvers "$E2E_SYMVERS" \
+		${KW_ORC[@]+"${KW_ORC[@]}"} -o "$KW/kaslr-b.o" >"$KW/kaslr-b.log" 2>&1
+	rb=$?
+	if [ "$ra" = 0 ] && [ "$rb" = 0 ] && cmp -s "$KW/kaslr-a.o" "$KW/kaslr-b.o"; then
+		pass "symbols/kaslr_dump_with_image (same output as the unmoved dump)"
+	else fail symbols/kaslr_dump_with_image "exit $ra/$rb: $(grep -v 'warning:' "$KW/kaslr-b.log" | head -c 300 | tr '\n' ' ')"; fi
 	# another kernel's kallsyms and image (any other kernel of the cache with
 	# a snapshot; none on a fresh machine's first suite): fs/pipe.c's names
 	# fit it, its code does not, so its sympos and symbols cannot be trusted
