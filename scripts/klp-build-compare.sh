@@ -40,7 +40,8 @@
 #      its own module with kbuild (`klpwrite module` needs the target's BTF,
 #      which a kernel without CONFIG_DEBUG_INFO_BTF does not have).
 #   3. Compares: changed/new functions (klp-build's diff.log against
-#      `klpwrite diff`), klp relocations (entries of .klp.rela.* sections)
+#      `klpwrite diff`), each of klp-build's functions' bytes and relocations
+#      in both modules (func_code), klp relocations (entries of .klp.rela.* sections)
 #      and klp symbols (SHN_LIVEPATCH, .klp.sym.*) of both .ko files, with
 #      the relocations listed as "section-of-the-function+offset type
 #      symbol+addend"; `klpwrite verify` on both modules.
@@ -102,6 +103,37 @@ for line in run("-r").splitlines():
     if cur and m:
         out.append("%s %s %s %s%s" % (where(info[cur], int(m.group(1), 16)), m.group(2), m.group(3), m.group(4), m.group(5)))
 print("\n".join(sorted(out)) if out else "", end="\n" if out else "")
+EOF
+}
+# func_code KO FUNC - FUNC's bytes (hex, before relocation) and its
+# relocations ("OFF TYPE SYM", local data as <local>, R_X86_64_NONE left
+# out: klp-build's post-link leaves its tombstone relocations as R_NONE)
+func_code() {
+	python3 - "$1" "$2" <<'EOF'
+import re, subprocess, sys
+ko, fn = sys.argv[1], sys.argv[2]
+def run(*a): return subprocess.run(["readelf", "-W", *a, ko], capture_output=True, text=True).stdout
+sec, info, off = {}, {}, {}
+for m in re.finditer(r"^\s*\[\s*(\d+)\]\s+(\S+)\s+(\S+)\s+\S+\s+(\S+)\s+\S+\s+\S+\s+(\S*)\s+(\d+)\s+(\d+)\s+\d+$", run("-S"), re.M):
+    sec[m.group(2)] = int(m.group(1)); info[m.group(2)] = int(m.group(7)); off[int(m.group(1))] = int(m.group(4), 16)
+f = None
+for m in re.finditer(r"^\s*\d+:\s+([0-9a-f]+)\s+(\d+)\s+FUNC\s+\S+\s+\S+\s+(\d+)\s+(\S+)$", run("-s"), re.M):
+    if m.group(4) == fn: f = (int(m.group(3)), int(m.group(1), 16), int(m.group(2)))
+if not f: print("no function", fn); sys.exit(0)
+data = open(ko, "rb").read()
+start = off[f[0]] + f[1]
+print(data[start:start + f[2]].hex())
+out, cur = [], None
+for line in run("-r").splitlines():
+    m = re.match(r"^Relocation section '([^']+)'", line)
+    if m: cur = info.get(m.group(1)); continue
+    m = re.match(r"^([0-9a-f]+)\s+[0-9a-f]+\s+(\S+)\s+[0-9a-f]+\s+(\S+)\s*([+-])\s*([0-9a-f]+)$", line)
+    if m and cur == f[0] and f[1] <= int(m.group(1), 16) < f[1] + f[2] and m.group(2) != "R_X86_64_NONE":
+        s = m.group(3)
+        if s.startswith(".") and not s.startswith(".klp."): s = "<local>"
+        elif s.startswith("__klpwrite_fn_") or s == fn: s = "<self>"
+        out.append("%x %s %s" % (int(m.group(1), 16) - f[1], m.group(2), s))
+print("\n".join(sorted(out)))
 EOF
 }
 # klp_syms KO - the klp symbols (.klp.sym.OBJ.NAME,POS), sorted
@@ -244,6 +276,14 @@ for sc in "$@"; do
 	diff "$D/kb/klp-relocs.txt" "$D/kw/klp-relocs.txt" | sed 's/^/      /' >&2
 	log "   klp symbols: klp-build $(wc -l <"$D/kb/klp-syms.txt"), klpwrite $(wc -l <"$D/kw/klp-syms.txt")"
 	diff "$D/kb/klp-syms.txt" "$D/kw/klp-syms.txt" | sed 's/^/      /' >&2
+	for f in $(awk '{print $2}' "$D/kb/funcs.txt"); do
+		[ -n "$kb_ko" ] && [ -n "$kw_ko" ] || break
+		func_code "$kb_ko" "$f" >"$D/kb/code-$f.txt"
+		func_code "$kw_ko" "$f" >"$D/kw/code-$f.txt"
+		if cmp -s "$D/kb/code-$f.txt" "$D/kw/code-$f.txt"; then
+			log "   $f: same code ($(( $(head -1 "$D/kb/code-$f.txt" | wc -c) / 2 )) bytes) and relocations ($(( $(wc -l <"$D/kb/code-$f.txt") - 1 )))"
+		else log "   $f: code or relocations differ:"; diff "$D/kb/code-$f.txt" "$D/kw/code-$f.txt" | sed 's/^/      /' >&2; fi
+	done
 	for side in kb kw; do
 		[ -f "$D/$side/verify.rc" ] && log "   klpwrite verify ($side module): exit $(cat "$D/$side/verify.rc")"
 	done
