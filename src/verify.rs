@@ -707,7 +707,10 @@ impl<'a> V<'a> {
                     ),
                 );
             }
-        } else if sym.is_livepatch() {
+        } else if sym.is_livepatch() && r.r_type != x86::R_X86_64_NONE {
+            // An R_X86_64_NONE writes nothing (apply_relocate_add:
+            // "nothing to write"); klp-build's post-link leaves the
+            // relocations of its .klp.tombstone.* symbols so.
             self.find(
                 INV_KLP_SYMBOL_USE,
                 here,

@@ -294,6 +294,27 @@ fn normal_relocation_against_klp_symbol() {
     );
 }
 
+/// klp-build's `objtool klp post-link` leaves the relocations of its
+/// `.klp.tombstone.*` symbols in place as R_X86_64_NONE, which
+/// apply_relocate_add skips ("nothing to write"): no finding.
+#[test]
+fn r_none_against_klp_symbol_is_no_use() {
+    let b = base();
+    let mut out = b.out.clone();
+    let k = sym(&out, KLP_SYM);
+    let r = &mut relocs(&mut out, RELA)[1];
+    r.symbol = k;
+    r.r_type = 0; // R_X86_64_NONE
+    let rep = b.verify(&out);
+    assert!(
+        !rep.findings
+            .iter()
+            .any(|f| f.to_string().contains("resolves it to 0")),
+        "{:#?}",
+        rep.findings
+    );
+}
+
 #[test]
 fn klp_symbol_names() {
     let b = base();
