@@ -86,7 +86,7 @@ fi
 BIN=$(realpath "$BIN")
 
 sub_row() { # sub_row NAME -> "codes template..." or nothing
-	printf '%s\n' "$SUBCOMMANDS" | awk -v n="$1" '$1 == n { $1 = ""; sub(/^ +/, ""); print; exit }'
+	printf '%s\n' "$SUBCOMMANDS" | awk -v n="$1" '$1 == n && !f { $1 = ""; sub(/^ +/, ""); print; f = 1 }'
 }
 for s in $SUBS; do
 	[ -n "$(sub_row "$s")" ] || die "unknown subcommand '$s' (known: $(printf '%s\n' "$SUBCOMMANDS" | awk 'NF { printf "%s ", $1 }'))"
@@ -99,15 +99,19 @@ if [ -z "$KREL" ]; then
 		log "apt-get update"
 		apt-get update -q >&2 || die "apt-get update failed"
 	fi
+	# awk reads to the end (no exit): under pipefail an early exit can kill
+	# apt-cache with SIGPIPE and the script with it (status 141, CI run of
+	# 929dd10)
 	img=$(apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
-		awk '/^Depends: / { sub(/^Depends: /, ""); n = split($0, d, /[,|]/)
+		awk '/^Depends: / && !img { sub(/^Depends: /, ""); n = split($0, d, /[,|]/)
 			for (i = 1; i <= n; i++) { split(d[i], w, " ")
-				if (w[1] ~ /^linux-image-[0-9]/) { print w[1]; exit } } }')
+				if (w[1] ~ /^linux-image-[0-9]/ && !img) img = w[1] } }
+			END { if (img) print img }')
 	[ -n "$img" ] || die "cannot resolve the linux-image-amd64 dependency"
 	KREL=${img#linux-image-}
 fi
 PKG=linux-image-$KREL
-VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version: / { print $2; exit }')
+VER=$(apt-cache show --no-all-versions "$PKG" 2>/dev/null | awk '/^Version: / && !v { v = $2 } END { if (v) print v }')
 KC="$CACHE/$KREL"
 mkdir -p "$KC/debs"
 exec 9>"$KC/.lock"
