@@ -462,16 +462,20 @@ impl TargetObject {
                         show(file)
                     ));
                 }
+                // The candidates that are locals of file block `block`.
+                let locals_in = |block: usize| -> Vec<usize> {
+                    cands
+                        .iter()
+                        .copied()
+                        .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
+                        .collect()
+                };
                 let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
                 let mut scored: Vec<(usize, usize)> = with.iter().map(|&b| (score(b), b)).collect();
                 scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 if scored.len() == 1 || scored[0].0 > scored[1].0 {
                     let block = scored[0].1;
-                    let in_block: Vec<usize> = cands
-                        .iter()
-                        .copied()
-                        .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
-                        .collect();
+                    let in_block = locals_in(block);
                     if in_block.len() == 1 {
                         let n = self.files[block].locals.len();
                         return Lookup::Found {
@@ -520,11 +524,7 @@ impl TargetObject {
                         .any(|&(sc, b)| sc == scored[0].0 && b == blocks[k])
                 {
                     let block = blocks[k];
-                    let in_block: Vec<usize> = cands
-                        .iter()
-                        .copied()
-                        .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
-                        .collect();
+                    let in_block = locals_in(block);
                     if in_block.len() == 1 {
                         return Lookup::Found {
                             sympos: self.pos_of(cands, in_block[0]),
