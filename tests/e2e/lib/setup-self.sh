@@ -19,6 +19,8 @@
 #      $CACHE/<krel>/root/lib/modules/<krel>, the image to root/boot/;
 #   4. writes $CACHE/<krel>/kernel.env (and E2E_ENV_FILE), never
 #      $CACHE/kernel.env (the default suite's).
+# A new build removes the previous one's snapshot (guest/, vmlinux,
+# snapshot.env of lib/snapshot.sh), which is keyed by the release only.
 # The release is <version>-e2e (CONFIG_LOCALVERSION in the fragment), e.g.
 # 7.2.13-e2e.  The build is kept while the source package, the fragment's
 # settings (its CONFIG_ lines: comments do not count), the compiler and
@@ -95,6 +97,11 @@ stamp="src=$(basename "$deb") frag=$fragsum cc=$($KCC --version | head -n1) paho
 # ---- build (once per stamp) --------------------------------------------------------
 if [ "$(cat "$KC/.self-built" 2>/dev/null)" != "$stamp" ]; then
 	rm -f "$KC/.self-built"
+	# what lib/snapshot.sh took from an earlier build of this release (its
+	# kallsyms and BTF, the extracted vmlinux) would describe another
+	# kernel: it goes, and the next run boots for a new snapshot (the pairs
+	# of kobjs.sh are keyed by the config and rebuild by themselves)
+	rm -rf "$KC/guest" "$KC/vmlinux" "$KC/snapshot.env"
 	if [ "$(cat "$TREE/.e2e-configured" 2>/dev/null)" != "$stamp" ]; then
 		e2e_log "unpacking $(basename "$deb") into $TREE"
 		rm -rf "$TREE" "$KC/.srcdeb"
