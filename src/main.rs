@@ -650,30 +650,32 @@ fn parse_pins(values: &[String]) -> Result<Vec<klpwrite::correlate::Pin>> {
         .collect::<klpwrite::error::Result<Vec<_>>>()?)
 }
 
+/// `checksums_only`: the caller uses the loaded objects for nothing but
+/// the diff (`diff`, not `build`), so their ORC and BTF are not read.
 fn run_diff(
     orig: &Path,
     patched: &Path,
     explain: bool,
     pair: &[String],
     hints: &klpwrite::special::LayoutHints,
+    checksums_only: bool,
 ) -> Result<(diff::DiffReport, Elf, Elf)> {
     let pins = parse_pins(pair)?;
+    let load = |p: &Path| {
+        if checksums_only {
+            klpwrite::objtool::load_input_for_checksums(&path_str(p))
+        } else {
+            klpwrite::objtool::load_input(&path_str(p))
+        }
+    };
     // The two reads are independent (a whole vmlinux.o each).
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     // Warnings are printed after both loads, orig first, whatever the
     // threads' timing.
     let (o, p) = klpwrite::par::join(
         size(orig) + size(patched) >= klpwrite::par::THRESHOLD,
-        || {
-            klpwrite::timing::time("load orig", || {
-                klpwrite::objtool::load_input(&path_str(orig))
-            })
-        },
-        || {
-            klpwrite::timing::time("load patched", || {
-                klpwrite::objtool::load_input(&path_str(patched))
-            })
-        },
+        || klpwrite::timing::time("load orig", || load(orig)),
+        || klpwrite::timing::time("load patched", || load(patched)),
     );
     let o = o?;
     say_completed(&o);
@@ -706,6 +708,7 @@ fn run_build(a: &BuildArgs) -> Result<u8> {
         a.common.explain,
         &a.common.pair,
         &hints,
+        false,
     )?;
     print!("{}", rep.render(&o, &p));
     let list = if rep.has_changes() {
@@ -746,7 +749,8 @@ fn run() -> Result<u8> {
             json,
             layouts,
         } => {
-            let elf = load_input(&path_str(file))?;
+            let elf = klpwrite::objtool::load_input_for_checksums(&path_str(file))?;
+            say_completed(&elf);
             let hints = layout_hints(&layouts.struct_size, layouts.btf.as_deref())?;
             let c = checksum::run_with(&elf, &hints)?;
             for w in &c.warnings {
@@ -767,7 +771,7 @@ fn run() -> Result<u8> {
             layouts,
         } => {
             let hints = layout_hints(&layouts.struct_size, layouts.btf.as_deref())?;
-            let (rep, o, p) = run_diff(orig, patched, *explain, pair, &hints)?;
+            let (rep, o, p) = run_diff(orig, patched, *explain, pair, &hints, true)?;
             print!("{}", rep.render(&o, &p));
             if rep.has_changes() {
                 Ok(0)

@@ -529,6 +529,15 @@ pub fn load_input(path: &str) -> Result<Elf> {
     )?)
 }
 
+/// [`load_input`] for checksums only (`checksum`, `diff`): the ORC and BTF
+/// sections are not read either ([`crate::elf::load::load_file_for_checksums`]).
+pub fn load_input_for_checksums(path: &str) -> Result<Elf> {
+    complete(crate::elf::load::load_file_for_checksums(
+        path,
+        Expect::Relocatable,
+    )?)
+}
+
 /// One line for users: what was found and done.
 pub fn describe(elf: &Elf) -> Option<String> {
     let c = elf.completion.as_ref()?;

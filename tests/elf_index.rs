@@ -13,7 +13,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use klpwrite::elf::Elf;
-use klpwrite::elf::load::{Expect, load_file, load_file_for_analysis};
+use klpwrite::elf::load::{Expect, load_file, load_file_for_analysis, load_file_for_checksums};
 
 fn objects() -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -38,9 +38,23 @@ fn objects() -> Vec<PathBuf> {
     v
 }
 
-fn is_debug(e: &Elf, sec: usize) -> bool {
+/// Whether a partial load leaves out section `sec`: DWARF, and for the
+/// checksum load (`orc_btf`) the ORC and BTF sections, each with its
+/// relocation sections.
+fn left_out(e: &Elf, sec: usize, orc_btf: bool) -> bool {
     let s = &e.sections[sec];
-    let own = |s: &klpwrite::elf::Section| s.name.starts_with(b".debug_") && !s.is_alloc();
+    let own = |s: &klpwrite::elf::Section| {
+        (s.name.starts_with(b".debug_") && !s.is_alloc())
+            || (orc_btf
+                && [
+                    &b".orc_unwind"[..],
+                    b".orc_unwind_ip",
+                    b".orc_header",
+                    b".BTF",
+                    b".BTF.ext",
+                ]
+                .contains(&s.name.as_slice()))
+    };
     own(s)
         || (s.is_rela()
             && (s.sh_info as usize) < e.sections.len()
@@ -96,6 +110,22 @@ fn check_ranges(path: &Path, e: &Elf) -> usize {
 
 #[test]
 fn analysis_load_leaves_out_debug_sections_only() {
+    partial_load_leaves_out(false);
+}
+
+/// The checksum load (`checksum`, `diff`) leaves out ORC and BTF too, and
+/// nothing else.
+#[test]
+fn checksum_load_leaves_out_debug_orc_and_btf_only() {
+    partial_load_leaves_out(true);
+}
+
+fn partial_load_leaves_out(orc_btf: bool) {
+    let load = if orc_btf {
+        load_file_for_checksums
+    } else {
+        load_file_for_analysis
+    };
     let objs = objects();
     assert!(!objs.is_empty(), "no objects found");
     let (mut with_debug, mut queries) = (0, 0);
@@ -103,19 +133,15 @@ fn analysis_load_leaves_out_debug_sections_only() {
         let ps = p.to_string_lossy();
         let Ok(full) = load_file(&ps, Expect::Relocatable) else {
             // Bad-input fixtures: the analysis load must fail too.
-            assert!(
-                load_file_for_analysis(&ps, Expect::Relocatable).is_err(),
-                "{ps}"
-            );
+            assert!(load(&ps, Expect::Relocatable).is_err(), "{ps}");
             continue;
         };
-        let part = load_file_for_analysis(&ps, Expect::Relocatable)
-            .unwrap_or_else(|e| panic!("{ps}: {e}"));
+        let part = load(&ps, Expect::Relocatable).unwrap_or_else(|e| panic!("{ps}: {e}"));
         assert_eq!(full.sections.len(), part.sections.len(), "{ps}");
         assert_eq!(full.symbols.len(), part.symbols.len(), "{ps}");
         let mut skipped_any = false;
         for sec in 0..full.sections.len() {
-            let debug = is_debug(&full, sec);
+            let debug = left_out(&full, sec, orc_btf);
             skipped_any |= debug && full.sections[sec].sh_size > 0;
             if debug {
                 assert!(
@@ -261,4 +287,52 @@ fn huge_offset_does_not_size_the_index() {
     assert_eq!(e.relocs_between(sec, (1 << 62) - 8, (1 << 62) - 7).len(), 1);
     assert!(e.relocs_between(sec, 0, (1 << 62) - 8).is_empty());
     klpwrite::checksum::run(&e).unwrap();
+}
+
+/// The checksum load leaves ORC out only when nothing read refers into it:
+/// code that takes the address of a label in `.orc_unwind` (or a symbol
+/// defined there) must see its real bytes, so the load falls back to the
+/// whole file. An object with plain ORC tables skips them.
+#[test]
+fn checksum_load_reads_orc_that_code_refers_to() {
+    if !support::have("as") {
+        eprintln!("elf_index: SKIPPED checksum_load_reads_orc_that_code_refers_to (no `as`)");
+        return;
+    }
+    let d = support::scratch("elf-index-orc");
+    let body = |refer: &str, label: &str| {
+        format!(
+            ".section .text.f,\"ax\",@progbits\n.globl f\n.type f,@function\nf:\n{refer}\n ret\n.size f,.-f\n\
+             .section .orc_unwind,\"a\",@progbits\n{label}:\n.quad 0x1122334455667788\n\
+             .section .orc_unwind_ip,\"a\",@progbits\n.long f - .\n"
+        )
+    };
+    for (name, refer, label, skipped) in [
+        ("plain", " nop", ".Lorc_first", true),
+        ("unused-label", " nop", "orc_first", false),
+        ("label", " lea orc_first(%rip), %rax", "orc_first", false),
+        (
+            "section",
+            " lea .orc_unwind+0(%rip), %rax",
+            ".Lorc_first",
+            false,
+        ),
+    ] {
+        let o = d.join(format!("{name}.o"));
+        assemble(&body(refer, label), &o);
+        let ps = o.to_string_lossy();
+        let e = load_file_for_checksums(&ps, Expect::Relocatable).unwrap();
+        let full = load_file(&ps, Expect::Relocatable).unwrap();
+        let orc = full.section_by_name(b".orc_unwind").unwrap();
+        let ip = full.section_by_name(b".orc_unwind_ip").unwrap();
+        assert_eq!(e.debug_skipped(), skipped, "{name}");
+        if skipped {
+            // (Its bytes may still be read: ranges closer than 64 KiB are
+            // read in one go.)
+            assert_eq!(e.relocs_for(ip).count(), 0, "{name}");
+        } else {
+            assert_eq!(e.data(orc), full.data(orc), "{name}");
+            assert_eq!(e.relocs_for(ip).count(), 1, "{name}");
+        }
+    }
 }

@@ -121,61 +121,118 @@ pub struct InsnAt {
 }
 
 /// Instruction boundaries of one code section, decoded once.
+///
+/// Linear decoding tiles the section: each instruction starts where the
+/// previous one ended (iced advances by the length it consumed, also for
+/// an invalid instruction), and the last one ends at the section's end. So
+/// one bit per byte for "an instruction starts here" gives every
+/// boundary, and two more bits say whether that instruction is a direct
+/// call or jump: 3/8 of a byte per byte of code, where a vector of
+/// (start, length, kind) took 16 bytes per instruction (four times the
+/// code; 19 MB for amdgpu.ko's `.text`, a quarter of `diff`'s page faults).
 #[derive(Debug, Default)]
 pub struct CodeMap {
-    /// (start, len, flow) sorted by start.
-    insns: Vec<(u64, u32, u8)>,
+    /// Length of the decoded code in bytes.
+    len: u64,
+    /// Bit `i`: an instruction starts at offset `i`.
+    starts: Vec<u64>,
+    /// Bit `i`: the instruction at `i` is a direct near call.
+    calls: Vec<u64>,
+    /// Bit `i`: the instruction at `i` is a direct near jump.
+    jumps: Vec<u64>,
 }
 
-const FLOW_OTHER: u8 = 0;
-const FLOW_CALL: u8 = 1;
-const FLOW_JUMP: u8 = 2;
+fn bit(words: &[u64], i: u64) -> bool {
+    words[(i / 64) as usize] >> (i % 64) & 1 != 0
+}
+
+fn set_bit(words: &mut [u64], i: u64) {
+    words[(i / 64) as usize] |= 1 << (i % 64);
+}
 
 impl CodeMap {
     /// Decode `code` linearly from offset 0. Undecodable bytes become
-    /// 1-byte pseudo-instructions so decoding always makes progress.
+    /// pseudo-instructions of the length iced consumed, so decoding always
+    /// makes progress and covers every byte.
     pub fn decode(code: &[u8]) -> CodeMap {
-        let mut insns = Vec::with_capacity(code.len() / 4);
+        let words = code.len().div_ceil(64);
+        let mut map = CodeMap {
+            len: code.len() as u64,
+            starts: vec![0; words],
+            calls: vec![0; words],
+            jumps: vec![0; words],
+        };
         let mut d = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
         let mut insn = Instruction::default();
         while d.can_decode() {
             d.decode_out(&mut insn);
-            let flow = if insn.is_invalid() {
-                FLOW_OTHER
-            } else {
-                let branch = matches!(
-                    insn.op0_kind(),
-                    OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-                );
-                match insn.flow_control() {
-                    FlowControl::Call if branch => FLOW_CALL,
-                    FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch if branch => {
-                        FLOW_JUMP
-                    }
-                    _ => FLOW_OTHER,
+            let ip = insn.ip();
+            set_bit(&mut map.starts, ip);
+            if insn.is_invalid() {
+                continue;
+            }
+            let branch = matches!(
+                insn.op0_kind(),
+                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+            );
+            match insn.flow_control() {
+                FlowControl::Call if branch => set_bit(&mut map.calls, ip),
+                FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch if branch => {
+                    set_bit(&mut map.jumps, ip)
                 }
-            };
-            insns.push((insn.ip(), insn.len() as u32, flow));
+                _ => {}
+            }
         }
-        CodeMap { insns }
+        map
+    }
+
+    /// The start of the instruction that contains `off` (`off < len`):
+    /// the highest start bit at or below `off`. Offset 0 always starts one.
+    fn start_at_or_before(&self, off: u64) -> u64 {
+        let mut w = (off / 64) as usize;
+        let mut word = self.starts[w] & (u64::MAX >> (63 - off % 64));
+        while word == 0 {
+            w -= 1;
+            word = self.starts[w];
+        }
+        w as u64 * 64 + 63 - word.leading_zeros() as u64
+    }
+
+    /// The end of the instruction that starts at `start`: the next start
+    /// bit, or the end of the code.
+    fn end_after(&self, start: u64) -> u64 {
+        let b = start % 64;
+        let mut w = (start / 64) as usize;
+        let mut word = if b == 63 {
+            0
+        } else {
+            self.starts[w] & (u64::MAX << (b + 1))
+        };
+        while word == 0 {
+            w += 1;
+            match self.starts.get(w) {
+                Some(&x) => word = x,
+                None => return self.len,
+            }
+        }
+        (w as u64 * 64 + word.trailing_zeros() as u64).min(self.len)
+    }
+
+    fn at(&self, start: u64) -> InsnAt {
+        InsnAt {
+            start,
+            len: (self.end_after(start) - start) as u32,
+            is_call: bit(&self.calls, start),
+            is_jump: bit(&self.jumps, start),
+        }
     }
 
     /// The instruction containing `off`, if decoding reached it.
     pub fn insn_at(&self, off: u64) -> Option<InsnAt> {
-        let i = self.insns.partition_point(|&(s, _, _)| s <= off);
-        if i == 0 {
+        if off >= self.len {
             return None;
         }
-        let (start, len, flow) = self.insns[i - 1];
-        if off >= start + len as u64 {
-            return None;
-        }
-        Some(InsnAt {
-            start,
-            len,
-            is_call: flow == FLOW_CALL,
-            is_jump: flow == FLOW_JUMP,
-        })
+        Some(self.at(self.start_at_or_before(off)))
     }
 
     /// The instruction containing `off`, decoded in full from `code` (the
@@ -192,11 +249,13 @@ impl CodeMap {
 
     /// Iterate (start, len, is_call, is_jump) of every decoded instruction.
     pub fn iter(&self) -> impl Iterator<Item = InsnAt> + '_ {
-        self.insns.iter().map(|&(start, len, flow)| InsnAt {
-            start,
-            len,
-            is_call: flow == FLOW_CALL,
-            is_jump: flow == FLOW_JUMP,
+        let mut next = if self.len == 0 { None } else { Some(0) };
+        std::iter::from_fn(move || {
+            let start = next?;
+            let insn = self.at(start);
+            let end = start + insn.len as u64;
+            next = (end < self.len).then_some(end);
+            Some(insn)
         })
     }
 }
@@ -249,6 +308,76 @@ mod tests {
         assert!(call.is_call);
         assert_eq!(addend_adjustment(4, 15, Some(call)), 4);
         assert_eq!(addend_adjustment(11, 3, map.insn_at(3)), 0);
+    }
+
+    /// The bitmap map against a plain list of (start, len, kind) from the
+    /// same linear decode, at every offset: random bytes (many invalid
+    /// instructions, lengths up to 15, starts in every bit position of a
+    /// word) and real code (the embedded example's object).
+    #[test]
+    fn code_map_matches_a_plain_decode() {
+        fn plain(code: &[u8]) -> Vec<InsnAt> {
+            let mut d = Decoder::with_ip(64, code, 0, DecoderOptions::NONE);
+            let mut out = Vec::new();
+            while d.can_decode() {
+                let insn = d.decode();
+                let branch = !insn.is_invalid()
+                    && matches!(
+                        insn.op0_kind(),
+                        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+                    );
+                let fc = insn.flow_control();
+                out.push(InsnAt {
+                    start: insn.ip(),
+                    len: insn.len() as u32,
+                    is_call: branch && fc == FlowControl::Call,
+                    is_jump: branch
+                        && matches!(
+                            fc,
+                            FlowControl::UnconditionalBranch | FlowControl::ConditionalBranch
+                        ),
+                });
+            }
+            out
+        }
+        let mut inputs: Vec<Vec<u8>> = vec![vec![], vec![0x90], vec![0x0f], vec![0xc3; 64]];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for n in [1usize, 63, 64, 65, 127, 128, 129, 1000, 4099] {
+            inputs.push(
+                (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect(),
+            );
+        }
+        let example = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/data/cmdline/cmdline.patched.o"
+        ))
+        .unwrap();
+        let elf = crate::elf::load::load("example", example, crate::elf::load::Expect::Relocatable)
+            .unwrap();
+        for (i, s) in elf.sections.iter().enumerate() {
+            if s.name.starts_with(b".text") {
+                inputs.push(elf.data(i).to_vec());
+            }
+        }
+        for code in &inputs {
+            let want = plain(code);
+            let map = CodeMap::decode(code);
+            assert_eq!(map.iter().collect::<Vec<_>>(), want);
+            let mut k = 0;
+            for off in 0..code.len() as u64 + 20 {
+                while k < want.len() && want[k].start + want[k].len as u64 <= off {
+                    k += 1;
+                }
+                assert_eq!(map.insn_at(off), want.get(k).copied(), "offset {off}");
+            }
+        }
     }
 }
 
