@@ -29,7 +29,9 @@
 //! nothing here depends on `-g`: the item boundaries of anonymous
 //! read-only data come from code and data references only (before, a
 //! `.debug_*` relocation could split an item, so an object's checksums
-//! changed with its debug information).
+//! changed with its debug information). `checksum` and `diff` also leave
+//! out ORC and BTF (`load_file_for_checksums`): nothing here reads them
+//! (ORC is skipped in [`Ctx`]'s special-section index on purpose).
 //!
 //! Each function also gets a *line-masked* checksum (B10) in which
 //! `__LINE__` values are left out: an immediate that reaches only the
@@ -42,7 +44,8 @@
 use std::collections::HashMap;
 
 use iced_x86::{
-    Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction, OpKind,
+    ConstantOffsets, Decoder, DecoderOptions, FlowControl, Formatter, GasFormatter, Instruction,
+    OpKind,
 };
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
@@ -704,12 +707,26 @@ impl<'a> Ctx<'a> {
         if s >= e {
             return;
         }
-        let insns = self.decode(sec, start, end);
-        let line_flags: Vec<Option<linemask::Site>> = if hm.is_some() {
-            self.line_sites(&insns, sec, start, end)
-        } else {
-            Vec::new()
+        // The line-masked pass looks at neighbouring instructions (the
+        // `__LINE__` data flow) and needs them all decoded first; the
+        // strict pass decodes as it hashes, without a vector of
+        // instructions or their constant offsets for every one.
+        let decoded = hm.is_some().then(|| self.decode(sec, start, end));
+        let line_flags: Vec<Option<linemask::Site>> = match &decoded {
+            Some(insns) => self.line_sites(insns, sec, start, end),
+            None => Vec::new(),
         };
+        let mut stream = match decoded {
+            Some(_) => None,
+            None => Some(Decoder::with_ip(
+                64,
+                &data[s..e],
+                start,
+                DecoderOptions::NONE,
+            )),
+        };
+        let mut next = 0usize;
+        let mut insn_buf = Instruction::default();
         let mut fmt = detail.as_ref().map(|_| GasFormatter::new());
         let relocs = self.relocs_in(sec, start, end);
         let mut rc = 0;
@@ -721,7 +738,37 @@ impl<'a> Ctx<'a> {
         let mut mc = 0;
         let mut ih: Vec<u8> = Vec::with_capacity(64);
         let mut ihm: Vec<u8> = Vec::with_capacity(64);
-        for (k, (insn, imm_off, imm_size)) in insns.iter().enumerate() {
+        loop {
+            let k = next;
+            next += 1;
+            let (insn, imm_off, imm_size): (Instruction, usize, usize) =
+                match (&decoded, &mut stream) {
+                    (Some(v), _) => match v.get(k) {
+                        Some(&t) => t,
+                        None => break,
+                    },
+                    (None, Some(d)) => {
+                        if !d.can_decode() {
+                            break;
+                        }
+                        d.decode_out(&mut insn_buf);
+                        // Only an unrelocated branch needs the place of its
+                        // displacement here (iced reports it as the
+                        // immediate).
+                        let co = if is_near_branch(&insn_buf) {
+                            d.get_constant_offsets(&insn_buf)
+                        } else {
+                            ConstantOffsets::default()
+                        };
+                        if co.has_immediate() {
+                            (insn_buf, co.immediate_offset(), co.immediate_size())
+                        } else {
+                            (insn_buf, 0, 0)
+                        }
+                    }
+                    (None, None) => break,
+                };
+            let (insn, imm_off, imm_size) = (&insn, &imm_off, &imm_size);
             let ip = insn.ip();
             let len = insn.len() as u64;
             let bytes = &data[ip as usize..(ip + len) as usize];
@@ -741,10 +788,7 @@ impl<'a> Ctx<'a> {
                 mc += 1;
             }
             let meta = &metas[m0..mc];
-            let branch = matches!(
-                insn.op0_kind(),
-                OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
-            ) && insn.flow_control() != FlowControl::Next;
+            let branch = is_near_branch(insn);
             let line = line_flags.get(k).is_some_and(Option::is_some);
             ih.clear();
             let mut saw = self.insn_input(
@@ -1177,6 +1221,15 @@ impl<'a> Ctx<'a> {
         }
         h.digest()
     }
+}
+
+/// A near branch (call, jump, conditional jump, loop) with its target as a
+/// displacement in the instruction.
+fn is_near_branch(insn: &Instruction) -> bool {
+    matches!(
+        insn.op0_kind(),
+        OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64
+    ) && insn.flow_control() != FlowControl::Next
 }
 
 fn strip_digits(name: &[u8]) -> Vec<u8> {

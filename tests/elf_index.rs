@@ -46,14 +46,8 @@ fn left_out(e: &Elf, sec: usize, orc_btf: bool) -> bool {
     let own = |s: &klpwrite::elf::Section| {
         (s.name.starts_with(b".debug_") && !s.is_alloc())
             || (orc_btf
-                && [
-                    &b".orc_unwind"[..],
-                    b".orc_unwind_ip",
-                    b".orc_header",
-                    b".BTF",
-                    b".BTF.ext",
-                ]
-                .contains(&s.name.as_slice()))
+                && [&b".orc_unwind"[..], b".orc_unwind_ip", b".BTF", b".BTF.ext"]
+                    .contains(&s.name.as_slice()))
     };
     own(s)
         || (s.is_rela()
@@ -292,7 +286,9 @@ fn huge_offset_does_not_size_the_index() {
 /// The checksum load leaves ORC out only when nothing read refers into it:
 /// code that takes the address of a label in `.orc_unwind` (or a symbol
 /// defined there) must see its real bytes, so the load falls back to the
-/// whole file. An object with plain ORC tables skips them.
+/// analysis load, which still leaves out DWARF. An object with plain ORC
+/// tables, or with `ORC_HEADER`'s `orc_header` object in `.orc_header`
+/// (every module of a 6.5+ kernel), skips them.
 #[test]
 fn checksum_load_reads_orc_that_code_refers_to() {
     if !support::have("as") {
@@ -304,7 +300,9 @@ fn checksum_load_reads_orc_that_code_refers_to() {
         format!(
             ".section .text.f,\"ax\",@progbits\n.globl f\n.type f,@function\nf:\n{refer}\n ret\n.size f,.-f\n\
              .section .orc_unwind,\"a\",@progbits\n{label}:\n.quad 0x1122334455667788\n\
-             .section .orc_unwind_ip,\"a\",@progbits\n.long f - .\n"
+             .section .orc_unwind_ip,\"a\",@progbits\n.long f - .\n\
+             .section .orc_header,\"a\",@progbits\n.type orc_header,@object\norc_header:\n.byte 1,2,3,4\n.size orc_header,4\n\
+             .section .debug_info,\"\",@progbits\n.quad f\n"
         )
     };
     for (name, refer, label, skipped) in [
@@ -325,7 +323,13 @@ fn checksum_load_reads_orc_that_code_refers_to() {
         let full = load_file(&ps, Expect::Relocatable).unwrap();
         let orc = full.section_by_name(b".orc_unwind").unwrap();
         let ip = full.section_by_name(b".orc_unwind_ip").unwrap();
-        assert_eq!(e.debug_skipped(), skipped, "{name}");
+        let dbg = full.section_by_name(b".debug_info").unwrap();
+        assert_eq!(full.relocs_for(dbg).count(), 1, "{name}");
+        // DWARF is left out in every case, the fallback included.
+        assert!(e.debug_skipped(), "{name}");
+        assert_eq!(e.relocs_for(dbg).count(), 0, "{name}");
+        let hdr = full.section_by_name(b".orc_header").unwrap();
+        assert_eq!(e.data(hdr), full.data(hdr), "{name}");
         if skipped {
             // (Its bytes may still be read: ranges closer than 64 KiB are
             // read in one go.)
@@ -335,4 +339,38 @@ fn checksum_load_reads_orc_that_code_refers_to() {
             assert_eq!(e.relocs_for(ip).count(), 1, "{name}");
         }
     }
+}
+
+/// `diff`'s strict checksums (decoded as they are hashed) equal the strict
+/// half of `checksum`'s (decoded in full for the `__LINE__` analysis), for
+/// every function and object of every fixture and corpus object, loaded
+/// the way each command loads it.
+#[test]
+fn strict_checksums_match_full_pass() {
+    let hints = klpwrite::special::LayoutHints::default();
+    let (mut objs, mut funcs) = (0, 0);
+    for p in objects() {
+        let ps = p.to_string_lossy();
+        let Ok(e) = load_file_for_checksums(&ps, Expect::Relocatable) else {
+            continue;
+        };
+        let Ok(full) = klpwrite::checksum::run_with(&e, &hints) else {
+            continue;
+        };
+        let ctx = klpwrite::checksum::context(&e, &hints).unwrap();
+        let strict = klpwrite::checksum::strict(&ctx);
+        assert_eq!(strict.by_sym.len(), full.by_sym.len(), "{ps}");
+        for (sym, c) in &full.by_sym {
+            assert_eq!(
+                strict.by_sym.get(sym),
+                Some(&(c.kind, c.strict)),
+                "{ps}: {}",
+                e.symbols[*sym].display_name()
+            );
+            funcs += usize::from(c.kind == klpwrite::checksum::Kind::Func);
+        }
+        objs += 1;
+    }
+    assert!(funcs > 0);
+    eprintln!("elf_index: strict == full on {objs} objects, {funcs} functions");
 }

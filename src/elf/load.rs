@@ -61,13 +61,19 @@ pub fn load_file_for_analysis(path: &str, expect: Expect) -> Result<Elf> {
 
 /// Read `path` for checksums only (`checksum`, `diff`): like
 /// [`load_file_for_analysis`], and the ORC tables (`.orc_unwind`,
-/// `.orc_unwind_ip`, `.orc_header`, with their relocations) and the BTF
-/// (`.BTF`, `.BTF.ext`) are left out too. Checksums never read them: ORC
-/// follows from the code (objtool regenerates it for the patch module),
-/// and type information is not code. In a module built without
+/// `.orc_unwind_ip`, with their relocations) and the BTF (`.BTF`,
+/// `.BTF.ext`) are left out too. Checksums never read them: ORC follows
+/// from the code (objtool regenerates it for the patch module), and type
+/// information is not code. In a module built without
 /// `-ffunction-sections` the ORC relocations are most of the file's
-/// (amdgpu.ko: 107k of 172k). Extraction and verification read them and
-/// use [`load_file_for_analysis`].
+/// (amdgpu.ko: 107k of 172k). `.orc_header` (20 bytes, and the
+/// `orc_header` object `ORC_HEADER` defines in every 6.5+ module and in
+/// unwind_orc.c) is read. When a symbol or relocation refers into a
+/// skipped section anyway, the load falls back to
+/// [`load_file_for_analysis`]. Like DWARF's, the skipped relocation
+/// sections are not validated: `checksum` and `diff` accept an object
+/// whose ORC relocations are malformed, which `extract` and `build`
+/// refuse. Extraction and verification read them all.
 pub fn load_file_for_checksums(path: &str, expect: Expect) -> Result<Elf> {
     load_partial(path, expect, Leave::DebugOrcBtf)
 }
@@ -87,7 +93,7 @@ impl Leave {
             || (self == Leave::DebugOrcBtf
                 && matches!(
                     name,
-                    b".orc_unwind" | b".orc_unwind_ip" | b".orc_header" | b".BTF" | b".BTF.ext"
+                    b".orc_unwind" | b".orc_unwind_ip" | b".BTF" | b".BTF.ext"
                 ))
     }
 }
@@ -113,6 +119,8 @@ fn load_partial(path: &str, expect: Expect, leave: Leave) -> Result<Elf> {
         // sections were left out. Anything else (or any error, which the
         // full load words from complete data) reads the whole file.
         Ok(elf) if skipped_only(&elf, &plan.skip, leave) => Ok(elf),
+        // Something refers into ORC or BTF: read them, still without DWARF.
+        Ok(_) if leave == Leave::DebugOrcBtf => load_partial(path, expect, Leave::Debug),
         _ => load_file(path, expect),
     }
 }
