@@ -1039,3 +1039,61 @@ fn r10_renumbered_modinfo_is_not_a_data_change() {
             .any(|s| s.display_name() == "mi_read" && s.section.is_some())
     );
 }
+
+/// l7-twin-new-static: a module of two units "core.c" whose state_show
+/// both change and each get a new `static int seen`. One build copies both
+/// functions and both counters, each function referring to its own;
+/// `module` and `kbuild` take that output. (Before, their split-statics
+/// check keyed a unit by its STT_FILE base name and compared one patch
+/// object's statics with each other: "both copy the static seen".) Two
+/// outputs that each copy one unit's counter are still refused: the base
+/// name cannot tell twin units from one unit extracted twice.
+#[test]
+fn twin_units_new_statics_stay_apart() {
+    let work = scratch("module-twin-new-static");
+    let d = fixture("l7-twin-new-static");
+    let out = work.join("twinnew-klp.o");
+    run_ok(&[
+        "build".into(),
+        s(&d.join("twinnew.o")),
+        s(&d.join("twinnew.patched.o")),
+        "--objname".into(),
+        "twinnew".into(),
+        "--symbols".into(),
+        s(&d.join("twinnew.ko")),
+        "--symvers".into(),
+        s(&d.join("Module.symvers")),
+        "-o".into(),
+        s(&out),
+    ]);
+    let p = klpwrite::elf::load::load_file(&s(&out), Expect::Relocatable).unwrap();
+    // Each state_show refers to one seen, and not the other's.
+    let funcs: Vec<usize> = p
+        .symbols
+        .iter()
+        .filter(|x| x.is_func() && x.name == b"state_show")
+        .map(|x| x.index)
+        .collect();
+    assert_eq!(funcs.len(), 2);
+    let seen_of = |f: usize| -> std::collections::BTreeSet<usize> {
+        let fs = &p.symbols[f];
+        p.relocs_for(fs.section.unwrap())
+            .filter(|r| r.offset >= fs.value && r.offset < fs.value + fs.size)
+            .filter(|r| p.symbols[r.symbol].name == b"seen")
+            .map(|r| r.symbol)
+            .collect()
+    };
+    let (a, b) = (seen_of(funcs[0]), seen_of(funcs[1]));
+    assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+    assert_ne!(a, b);
+    module(std::slice::from_ref(&p), &opts("klp_twin_new"), true).unwrap();
+    klpwrite::kbuild::generate(
+        std::slice::from_ref(&p),
+        &klpwrite::kbuild::KbuildOptions {
+            name: "klp_twin_new".into(),
+            replace: false,
+            callbacks: vec![],
+        },
+    )
+    .unwrap();
+}
