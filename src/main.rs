@@ -178,7 +178,8 @@ struct CommonArgs {
     pair: Vec<String>,
     /// Settle an ambiguous symbol: NAME=N, the kernel's sympos: the 1-based position among the
     /// target object's symbols named NAME, in kallsyms (address) order for vmlinux, .symtab order
-    /// for a module; 0 only for a unique name (repeatable).
+    /// for a module; 0 only for a unique name (repeatable). FILE:NAME=N or FILE#K:NAME=N (as diff
+    /// and the candidates name them) give one unit's local its own value.
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).

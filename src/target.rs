@@ -153,6 +153,10 @@ pub struct TuInfo {
     /// vmlinux.o, a module's pre-link `.o`) has `n > 1`: STT_FILE holds the
     /// base name, so `x/util.c` and `y/util.c` are two blocks `util.c`.
     pub file_nth: Option<(usize, usize)>,
+    /// `locals` are the patched unit's (no original object to describe the
+    /// unit): some may be new, and a new static can have the name of an
+    /// existing one in another unit of the same file name.
+    pub locals_may_be_new: bool,
 }
 
 impl TuInfo {
@@ -214,6 +218,7 @@ impl TuInfo {
             init,
             hidden: is_link_hidden(&elf.symbols[sym]),
             file_nth,
+            locals_may_be_new: false,
         }
     }
 }
@@ -471,6 +476,65 @@ impl TargetObject {
                         .collect()
                 };
                 let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
+                // The locals of block `b` the unit lacks (compiler-made
+                // names left out, as in `TuInfo::of`).
+                let lacking = |b: usize| {
+                    self.files[b]
+                        .locals
+                        .iter()
+                        .filter(|n| {
+                            !names::is_uncorrelated_static_local(n)
+                                && !n.starts_with(b"__UNIQUE_ID_")
+                                && !tu.locals.contains(*n)
+                        })
+                        .count()
+                };
+                // Several units of the file's base name (a vmlinux has a
+                // dozen `core.c`): which block is the unit's is decided over
+                // all of them, not only those that have the name. One that
+                // lacks it may be the unit (the name is then new, or another
+                // unit's), and a unit described by the patched object may
+                // have new locals named like another unit's existing ones,
+                // which raise that unit's score (a/core.c has `seen`, the
+                // patch adds `seen` to b/core.c: a's block matched 2 of 2,
+                // b's 1; the patch replaced a's state_show and bound b's new
+                // counter to a's, hostile review of e78855d). So the unit's
+                // block is the one with strictly the most locals in common
+                // and, when new locals are possible, also strictly the
+                // fewest locals the unit lacks among the blocks that share
+                // any (new locals cannot lower that count for another
+                // block).
+                if blocks.len() > 1 {
+                    let mut all: Vec<(usize, usize)> =
+                        blocks.iter().map(|&b| (score(b), b)).collect();
+                    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                    let best = all[0].1;
+                    // A block that shares no local with the unit is no
+                    // rival (the unit's own changed function, at least, is
+                    // in the unit's block); an empty one lacks nothing.
+                    let confirmed = all[0].0 > all[1].0
+                        && (!tu.locals_may_be_new
+                            || all.iter().all(|&(sc, b)| {
+                                b == best || sc == 0 || lacking(b) > lacking(best)
+                            }));
+                    if confirmed && !self.files[best].locals.contains(name) {
+                        return Lookup::NotFound(format!(
+                            "{} has no local {} in the unit's file {} (block {} of {}; another file of that name has one)",
+                            self.objname,
+                            show(name),
+                            show(file),
+                            blocks.iter().position(|&b| b == best).map_or(0, |k| k + 1),
+                            blocks.len()
+                        ));
+                    }
+                    if !confirmed && tu.locals_may_be_new {
+                        let all: Vec<usize> = with.iter().flat_map(|&b| locals_in(b)).collect();
+                        return Lookup::Ambiguous(
+                            all.iter().map(|&c| self.describe(c)).collect(),
+                            all,
+                        );
+                    }
+                }
                 let mut scored: Vec<(usize, usize)> = with.iter().map(|&b| (score(b), b)).collect();
                 scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 if scored.len() == 1 || scored[0].0 > scored[1].0 {
@@ -1151,6 +1215,7 @@ mod tests {
             init: HashSet::new(),
             hidden: false,
             file_nth: None,
+            locals_may_be_new: false,
         }
     }
 

@@ -65,7 +65,10 @@ impl<'a> Ex<'a> {
         }
         self.numbered_static_unique(sym)?;
         let t = self.target();
-        let tu = TuInfo::of(p, sym);
+        let tu = TuInfo {
+            locals_may_be_new: true,
+            ..TuInfo::of(p, sym)
+        };
         match t.resolve(&s.name, s.is_local(), &tu, false) {
             Lookup::Found { .. } => return Ok(Some(s.name.clone())),
             Lookup::Ambiguous(..) => return Ok(Some(s.name.clone())), // sympos decides later
@@ -137,7 +140,10 @@ impl<'a> Ex<'a> {
             return Ok(());
         }
         let s = &p.symbols[sym];
-        if self.opts.sympos.contains_key(&show(&s.name)) {
+        if p.sympos_keys(sym, &s.name)
+            .iter()
+            .any(|k| self.opts.sympos.contains_key(k))
+        {
             return Ok(());
         }
         let base = names::demangle(&s.name);
@@ -265,21 +271,30 @@ impl<'a> Ex<'a> {
     }
 
     pub(super) fn sympos_uncached(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
-        let key = String::from_utf8_lossy(name).into_owned();
+        // `--sympos` by the most specific name given: FILE#K:NAME,
+        // FILE:NAME (two same-named statics of one patch can take
+        // different values), then NAME.
+        let keys = self.p.sympos_keys(sym, name);
+        let given = keys
+            .iter()
+            .find_map(|k| self.opts.sympos.get(k).map(|&n| (k.clone(), n)));
         let t = self.target();
-        if let Some(&n) = self.opts.sympos.get(&key) {
+        if let Some((key, n)) = given {
             let count = t.named(name).len() as u64;
             if n > count || (n == 0 && count > 1) {
                 return Err(Error::new(
                     ErrorKind::Usage,
                     format!(
-                        "--sympos {key}={n}: {} has {count} symbol(s) named {key}",
-                        t.objname
+                        "--sympos {key}={n}: {} has {count} symbol(s) named {}",
+                        t.objname,
+                        show(name)
                     ),
                 ));
             }
-            self.explain
-                .push(format!("  sympos {key},{n}: given by --sympos"));
+            self.explain.push(format!(
+                "  sympos {},{n}: given by --sympos {key}={n}",
+                show(name)
+            ));
             return Ok(n);
         }
         // Describe the unit with the original object when we have it: the
@@ -294,6 +309,7 @@ impl<'a> Ex<'a> {
             // the object the target was linked from.
             None => TuInfo {
                 file_nth: None,
+                locals_may_be_new: true,
                 ..TuInfo::of(self.p, sym)
             },
         };
@@ -411,15 +427,18 @@ impl<'a> Ex<'a> {
                 ),
             )
             .in_file(&self.p.path)
-            .hint(format!(
-                "pass --sympos {}=N (1-based position in that order){}",
-                show(name),
-                if self.inp.orig.is_none() {
-                    ", or --orig ORIG.o"
-                } else {
-                    ""
-                }
-            ))),
+            .hint(if self.inp.orig.is_none() {
+                format!(
+                    "pass --orig ORIG.o, which also tells a static the patch adds from an existing one of the same name; or, for an existing {}, --sympos {}=N (1-based position in that order)",
+                    show(name),
+                    keys[0]
+                )
+            } else {
+                format!(
+                    "pass --sympos {}=N (1-based position in that order)",
+                    keys[0]
+                )
+            })),
         }
     }
 }
