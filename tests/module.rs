@@ -1097,3 +1097,60 @@ fn twin_units_new_statics_stay_apart() {
     )
     .unwrap();
 }
+
+/// c16-split-static-two-units: one output copies from two units (foo.c's
+/// `fa` with the new `static int seen`, and bar.c's `h`), another foo.c's
+/// `fb`, which reads the same `seen`. Each output would have its own copy:
+/// refused. Before, the extract output put every STT_FILE symbol first, so
+/// on reading it back every local belonged to the last unit (bar.c) and
+/// the check compared (foo.c, seen) with (bar.c, seen): kbuild took both
+/// (hostile review of e78855d). Each unit's FILE symbol now comes before
+/// its locals.
+#[test]
+fn static_split_across_outputs_with_two_units_is_refused() {
+    let work = scratch("module-split-two-units");
+    let d = fixture("c16-split-static-two-units");
+    let one = |changes: &str, out: &str| {
+        extract(
+            &work,
+            &d,
+            "splitmod.patched.o",
+            changes,
+            "splitmod",
+            &["splitmod.ko"],
+            &["--orig".into(), s(&d.join("splitmod.o"))],
+            out,
+        )
+    };
+    let e1 = one("fa\nbar.c:h\n", "e1.o");
+    // Read back, each copied local belongs to its own unit.
+    for (name, file) in [("seen", "foo.c"), ("fa", "foo.c"), ("h", "bar.c")] {
+        let i = e1
+            .symbols
+            .iter()
+            .position(|x| x.name == name.as_bytes() && x.section.is_some())
+            .unwrap_or_else(|| panic!("{name} not copied"));
+        if e1.symbols[i].is_local() {
+            assert_eq!(e1.file_name_of(i), Some(file.as_bytes()), "{name}");
+        }
+    }
+    let parts = [e1, one("fb\n", "e2.o")];
+    let e = module(&parts, &opts("klp_split2"), true).unwrap_err();
+    assert!(
+        e.to_string().contains("both copy the static seen of foo.c"),
+        "{e}"
+    );
+    let k = klpwrite::kbuild::generate(
+        &parts,
+        &klpwrite::kbuild::KbuildOptions {
+            name: "klp_split2".into(),
+            replace: false,
+            callbacks: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(
+        k.to_string().contains("both copy the static seen of foo.c"),
+        "{k}"
+    );
+}

@@ -18,10 +18,16 @@ impl<'a> Ex<'a> {
             },
             ..Default::default()
         };
-        self.layout_file_symbols(&mut l);
+        // The first unit's FILE symbol leads, as in a compiler's object;
+        // any other unit's comes right before its locals
+        // (`layout_clones`).
+        let first_unit = self.first_unit();
+        if let Some(f) = first_unit {
+            self.add_file_symbol(&mut l, f);
+        }
         let ranges = std::mem::take(&mut self.ranges);
         self.layout_ranges(&mut l, &ranges)?;
-        self.layout_clones(&mut l)?;
+        self.layout_clones(&mut l, first_unit)?;
         let p = self.p;
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|pe| {
@@ -38,28 +44,6 @@ impl<'a> Ex<'a> {
             warnings: self.warnings,
             twins_used: self.twins_used,
         })
-    }
-
-    /// FILE symbols of the units we copy locals from.
-    fn layout_file_symbols(&self, l: &mut Layout) {
-        let p = self.p;
-        let mut files: Vec<usize> = self
-            .included
-            .iter()
-            .filter_map(|&(s, _)| p.symbols[s].file)
-            .collect();
-        files.sort_unstable();
-        files.dedup();
-        for f in files {
-            l.out.add_symbol(OutSymbol {
-                name: p.symbols[f].name.clone(),
-                st_info: STT_FILE,
-                st_other: 0,
-                place: Place::Abs,
-                value: 0,
-                size: 0,
-            });
-        }
     }
 
     /// Chunks: merged ranges per section, in section order, each copied
@@ -155,13 +139,57 @@ impl<'a> Ex<'a> {
     }
 
     /// Clones of included named symbols.
-    fn layout_clones(&self, l: &mut Layout) -> Result<()> {
+    /// The unit (STT_FILE symbol) of a local to copy, of the STT_FILE
+    /// symbol that comes first in the input.
+    fn unit_of(&self, s: usize) -> Option<usize> {
+        let ps = &self.p.symbols[s];
+        if ps.is_local() { ps.file } else { None }
+    }
+
+    fn first_unit(&self) -> Option<usize> {
+        self.included
+            .iter()
+            .filter_map(|&(s, _)| self.unit_of(s))
+            .min()
+    }
+
+    fn add_file_symbol(&self, l: &mut Layout, f: usize) {
+        l.out.add_symbol(OutSymbol {
+            name: self.p.symbols[f].name.clone(),
+            st_info: STT_FILE,
+            st_other: 0,
+            place: Place::Abs,
+            value: 0,
+            size: 0,
+        });
+    }
+
+    fn layout_clones(&self, l: &mut Layout, first_unit: Option<usize>) -> Result<()> {
         let p = self.p;
         let mut order: Vec<(usize, Why)> = self.included.clone();
-        // Locals first is the writer's job; keep inclusion order here.
-        order.sort_by_key(|(s, _)| if p.symbols[*s].is_func() { 0 } else { 1 });
+        // Locals first is the writer's job (stable, write.rs); here each
+        // unit's locals follow its STT_FILE symbol, units in input order,
+        // functions then objects, otherwise inclusion order. A reader
+        // gives a local the last FILE before it (the ELF convention,
+        // load.rs), so with every FILE first the locals of an output that
+        // copies from two units all read as the last unit's, and
+        // `module`'s split-statics check keyed them to the wrong file
+        // (hostile review of e78855d).
+        order.sort_by_key(|(s, _)| {
+            (
+                self.unit_of(*s).map_or(0, |f| f + 1),
+                if p.symbols[*s].is_func() { 0 } else { 1 },
+            )
+        });
+        let mut last_unit = first_unit;
         for (s, why) in &order {
             let ps = &p.symbols[*s];
+            if let Some(f) = self.unit_of(*s)
+                && last_unit != Some(f)
+            {
+                self.add_file_symbol(l, f);
+                last_unit = Some(f);
+            }
             let sec = ps.section.expect("included symbols are defined");
             let Some((os, o)) = l.map(sec, ps.value) else {
                 return Err(Error::new(
