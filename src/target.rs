@@ -157,6 +157,29 @@ pub struct TuInfo {
     /// unit): some may be new, and a new static can have the name of an
     /// existing one in another unit of the same file name.
     pub locals_may_be_new: bool,
+    /// Every named local of the unit, any kind (`__kstrtab_*`, initcall
+    /// and other NOTYPE labels included), digits folded
+    /// ([`fold_digits`]): what a block of the target can be checked
+    /// against for locals the unit lacks.
+    pub all_locals: HashSet<Vec<u8>>,
+}
+
+/// `name` with every run of digits replaced by one `#`: the numbers the
+/// compiler and the line of a macro put in local names (`count.3`,
+/// `__initcall__kmod_inode__439_140_...`) may differ between the object
+/// and the kernel built from an earlier version of the source.
+pub fn fold_digits(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    for &b in name {
+        if b.is_ascii_digit() {
+            if out.last() != Some(&b'#') {
+                out.push(b'#');
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 impl TuInfo {
@@ -210,8 +233,22 @@ impl TuInfo {
                 .collect();
             same.iter().position(|&i| i == f).map(|k| (k, same.len()))
         });
+        let all_locals = elf
+            .symbols
+            .iter()
+            .filter(|s| {
+                s.is_local()
+                    && s.file == file
+                    && !s.is_section()
+                    && !s.is_file()
+                    && !s.name.is_empty()
+                    && !names::is_local_label(&s.name)
+            })
+            .map(|s| fold_digits(&s.name))
+            .collect();
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
+            all_locals,
             locals,
             globals,
             data,
@@ -476,17 +513,15 @@ impl TargetObject {
                         .collect()
                 };
                 let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
-                // The locals of block `b` the unit lacks (compiler-made
-                // names left out, as in `TuInfo::of`).
+                // The locals of block `b` the unit lacks: any kind (the
+                // block's names are of every kind, `__kstrtab_*` and
+                // initcall labels too), numbers folded (a numbered static
+                // or a `__LINE__` in a name may differ from the kernel's).
                 let lacking = |b: usize| {
                     self.files[b]
                         .locals
                         .iter()
-                        .filter(|n| {
-                            !names::is_uncorrelated_static_local(n)
-                                && !n.starts_with(b"__UNIQUE_ID_")
-                                && !tu.locals.contains(*n)
-                        })
+                        .filter(|n| !tu.all_locals.contains(&fold_digits(n)))
                         .count()
                 };
                 // Several units of the file's base name (a vmlinux has a
@@ -1216,6 +1251,7 @@ mod tests {
             hidden: false,
             file_nth: None,
             locals_may_be_new: false,
+            all_locals: HashSet::new(),
         }
     }
 
