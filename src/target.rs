@@ -164,6 +164,12 @@ pub struct TuInfo {
     pub all_locals: HashSet<Vec<u8>>,
 }
 
+/// Without the original object, the unit's block among the target's
+/// blocks of its file's base name must share this many more locals with
+/// the unit than any other block: a patch that adds or removes up to two
+/// statics named like a sibling unit's cannot reach it.
+const TWIN_MARGIN: usize = 3;
+
 /// `name` with every run of digits replaced by one `#`: the numbers the
 /// compiler and the line of a macro put in local names (`count.3`,
 /// `__initcall__kmod_inode__439_140_...`) may differ between the object
@@ -544,14 +550,25 @@ impl TargetObject {
                         blocks.iter().map(|&b| (score(b), b)).collect();
                     all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                     let best = all[0].1;
-                    // A block that shares no local with the unit is no
-                    // rival (the unit's own changed function, at least, is
-                    // in the unit's block); an empty one lacks nothing.
-                    let confirmed = all[0].0 > all[1].0
-                        && (!tu.locals_may_be_new
-                            || all.iter().all(|&(sc, b)| {
-                                b == best || sc == 0 || lacking(b) > lacking(best)
-                            }));
+                    // Described by the patched object, the unit's locals
+                    // are the kernel's plus new ones minus removed ones, and
+                    // names alone cannot undo that for near twins (p and q
+                    // both with a, b, state_show; p also seen, q old; the
+                    // patch renames q's old to seen: p's block matches all
+                    // of the unit's names, hostile review of 1220987). So
+                    // the winner must lead every other block by
+                    // `TWIN_MARGIN` shared locals (a unit without statics,
+                    // whose own block shares none, never gets there through
+                    // one new name) and lack strictly fewer than every
+                    // block that shares any; otherwise `--orig` decides.
+                    let confirmed = if tu.locals_may_be_new {
+                        all[0].0 >= all[1].0 + TWIN_MARGIN
+                            && all
+                                .iter()
+                                .all(|&(sc, b)| b == best || sc == 0 || lacking(b) > lacking(best))
+                    } else {
+                        all[0].0 > all[1].0
+                    };
                     if confirmed && !self.files[best].locals.contains(name) {
                         return Lookup::NotFound(format!(
                             "{} has no local {} in the unit's file {} (block {} of {}; another file of that name has one)",

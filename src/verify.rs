@@ -775,6 +775,21 @@ impl<'a> V<'a> {
         let Some(m) = self.meta.clone() else { return };
         self.ran(INV_KLP_FUNC);
         let out = self.out;
+        // One old function, one klp_func: a second one for the same (name,
+        // sympos) shares the first's ftrace ops (klp_find_ops() in
+        // kernel/livepatch/patch.c) and only the one on top of its
+        // func_stack runs (klp_ftrace_handler), so one new version is dead
+        // code and its twin's callers run the other's.
+        let mut seen: std::collections::HashMap<(&str, u64), &str> = Default::default();
+        for (new, old, pos) in &m.funcs {
+            if let Some(first) = seen.insert((old.as_str(), *pos), new.as_str()) {
+                self.find(
+                    INV_KLP_FUNC,
+                    show(crate::extract::META_SECTION),
+                    format!("patched function {old} (sympos {pos}) has two new versions, {first} and {new}"),
+                );
+            }
+        }
         for (new, old, _) in &m.funcs {
             let ok = crate::extract::patched_func_symbol(out, new).map(|i| {
                 let s = &out.symbols[i];

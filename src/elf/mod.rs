@@ -425,14 +425,14 @@ impl Elf {
         s.display_name()
     }
 
-    /// The names `--sympos` may give local `sym` by, most specific first:
-    /// `FILE#K:NAME` when other units of its file's base name define a
-    /// local of that name (K-th of them in symbol-table order, as
-    /// [`Elf::listed_name`] and the candidates of an ambiguity error name
-    /// them), `FILE:NAME` when it has an STT_FILE block, and `NAME`.
+    /// The names `--sympos` may give `sym` by, most specific first:
+    /// `FILE:NAME` for a local with an STT_FILE block, then `NAME`.
     /// `target_name` is the name the target knows it by (a ThinLTO
     /// `.llvm.<hash>` suffix dropped): each form is given with the object's
-    /// name and with that one.
+    /// name and with that one. No `FILE#K` form: K counts units of one
+    /// base name in this object, and the target's order of those units
+    /// (the candidates of an ambiguity) can differ (vmlinux.o against
+    /// vmlinux), so a K could name another unit than the user read.
     pub fn sympos_keys(&self, sym: usize, target_name: &[u8]) -> Vec<String> {
         let s = &self.symbols[sym];
         let mut names = vec![s.display_name()];
@@ -443,20 +443,6 @@ impl Elf {
         if s.is_local()
             && let Some(f) = self.file_name_of(sym)
         {
-            let same: Vec<usize> = self
-                .symbols_named(&s.name)
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let o = &self.symbols[i];
-                    o.is_local() && o.kind() == s.kind() && self.file_name_of(i) == Some(f)
-                })
-                .collect();
-            if same.len() > 1
-                && let Some(k) = same.iter().position(|&i| i == sym)
-            {
-                keys.extend(names.iter().map(|n| format!("{}#{}:{n}", show(f), k + 1)));
-            }
             keys.extend(names.iter().map(|n| format!("{}:{n}", show(f))));
         }
         keys.extend(names);

@@ -412,6 +412,9 @@ struct Ex<'a> {
     /// Every twin lookup with `--orig`, for [`Extracted::twins_used`].
     twins_used: BTreeMap<usize, Option<usize>>,
     sympos_cache: HashMap<(Vec<u8>, bool, usize), u64>,
+    /// Each `--sympos` key used, and the patched symbols it gave a
+    /// position to.
+    sympos_used: HashMap<String, std::collections::BTreeSet<usize>>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
     /// Special-section entries already decided: (section, entry index).
@@ -482,6 +485,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         twin_cache: HashMap::new(),
         twins_used: BTreeMap::new(),
         sympos_cache: HashMap::new(),
+        sympos_used: HashMap::new(),
         entry_sizes: HashMap::new(),
         decided: HashSet::new(),
         kept_alts: Vec::new(),
@@ -531,6 +535,18 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
     ex.check_aux_drops()?;
     ex.check_entry_refs()?;
     ex.check_unknown_sections()?;
+    let mut unused: Vec<&String> = opts
+        .sympos
+        .keys()
+        .filter(|k| !ex.sympos_used.contains_key(*k))
+        .collect();
+    unused.sort();
+    for k in unused {
+        ex.warnings.push(format!(
+            "--sympos {k}={} was not used: no symbol of that name needed a position in {}",
+            opts.sympos[k], opts.objname
+        ));
+    }
     let done = ex.layout()?;
     self_check(&done, inp, opts)?;
     Ok(done)

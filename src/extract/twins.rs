@@ -271,13 +271,32 @@ impl<'a> Ex<'a> {
     }
 
     pub(super) fn sympos_uncached(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
-        // `--sympos` by the most specific name given: FILE#K:NAME,
-        // FILE:NAME (two same-named statics of one patch can take
-        // different values), then NAME.
+        // `--sympos` by the most specific name given: FILE:NAME (two
+        // same-named statics of two files of one patch can take different
+        // values), then NAME. One key for two symbols of the patch (twin
+        // units' statics, both `core.c:state_show`) would give both one
+        // position: refused.
         let keys = self.p.sympos_keys(sym, name);
         let given = keys
             .iter()
             .find_map(|k| self.opts.sympos.get(k).map(|&n| (k.clone(), n)));
+        if let Some((key, n)) = &given {
+            let users = self.sympos_used.entry(key.clone()).or_default();
+            users.insert(sym);
+            if users.len() > 1 {
+                let list: Vec<String> = users.iter().map(|&u| self.p.listed_name(u)).collect();
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "--sympos {key}={n} names {} symbols of the patched object: {}",
+                        list.len(),
+                        list.join(", ")
+                    ),
+                )
+                .in_file(&self.p.path)
+                .hint("give each its own FILE:NAME=N when their files differ; for units of one file name (a/core.c, b/core.c) pass --orig ORIG.o"));
+            }
+        }
         let t = self.target();
         if let Some((key, n)) = given {
             let count = t.named(name).len() as u64;
