@@ -191,7 +191,18 @@ pub fn fold_digits(name: &[u8]) -> Vec<u8> {
 impl TuInfo {
     /// The unit a symbol of `elf` belongs to: its STT_FILE block's locals.
     pub fn of(elf: &Elf, sym: usize) -> TuInfo {
-        let file = elf.symbols[sym].file;
+        // A global has no FILE block (globals follow every local in a
+        // symbol table, and the loader gives them none); in an object of
+        // one unit that unit is still its unit. Without it, a static the
+        // patch makes global found no FILE block to bind to in a linked
+        // target and was copied as new (hostile review of 1220987).
+        let file = elf.symbols[sym].file.or_else(|| {
+            let mut files = elf.symbols.iter().filter(|s| s.is_file());
+            match (files.next(), files.next()) {
+                (Some(f), None) if !elf.symbols[sym].is_local() => Some(f.index),
+                _ => None,
+            }
+        });
         let locals = elf
             .symbols
             .iter()
