@@ -116,6 +116,21 @@ fn module(patches: &[Elf], opts: &ModuleOptions, thunk: bool) -> klpwrite::Resul
     klpwrite::module::build(patches, &facts(), &exports(thunk), opts)
 }
 
+/// `kbuild` of `patches` with default options.
+fn kbuild_plain(
+    patches: &[Elf],
+    name: &str,
+) -> klpwrite::Result<Vec<klpwrite::kbuild::KbuildFile>> {
+    klpwrite::kbuild::generate(
+        patches,
+        &klpwrite::kbuild::KbuildOptions {
+            name: name.into(),
+            replace: false,
+            callbacks: vec![],
+        },
+    )
+}
+
 fn bytes(out: &OutObject) -> Vec<u8> {
     klpwrite::write::to_bytes(out).unwrap()
 }
@@ -784,15 +799,7 @@ fn one_units_static_is_never_split_between_inputs() {
     let parts = [one("fa\n", "fa.o"), one("fb\n", "fb.o")];
     let e = module(&parts, &opts("klp_split"), true).unwrap_err();
     assert!(e.to_string().contains("both copy the static seen"), "{e}");
-    let k = klpwrite::kbuild::generate(
-        &parts,
-        &klpwrite::kbuild::KbuildOptions {
-            name: "klp_split".into(),
-            replace: false,
-            callbacks: vec![],
-        },
-    )
-    .unwrap_err();
+    let k = kbuild_plain(&parts, "klp_split").unwrap_err();
     assert!(k.to_string().contains("both copy the static seen"), "{k}");
     let both = one("fa\nfb\n", "fab.o");
     module(&[both], &opts("klp_together"), true).unwrap();
@@ -1087,15 +1094,7 @@ fn twin_units_new_statics_stay_apart() {
     assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
     assert_ne!(a, b);
     module(std::slice::from_ref(&p), &opts("klp_twin_new"), true).unwrap();
-    klpwrite::kbuild::generate(
-        std::slice::from_ref(&p),
-        &klpwrite::kbuild::KbuildOptions {
-            name: "klp_twin_new".into(),
-            replace: false,
-            callbacks: vec![],
-        },
-    )
-    .unwrap();
+    kbuild_plain(std::slice::from_ref(&p), "klp_twin_new").unwrap();
 }
 
 /// c16-split-static-two-units: one output copies from two units (foo.c's
@@ -1140,15 +1139,7 @@ fn static_split_across_outputs_with_two_units_is_refused() {
         e.to_string().contains("both copy the static seen of foo.c"),
         "{e}"
     );
-    let k = klpwrite::kbuild::generate(
-        &parts,
-        &klpwrite::kbuild::KbuildOptions {
-            name: "klp_split2".into(),
-            replace: false,
-            callbacks: vec![],
-        },
-    )
-    .unwrap_err();
+    let k = kbuild_plain(&parts, "klp_split2").unwrap_err();
     assert!(
         k.to_string().contains("both copy the static seen of foo.c"),
         "{k}"
