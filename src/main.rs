@@ -383,10 +383,10 @@ fn run_verify(a: &VerifyArgs) -> Result<u8> {
         eprintln!("klpwrite: note: {n}");
     }
     for f in &rep.findings {
-        println!("{file}: {f}");
+        emit(&format!("{file}: {f}\n"))?;
     }
-    println!(
-        "{file}: {} problem(s); checks run: {}{}",
+    emit(&format!(
+        "{file}: {} problem(s); checks run: {}{}\n",
         rep.findings.len(),
         rep.ran.join(", "),
         if rep.traced > 0 {
@@ -397,7 +397,7 @@ fn run_verify(a: &VerifyArgs) -> Result<u8> {
         } else {
             String::new()
         }
-    );
+    ))?;
     Ok(if rep.is_clean() { 0 } else { 2 })
 }
 
@@ -577,9 +577,9 @@ fn extract_and_write(
         eprintln!("klpwrite: warning: {w}");
     }
     if c.explain {
-        println!("{rules_why}");
+        emit(&format!("{rules_why}\n"))?;
         for line in &ex.explain {
-            println!("{line}");
+            emit(&format!("{line}\n"))?;
         }
     }
     let bytes = write::to_bytes(&ex.out).map_err(|e| e.in_file(patched.path.clone()))?;
@@ -711,7 +711,7 @@ fn run_build(a: &BuildArgs) -> Result<u8> {
         &hints,
         false,
     )?;
-    print!("{}", rep.render(&o, &p));
+    emit(&rep.render(&o, &p))?;
     let list = if rep.has_changes() {
         changes::parse("diff", &rep.render(&o, &p))?
     } else if extract::marks_callbacks(&p) {
@@ -758,9 +758,9 @@ fn run() -> Result<u8> {
                 eprintln!("klpwrite: warning: {}: {w}", elf.path);
             }
             if *json {
-                print!("{}", checksum::render_json(&elf, &c));
+                emit(&checksum::render_json(&elf, &c))?;
             } else {
-                print!("{}", checksum::render_text(&elf, &c));
+                emit(&checksum::render_text(&elf, &c))?;
             }
             Ok(0)
         }
@@ -773,7 +773,7 @@ fn run() -> Result<u8> {
         } => {
             let hints = layout_hints(&layouts.struct_size, layouts.btf.as_deref())?;
             let (rep, o, p) = run_diff(orig, patched, *explain, pair, &hints, true)?;
-            print!("{}", rep.render(&o, &p));
+            emit(&rep.render(&o, &p))?;
             if rep.has_changes() {
                 Ok(0)
             } else {
@@ -787,12 +787,24 @@ fn run() -> Result<u8> {
         Command::Inspect { file, special } => {
             let elf = load_file(&path_str(file), Expect::Any)?;
             if *special {
-                print!("{}", dump::render_special(&elf));
+                emit(&dump::render_special(&elf))?;
             } else {
-                print!("{}", dump::render(&elf));
+                emit(&dump::render(&elf))?;
             }
             Ok(0)
         }
+    }
+}
+
+/// Writes to stdout. A reader that went away (`klpwrite inspect X | head`)
+/// is not an error: the rest is dropped and the exit code stays the one the
+/// command earned. `print!` would panic there.
+fn emit(s: &str) -> Result<()> {
+    use std::io::{ErrorKind, Write};
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to standard output"),
     }
 }
 

@@ -502,3 +502,26 @@ fn exit_code_1_only_where_it_can_happen() {
     let o = klpwrite(&["diff", &f, &f]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// `klpwrite inspect X | head -1`: the reader leaves early. The write fails
+/// with EPIPE (Rust ignores SIGPIPE); that is no panic and no error, and the
+/// exit code is the command's own.
+#[test]
+fn reader_that_goes_away_is_no_error() {
+    use std::process::{Command, Stdio};
+    let obj = root().join("examples/data/cmdline/cmdline.patched.o");
+    for sub in ["inspect", "checksum"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_klpwrite"))
+            .arg(sub)
+            .arg(&obj)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{sub}: {err}");
+        assert!(err.is_empty(), "{sub} wrote to stderr: {err}");
+    }
+}
