@@ -462,7 +462,9 @@ impl Generated {
                 }
             };
             for (k, (_, old, pos)) in meta.funcs.iter().enumerate() {
-                let key = (meta.objname.clone(), old.clone(), *pos);
+                // Sympos 0 (a unique name) and 1 bind one function
+                // (klp_find_object_symbol() in kernel/livepatch/core.c).
+                let key = (meta.objname.clone(), old.clone(), (*pos).max(1));
                 if let Some(other) = seen_funcs.insert(key, p.path.clone()) {
                     return Err(Error::new(
                         ErrorKind::Refused,

@@ -178,8 +178,8 @@ struct CommonArgs {
     pair: Vec<String>,
     /// Settle an ambiguous symbol: NAME=N, the kernel's sympos: the 1-based position among the
     /// target object's symbols named NAME, in kallsyms (address) order for vmlinux, .symtab order
-    /// for a module; 0 only for a unique name (repeatable). FILE:NAME=N or FILE#K:NAME=N (as diff
-    /// and the candidates name them) give one unit's local its own value.
+    /// for a module; 0 only for a unique name (repeatable). FILE:NAME=N gives the local of one
+    /// file its own value; units of one file name (a/core.c, b/core.c) need --orig instead.
     #[arg(long, value_name = "NAME=N")]
     sympos: Vec<String>,
     /// Entry size of a special section: SECTION=N, e.g. .altinstructions=12 (repeatable).
@@ -492,6 +492,20 @@ fn parse_pairs(values: &[String], flag: &str, allow_zero: bool) -> Result<HashMa
                     }
                 )
             })?;
+        // `core.c#2:NAME`, the way diff and the candidate lists tell units
+        // of one file name apart, is not a key: the patched object's
+        // numbering of those units need not be the kernel's, so it could
+        // not be honoured safely, and an ignored pin would only warn.
+        if flag == "--sympos"
+            && let Some((file, _)) = name.rsplit_once(':')
+            && let Some((_, k)) = file.rsplit_once('#')
+            && !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_digit())
+        {
+            bail!(
+                "{flag} {s:?}: FILE#K (one of several units of one file name) cannot be pinned; pass --orig ORIG.o, whose units tell the kernel's apart, or FILE:NAME=N where the file name is unique"
+            );
+        }
         map.insert(name.to_string(), n);
     }
     Ok(map)

@@ -692,7 +692,9 @@ impl<'o> Module<'o> {
         for (new, old, pos) in meta {
             let s = crate::extract::patched_func_symbol(p, &new)
                 .map_err(|e| Error::malformed(e.message(&new)).in_file(&p.path))?;
-            let key = (objname.to_string(), old.clone(), pos);
+            // Sympos 0 (a unique name) and 1 bind one function
+            // (klp_find_object_symbol() in kernel/livepatch/core.c).
+            let key = (objname.to_string(), old.clone(), pos.max(1));
             if let Some(other) = self.seen_funcs.get(&key) {
                 return Err(Error::new(
                     ErrorKind::Refused,

@@ -158,8 +158,8 @@ pub struct TuInfo {
     /// existing one in another unit of the same file name.
     pub locals_may_be_new: bool,
     /// Every named local of the unit, any kind (`__kstrtab_*`, initcall
-    /// and other NOTYPE labels included), digits folded
-    /// ([`fold_digits`]): what a block of the target can be checked
+    /// and other NOTYPE labels included), as [`local_stem`]s with digits
+    /// folded ([`fold_digits`]): what a block of the target can be checked
     /// against for locals the unit lacks.
     pub all_locals: HashSet<Vec<u8>>,
 }
@@ -169,6 +169,26 @@ pub struct TuInfo {
 /// the unit than any other block: a patch that adds or removes up to two
 /// statics named like a sibling unit's cannot reach it.
 const TWIN_MARGIN: usize = 3;
+
+/// What one source-level local contributes to the comparison of a unit
+/// with a block: `name` without a `__pfx_`/`__cfi_` prefix and cut at its
+/// first `.` (`report`, `__pfx_report`, `report.cold` and
+/// `report.constprop.0` are one static function; `count.3` one static
+/// variable). Whether the prefix symbols
+/// exist depends on the build, not on the source: with CALL_PADDING objtool
+/// adds `__pfx_` per object (`--prefix`, scripts/Makefile.lib) or, with
+/// IBT, only on vmlinux.o (scripts/Makefile.vmlinux_o), so an object and its
+/// kernel can differ there, and counted on their own they let one new
+/// static function count twice toward the twin lead (hostile review of
+/// 508deee).
+pub fn local_stem(name: &[u8]) -> Vec<u8> {
+    let name = names::prefix_target(name).unwrap_or(name);
+    let name = match name.iter().position(|&b| b == b'.') {
+        Some(p) if p > 0 => &name[..p],
+        _ => name,
+    };
+    name.to_vec()
+}
 
 /// `name` with every run of digits replaced by one `#`: the numbers the
 /// compiler and the line of a macro put in local names (`count.3`,
@@ -261,7 +281,7 @@ impl TuInfo {
                     && !s.name.is_empty()
                     && !names::is_local_label(&s.name)
             })
-            .map(|s| fold_digits(&s.name))
+            .map(|s| fold_digits(&local_stem(&s.name)))
             .collect();
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
@@ -368,7 +388,9 @@ impl TargetObject {
         self.by_name.contains_key(name)
     }
 
-    fn describe(&self, i: usize) -> String {
+    /// One line on target symbol `i`: kind letter, name, address, its file
+    /// block (`FILE#K` among units of one file name) and its sympos.
+    pub fn describe(&self, i: usize) -> String {
         let s = &self.syms[i];
         let mut d = format!("{} {} at {:#x}", s.letter, show(&s.name), s.addr);
         if let Some(f) = s.file {
@@ -530,15 +552,31 @@ impl TargetObject {
                         .collect()
                 };
                 let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
+                // Without the original object the twin rule below counts
+                // source-level locals ([`local_stem`]): a new static
+                // function must add one to a sibling's score however many
+                // symbols (`__pfx_`, `.cold`) it brings.
+                let tu_stems: HashSet<Vec<u8>> = if tu.locals_may_be_new && blocks.len() > 1 {
+                    tu.locals.iter().map(|n| local_stem(n)).collect()
+                } else {
+                    HashSet::new()
+                };
+                let block_stems = |b: usize| -> HashSet<Vec<u8>> {
+                    self.files[b].locals.iter().map(|n| local_stem(n)).collect()
+                };
+                let stem_score = |b: usize| tu_stems.intersection(&block_stems(b)).count();
                 // The locals of block `b` the unit lacks: any kind (the
                 // block's names are of every kind, `__kstrtab_*` and
-                // initcall labels too), numbers folded (a numbered static
-                // or a `__LINE__` in a name may differ from the kernel's).
+                // initcall labels too), as stems (a numbered static or a
+                // `__LINE__` in a name may differ from the kernel's, and
+                // the kernel may have `__pfx_` symbols the object has not).
                 let lacking = |b: usize| {
-                    self.files[b]
-                        .locals
+                    block_stems(b)
                         .iter()
-                        .filter(|n| !tu.all_locals.contains(&fold_digits(n)))
+                        .map(|n| fold_digits(n))
+                        .collect::<HashSet<_>>()
+                        .iter()
+                        .filter(|n| !tu.all_locals.contains(*n))
                         .count()
                 };
                 // Several units of the file's base name (a vmlinux has a
@@ -557,8 +595,16 @@ impl TargetObject {
                 // any (new locals cannot lower that count for another
                 // block).
                 if blocks.len() > 1 {
-                    let mut all: Vec<(usize, usize)> =
-                        blocks.iter().map(|&b| (score(b), b)).collect();
+                    let mut all: Vec<(usize, usize)> = blocks
+                        .iter()
+                        .map(|&b| {
+                            if tu.locals_may_be_new {
+                                (stem_score(b), b)
+                            } else {
+                                (score(b), b)
+                            }
+                        })
+                        .collect();
                     all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                     let best = all[0].1;
                     // Described by the patched object, the unit's locals
@@ -572,11 +618,25 @@ impl TargetObject {
                     // whose own block shares none, never gets there through
                     // one new name) and lack strictly fewer than every
                     // block that shares any; otherwise `--orig` decides.
+                    //
+                    // A block that shares nothing is still a candidate: the
+                    // unit may have had no statics the patch kept (q had
+                    // none, the patch adds nr_seen, last_val and enabled, all
+                    // three p's names: p's block led by three and q's was
+                    // never compared, hostile review of 508deee). It rules
+                    // the winner out when it lacks fewer of the unit's
+                    // locals than the winner does.
                     let confirmed = if tu.locals_may_be_new {
+                        let best_lacks = lacking(best);
                         all[0].0 >= all[1].0 + TWIN_MARGIN
-                            && all
-                                .iter()
-                                .all(|&(sc, b)| b == best || sc == 0 || lacking(b) > lacking(best))
+                            && all.iter().all(|&(sc, b)| {
+                                b == best
+                                    || if sc == 0 {
+                                        lacking(b) >= best_lacks
+                                    } else {
+                                        lacking(b) > best_lacks
+                                    }
+                            })
                     } else {
                         all[0].0 > all[1].0
                     };

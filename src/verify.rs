@@ -779,10 +779,13 @@ impl<'a> V<'a> {
         // sympos) shares the first's ftrace ops (klp_find_ops() in
         // kernel/livepatch/patch.c) and only the one on top of its
         // func_stack runs (klp_ftrace_handler), so one new version is dead
-        // code and its twin's callers run the other's.
+        // code and its twin's callers run the other's. Sympos 0 and 1 are
+        // one function: 0 resolves only a unique name, which 1 resolves too
+        // (klp_find_object_symbol() in kernel/livepatch/core.c accepts
+        // `sympos == count` for any count).
         let mut seen: std::collections::HashMap<(&str, u64), &str> = Default::default();
         for (new, old, pos) in &m.funcs {
-            if let Some(first) = seen.insert((old.as_str(), *pos), new.as_str()) {
+            if let Some(first) = seen.insert((old.as_str(), (*pos).max(1)), new.as_str()) {
                 self.find(
                     INV_KLP_FUNC,
                     show(crate::extract::META_SECTION),

@@ -268,6 +268,9 @@ fn kbuild_refusals_write_nothing() {
     let d = scratch("kbuild-refusals");
     let ex = extract_example(&d);
     let legacy = extract_example_with(&d, "legacy.o", &["--kernel-version", "5.7"]);
+    // Sympos 1 of a unique name is the function sympos 0 names
+    // (klp_find_object_symbol() in kernel/livepatch/core.c).
+    let pos1 = extract_example_with(&d, "pos1.o", &["--sympos", "cmdline_proc_show=1"]);
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![example("cmdline.o"), "--name".into(), "klpw_x".into()],
@@ -299,6 +302,10 @@ fn kbuild_refusals_write_nothing() {
         ),
         (
             vec![s(&ex), s(&ex), "--name".into(), "klpw_x".into()],
+            "is patched by both",
+        ),
+        (
+            vec![s(&ex), s(&pos1), "--name".into(), "klpw_x".into()],
             "is patched by both",
         ),
         (

@@ -1145,3 +1145,33 @@ fn static_split_across_outputs_with_two_units_is_refused() {
         "{k}"
     );
 }
+
+/// Sympos 0 names a unique function and 1 names the first of its name, so
+/// for a unique name both bind the same function (klp_find_object_symbol()
+/// in kernel/livepatch/core.c): two klp_funcs for one function, refused by
+/// module and kbuild (hostile review of 508deee).
+#[test]
+fn sympos_zero_and_one_are_one_function() {
+    let work = scratch("module-sympos-zero-one");
+    let d = root().join("examples/data/cmdline");
+    let one = |extra: &[String], out: &str| {
+        extract(
+            &work,
+            &d,
+            "cmdline.patched.o",
+            "cmdline_proc_show\n",
+            "vmlinux",
+            &["vmlinux.syms"],
+            extra,
+            out,
+        )
+    };
+    let parts = [
+        one(&[], "p0.o"),
+        one(&["--sympos".into(), "cmdline_proc_show=1".into()], "p1.o"),
+    ];
+    let e = module(&parts, &opts("klp_pos01"), true).unwrap_err();
+    assert!(e.to_string().contains("is patched by both"), "{e}");
+    let k = kbuild_plain(&parts, "klp_pos01").unwrap_err();
+    assert!(k.to_string().contains("is patched by both"), "{k}");
+}

@@ -415,6 +415,10 @@ struct Ex<'a> {
     /// Each `--sympos` key used, and the patched symbols it gave a
     /// position to.
     sympos_used: HashMap<String, std::collections::BTreeSet<usize>>,
+    /// Per target object and patched unit (its STT_FILE symbol): the
+    /// target file block its statics were found in, and the first decision
+    /// that found it there (what, and the target symbol).
+    unit_blocks: HashMap<(String, usize), (usize, String, usize)>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
     /// Special-section entries already decided: (section, entry index).
@@ -486,6 +490,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         twins_used: BTreeMap::new(),
         sympos_cache: HashMap::new(),
         sympos_used: HashMap::new(),
+        unit_blocks: HashMap::new(),
         entry_sizes: HashMap::new(),
         decided: HashSet::new(),
         kept_alts: Vec::new(),

@@ -246,6 +246,40 @@ impl<'a> Ex<'a> {
         Ok(())
     }
 
+    /// The statics one unit of the patched object refers to are all in the
+    /// target's one block of that unit: a unit's locals are listed after
+    /// its own STT_FILE symbol in the final link. Two decisions that put one
+    /// unit's statics in two blocks (a `--sympos` pin into a sibling unit
+    /// of the same file name, next to statics found in the unit's own
+    /// block) bind one of them to another unit's variable: refused, naming
+    /// both (hostile review of 508deee).
+    fn one_block_per_unit(&mut self, sym: usize, index: usize, what: String) -> Result<()> {
+        let t = self.target();
+        let ts = &t.syms[index];
+        let (Some(unit), Some(block), true) = (self.p.symbols[sym].file, ts.file, ts.local) else {
+            return Ok(());
+        };
+        let key = (t.objname.clone(), unit);
+        match self.unit_blocks.get(&key) {
+            Some((b, earlier, at)) if *b != block => Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "{what} is {}, but {earlier} is {}: one unit ({}) cannot have statics in two units of the kernel",
+                    t.describe(index),
+                    t.describe(*at),
+                    show(&self.p.symbols[unit].name)
+                ),
+            )
+            .in_file(&self.p.path)
+            .hint("check the --sympos values against the candidates; pass --orig ORIG.o to let the original object's units decide")),
+            Some(_) => Ok(()),
+            None => {
+                self.unit_blocks.insert(key, (block, what, index));
+                Ok(())
+            }
+        }
+    }
+
     /// sympos of `name` (the target's name for patched `sym`).
     pub(super) fn sympos_for(&mut self, sym: usize, name: &[u8], local: bool) -> Result<u64> {
         // With --orig the target's symbol is the orig twin: its binding
@@ -310,6 +344,8 @@ impl<'a> Ex<'a> {
                     ),
                 ));
             }
+            let c = t.named(name)[n.max(1) as usize - 1];
+            self.one_block_per_unit(sym, c, format!("--sympos {key}={n}"))?;
             self.explain.push(format!(
                 "  sympos {},{n}: given by --sympos {key}={n}",
                 show(name)
@@ -363,8 +399,14 @@ impl<'a> Ex<'a> {
         }
         match lookup {
             Lookup::Found {
-                sympos, index, how, ..
+                sympos,
+                index,
+                how,
+                by_unit,
             } => {
+                if by_unit {
+                    self.one_block_per_unit(sym, index, format!("{},{sympos} ({how})", show(name)))?;
+                }
                 let ts = &t.syms[index];
                 if ts.init {
                     return Err(Error::new(
@@ -433,9 +475,14 @@ impl<'a> Ex<'a> {
             Lookup::Ambiguous(c, _) => Err(Error::new(
                 ErrorKind::Symbol,
                 format!(
-                    "ambiguous: cannot tell which {} in {} is meant; candidates ([sympos N]: the position --sympos takes, in {}):\n    {}{}",
+                    "ambiguous: cannot tell which {} in {} is meant{}; candidates ([sympos N]: the position --sympos takes, in {}):\n    {}{}",
                     show(name),
                     t.objname,
+                    if self.inp.orig.is_none() && self.p.symbols[sym].is_local() {
+                        ", or whether the patch adds it"
+                    } else {
+                        ""
+                    },
                     if t.order == crate::target::Order::Symtab {
                         "the module's .symtab order"
                     } else {
