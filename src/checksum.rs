@@ -404,6 +404,16 @@ impl<'a> Ctx<'a> {
         let end = (start + layout.size).min(self.elf.sections[sec].sh_size);
         h_str(h, b"E", &self.elf.sections[sec].name);
         h_u64(h, off - start);
+        // An entry whose relocation refers into its own table (a malformed
+        // object: a mutated section symbol made an `__mcount_loc` entry
+        // point at `__mcount_loc`) recursed without end; the same guard as
+        // constant data.
+        if cx.visited.contains(&(sec, start)) || cx.visited.len() >= 64 || cx.steps >= 4096 {
+            h.update(b"cycle");
+            return;
+        }
+        cx.visited.push((sec, start));
+        cx.steps += 1;
         let here = self.relocs_in(sec, start, end);
         let d = self.elf.data(sec);
         for &(a, b) in layout.raw {
@@ -420,6 +430,7 @@ impl<'a> Ctx<'a> {
             h_u64(h, self.elf.relocs[id].offset - start);
             self.hash_target_cx(h, id, 0, func, cx);
         }
+        cx.visited.pop();
     }
 
     /// The end of the constant-data item starting at `off` in `sec`: the

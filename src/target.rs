@@ -162,6 +162,11 @@ pub struct TuInfo {
     /// folded ([`fold_digits`]): what a block of the target can be checked
     /// against for locals the unit lacks.
     pub all_locals: HashSet<Vec<u8>>,
+    /// The target's file blocks (indices into `TargetObject::files`) in
+    /// which a local function of the unit has its bytes, each function
+    /// matching in exactly one block (crate::bytematch); `None` when not
+    /// compared.
+    pub code_blocks: Option<HashSet<usize>>,
 }
 
 /// Without the original object, the unit's block among the target's
@@ -286,6 +291,7 @@ impl TuInfo {
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
             all_locals,
+            code_blocks: None,
             locals,
             globals,
             data,
@@ -626,17 +632,34 @@ impl TargetObject {
                     // never compared, hostile review of 508deee). It rules
                     // the winner out when it lacks fewer of the unit's
                     // locals than the winner does.
+                    //
+                    // The lacking rules refuse a unit whose patch removed
+                    // a static (its own block then lacks one) next to a
+                    // sibling without statics. Code settles that: a
+                    // function of the unit whose bytes are those of a
+                    // block's function of that name, in exactly one block
+                    // (`TuInfo::code_blocks`, from crate::bytematch), is
+                    // the same function there. It stands in for the lacking
+                    // rules, never for the lead, and a block it points to
+                    // other than the winner refuses.
+                    let mut by_code = false;
                     let confirmed = if tu.locals_may_be_new {
                         let best_lacks = lacking(best);
+                        let lacking_ok = all.iter().all(|&(sc, b)| {
+                            b == best
+                                || if sc == 0 {
+                                    lacking(b) >= best_lacks
+                                } else {
+                                    lacking(b) > best_lacks
+                                }
+                        });
+                        let code = tu.code_blocks.as_ref().filter(|c| !c.is_empty());
+                        let code_ok = code.is_some_and(|c| c.len() == 1 && c.contains(&best));
+                        let code_against = code.is_some_and(|c| !c.contains(&best));
+                        by_code = !lacking_ok && code_ok;
                         all[0].0 >= all[1].0 + TWIN_MARGIN
-                            && all.iter().all(|&(sc, b)| {
-                                b == best
-                                    || if sc == 0 {
-                                        lacking(b) >= best_lacks
-                                    } else {
-                                        lacking(b) > best_lacks
-                                    }
-                            })
+                            && !code_against
+                            && (lacking_ok || code_ok)
                     } else {
                         all[0].0 > all[1].0
                     };
@@ -650,12 +673,66 @@ impl TargetObject {
                             blocks.len()
                         ));
                     }
-                    if !confirmed && tu.locals_may_be_new {
-                        let all: Vec<usize> = with.iter().flat_map(|&b| locals_in(b)).collect();
+                    // Confirmed over all blocks: that block is the unit's,
+                    // whatever a narrower count over the blocks having the
+                    // name says (the exact-name score counts `.cold` and
+                    // `__pfx_` forms, which let another block win there,
+                    // hostile review of 8da5879).
+                    if confirmed {
+                        let in_block = locals_in(best);
+                        if in_block.len() == 1 {
+                            return Lookup::Found {
+                                sympos: self.pos_of(cands, in_block[0]),
+                                index: in_block[0],
+                                how: format!(
+                                    "file {} ({} of the unit's locals in common{}; {} files of that name{})",
+                                    show(&self.files[best].name),
+                                    all[0].0,
+                                    if tu.locals_may_be_new {
+                                        format!(", {} lacking", lacking(best))
+                                    } else {
+                                        String::new()
+                                    },
+                                    blocks.len(),
+                                    if by_code {
+                                        "; a sibling lacks fewer, but functions of the unit have their bytes only here"
+                                    } else {
+                                        ""
+                                    }
+                                ),
+                                by_unit: true,
+                            };
+                        }
                         return Lookup::Ambiguous(
-                            all.iter().map(|&c| self.describe(c)).collect(),
-                            all,
+                            in_block.iter().map(|&c| self.describe(c)).collect(),
+                            in_block,
                         );
+                    }
+                    if tu.locals_may_be_new {
+                        let idx: Vec<usize> = with.iter().flat_map(|&b| locals_in(b)).collect();
+                        let mut desc: Vec<String> = idx.iter().map(|&c| self.describe(c)).collect();
+                        // Why: the blocks of the unit's file name, the
+                        // locals each shares with the unit and lacks.
+                        let blocks_desc: Vec<String> = all
+                            .iter()
+                            .take(6)
+                            .map(|&(sc, b)| {
+                                let k = blocks.iter().position(|&x| x == b).map_or(0, |k| k + 1);
+                                format!(
+                                    "{}#{k} shares {sc}, lacks {}",
+                                    show(&self.files[b].name),
+                                    lacking(b)
+                                )
+                            })
+                            .collect();
+                        desc.push(format!(
+                            "(the unit's own block among the {} files named {} is not clear from its locals, one may be new: {}{})",
+                            blocks.len(),
+                            show(base(file)),
+                            blocks_desc.join("; "),
+                            if all.len() > 6 { "; ..." } else { "" }
+                        ));
+                        return Lookup::Ambiguous(desc, idx);
                     }
                 }
                 let mut scored: Vec<(usize, usize)> = with.iter().map(|&b| (score(b), b)).collect();
@@ -1072,7 +1149,15 @@ pub fn from_elf(elf: &Elf, default_objname: &str) -> Result<TargetObject> {
         } else {
             None
         };
-        if let Some(f) = file {
+        // Prefix symbols say nothing about a unit: with IBT objtool adds
+        // them to vmlinux.o only, each created local going after the last
+        // local of the symbol table (tools/objtool/elf.c
+        // __elf_create_symbol() moves the first global, at sh_info, to make
+        // room), so in the final link all of them sit in the last file's
+        // block (hostile review of 8da5879).
+        if let Some(f) = file
+            && names::prefix_target(&s.name).is_none()
+        {
             obj.files[f].locals.insert(s.name.clone());
         }
         let init = sec.is_some_and(|x| {
@@ -1340,6 +1425,7 @@ mod tests {
             file_nth: None,
             locals_may_be_new: false,
             all_locals: HashSet::new(),
+            code_blocks: None,
         }
     }
 

@@ -338,6 +338,57 @@ fn is_own_struct_module(out: &Elf, d: usize) -> bool {
 }
 
 /// The relocations of `sec` whose site is in `[start, start + size)`.
+/// What relocation `r` of `elf` refers to, comparable across objects:
+/// (name, offset into it). A named symbol by its name (a klp symbol by the
+/// name it binds), a section-relative reference by the named symbol that
+/// covers it, a string of a merged-strings section by its text, anything
+/// else by its section's name. PC-relative types count the 4 bytes to the
+/// end of the field (`lea x(%rip)`), which is what an addend of -4 says;
+/// both objects are read the same way, so a guess that is off only makes
+/// their meanings differ.
+fn reloc_meaning(elf: &Elf, r: &Reloc) -> (Vec<u8>, i64) {
+    let pc = if matches!(r.r_type, x86::R_X86_64_PC32 | x86::R_X86_64_PLT32) {
+        4
+    } else {
+        0
+    };
+    let inner = r.addend.wrapping_add(pc);
+    let Some(s) = elf.symbols.get(r.symbol) else {
+        return (Vec::new(), inner);
+    };
+    if s.is_livepatch()
+        && let Some((_, name, _)) = parse_klp_sym_name(&s.name)
+    {
+        return (name.to_vec(), inner);
+    }
+    let anon = s.is_section() || s.name.is_empty() || names::is_local_label(&s.name);
+    if !anon || s.is_undef() {
+        return (s.name.clone(), inner);
+    }
+    let Some(sec) = s.section else {
+        return (Vec::new(), inner);
+    };
+    let off = (s.value as i64).wrapping_add(inner);
+    let Ok(uoff) = u64::try_from(off) else {
+        return (elf.sections[sec].name.clone(), off);
+    };
+    if elf.sections[sec].is_strings()
+        && let Some(rest) = usize::try_from(uoff)
+            .ok()
+            .and_then(|o| elf.data(sec).get(o..))
+    {
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        return (rest[..end].to_vec(), 0);
+    }
+    match elf.resolve_ref(sec, uoff) {
+        Some(c) if !elf.symbols[c.sym].name.is_empty() => {
+            let cs = &elf.symbols[c.sym];
+            (cs.name.clone(), off.wrapping_sub(cs.value as i64))
+        }
+        _ => (elf.sections[sec].name.clone(), off),
+    }
+}
+
 fn relocs_within(elf: &Elf, sec: usize, start: u64, size: u64) -> impl Iterator<Item = &Reloc> {
     elf.relocs_for(sec)
         .filter(move |r| r.offset >= start && r.offset - start < size)
@@ -1447,10 +1498,40 @@ impl<'a> V<'a> {
     /// The patched symbol an output function or object was copied from:
     /// same name, kind and size, in a section of the same name.
     fn source_of(&self, p: &Elf, o: usize) -> Option<usize> {
+        let c = self.sources_by_name(p, o);
+        if c.len() <= 1 {
+            return c.first().copied();
+        }
+        // Same-named symbols of several units (twin units `a/core.c` and
+        // `b/core.c` of a linked object, each with a static state_show):
+        // what the output's copy is must not be taken from extract's own
+        // bookkeeping. First its bytes and relocation sites, then, for what
+        // bytes cannot tell (data, identical code), the unit: the output's
+        // FILE block whose functions were traced to one patched unit.
+        let by_bytes: Vec<usize> = c
+            .iter()
+            .copied()
+            .filter(|&i| self.same_code(p, o, i))
+            .collect();
+        if by_bytes.len() == 1 {
+            return Some(by_bytes[0]);
+        }
+        let unit = self.unit_of_out_file(p, self.out.symbols[o].file?)?;
+        let c: Vec<usize> = c
+            .into_iter()
+            .filter(|&i| p.symbols[i].file == Some(unit))
+            .collect();
+        (c.len() == 1).then(|| c[0])
+    }
+
+    /// The symbols of `p` that may be output symbol `o`'s source: same
+    /// name, section name, kind and size.
+    fn sources_by_name(&self, p: &Elf, o: usize) -> Vec<usize> {
         let os = &self.out.symbols[o];
-        let osec = &self.out.sections[os.section?];
-        let c: Vec<usize> = p
-            .symbols_named(&os.name)
+        let Some(osec) = os.section.map(|x| &self.out.sections[x]) else {
+            return Vec::new();
+        };
+        p.symbols_named(&os.name)
             .iter()
             .copied()
             .filter(|&i| {
@@ -1460,8 +1541,80 @@ impl<'a> V<'a> {
                     && s.kind() == os.kind()
                     && s.size == os.size
             })
-            .collect();
-        (c.len() == 1).then(|| c[0])
+            .collect()
+    }
+
+    /// Output symbol `o` and patched symbol `i` have the same bytes
+    /// (NOBITS: never, there is nothing to compare) and relocations at
+    /// the same offsets with the same types.
+    fn same_code(&self, p: &Elf, o: usize, i: usize) -> bool {
+        let (os, is) = (&self.out.symbols[o], &p.symbols[i]);
+        let (Some(osec), Some(isec)) = (os.section, is.section) else {
+            return false;
+        };
+        let range = |elf: &Elf, sec: usize, start: u64| -> Option<Vec<u8>> {
+            let d = elf.data(sec);
+            let a = usize::try_from(start).ok()?;
+            let b = a.checked_add(usize::try_from(os.size).ok()?)?;
+            d.get(a..b).map(<[u8]>::to_vec)
+        };
+        if self.out.sections[osec].is_nobits() || p.sections[isec].is_nobits() {
+            return false;
+        }
+        let (Some(ob), Some(ib)) = (range(self.out, osec, os.value), range(p, isec, is.value))
+        else {
+            return false;
+        };
+        // Each relocation: its site, type, and what it means by name (a
+        // klp symbol by the name it binds, a string by its text), so that
+        // twins whose code differs only in a string or a callee differ.
+        let sites = |elf: &Elf, sec: usize, start: u64| -> Vec<(u64, u32, Vec<u8>, i64)> {
+            let mut v: Vec<(u64, u32, Vec<u8>, i64)> = relocs_within(elf, sec, start, os.size)
+                .filter(|r| r.r_type != x86::R_X86_64_NONE)
+                .map(|r| {
+                    let (what, inner) = reloc_meaning(elf, r);
+                    (r.offset - start, r.r_type, what, inner)
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        ob == ib && sites(self.out, osec, os.value) == sites(p, isec, is.value)
+    }
+
+    /// The patched object's unit (its STT_FILE symbol) that the output's
+    /// FILE block `file` was copied from: every function of the block
+    /// whose source is unique by name or bytes comes from it, and at least
+    /// one does.
+    fn unit_of_out_file(&self, p: &Elf, file: usize) -> Option<usize> {
+        let mut unit = None;
+        for s in &self.out.symbols {
+            if s.file != Some(file) || !s.is_func() || s.size == 0 || s.section.is_none() {
+                continue;
+            }
+            let c = self.sources_by_name(p, s.index);
+            let one = match c.len() {
+                1 => c[0],
+                0 => continue,
+                _ => {
+                    let b: Vec<usize> = c
+                        .into_iter()
+                        .filter(|&i| self.same_code(p, s.index, i))
+                        .collect();
+                    if b.len() != 1 {
+                        continue;
+                    }
+                    b[0]
+                }
+            };
+            let f = p.symbols[one].file?;
+            match unit {
+                None => unit = Some(f),
+                Some(u) if u != f => return None,
+                _ => {}
+            }
+        }
+        unit
     }
 
     /// Innermost named symbol covering `off`, `[start, end]` end included.

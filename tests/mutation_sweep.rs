@@ -871,6 +871,11 @@ fn sweep_inspect(
         {
             let bytes = m.apply(&orig);
             let size = bytes.len();
+            // An abort (a stack overflow) ends the process before the
+            // report: KLPWRITE_MUTANT_TRACE=1 names each mutant first.
+            if std::env::var_os("KLPWRITE_MUTANT_TRACE").is_some() {
+                eprintln!("mutant: {} #{id}: {}", f.display(), m.describe());
+            }
             let (o, took) = runner.run(inspect_job(bytes.clone(), orig_elf.clone(), ops));
             st.record(o, took, size, |kind| save(dir, kind, f, id, &m, &bytes));
         }

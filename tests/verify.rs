@@ -1409,3 +1409,72 @@ fn own_bug_table_entry() {
         &["__bug_table entry +0x20", "f_d"],
     );
 }
+
+/// Twin units of one module (l8-twin-static-elsewhere: x/core.c and
+/// y/core.c link into twinex.o as two units `core.c`, each with a static
+/// state_show; the patch gives y's a new static `seen`, a name x's unit
+/// has). Provenance finds the source of each copy by its code and its
+/// unit, not by extract's bookkeeping: before, both state_show were "not
+/// traced", and an output that bound y's new counter to x's `seen` (what
+/// extract wrote for --sympos core.c:state_show=2 --sympos core.c:seen=1
+/// before 8da5879) passed.
+#[test]
+fn twin_units_are_traced_by_code_and_unit() {
+    let c = fixture(
+        "l8-twin-static-elsewhere",
+        "twinex.patched.o",
+        "twinex.o",
+        "twinex.ko",
+    );
+    let list = changes::parse("list", "core.c#2:state_show").unwrap();
+    let twins = klpwrite::correlate::run(&c.orig, &c.patched).unwrap();
+    let inputs = Inputs {
+        patched: &c.patched,
+        orig: Some(extract::Orig {
+            elf: &c.orig,
+            twins: &twins,
+        }),
+        changes: &list,
+        target: &c.target,
+        exports: &c.exports,
+        have_symvers: true,
+    };
+    let opts = Options {
+        objname: "twinex".into(),
+        ..Default::default()
+    };
+    let out = extract::run(&inputs, &opts).unwrap().out;
+    let ctx = Context {
+        objname: Some("twinex"),
+        ..c.ctx(&c.target)
+    };
+    let rep = verify_out(&out, &ctx);
+    assert!(rep.is_clean(), "{:#?}", rep.findings);
+    assert!(rep.traced >= 3, "traced {}: {:?}", rep.traced, rep.notes);
+    assert!(
+        !rep.notes.iter().any(|n| n.contains("not traced")),
+        "{:?}",
+        rep.notes
+    );
+    // y's new counter bound to x's seen.
+    let mut bad = out.clone();
+    let k = klp_symbol(&mut bad, ".klp.sym.twinex.seen,1");
+    let seen = sym(&bad, "seen");
+    let r = relocs(&mut bad, ".rela.text.state_show");
+    let moved: Vec<OutReloc> = r
+        .iter()
+        .filter(|x| x.symbol == seen)
+        .map(|x| OutReloc { symbol: k, ..*x })
+        .collect();
+    assert!(!moved.is_empty());
+    r.retain(|x| x.symbol != seen);
+    let t = sec(&bad, ".text.state_show");
+    bad.add_relocations(t, Some(b"twinex"), moved);
+    expect(
+        &verify_out(&bad, &ctx),
+        verify::INV_KLP_TWIN_NAME,
+        &[
+            "seen of the patched object has no twin in the original (it is new), but it is bound to the target as .klp.sym.twinex.seen,1",
+        ],
+    );
+}

@@ -372,6 +372,23 @@ impl<'a> Ex<'a> {
         // the target only when it has the symbol: a new static has no twin
         // there and must still be found by its neighbours.
         let mut lookup = t.resolve(name, local, &tu, orig.is_some());
+        // Without the original object, twin units of one file name that the
+        // unit's locals leave open: the code of the unit's static functions
+        // may still show its block (TuInfo::code_blocks).
+        if orig.is_none()
+            && matches!(lookup, Lookup::Ambiguous(..))
+            && tu.file.is_some()
+            && let Some(space) = t.bytes().map_err(|e| e.in_file(&self.p.path))?
+        {
+            let code = code_blocks(t, &space, self.p, sym);
+            if !code.is_empty() {
+                let tu = TuInfo {
+                    code_blocks: Some(code),
+                    ..tu.clone()
+                };
+                lookup = t.resolve(name, local, &tu, false);
+            }
+        }
         // Nothing the unit's symbols show decides: the original object's
         // definition may, when exactly one candidate has its bytes
         // (crate::bytematch). Only then: bytes never overrule the rules
@@ -507,4 +524,50 @@ impl<'a> Ex<'a> {
             })),
         }
     }
+}
+
+/// The target's file blocks that hold, under the unit's own file name, a
+/// function of `sym`'s unit of the patched object with that function's
+/// bytes (crate::bytematch: same instructions, relocated fields pointing at
+/// the same names and strings). A function that matches in several blocks
+/// (a helper copied between twin files) says nothing and is left out; one
+/// that matches nowhere (changed, or new) too. Empty when the unit has no
+/// STT_FILE.
+fn code_blocks(
+    t: &crate::target::TargetObject,
+    space: &crate::bytematch::Space,
+    p: &Elf,
+    sym: usize,
+) -> std::collections::HashSet<usize> {
+    let mut out = std::collections::HashSet::new();
+    let Some(file) = p.symbols[sym].file else {
+        return out;
+    };
+    let base = |n: &[u8]| -> Vec<u8> { n.rsplit(|&b| b == b'/').next().unwrap_or(n).to_vec() };
+    let unit_base = base(&p.symbols[file].name);
+    for f in &p.symbols {
+        if f.file != Some(file)
+            || !f.is_local()
+            || !f.is_func()
+            || f.size == 0
+            || f.section.is_none()
+        {
+            continue;
+        }
+        let blocks: Vec<usize> = t
+            .named(&f.name)
+            .iter()
+            .filter_map(|&c| {
+                let ts = &t.syms[c];
+                let b = ts.file.filter(|_| ts.local)?;
+                (base(&t.files[b].name) == unit_base
+                    && space.compare(t, c, p, f.index) == crate::bytematch::Verdict::Same)
+                    .then_some(b)
+            })
+            .collect();
+        if let [b] = blocks[..] {
+            out.insert(b);
+        }
+    }
+    out
 }
