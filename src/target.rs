@@ -557,6 +557,23 @@ impl TargetObject {
                         .filter(|&c| self.syms[c].file == Some(block) && self.syms[c].local)
                         .collect()
                 };
+                // The unit's block is `block`: its one local of the name,
+                // or the candidates there when it has several.
+                let settle_in = |block: usize, how: String| -> Lookup {
+                    let in_block = locals_in(block);
+                    match in_block[..] {
+                        [c] => Lookup::Found {
+                            sympos: self.pos_of(cands, c),
+                            index: c,
+                            how,
+                            by_unit: true,
+                        },
+                        _ => Lookup::Ambiguous(
+                            in_block.iter().map(|&c| self.describe(c)).collect(),
+                            in_block,
+                        ),
+                    }
+                };
                 let score = |b: usize| tu.locals.intersection(&self.files[b].locals).count();
                 // Without the original object the twin rule below counts
                 // source-level locals ([`local_stem`]): a new static
@@ -679,33 +696,24 @@ impl TargetObject {
                     // `__pfx_` forms, which let another block win there,
                     // hostile review of 8da5879).
                     if confirmed {
-                        let in_block = locals_in(best);
-                        if in_block.len() == 1 {
-                            return Lookup::Found {
-                                sympos: self.pos_of(cands, in_block[0]),
-                                index: in_block[0],
-                                how: format!(
-                                    "file {} ({} of the unit's locals in common{}; {} files of that name{})",
-                                    show(&self.files[best].name),
-                                    all[0].0,
-                                    if tu.locals_may_be_new {
-                                        format!(", {} lacking", lacking(best))
-                                    } else {
-                                        String::new()
-                                    },
-                                    blocks.len(),
-                                    if by_code {
-                                        "; a sibling lacks fewer, but functions of the unit have their bytes only here"
-                                    } else {
-                                        ""
-                                    }
-                                ),
-                                by_unit: true,
-                            };
-                        }
-                        return Lookup::Ambiguous(
-                            in_block.iter().map(|&c| self.describe(c)).collect(),
-                            in_block,
+                        return settle_in(
+                            best,
+                            format!(
+                                "file {} ({} of the unit's locals in common{}; {} files of that name{})",
+                                show(&self.files[best].name),
+                                all[0].0,
+                                if tu.locals_may_be_new {
+                                    format!(", {} lacking", lacking(best))
+                                } else {
+                                    String::new()
+                                },
+                                blocks.len(),
+                                if by_code {
+                                    "; a sibling lacks fewer, but functions of the unit have their bytes only here"
+                                } else {
+                                    ""
+                                }
+                            ),
                         );
                     }
                     if tu.locals_may_be_new {
@@ -739,24 +747,14 @@ impl TargetObject {
                 scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 if scored.len() == 1 || scored[0].0 > scored[1].0 {
                     let block = scored[0].1;
-                    let in_block = locals_in(block);
-                    if in_block.len() == 1 {
-                        let n = self.files[block].locals.len();
-                        return Lookup::Found {
-                            sympos: self.pos_of(cands, in_block[0]),
-                            index: in_block[0],
-                            how: format!(
-                                "file {} ({} of {} locals match)",
-                                show(&self.files[block].name),
-                                scored[0].0,
-                                n
-                            ),
-                            by_unit: true,
-                        };
-                    }
-                    return Lookup::Ambiguous(
-                        in_block.iter().map(|&c| self.describe(c)).collect(),
-                        in_block,
+                    return settle_in(
+                        block,
+                        format!(
+                            "file {} ({} of {} locals match)",
+                            show(&self.files[block].name),
+                            scored[0].0,
+                            self.files[block].locals.len()
+                        ),
                     );
                 }
                 // Several units of the file's name tie on their locals
