@@ -419,6 +419,9 @@ struct Ex<'a> {
     /// target file block its statics were found in, and the first decision
     /// that found it there (what, and the target symbol).
     unit_blocks: HashMap<(String, usize), (usize, String, usize)>,
+    /// Per target object and patched unit: the blocks its code shows
+    /// (`twins::code_blocks`).
+    code_cache: HashMap<(String, usize), HashSet<usize>>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
     /// Special-section entries already decided: (section, entry index).
@@ -491,6 +494,7 @@ pub fn run(inp: &Inputs<'_>, opts: &Options) -> Result<Extracted> {
         sympos_cache: HashMap::new(),
         sympos_used: HashMap::new(),
         unit_blocks: HashMap::new(),
+        code_cache: HashMap::new(),
         entry_sizes: HashMap::new(),
         decided: HashSet::new(),
         kept_alts: Vec::new(),

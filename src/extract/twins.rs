@@ -380,7 +380,17 @@ impl<'a> Ex<'a> {
             && tu.file.is_some()
             && let Some(space) = t.bytes().map_err(|e| e.in_file(&self.p.path))?
         {
-            let code = code_blocks(t, &space, self.p, sym);
+            // Per unit and target object: one comparison of the unit's
+            // functions serves every name it leaves open.
+            let key = (
+                t.objname.clone(),
+                self.p.symbols[sym].file.unwrap_or(usize::MAX),
+            );
+            let code = self
+                .code_cache
+                .entry(key)
+                .or_insert_with(|| code_blocks(t, &space, self.p, sym))
+                .clone();
             if !code.is_empty() {
                 let tu = TuInfo {
                     code_blocks: Some(code),
