@@ -539,8 +539,9 @@ impl<'a> Ex<'a> {
 /// The target's file blocks that hold, under the unit's own file name, a
 /// function of `sym`'s unit of the patched object with that function's
 /// bytes (crate::bytematch: same instructions, relocated fields pointing at
-/// the same names and strings). A function that matches in several blocks
-/// (a helper copied between twin files) says nothing and is left out; one
+/// the same names and strings), among two or more blocks that define a
+/// function of that name. A function that matches in several blocks (a
+/// helper copied between twin files) says nothing and is left out; one
 /// that matches nowhere (changed, or new) too. Empty when the unit has no
 /// STT_FILE.
 fn code_blocks(
@@ -564,18 +565,32 @@ fn code_blocks(
         {
             continue;
         }
-        let blocks: Vec<usize> = t
+        // The copies of the name in blocks of the unit's file name. Only a
+        // name that two or more of them have is evidence: bytes then decide
+        // between competing definitions. A name only one block has proves
+        // nothing, because the patch may have added the function as a copy
+        // of that block's (hostile review of 14b7c50: a new static counter
+        // and copies of a sibling's functions bound the counter to the
+        // sibling's).
+        let copies: Vec<(usize, usize)> = t
             .named(&f.name)
             .iter()
             .filter_map(|&c| {
                 let ts = &t.syms[c];
                 let b = ts.file.filter(|_| ts.local)?;
-                (base(&t.files[b].name) == unit_base
-                    && space.compare(t, c, p, f.index) == crate::bytematch::Verdict::Same)
-                    .then_some(b)
+                (base(&t.files[b].name) == unit_base).then_some((c, b))
             })
             .collect();
-        if let [b] = blocks[..] {
+        let distinct: std::collections::HashSet<usize> = copies.iter().map(|&(_, b)| b).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let same: Vec<usize> = copies
+            .iter()
+            .filter(|&&(c, _)| space.compare(t, c, p, f.index) == crate::bytematch::Verdict::Same)
+            .map(|&(_, b)| b)
+            .collect();
+        if let [b] = same[..] {
             out.insert(b);
         }
     }
