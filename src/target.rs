@@ -162,11 +162,12 @@ pub struct TuInfo {
     /// folded ([`fold_digits`]): what a block of the target can be checked
     /// against for locals the unit lacks.
     pub all_locals: HashSet<Vec<u8>>,
-    /// The target's file blocks (indices into `TargetObject::files`) in
-    /// which a local function of the unit has its bytes, each function
-    /// matching in exactly one block (crate::bytematch); `None` when not
-    /// compared.
-    pub code_blocks: Option<HashSet<usize>>,
+    /// Code evidence (crate::bytematch), one entry per local function of
+    /// the unit that two or more of the target's blocks of the unit's file
+    /// name define and whose bytes exactly one of them has: that block, and
+    /// the blocks that define the name (indices into
+    /// `TargetObject::files`). `None` when not compared.
+    pub code_evidence: Option<Vec<(usize, Vec<usize>)>>,
 }
 
 /// Without the original object, the unit's block among the target's
@@ -291,7 +292,7 @@ impl TuInfo {
         TuInfo {
             file: file.map(|f| elf.symbols[f].name.clone()),
             all_locals,
-            code_blocks: None,
+            code_evidence: None,
             locals,
             globals,
             data,
@@ -652,31 +653,41 @@ impl TargetObject {
                     //
                     // The lacking rules refuse a unit whose patch removed
                     // a static (its own block then lacks one) next to a
-                    // sibling without statics. Code settles that: a
-                    // function of the unit whose bytes are those of a
-                    // block's function of that name, in exactly one block
-                    // (`TuInfo::code_blocks`, from crate::bytematch), is
-                    // the same function there. It stands in for the lacking
-                    // rules, never for the lead, and a block it points to
-                    // other than the winner refuses.
+                    // sibling that lacks fewer. Code settles that
+                    // (`TuInfo::code_evidence`): a function of the unit
+                    // that the winner and such a sibling both define, with
+                    // the unit's bytes in the winner's copy only, is the
+                    // winner's. Every sibling the lacking rules prefer must
+                    // be answered so: a sibling that does not define the
+                    // name proves nothing, since the patch may have added
+                    // the function as a copy of the winner's (hostile
+                    // review of baea46d). Code never stands in for the
+                    // lead, and code pointing to any block other than the
+                    // winner refuses, even a winner the names confirm.
                     let mut by_code = false;
                     let confirmed = if tu.locals_may_be_new {
                         let best_lacks = lacking(best);
-                        let lacking_ok = all.iter().all(|&(sc, b)| {
-                            b == best
-                                || if sc == 0 {
-                                    lacking(b) >= best_lacks
-                                } else {
-                                    lacking(b) > best_lacks
-                                }
+                        // Siblings the lacking rules prefer to the winner.
+                        let rivals: Vec<usize> = all
+                            .iter()
+                            .filter(|&&(sc, b)| {
+                                b != best
+                                    && if sc == 0 {
+                                        lacking(b) < best_lacks
+                                    } else {
+                                        lacking(b) <= best_lacks
+                                    }
+                            })
+                            .map(|&(_, b)| b)
+                            .collect();
+                        let ev = tu.code_evidence.as_deref().unwrap_or(&[]);
+                        let code_against = ev.iter().any(|(m, _)| *m != best);
+                        let code_ok = rivals.iter().all(|r| {
+                            ev.iter()
+                                .any(|(m, defined)| *m == best && defined.contains(r))
                         });
-                        let code = tu.code_blocks.as_ref().filter(|c| !c.is_empty());
-                        let code_ok = code.is_some_and(|c| c.len() == 1 && c.contains(&best));
-                        let code_against = code.is_some_and(|c| !c.contains(&best));
-                        by_code = !lacking_ok && code_ok;
-                        all[0].0 >= all[1].0 + TWIN_MARGIN
-                            && !code_against
-                            && (lacking_ok || code_ok)
+                        by_code = !rivals.is_empty() && code_ok;
+                        all[0].0 >= all[1].0 + TWIN_MARGIN && !code_against && code_ok
                     } else {
                         all[0].0 > all[1].0
                     };
@@ -1423,7 +1434,7 @@ mod tests {
             file_nth: None,
             locals_may_be_new: false,
             all_locals: HashSet::new(),
-            code_blocks: None,
+            code_evidence: None,
         }
     }
 

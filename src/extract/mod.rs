@@ -419,9 +419,9 @@ struct Ex<'a> {
     /// target file block its statics were found in, and the first decision
     /// that found it there (what, and the target symbol).
     unit_blocks: HashMap<(String, usize), (usize, String, usize)>,
-    /// Per target object and patched unit: the blocks its code shows
-    /// (`twins::code_blocks`).
-    code_cache: HashMap<(String, usize), HashSet<usize>>,
+    /// Per target object and patched unit: its code evidence
+    /// (`twins::code_evidence`).
+    code_cache: HashMap<(String, usize), Vec<(usize, Vec<usize>)>>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
     /// Special-section entries already decided: (section, entry index).

@@ -371,34 +371,33 @@ impl<'a> Ex<'a> {
         // The original object confirms that the unit defines the name in
         // the target only when it has the symbol: a new static has no twin
         // there and must still be found by its neighbours.
-        let mut lookup = t.resolve(name, local, &tu, orig.is_some());
-        // Without the original object, twin units of one file name that the
-        // unit's locals leave open: the code of the unit's static functions
-        // may still show its block (TuInfo::code_blocks).
+        // Without the original object, a unit whose file name several
+        // blocks of the target share: the code of its static functions may
+        // show its block, or rule one out (TuInfo::code_evidence). Computed
+        // before the names are weighed, so that it can veto a block they
+        // confirm (hostile review of baea46d), once per unit and target.
+        let mut tu = tu;
         if orig.is_none()
-            && matches!(lookup, Lookup::Ambiguous(..))
-            && tu.file.is_some()
+            && let Some(file) = &tu.file
+            && t.files
+                .iter()
+                .filter(|b| file_base(&b.name) == file_base(file))
+                .nth(1)
+                .is_some()
             && let Some(space) = t.bytes().map_err(|e| e.in_file(&self.p.path))?
         {
-            // Per unit and target object: one comparison of the unit's
-            // functions serves every name it leaves open.
             let key = (
                 t.objname.clone(),
                 self.p.symbols[sym].file.unwrap_or(usize::MAX),
             );
-            let code = self
+            let ev = self
                 .code_cache
                 .entry(key)
-                .or_insert_with(|| code_blocks(t, &space, self.p, sym))
+                .or_insert_with(|| code_evidence(t, &space, self.p, sym))
                 .clone();
-            if !code.is_empty() {
-                let tu = TuInfo {
-                    code_blocks: Some(code),
-                    ..tu.clone()
-                };
-                lookup = t.resolve(name, local, &tu, false);
-            }
+            tu.code_evidence = Some(ev);
         }
+        let mut lookup = t.resolve(name, local, &tu, orig.is_some());
         // Nothing the unit's symbols show decides: the original object's
         // definition may, when exactly one candidate has its bytes
         // (crate::bytematch). Only then: bytes never overrule the rules
@@ -522,7 +521,7 @@ impl<'a> Ex<'a> {
             .in_file(&self.p.path)
             .hint(if self.inp.orig.is_none() {
                 format!(
-                    "pass --orig ORIG.o, which also tells a static the patch adds from an existing one of the same name; or, for an existing {}, --sympos {}=N (1-based position in that order)",
+                    "pass --orig ORIG.o, which also tells a static the patch adds from an existing one of the same name; or, for an existing {}, --sympos {}=N (1-based position in that order; a block that shares the most names may still be another unit's whose names the patch reuses: pin only what the source shows)",
                     show(name),
                     keys[0]
                 )
@@ -536,26 +535,32 @@ impl<'a> Ex<'a> {
     }
 }
 
-/// The target's file blocks that hold, under the unit's own file name, a
-/// function of `sym`'s unit of the patched object with that function's
-/// bytes (crate::bytematch: same instructions, relocated fields pointing at
-/// the same names and strings), among two or more blocks that define a
-/// function of that name. A function that matches in several blocks (a
-/// helper copied between twin files) says nothing and is left out; one
-/// that matches nowhere (changed, or new) too. Empty when the unit has no
+/// The base name of an STT_FILE name (`x/util.c` → `util.c`).
+fn file_base(n: &[u8]) -> &[u8] {
+    n.rsplit(|&b| b == b'/').next().unwrap_or(n)
+}
+
+/// [`TuInfo::code_evidence`] of `sym`'s unit of the patched object: for
+/// each local function of the unit that two or more of the target's blocks
+/// of the unit's file name define, the one block whose copy has the unit's
+/// bytes (crate::bytematch: same instructions, relocated fields pointing
+/// at the same names and strings), if exactly one has, and the blocks
+/// defining it. A function matching in several blocks (a helper copied
+/// between twin files) or in none (changed, or new) is left out, and so is
+/// a name only one block defines: the patch may have added it as a copy
+/// of that block's (hostile review of 14b7c50). Empty when the unit has no
 /// STT_FILE.
-fn code_blocks(
+fn code_evidence(
     t: &crate::target::TargetObject,
     space: &crate::bytematch::Space,
     p: &Elf,
     sym: usize,
-) -> std::collections::HashSet<usize> {
-    let mut out = std::collections::HashSet::new();
+) -> Vec<(usize, Vec<usize>)> {
+    let mut out = Vec::new();
     let Some(file) = p.symbols[sym].file else {
         return out;
     };
-    let base = |n: &[u8]| -> Vec<u8> { n.rsplit(|&b| b == b'/').next().unwrap_or(n).to_vec() };
-    let unit_base = base(&p.symbols[file].name);
+    let unit_base = file_base(&p.symbols[file].name);
     for f in &p.symbols {
         if f.file != Some(file)
             || !f.is_local()
@@ -565,24 +570,19 @@ fn code_blocks(
         {
             continue;
         }
-        // The copies of the name in blocks of the unit's file name. Only a
-        // name that two or more of them have is evidence: bytes then decide
-        // between competing definitions. A name only one block has proves
-        // nothing, because the patch may have added the function as a copy
-        // of that block's (hostile review of 14b7c50: a new static counter
-        // and copies of a sibling's functions bound the counter to the
-        // sibling's).
         let copies: Vec<(usize, usize)> = t
             .named(&f.name)
             .iter()
             .filter_map(|&c| {
                 let ts = &t.syms[c];
                 let b = ts.file.filter(|_| ts.local)?;
-                (base(&t.files[b].name) == unit_base).then_some((c, b))
+                (file_base(&t.files[b].name) == unit_base).then_some((c, b))
             })
             .collect();
-        let distinct: std::collections::HashSet<usize> = copies.iter().map(|&(_, b)| b).collect();
-        if distinct.len() < 2 {
+        let mut defined: Vec<usize> = copies.iter().map(|&(_, b)| b).collect();
+        defined.sort_unstable();
+        defined.dedup();
+        if defined.len() < 2 {
             continue;
         }
         let same: Vec<usize> = copies
@@ -591,7 +591,7 @@ fn code_blocks(
             .map(|&(_, b)| b)
             .collect();
         if let [b] = same[..] {
-            out.insert(b);
+            out.push((b, defined));
         }
     }
     out
