@@ -167,8 +167,12 @@ pub struct TuInfo {
     /// name define and whose bytes exactly one of them has: that block, and
     /// the blocks that define the name (indices into
     /// `TargetObject::files`). `None` when not compared.
-    pub code_evidence: Option<Vec<(usize, Vec<usize>)>>,
+    pub code_evidence: Option<CodeEvidence>,
 }
+
+/// [`TuInfo::code_evidence`]: per function, the block whose copy has the
+/// unit's bytes and the blocks that define the name.
+pub type CodeEvidence = Vec<(usize, Vec<usize>)>;
 
 /// Without the original object, the unit's block among the target's
 /// blocks of its file's base name must share this many more locals with

@@ -421,7 +421,7 @@ struct Ex<'a> {
     unit_blocks: HashMap<(String, usize), (usize, String, usize)>,
     /// Per target object and patched unit: its code evidence
     /// (`twins::code_evidence`).
-    code_cache: HashMap<(String, usize), Vec<(usize, Vec<usize>)>>,
+    code_cache: HashMap<(String, usize), crate::target::CodeEvidence>,
     /// Special sections: entry size per section.
     entry_sizes: HashMap<usize, &'static x86::Layout>,
     /// Special-section entries already decided: (section, entry index).

@@ -555,7 +555,7 @@ fn code_evidence(
     space: &crate::bytematch::Space,
     p: &Elf,
     sym: usize,
-) -> Vec<(usize, Vec<usize>)> {
+) -> crate::target::CodeEvidence {
     let mut out = Vec::new();
     let Some(file) = p.symbols[sym].file else {
         return out;
