@@ -170,9 +170,9 @@ pub struct TuInfo {
     pub code_evidence: Option<CodeEvidence>,
 }
 
-/// [`TuInfo::code_evidence`]: per function, the block whose copy has the
-/// unit's bytes and the blocks that define the name.
-pub type CodeEvidence = Vec<(usize, Vec<usize>)>;
+/// [`TuInfo::code_evidence`]: per function, its name, the block whose copy
+/// has the unit's bytes, and the blocks that define the name.
+pub type CodeEvidence = Vec<(Vec<u8>, usize, Vec<usize>)>;
 
 /// Without the original object, the unit's block among the target's
 /// blocks of its file's base name must share this many more locals with
@@ -669,6 +669,7 @@ impl TargetObject {
                     // lead, and code pointing to any block other than the
                     // winner refuses, even a winner the names confirm.
                     let mut by_code = false;
+                    let mut code_note: Option<String> = None;
                     let confirmed = if tu.locals_may_be_new {
                         let best_lacks = lacking(best);
                         // Siblings the lacking rules prefer to the winner.
@@ -685,10 +686,25 @@ impl TargetObject {
                             .map(|&(_, b)| b)
                             .collect();
                         let ev = tu.code_evidence.as_deref().unwrap_or(&[]);
-                        let code_against = ev.iter().any(|(m, _)| *m != best);
+                        // Against: the unit's bytes are in another block's
+                        // copy of a function the winner defines too. (One the
+                        // winner lacks may be new, copied from a sibling.)
+                        let against: Vec<&(Vec<u8>, usize, Vec<usize>)> = ev
+                            .iter()
+                            .filter(|(_, m, d)| *m != best && d.contains(&best))
+                            .collect();
+                        code_note = against.first().map(|(n, m, _)| {
+                            let k = blocks.iter().position(|x| x == m).map_or(0, |k| k + 1);
+                            format!(
+                                "; the unit's {} has its bytes in {}#{k}'s copy, not in the block its names point to",
+                                show(n),
+                                show(&self.files[*m].name)
+                            )
+                        });
+                        let code_against = !against.is_empty();
                         let code_ok = rivals.iter().all(|r| {
                             ev.iter()
-                                .any(|(m, defined)| *m == best && defined.contains(r))
+                                .any(|(_, m, defined)| *m == best && defined.contains(r))
                         });
                         by_code = !rivals.is_empty() && code_ok;
                         all[0].0 >= all[1].0 + TWIN_MARGIN && !code_against && code_ok
@@ -749,11 +765,12 @@ impl TargetObject {
                             })
                             .collect();
                         desc.push(format!(
-                            "(the unit's own block among the {} files named {} is not clear from its locals, one may be new: {}{})",
+                            "(the unit's own block among the {} files named {} is not clear from its locals, one may be new: {}{}{})",
                             blocks.len(),
                             show(base(file)),
                             blocks_desc.join("; "),
-                            if all.len() > 6 { "; ..." } else { "" }
+                            if all.len() > 6 { "; ..." } else { "" },
+                            code_note.as_deref().unwrap_or("")
                         ));
                         return Lookup::Ambiguous(desc, idx);
                     }

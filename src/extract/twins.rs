@@ -393,7 +393,7 @@ impl<'a> Ex<'a> {
             let ev = self
                 .code_cache
                 .entry(key)
-                .or_insert_with(|| code_evidence(t, &space, self.p, sym))
+                .or_insert_with(|| code_evidence(t, &space, self.p, sym, self.inp.changes))
                 .clone();
             tu.code_evidence = Some(ev);
         }
@@ -555,11 +555,26 @@ fn code_evidence(
     space: &crate::bytematch::Space,
     p: &Elf,
     sym: usize,
+    changes: &[crate::changes::Change],
 ) -> crate::target::CodeEvidence {
     let mut out = Vec::new();
     let Some(file) = p.symbols[sym].file else {
         return out;
     };
+    // The functions the list names (and their `.cold`/`.part` parts), by
+    // name whatever unit the list means: a changed one's bytes are not the
+    // kernel's in any block, and one that became a sibling's copy would
+    // point away from the unit's own block (hostile review of 9133ef2).
+    // From the list, not from the roots found so far: the first lookup
+    // happens while the roots are being found.
+    let changed_stems: std::collections::HashSet<Vec<u8>> = changes
+        .iter()
+        .map(|c| {
+            let n = c.name.as_bytes();
+            let n = n.rsplit(|&b| b == b':').next().unwrap_or(n);
+            crate::target::local_stem(n)
+        })
+        .collect();
     let unit_base = file_base(&p.symbols[file].name);
     for f in &p.symbols {
         if f.file != Some(file)
@@ -567,6 +582,7 @@ fn code_evidence(
             || !f.is_func()
             || f.size == 0
             || f.section.is_none()
+            || changed_stems.contains(&crate::target::local_stem(&f.name))
         {
             continue;
         }
@@ -591,7 +607,7 @@ fn code_evidence(
             .map(|&(_, b)| b)
             .collect();
         if let [b] = same[..] {
-            out.push((b, defined));
+            out.push((f.name.clone(), b, defined));
         }
     }
     out
