@@ -104,10 +104,20 @@ timed() { TIMES+=("$1 $(e2e_since "$2")s"); }
 # ============================================================================
 t0=$(e2e_now)
 # the kernel image whose package version is FROM
-KREL=""
-for pkg in $(apt-cache pkgnames "linux-image-$(echo "$FROM" | cut -d. -f1,2).0-" | grep -E -- '-[0-9]+-amd64$' | sort); do
-	if apt-cache show "$pkg" 2>/dev/null | grep -x "Version: $FROM" >/dev/null; then KREL=${pkg#linux-image-}; break; fi
-done
+find_krel() {
+	local pkg
+	for pkg in $(apt-cache pkgnames "linux-image-$(echo "$FROM" | cut -d. -f1,2).0-" | grep -E -- '-[0-9]+-amd64$' | sort); do
+		if apt-cache show "$pkg" 2>/dev/null | grep -x "Version: $FROM" >/dev/null; then echo "${pkg#linux-image-}"; return; fi
+	done
+}
+KREL=$(find_krel)
+# A fresh machine's package lists can predate FROM (a bookworm image's lists
+# from May knew 6.1.172 at most): update them once before giving up.
+if [ -z "$KREL" ]; then
+	e2e_log "no linux-image of version $FROM in the package lists: apt-get update"
+	apt-get update -q >&2 || true
+	KREL=$(find_krel)
+fi
 [ -n "$KREL" ] || e2e_die "no linux-image-*-amd64 of version $FROM in apt"
 E2E_KREL=$KREL bash "$E2E/lib/setup.sh" >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; e2e_die "setup failed"; }
 e2e_load_env
