@@ -337,7 +337,8 @@ pub enum Lookup {
     Ambiguous(Vec<String>, Vec<usize>),
 }
 
-fn base(name: &[u8]) -> &[u8] {
+/// The base name of an STT_FILE name (`x/util.c` → `util.c`).
+pub fn base(name: &[u8]) -> &[u8] {
     name.rsplit(|&b| b == b'/').next().unwrap_or(name)
 }
 

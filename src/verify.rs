@@ -1498,30 +1498,33 @@ impl<'a> V<'a> {
     /// The patched symbol an output function or object was copied from:
     /// same name, kind and size, in a section of the same name.
     fn source_of(&self, p: &Elf, o: usize) -> Option<usize> {
-        let c = self.sources_by_name(p, o);
-        if c.len() <= 1 {
-            return c.first().copied();
-        }
         // Same-named symbols of several units (twin units `a/core.c` and
         // `b/core.c` of a linked object, each with a static state_show):
         // what the output's copy is must not be taken from extract's own
         // bookkeeping. First its bytes and relocation sites, then, for what
         // bytes cannot tell (data, identical code), the unit: the output's
         // FILE block whose functions were traced to one patched unit.
-        let by_bytes: Vec<usize> = c
-            .iter()
-            .copied()
-            .filter(|&i| self.same_code(p, o, i))
-            .collect();
-        if by_bytes.len() == 1 {
-            return Some(by_bytes[0]);
+        if let Some(i) = self.source_by_code(p, o) {
+            return Some(i);
         }
+        let c = self.sources_by_name(p, o);
         let unit = self.unit_of_out_file(p, self.out.symbols[o].file?)?;
         let c: Vec<usize> = c
             .into_iter()
             .filter(|&i| p.symbols[i].file == Some(unit))
             .collect();
         (c.len() == 1).then(|| c[0])
+    }
+
+    /// Output symbol `o`'s source when its name, or else its code
+    /// ([`Self::same_code`]), leaves exactly one candidate.
+    fn source_by_code(&self, p: &Elf, o: usize) -> Option<usize> {
+        let c = self.sources_by_name(p, o);
+        if c.len() <= 1 {
+            return c.first().copied();
+        }
+        let b: Vec<usize> = c.into_iter().filter(|&i| self.same_code(p, o, i)).collect();
+        (b.len() == 1).then(|| b[0])
     }
 
     /// The symbols of `p` that may be output symbol `o`'s source: same
@@ -1592,20 +1595,8 @@ impl<'a> V<'a> {
             if s.file != Some(file) || !s.is_func() || s.size == 0 || s.section.is_none() {
                 continue;
             }
-            let c = self.sources_by_name(p, s.index);
-            let one = match c.len() {
-                1 => c[0],
-                0 => continue,
-                _ => {
-                    let b: Vec<usize> = c
-                        .into_iter()
-                        .filter(|&i| self.same_code(p, s.index, i))
-                        .collect();
-                    if b.len() != 1 {
-                        continue;
-                    }
-                    b[0]
-                }
+            let Some(one) = self.source_by_code(p, s.index) else {
+                continue;
             };
             let f = p.symbols[one].file?;
             match unit {

@@ -381,7 +381,7 @@ impl<'a> Ex<'a> {
             && let Some(file) = &tu.file
             && t.files
                 .iter()
-                .filter(|b| file_base(&b.name) == file_base(file))
+                .filter(|b| crate::target::base(&b.name) == crate::target::base(file))
                 .nth(1)
                 .is_some()
             && let Some(space) = t.bytes().map_err(|e| e.in_file(&self.p.path))?
@@ -535,11 +535,6 @@ impl<'a> Ex<'a> {
     }
 }
 
-/// The base name of an STT_FILE name (`x/util.c` → `util.c`).
-fn file_base(n: &[u8]) -> &[u8] {
-    n.rsplit(|&b| b == b'/').next().unwrap_or(n)
-}
-
 /// [`TuInfo::code_evidence`] of `sym`'s unit of the patched object: for
 /// each local function of the unit that two or more of the target's blocks
 /// of the unit's file name define, the one block whose copy has the unit's
@@ -575,7 +570,7 @@ fn code_evidence(
             crate::target::local_stem(n)
         })
         .collect();
-    let unit_base = file_base(&p.symbols[file].name);
+    let unit_base = crate::target::base(&p.symbols[file].name);
     for f in &p.symbols {
         if f.file != Some(file)
             || !f.is_local()
@@ -592,7 +587,7 @@ fn code_evidence(
             .filter_map(|&c| {
                 let ts = &t.syms[c];
                 let b = ts.file.filter(|_| ts.local)?;
-                (file_base(&t.files[b].name) == unit_base).then_some((c, b))
+                (crate::target::base(&t.files[b].name) == unit_base).then_some((c, b))
             })
             .collect();
         let mut defined: Vec<usize> = copies.iter().map(|&(_, b)| b).collect();
